@@ -1,0 +1,157 @@
+"""Recipes are data: a validated YAML document naming registered methods and their parameters.
+
+A recipe has a name, a schema version, a seed, and one section per media kind. Every step names a
+registered method (see :mod:`avanon.registry`); its parameters are validated by that method's class
+when the recipe is loaded, so a bad recipe fails before any file is touched.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from avanon import registry
+from avanon.errors import ParameterError
+
+SCHEMA_VERSION = 1
+
+
+class Step(BaseModel):
+    """One registered method and its parameters, written flat in YAML: ``{name: solid, colour: [0,0,0]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict) and "params" not in data:
+            data = dict(data)
+            name = data.pop("name", None)
+            return {"name": name, "params": data}
+        return data
+
+    def build(self, kind: str) -> registry.Method:
+        """Instantiate the registered method (validates its parameters)."""
+        return registry.create(kind, self.name, **self.params)
+
+    def dump(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+
+class Tracking(BaseModel):
+    """How detections become masks over time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_gap: int = Field(12, ge=0, le=300, description="frames a track may go undetected and still be bridged")
+    margin: int = Field(8, ge=0, le=300, description="frames masked before a face first appears and after it last appears")
+    expand: float = Field(0.4, ge=0.0, le=2.0, description="box growth per side, as a fraction of the box size, to cover hair and ears")
+    match_iou: float = Field(0.1, ge=0.0, le=1.0, description="overlap needed to continue a track")
+
+
+class Encoder(BaseModel):
+    """Video encoder settings (fixed so that the same input gives the same bytes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    codec: str = "libx264"
+    crf: int = Field(18, ge=0, le=51)
+    preset: str = "veryfast"
+    threads: int = Field(1, ge=0, le=64, description="encoder threads; fixed for byte-identical output")
+
+
+class VideoSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    detectors: list[Step] = Field(default_factory=lambda: [Step(name="blazeface")])
+    tracking: Tracking = Field(default_factory=Tracking)
+    obfuscation: Step = Field(default_factory=lambda: Step(name="solid"))
+    encoder: Encoder = Field(default_factory=Encoder)
+
+
+class AudioSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice: Step | None = Field(default_factory=lambda: Step(name="mcadams"))
+
+
+class Recipe(BaseModel):
+    """A complete anonymization recipe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: int = SCHEMA_VERSION
+    description: str = ""
+    seed: int = 0
+    video: VideoSection = Field(default_factory=VideoSection)
+    audio: AudioSection = Field(default_factory=AudioSection)
+
+    @model_validator(mode="after")
+    def _check_methods(self) -> "Recipe":
+        if self.version != SCHEMA_VERSION:
+            raise ValueError(f"recipe schema version {self.version} is not supported; allowed: {SCHEMA_VERSION}")
+        for step in self.video.detectors:
+            step.build("detector")
+        self.video.obfuscation.build("obfuscation")
+        if self.audio.voice is not None:
+            self.audio.voice.build("voice")
+        return self
+
+    def dump(self) -> dict[str, Any]:
+        """Plain data, with steps written flat, for YAML and the manifest."""
+        data = self.model_dump(mode="json")
+        data["video"]["detectors"] = [s.dump() for s in self.video.detectors]
+        data["video"]["obfuscation"] = self.video.obfuscation.dump()
+        data["audio"]["voice"] = self.audio.voice.dump() if self.audio.voice else None
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.dump(), sort_keys=False)
+
+
+def builtin_names() -> list[str]:
+    """Names of the recipes shipped with avanon."""
+    folder = resources.files("avanon") / "recipes"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def parse(text: str, *, source: str = "<recipe>") -> Recipe:
+    """Validate a recipe given as YAML text; errors name the source and the field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParameterError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}.")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ParameterError(f"{source}: invalid recipe: {problems}") from None
+
+
+def load(name_or_path: str | Path) -> Recipe:
+    """Load a built-in recipe by name or a recipe YAML file by path."""
+    text_name = str(name_or_path)
+    if text_name in builtin_names():
+        text = (resources.files("avanon") / "recipes" / f"{text_name}.yaml").read_text(encoding="utf-8")
+        return parse(text, source=f"built-in recipe {text_name!r}")
+    path = Path(name_or_path)
+    if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
+        return parse(path.read_text(encoding="utf-8"), source=str(path))
+    raise ParameterError(
+        f"Unknown recipe {text_name!r}: not a built-in recipe ({', '.join(builtin_names())}) "
+        "and not an existing .yaml file."
+    )
