@@ -1,0 +1,1 @@
+"""Voice transforms and audio redaction."""

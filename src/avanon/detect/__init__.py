@@ -1,0 +1,1 @@
+"""Face, pose and segmentation detectors, and the registry of pinned model files."""
