@@ -199,6 +199,8 @@ BUILTIN_MODULES: list[str] = [
     "avanon.video.obfuscate",
     "avanon.detect.faces",
     "avanon.audio.mcadams",
+    "avanon.evaluate.faces",
+    "avanon.evaluate.speech",
 ]
 
 

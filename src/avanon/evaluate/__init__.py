@@ -1,0 +1,1 @@
+"""Privacy and utility metrics that compare original and anonymized media, and pilot sweeps."""

@@ -1,0 +1,202 @@
+"""Re-encode a video with every frame masked and its audio voice-transformed, timing kept exactly.
+
+One pass over the input: packets are demuxed in file order; video frames go through the face masker
+(which holds a bounded tracking window) and are encoded with their original presentation timestamps
+and the input's time base, so a frame at time ``t`` in the input is at ``t`` in the output, with the
+same frame count, size, start time and duration; audio frames go through the voice stream and are
+encoded with the same sample rate, layout and sample count, starting at the same time. Nothing else is
+copied: container, stream and frame metadata (titles, comments, creation time, GPS, device serials),
+subtitle, data and attachment streams are all dropped.
+
+Decoding runs in a background thread and encoding in another, so the detectors, the decoder and the
+encoder use both cores; queues are bounded so memory stays bounded by the tracking window.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+import av
+import numpy as np
+
+from avanon.audio.base import VoiceTransform
+from avanon.errors import MediaError
+from avanon.media.audio import AudioTranscoder, audio_codec_for
+from avanon.recipe import Encoder
+from avanon.video.faces import FaceMasker
+
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
+_END = object()
+
+
+@dataclass
+class VideoResult:
+    frames: int
+    repaired_timestamps: int
+    audio_samples: int
+    masking: dict[str, Any]
+
+
+def _video_stream(out: av.container.OutputContainer, vin: av.video.stream.VideoStream, fmt: str, encoder: Encoder) -> Any:
+    cc = vin.codec_context
+    rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+    codec = "libvpx-vp9" if fmt == "webm" else encoder.codec
+    vout = out.add_stream(codec, rate=rate)
+    vout.width, vout.height = cc.width, cc.height
+    odd = cc.width % 2 or cc.height % 2
+    vout.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"
+    vout.time_base = vin.time_base
+    vout.codec_context.time_base = vin.time_base
+    vout.codec_context.thread_count = encoder.threads
+    if cc.sample_aspect_ratio:
+        vout.codec_context.sample_aspect_ratio = cc.sample_aspect_ratio
+    if codec == "libx264":
+        vout.options = {"crf": str(encoder.crf), "preset": encoder.preset}
+    elif codec.startswith("libvpx"):
+        vout.options = {"crf": str(max(encoder.crf, 10) + 12), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+    return vout
+
+
+def _muxer_options(fmt: str, vin: av.video.stream.VideoStream) -> dict[str, str]:
+    options = {}
+    if fmt in ("mp4", "mov") and vin.time_base and vin.time_base.numerator == 1:
+        options["video_track_timescale"] = str(vin.time_base.denominator)  # keep the input's time base
+    return options
+
+
+def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int], FaceMasker], voice: VoiceTransform | None,
+                    seed: int, speaker: str, encoder: Encoder, progress: Callable[[int], None] | None = None) -> VideoResult:
+    """Anonymize ``src`` into ``dst`` (a temporary path chosen by the caller); see the module docstring."""
+    fmt = OUTPUT_FORMATS.get(dst.suffix.lower()) or OUTPUT_FORMATS.get(src.suffix.lower(), "mp4")
+    try:
+        inp = av.open(str(src), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{src}: cannot be opened ({exc}).") from None
+    with inp:
+        if not inp.streams.video:
+            raise MediaError(f"{src}: no video stream.")
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        cc = vin.codec_context
+        masker = masker_factory(cc.width, cc.height)
+        with av.open(str(dst), "w", format=fmt, options=_muxer_options(fmt, vin)) as out:
+            vout = _video_stream(out, vin, fmt, encoder)
+            audio = None
+            if ain is not None:
+                codec = audio_codec_for(fmt, ain.codec_context.name)
+                audio = AudioTranscoder(out, ain, codec=codec, voice=voice, seed=seed, speaker=speaker, path=src)
+            result = _run(inp, out, vin, ain, vout, audio, masker, src, progress)
+    return result
+
+
+def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscoder | None, masker: FaceMasker,
+         src: Path, progress: Callable[[int], None] | None) -> VideoResult:
+    decoded: queue.Queue = queue.Queue(maxsize=8)
+    encoded: queue.Queue = queue.Queue(maxsize=8)
+    errors: list[BaseException] = []
+    lock = threading.Lock()  # the muxer is shared by the audio path (decode thread) and the encoder thread
+    state = {"last_pts": None, "repaired": 0, "frames": 0, "written": 0}
+    stop = threading.Event()
+
+    def mux(packets: list[av.Packet]) -> None:
+        if packets:
+            with lock:
+                out.mux(packets)
+
+    def reader() -> None:
+        try:
+            for packet in inp.demux([s for s in (vin, ain) if s is not None]):
+                if stop.is_set():
+                    return
+                for frame in packet.decode():
+                    if packet.stream is vin:
+                        decoded.put(frame)
+                    elif audio is not None:
+                        mux(audio.push(frame))
+            if audio is not None:
+                mux(audio.flush())
+        except av.error.FFmpegError as exc:
+            errors.append(MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated."))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(exc)
+        finally:
+            decoded.put(_END)
+
+    def writer() -> None:
+        try:
+            while (item := encoded.get()) is not _END:
+                image, (pts, time_base) = item
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts, frame.time_base = pts, time_base
+                mux(list(vout.encode(frame)))
+                state["written"] += 1
+            mux(list(vout.encode(None)))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            stop.set()
+            while encoded.get() is not _END:  # keep the producer from blocking
+                pass
+
+    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        step = _frame_step(vin)
+        while (frame := decoded.get()) is not _END:
+            if errors:
+                break
+            pts = frame.pts
+            last = state["last_pts"]
+            if pts is None or (last is not None and pts <= last):
+                pts = (last + step) if last is not None else 0
+                state["repaired"] += 1
+            state["last_pts"] = pts
+            image = frame.to_ndarray(format="rgb24")
+            for masked, payload, _ in masker.push(image, (pts, vin.time_base)):
+                encoded.put((masked, payload))
+            state["frames"] += 1
+            if progress:
+                progress(1)
+        if not errors:
+            for masked, payload, _ in masker.flush():
+                encoded.put((masked, payload))
+    except BaseException as exc:  # noqa: BLE001
+        errors.append(exc)
+    finally:
+        stop.set() if errors else None
+        encoded.put(_END)
+        while threads[0].is_alive():  # drain so the reader can finish
+            try:
+                decoded.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+    if state["frames"] == 0:
+        raise MediaError(f"{src}: the video stream has no decodable frames.")
+    if state["written"] != state["frames"]:
+        raise MediaError(f"{src}: {state['frames']} frames decoded but {state['written']} encoded.")
+    return VideoResult(
+        frames=state["frames"], repaired_timestamps=state["repaired"],
+        audio_samples=audio.samples_out if audio else 0, masking=masker.stats.to_dict(),
+    )
+
+
+def _frame_step(vin: Any) -> int:
+    rate = vin.average_rate or vin.guessed_rate
+    if not rate or not vin.time_base:
+        return 1
+    return max(1, int(round(1 / (float(rate) * float(vin.time_base)))))
+
+
+def blank_like(image: np.ndarray) -> np.ndarray:
+    """A fully masked frame of the same shape (used when a frame cannot be trusted)."""
+    return np.zeros_like(image)

@@ -1,0 +1,202 @@
+"""Anonymize one file: the work a worker does for a single input.
+
+:func:`process_file` writes the anonymized output to a temporary name beside the final one,
+verifies it (frame count, size, sample count), renames it into place and returns the manifest entry.
+Any failure removes the temporary file and returns a ``failed`` entry with the reason; nothing is
+ever copied through unanonymized. Media kinds map to handler functions in ``HANDLERS``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import av
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from avanon.audio.base import VoiceTransform, speaker_key
+from avanon.errors import AvanonError, MediaError
+from avanon.media.audio import AudioTranscoder, audio_codec_for
+from avanon.media.probe import media_kind, probe
+from avanon.media.video import transcode_video
+from avanon.provenance.manifest import sha256_path
+from avanon.recipe import Recipe
+from avanon.video.faces import FaceMasker, mask_image, models_used
+
+AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg"}
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input file of a study and where its output goes."""
+
+    study_root: Path
+    out_root: Path
+    rel: str  # POSIX path relative to both roots
+
+    @property
+    def src(self) -> Path:
+        return self.study_root / self.rel
+
+    @property
+    def dst(self) -> Path:
+        return self.out_root / self.rel
+
+    @property
+    def kind(self) -> str:
+        return media_kind(self.rel) or "other"
+
+
+def temp_path(dst: Path) -> Path:
+    """The temporary name an output is written under before it is renamed into place."""
+    return dst.with_name(f".{dst.stem}.avanon-partial{dst.suffix}")
+
+
+def _voice(recipe: Recipe) -> VoiceTransform | None:
+    voice = recipe.audio.voice.build("voice") if recipe.audio.voice else None
+    assert voice is None or isinstance(voice, VoiceTransform)
+    return voice
+
+
+def _steps(recipe: Recipe, kind: str, has_audio: bool) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    if kind in ("video", "image"):
+        steps += [{"step": "detect", **s.dump()} for s in recipe.video.detectors]
+        steps.append({"step": "track", **recipe.video.tracking.model_dump()} if kind == "video" else {"step": "expand", "expand": recipe.video.tracking.expand})
+        steps.append({"step": "obfuscate", **recipe.video.obfuscation.dump()})
+    if kind == "video":
+        steps.append({"step": "encode", **recipe.video.encoder.model_dump()})
+    if (kind == "audio" or has_audio) and recipe.audio.voice:
+        steps.append({"step": "voice", **recipe.audio.voice.dump()})
+    if kind != "other":
+        steps.append({"step": "strip-metadata"})
+    return steps
+
+
+def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
+    info = probe(task.src)
+    result = transcode_video(
+        task.src, tmp,
+        masker_factory=lambda w, h: FaceMasker(recipe.video, width=w, height=h),
+        voice=_voice(recipe), seed=seed, speaker=speaker_key(task.rel), encoder=recipe.video.encoder, progress=progress,
+    )
+    out = probe(tmp)
+    assert out.video is not None and info.video is not None
+    if (out.video.width, out.video.height) != (info.video.width, info.video.height):
+        raise MediaError(f"{task.src}: output size {out.video.width}x{out.video.height} differs from the input's.")
+    return {
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.rel}, "frames": result.frames,
+                  "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
+        "masking": result.masking,
+        "steps": _steps(recipe, "video", info.audio is not None),
+        "models": [m.record() for m in models_used(recipe.video)],
+    }
+
+
+def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
+    info = probe(task.src)
+    fmt = AUDIO_FORMATS[task.src.suffix.lower()]
+    try:
+        inp = av.open(str(task.src), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{task.src}: cannot be opened ({exc}).") from None
+    with inp, av.open(str(tmp), "w", format=fmt) as out:
+        ain = inp.streams.audio[0]
+        coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=_voice(recipe),
+                                seed=seed, speaker=speaker_key(task.rel), path=task.src)
+        try:
+            for packet in inp.demux(ain):
+                for frame in packet.decode():
+                    out.mux(coder.push(frame))
+                    if progress:
+                        progress(frame.samples)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{task.src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
+        out.mux(coder.flush())
+    if coder.samples_in == 0:
+        raise MediaError(f"{task.src}: the audio stream has no decodable samples.")
+    return {
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.rel},
+                  "audio_samples": coder.samples_out},
+        "steps": _steps(recipe, "audio", True),
+        "models": [],
+    }
+
+
+def anonymize_image(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
+    try:
+        with Image.open(task.src) as img:
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise MediaError(f"{task.src}: not a readable image ({exc}).") from None
+    alpha = upright.getchannel("A") if upright.mode in ("RGBA", "LA") else None
+    rgb = np.array(upright.convert("RGB"))
+    masked, stats = mask_image(recipe.video, rgb)
+    out = Image.fromarray(masked)
+    if alpha is not None:
+        out.putalpha(alpha)
+    fmt = "JPEG" if task.src.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    options = {"quality": 95, "subsampling": 0} if fmt == "JPEG" else {}
+    out.save(tmp, format=fmt, **options)  # a new image: no EXIF, XMP, ICC comments or text chunks are carried over
+    if progress:
+        progress(1)
+    return {
+        "media": {"input": {"path": task.rel, "width": upright.width, "height": upright.height},
+                  "output": {"path": task.rel, "width": out.width, "height": out.height}},
+        "masking": stats.to_dict(),
+        "steps": _steps(recipe, "image", False),
+        "models": [m.record() for m in models_used(recipe.video)],
+    }
+
+
+def copy_other(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
+    shutil.copyfile(task.src, tmp)
+    return {"steps": [{"step": "copy"}], "models": []}
+
+
+HANDLERS: dict[str, Callable[[FileTask, Path, Recipe, int, Progress | None], dict[str, Any]]] = {
+    "video": anonymize_video,
+    "audio": anonymize_audio,
+    "image": anonymize_image,
+    "other": copy_other,
+}
+
+
+def process_file(task: FileTask, recipe: Recipe, seed: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Anonymize one file; always returns a manifest entry (``ok`` or ``failed`` with the reason)."""
+    started = time.perf_counter()
+    entry: dict[str, Any] = {"input": task.rel, "output": task.rel, "kind": task.kind, "seed": seed}
+    tmp = temp_path(task.dst)
+    try:
+        if not os.access(task.src, os.R_OK):
+            raise MediaError(f"{task.src}: permission denied (the file is not readable by this user).")
+        if task.kind != "other" and task.src.stat().st_size == 0:
+            raise MediaError(f"{task.src}: zero-byte file.")
+        entry["input_sha256"] = sha256_path(task.src)
+        task.dst.parent.mkdir(parents=True, exist_ok=True)
+        details = HANDLERS[task.kind](task, tmp, recipe, seed, progress)
+        entry.update(details)
+        entry["output_sha256"] = sha256_path(tmp)
+        os.replace(tmp, task.dst)
+        entry["status"] = "ok"
+    except AvanonError as exc:
+        entry.update(status="failed", reason=str(exc))
+    except Exception as exc:  # an unexpected failure still fails only this file, closed
+        entry.update(status="failed", reason=f"{task.src}: unexpected {type(exc).__name__}: {exc}",
+                     traceback=traceback.format_exc(limit=6))
+    finally:
+        tmp.unlink(missing_ok=True)
+    if entry["status"] == "failed":
+        entry.pop("output_sha256", None)
+        entry["output"] = None
+    entry["seconds"] = round(time.perf_counter() - started, 3)
+    return entry

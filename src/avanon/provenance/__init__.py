@@ -1,0 +1,1 @@
+"""Run records: the manifest of every file, provenance, releases."""

@@ -1,0 +1,1 @@
+"""Video anonymization: face tracking, gap filling and obfuscation."""

@@ -1,0 +1,131 @@
+"""Mask every face in a stream of frames: detectors -> tracker -> obfuscation.
+
+:class:`FaceMasker` is built from the recipe's video section once per file. Frames go in with
+:meth:`FaceMasker.push` in display order and come out, masked, a tracking window later; the
+decision for each frame is recorded (number of boxes, which detectors fired) for the manifest.
+A detector that raises makes the file fail (fail closed): no frame leaves unmasked because a model
+broke.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from avanon.detect.faces import Detection, FaceDetector
+from avanon.detect.models import ModelFile
+from avanon.errors import ModelError
+from avanon.recipe import VideoSection
+from avanon.video.obfuscate import Obfuscation
+from avanon.video.tracking import Box, FaceTracker, TrackedFrame
+
+
+@dataclass
+class MaskStats:
+    """What the masker did to one file (no identifying content: counts and positions only)."""
+
+    frames: int = 0
+    frames_masked: int = 0
+    max_boxes: int = 0
+    tracks: int = 0
+    detections: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "frames_masked": self.frames_masked,
+            "max_boxes_per_frame": self.max_boxes,
+            "tracks": self.tracks,
+            "detections": dict(sorted(self.detections.items())),
+        }
+
+
+def build_detectors(section: VideoSection) -> list[FaceDetector]:
+    """Fresh per-file detectors from the recipe (heavy models are shared per process)."""
+    detectors = []
+    for step in section.detectors:
+        det = step.build("detector")
+        assert isinstance(det, FaceDetector)
+        detectors.append(det.session())
+    return detectors
+
+
+def models_used(section: VideoSection) -> list[ModelFile]:
+    """Model files the recipe's detectors load."""
+    out: list[ModelFile] = []
+    for step in section.detectors:
+        det = step.build("detector")
+        assert isinstance(det, FaceDetector)
+        out.extend(det.models())
+    return out
+
+
+def _run(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> list[Detection]:
+    try:
+        return detector.detect(image, **kwargs)
+    except ModelError:
+        raise
+    except Exception as exc:  # any failure of a model makes the file fail, never pass a frame through
+        raise ModelError(f"detector {detector.name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+class FaceMasker:
+    """Streaming face masking for one video (see module docstring)."""
+
+    def __init__(self, section: VideoSection, *, width: int, height: int):
+        self.detectors = build_detectors(section)
+        obfuscation = section.obfuscation.build("obfuscation")
+        assert isinstance(obfuscation, Obfuscation)
+        self.obfuscation = obfuscation
+        t = section.tracking
+        self.tracker = FaceTracker(width=width, height=height, max_gap=t.max_gap, margin=t.margin, expand=t.expand, match_iou=t.match_iou)
+        self.stats = MaskStats()
+        self._index = 0
+
+    def push(self, image: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any, list[Box]]]:
+        """Add the next RGB frame; return ``(masked image, payload, boxes)`` for frames now final."""
+        detections: list[tuple[Box, str]] = []
+        for det in self.detectors:
+            if det.runs_on(self._index):
+                detections.extend((d.box, d.source) for d in _run(det, image))
+        ready = self.tracker.push(self._index, (image, payload), detections)
+        self._index += 1
+        return [self._finish(f) for f in ready]
+
+    def flush(self) -> list[tuple[np.ndarray, Any, list[Box]]]:
+        """Masked remaining frames at the end of the stream; releases per-file detector state."""
+        out = [self._finish(f) for f in self.tracker.flush()]
+        for det in self.detectors:
+            det.close()
+        self.stats.tracks = self.tracker.track_count
+        return out
+
+    def _finish(self, frame: TrackedFrame) -> tuple[np.ndarray, Any, list[Box]]:
+        image, payload = frame.payload
+        self.obfuscation.apply(image, frame.boxes)
+        s = self.stats
+        s.frames += 1
+        s.frames_masked += bool(frame.boxes)
+        s.max_boxes = max(s.max_boxes, len(frame.boxes))
+        for source, n in frame.sources.items():
+            s.detections[source] = s.detections.get(source, 0) + n
+        return image, payload, frame.boxes
+
+
+def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, MaskStats]:
+    """Mask a still photo: every detector runs once; boxes are enlarged as for video."""
+    h, w = image.shape[:2]
+    tracker = FaceTracker(width=w, height=h, max_gap=0, margin=0, expand=section.tracking.expand, match_iou=section.tracking.match_iou)
+    detections: list[tuple[Box, str]] = []
+    for det in build_detectors(section):
+        kwargs = {"static": True} if det.name == "pose-head" else {}
+        detections.extend((d.box, d.source) for d in _run(det, image, **kwargs))
+        det.close()
+    (frame,) = tracker.push(0, None, detections) + tracker.flush()
+    obfuscation = section.obfuscation.build("obfuscation")
+    assert isinstance(obfuscation, Obfuscation)
+    obfuscation.apply(image, frame.boxes)
+    stats = MaskStats(frames=1, frames_masked=int(bool(frame.boxes)), max_boxes=len(frame.boxes), tracks=tracker.track_count, detections=dict(frame.sources))
+    return image, stats
