@@ -85,7 +85,7 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     info = probe(task.src)
     result = transcode_video(
         task.src, tmp,
-        masker_factory=lambda w, h: FaceMasker(recipe.video, width=w, height=h),
+        masker_factory=lambda w, h, fps: FaceMasker(recipe.video, width=w, height=h, fps=fps),
         voice=_voice(recipe), seed=seed, speaker=speaker_key(task.rel), encoder=recipe.video.encoder, progress=progress,
     )
     out = probe(tmp)

@@ -75,6 +75,7 @@ class VideoSection(BaseModel):
     detectors: list[Step] = Field(default_factory=lambda: [Step(name="blazeface")])
     tracking: Tracking = Field(default_factory=Tracking)
     obfuscation: Step = Field(default_factory=lambda: Step(name="solid"))
+    filters: list[Step] = Field(default_factory=list, description="whole-frame filters (kind 'video'), applied in order before obfuscation")
     encoder: Encoder = Field(default_factory=Encoder)
 
 
@@ -103,6 +104,8 @@ class Recipe(BaseModel):
         for step in self.video.detectors:
             step.build("detector")
         self.video.obfuscation.build("obfuscation")
+        for step in self.video.filters:
+            step.build("video")
         if self.audio.voice is not None:
             self.audio.voice.build("voice")
         return self
@@ -112,6 +115,7 @@ class Recipe(BaseModel):
         data = self.model_dump(mode="json")
         data["video"]["detectors"] = [s.dump() for s in self.video.detectors]
         data["video"]["obfuscation"] = self.video.obfuscation.dump()
+        data["video"]["filters"] = [s.dump() for s in self.video.filters]
         data["audio"]["voice"] = self.audio.voice.dump() if self.audio.voice else None
         return data
 

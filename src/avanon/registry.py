@@ -201,6 +201,7 @@ BUILTIN_MODULES: list[str] = [
     "avanon.audio.mcadams",
     "avanon.evaluate.faces",
     "avanon.evaluate.speech",
+    "avanon.evaluate.video",
 ]
 
 

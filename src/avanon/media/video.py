@@ -69,7 +69,7 @@ def _muxer_options(fmt: str, vin: av.video.stream.VideoStream) -> dict[str, str]
     return options
 
 
-def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int], FaceMasker], voice: VoiceTransform | None,
+def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int, float], FaceMasker], voice: VoiceTransform | None,
                     seed: int, speaker: str, encoder: Encoder, progress: Callable[[int], None] | None = None) -> VideoResult:
     """Anonymize ``src`` into ``dst`` (a temporary path chosen by the caller); see the module docstring."""
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower()) or OUTPUT_FORMATS.get(src.suffix.lower(), "mp4")
@@ -84,7 +84,7 @@ def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int]
         vin.thread_type = "AUTO"
         ain = inp.streams.audio[0] if inp.streams.audio else None
         cc = vin.codec_context
-        masker = masker_factory(cc.width, cc.height)
+        masker = masker_factory(cc.width, cc.height, float(vin.average_rate or vin.guessed_rate or 25))
         with av.open(str(dst), "w", format=fmt, options=_muxer_options(fmt, vin)) as out:
             vout = _video_stream(out, vin, fmt, encoder)
             audio = None

@@ -18,6 +18,7 @@ from avanon.detect.faces import Detection, FaceDetector
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError
 from avanon.recipe import VideoSection
+from avanon.video.filters import VideoFilter
 from avanon.video.obfuscate import Obfuscation
 from avanon.video.tracking import Box, FaceTracker, TrackedFrame
 
@@ -31,6 +32,7 @@ class MaskStats:
     max_boxes: int = 0
     tracks: int = 0
     detections: dict[str, int] = field(default_factory=dict)
+    filters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,7 @@ class MaskStats:
             "max_boxes_per_frame": self.max_boxes,
             "tracks": self.tracks,
             "detections": dict(sorted(self.detections.items())),
+            **({"filters": self.filters} if self.filters else {}),
         }
 
 
@@ -52,13 +55,27 @@ def build_detectors(section: VideoSection) -> list[FaceDetector]:
     return detectors
 
 
+def build_filters(section: VideoSection, *, width: int, height: int, fps: float) -> list[VideoFilter]:
+    """Per-file whole-frame filters from the recipe."""
+    filters = []
+    for step in section.filters:
+        filt = step.build("video")
+        assert isinstance(filt, VideoFilter)
+        filters.append(filt.session(width=width, height=height, fps=fps))
+    return filters
+
+
 def models_used(section: VideoSection) -> list[ModelFile]:
-    """Model files the recipe's detectors load."""
+    """Model files the recipe's detectors and filters load."""
     out: list[ModelFile] = []
     for step in section.detectors:
         det = step.build("detector")
         assert isinstance(det, FaceDetector)
         out.extend(det.models())
+    for step in section.filters:
+        filt = step.build("video")
+        assert isinstance(filt, VideoFilter)
+        out.extend(filt.models())
     return out
 
 
@@ -74,8 +91,9 @@ def _run(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> list[Detec
 class FaceMasker:
     """Streaming face masking for one video (see module docstring)."""
 
-    def __init__(self, section: VideoSection, *, width: int, height: int):
+    def __init__(self, section: VideoSection, *, width: int, height: int, fps: float = 25.0):
         self.detectors = build_detectors(section)
+        self.filters = build_filters(section, width=width, height=height, fps=fps)
         obfuscation = section.obfuscation.build("obfuscation")
         assert isinstance(obfuscation, Obfuscation)
         self.obfuscation = obfuscation
@@ -99,19 +117,25 @@ class FaceMasker:
         out = [self._finish(f) for f in self.tracker.flush()]
         for det in self.detectors:
             det.close()
+        for filt in self.filters:
+            self.stats.filters[filt.name] = filt.stats()
+            filt.close()
         self.stats.tracks = self.tracker.track_count
         return out
 
     def _finish(self, frame: TrackedFrame) -> tuple[np.ndarray, Any, list[Box]]:
         image, payload = frame.payload
-        self.obfuscation.apply(image, frame.boxes)
+        boxes = frame.boxes
+        for filt in self.filters:
+            image, boxes = filt.apply(image, boxes, index=frame.index)
+        self.obfuscation.apply(image, boxes)
         s = self.stats
         s.frames += 1
         s.frames_masked += bool(frame.boxes)
         s.max_boxes = max(s.max_boxes, len(frame.boxes))
         for source, n in frame.sources.items():
             s.detections[source] = s.detections.get(source, 0) + n
-        return image, payload, frame.boxes
+        return image, payload, boxes
 
 
 def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, MaskStats]:
@@ -124,8 +148,12 @@ def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, Ma
         detections.extend((d.box, d.source) for d in _run(det, image, **kwargs))
         det.close()
     (frame,) = tracker.push(0, None, detections) + tracker.flush()
+    boxes = frame.boxes
+    for filt in build_filters(section, width=w, height=h, fps=0.0):
+        image, boxes = filt.apply(image, boxes, index=0)
+        filt.close()
     obfuscation = section.obfuscation.build("obfuscation")
     assert isinstance(obfuscation, Obfuscation)
-    obfuscation.apply(image, frame.boxes)
+    obfuscation.apply(image, boxes)
     stats = MaskStats(frames=1, frames_masked=int(bool(frame.boxes)), max_boxes=len(frame.boxes), tracks=tracker.track_count, detections=dict(frame.sources))
     return image, stats

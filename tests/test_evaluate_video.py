@@ -1,0 +1,114 @@
+"""Tests of the video utility metrics (avanon.evaluate.video)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from avanon import registry
+from avanon.evaluate import video
+
+CLIP = "mmaction2_videos/demo/demo_skeleton.mp4"
+
+
+def write_video(path: Path, frames: list[np.ndarray], *, rate: int = 25, first_pts: int = 0) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.time_base = Fraction(1, rate)
+        stream.options = {"crf": "10", "preset": "ultrafast"}
+        for i, frame in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = first_pts + i, Fraction(1, rate)
+            for packet in stream.encode(vf):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def moving_square(n: int, speeds: list[int], h: int = 96, w: int = 128) -> list[np.ndarray]:
+    frames, x = [], 0
+    for i in range(n):
+        x = (x + speeds[i % len(speeds)]) % (w - 20)
+        frame = np.full((h, w, 3), 30, np.uint8)
+        frame[30:50, x : x + 20] = 220
+        frames.append(frame)
+    return frames
+
+
+def test_pck_on_hand_made_keypoints() -> None:
+    reference = np.zeros((2, 4, 2))
+    reference[:, :, 0] = [0, 100, 200, 300]
+    test = reference.copy()
+    test[0, 1, 0] += 4  # 0.04 torso: correct
+    test[0, 2, 1] += 6  # 0.06 torso: wrong
+    test[1, 3] = np.nan  # not found: wrong
+    torso = np.array([100.0, 100.0])
+    value, per_joint = video.pck(reference, test, torso)
+    assert value == pytest.approx(6 / 8)
+    assert per_joint[1] == pytest.approx(0.02)
+    assert per_joint[2] == pytest.approx(0.03)
+    assert np.isnan(per_joint[3]) or per_joint[3] == pytest.approx(0.0)
+    visible = np.ones((2, 4), bool)
+    visible[:, 2] = False
+    assert video.pck(reference, test, torso, visible=visible)[0] == pytest.approx(5 / 6)
+    assert video.pck(reference, test, torso, alpha=0.1)[0] == pytest.approx(7 / 8)
+
+
+def test_torso_size_is_the_mean_diagonal() -> None:
+    keypoints = np.zeros((33, 2))
+    keypoints[video.LEFT_SHOULDER] = (0, 0)
+    keypoints[video.RIGHT_SHOULDER] = (40, 0)
+    keypoints[video.LEFT_HIP] = (0, 30)
+    keypoints[video.RIGHT_HIP] = (40, 30)
+    assert video.torso_size(keypoints) == pytest.approx(50.0)
+
+
+def test_motion_correlation_tracks_movement(tmp_path: Path) -> None:
+    speeds = [1, 6, 2, 9, 0, 4, 12, 3]
+    original = write_video(tmp_path / "a.mp4", moving_square(32, speeds))
+    masked_frames = moving_square(32, speeds)
+    for frame in masked_frames:
+        frame[0:20, 0:20] = 0  # a static mask elsewhere leaves the motion alone
+    masked = write_video(tmp_path / "b.mp4", masked_frames)
+    still = write_video(tmp_path / "c.mp4", moving_square(32, [5]))
+    metric = registry.create("metric", "motion_correlation")
+    assert metric.measure(original, masked).value > 0.95
+    assert metric.measure(original, still).value < 0.5
+
+
+def test_timing_detects_a_shifted_start_and_lost_frames(tmp_path: Path) -> None:
+    frames = moving_square(20, [3])
+    original = write_video(tmp_path / "a.mp4", frames)
+    same = write_video(tmp_path / "b.mp4", frames)
+    shifted = write_video(tmp_path / "c.mp4", frames, first_pts=5)
+    shorter = write_video(tmp_path / "d.mp4", frames[:18])
+    metric = registry.create("metric", "timing_offset")
+    exact = metric.measure(original, same)
+    assert exact.value == pytest.approx(0.0, abs=1e-6) and exact.detail["frame_exact"]
+    late = metric.measure(original, shifted)
+    assert late.value == pytest.approx(0.2, abs=1e-3) and not late.detail["frame_exact"]
+    lost = metric.measure(original, shorter)
+    assert lost.detail["frames_anonymized"] == 18 and not lost.detail["frame_exact"]
+
+
+def test_pose_pck_on_a_real_clip(tmp_path: Path, dev_data: Path) -> None:
+    clip = dev_data / CLIP
+    with av.open(str(clip)) as inp:
+        stream = inp.streams.video[0]
+        rate = int(round(float(stream.average_rate)))
+        frames = [f.to_ndarray(format="rgb24")[::2, ::2].copy() for _, f in zip(range(20), inp.decode(stream))]
+    original = write_video(tmp_path / "orig.mp4", frames, rate=rate)
+    reencoded = write_video(tmp_path / "same.mp4", frames, rate=rate)
+    blank = write_video(tmp_path / "blank.mp4", [np.zeros_like(f) for f in frames], rate=rate)
+    metric = registry.create("metric", "pose_pck", every=10)
+    good = metric.measure(original, reencoded)
+    assert good.n >= 1
+    assert good.value > 0.8
+    assert "left_shoulder" in good.detail["mean_error_per_joint_torso_units"]
+    assert metric.measure(original, blank).value == 0.0
