@@ -74,7 +74,7 @@ def make_run(root: Path, originals: dict[str, bytes]) -> Path:
 
     Outputs: ``p01/session.mp4`` (ok), ``p01/session_pose.csv`` (ok, derived), ``p02/talk.wav`` (ok),
     ``p02/failed.mp4`` (status failed), ``p02/copied.mp4`` (ok status but identical to its original),
-    ``p02/qa.mp4`` (QA found residual faces); an extra file ``p01/stray.mp4`` is not in the manifest.
+    ``p02/qa.mp4`` (QA found residual faces), ``p03/unconsented.mp4`` (ok, nobody's consent on record); an extra file ``p01/stray.mp4`` is not in the manifest.
     """
     out = root / "OUT"
     files = {
@@ -83,6 +83,7 @@ def make_run(root: Path, originals: dict[str, bytes]) -> Path:
         "p02/talk.wav": (b"anon audio " * 3000, "p02/talk.wav", {}),
         "p02/copied.mp4": (originals["p02/copied.mp4"], "p02/copied.mp4", {}),
         "p02/qa.mp4": (b"leaky video " * 100, "p02/qa.mp4", {"qa": {"passed": False, "residual_faces": 3}}),
+        "p03/unconsented.mp4": (b"anon video p03 " * 100, "p03/unconsented.mp4", {}),
     }
     entries = []
     for rel, (data, source, extra) in files.items():
@@ -103,9 +104,42 @@ ORIGINALS = {
     "p02/copied.mp4": b"ORIGINAL COPIED " * 100,
     "p02/failed.mp4": b"ORIGINAL FAILED " * 100,
     "p02/qa.mp4": b"ORIGINAL QA " * 100,
+    "p03/unconsented.mp4": b"ORIGINAL P03 " * 100,
 }
 
 
 def code(secret: str, gov: Governance) -> str:
     """The current one-time password for ``secret`` on the governance clock."""
     return totp(secret, gov.clock())
+
+
+USERS = [("ada", "administrator"), ("stew", "steward"), ("res", "researcher"), ("guest", "guest")]
+
+
+def build_world(engine: sa.Engine | str, tmp_path: Path, *, clock: Clock | None = None,
+                mfa_for_all: bool = False) -> tuple[Governance, dict[str, object], dict[str, str | None], int, Path]:
+    """A vault with the study's originals, a run, consenting participants P01/P02, four users, one draft release.
+
+    Returns the governance object, principals by role, TOTP secrets by role, the release id and the run root.
+    """
+    from avanon.vault import Vault
+
+    study_dir = tmp_path / "study1"
+    for rel, data in ORIGINALS.items():
+        (study_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (study_dir / rel).write_bytes(data)
+    vault = Vault.init(tmp_path / "vault", passphrase="vault pass", chunk_size=4096, scrypt_n=2**10)
+    vault.add_study(study_dir)
+    gov = Governance(engine, audit_key=AUDIT_KEY, vault=vault, clock=clock, hasher=CHEAP_HASHER)
+    gov.set_consent("stew", "P01", "study1", audio=True, video=True, excerpts=True, derived=True, public=False)
+    gov.set_consent("stew", "P02", "study1", audio=True, derived=True, public=True)
+    principals, secrets_by_role = {}, {}
+    for name, role in USERS:
+        secrets_by_role[role] = gov.create_user("system", name, role, PASSWORD,
+                                                mfa=True if mfa_for_all else role in ("administrator", "steward"))
+        principals[role] = next(u for u in gov.auth.users() if u.username == name)
+    run = make_run(tmp_path, ORIGINALS)
+    release = gov.register_release("stew", run, study="study1", name="wave1",
+                                   tiers={"video": "authorized", "audio": "public", "derived": "public"},
+                                   participants={"p01/session.mp4": ["P01"], "p02/talk.wav": ["P02"]})
+    return gov, principals, secrets_by_role, release, run

@@ -40,7 +40,7 @@ def auth(engine, clock: Clock) -> Authenticator:  # noqa: F811
     return Authenticator(session_factory(connect(engine)), clock, CHEAP_HASHER)
 
 
-def test_steward_needs_totp_and_codes_cannot_be_replayed(auth: Authenticator, clock: Clock) -> None:
+def test_steward_needs_totp_and_codes_cannot_be_replayed(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
     _, secret = auth.create_user("stew", "steward", PASSWORD)
     assert secret
     with pytest.raises(AccessError, match="Invalid"):
@@ -77,7 +77,7 @@ def test_same_message_for_unknown_user_and_wrong_password(auth: Authenticator) -
     assert str(unknown.value) == str(wrong.value)
 
 
-def test_lockout_after_failures_then_expiry(auth: Authenticator, clock: Clock) -> None:
+def test_lockout_after_failures_then_expiry(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
     auth.create_user("res", "researcher", PASSWORD, mfa=False)
     for _ in range(MAX_FAILURES):
         with pytest.raises(AccessError, match="Invalid"):
@@ -93,7 +93,7 @@ def test_lockout_after_failures_then_expiry(auth: Authenticator, clock: Clock) -
     auth.login("res", PASSWORD, None)
 
 
-def test_sessions_expire_logout_and_disable(auth: Authenticator, clock: Clock) -> None:
+def test_sessions_expire_logout_and_disable(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
     auth.create_user("res", "researcher", PASSWORD, mfa=False)
     token, info = auth.login("res", PASSWORD, None)
     auth.check_csrf(info, info.csrf)

@@ -1,4 +1,4 @@
-"""Anonymize a whole study folder: plan the files, run them on local worker processes, keep the manifest.
+"""Anonymize a whole study folder: plan the files, run them on an executor, keep the manifest.
 
 ``run_study(STUDY, OUT)`` mirrors the study tree into ``OUT`` with every media file anonymized and
 every other file copied, writing ``OUT/avanon_manifest.json`` as results arrive. Guarantees:
@@ -9,27 +9,35 @@ every other file copied, writing ``OUT/avanon_manifest.json`` as results arrive.
 - every output is written under a temporary name and renamed when complete;
 - a file that fails is recorded as ``failed`` with the reason and leaves no output; the other files
   still run and the summary lists the failures.
+
+Work runs on local worker processes, a Dask ``LocalCluster`` or a running Dask cluster
+(:mod:`avanon.execute`); long videos are split at keyframes and stitched back. The outputs are the
+same bytes whichever executor and how many workers run them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from avanon import __version__
 from avanon.errors import AccessError, ParameterError
-from avanon.process import FileTask, process_file, temp_path
+from avanon.execute.coordinator import Coordinator
+from avanon.execute.executors import EXECUTORS, make_executor
+from avanon.execute.tasks import WORK_DIR
+from avanon.process import FileTask, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
 from avanon.recipe import Recipe
 
-# Progress events: ("start", rel, total_units, unit), ("advance", rel, n), ("done", rel, entry)
+# Progress events: ("start", rel, total_units, unit), ("advance", rel, n), ("done", rel, entry), ("skip", rel),
+# and ("executor", info), ("segments", rel, n), ("retry", rel, step, error), ("whole", rel, why)
 Event = tuple[Any, ...]
+DEFAULT_SEGMENT_SECONDS = 300.0
 
 
 @dataclass
@@ -72,14 +80,19 @@ def check_roots(study: Path, out: Path) -> None:
         raise AccessError(f"Output root {out} contains the study folder {study}; choose a new folder outside it.")
 
 
-def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int) -> Manifest:
-    """A new manifest for an empty ``out``, or the existing one when resuming the same run."""
+def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int, *, segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> Manifest:
+    """A new manifest for an empty ``out``, or the existing one when resuming the same run.
+
+    Segmented videos differ in their bytes around segment joins, so the segment length is part of
+    the run's identity: resuming with another value is refused like another recipe or seed.
+    """
     header = {
         "avanon_manifest": FORMAT_VERSION,
         "tool": {"name": "avanon", "version": __version__},
         "recipe": recipe.dump(),
         "recipe_sha256": _recipe_hash(recipe),
         "seed": seed,
+        "segment_seconds": segment_seconds,
         "versions": software_versions(),
         "started": now(),
     }
@@ -93,8 +106,15 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int) -> Manifest
                 f"Output root {out} holds a different run (other recipe or seed); refusing to mix runs. "
                 "Choose a new output folder."
             )
+        previous = existing.header.get("segment_seconds", DEFAULT_SEGMENT_SECONDS)
+        if previous != segment_seconds:
+            raise AccessError(
+                f"Output root {out} was run with segment_seconds={previous}, not {segment_seconds}; resume with the same "
+                "value or choose a new output folder."
+            )
         existing.header["resumed"] = now()
         existing.header["versions"] = header["versions"]
+        existing.header["segment_seconds"] = segment_seconds
         return existing
     if out.is_dir() and any(out.iterdir()):
         raise AccessError(f"Output root {out} exists and is not empty (and holds no avanon manifest); choose a new folder.")
@@ -104,121 +124,84 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int) -> Manifest
     return manifest
 
 
-def _work_units(task: FileTask) -> tuple[int, str]:
-    """How progress is counted for a file: frames for video, samples for audio, 1 otherwise."""
-    from avanon.media.probe import probe
-
-    try:
-        info = probe(task.src) if task.kind in ("video", "audio") else None
-    except Exception:
-        return 1, "file"
-    if task.kind == "video" and info and info.video:
-        return max(1, info.video.frames or int(info.duration_s * 25)), "frames"
-    if task.kind == "audio" and info and info.audio:
-        return max(1, int(info.duration_s * info.audio.sample_rate)), "samples"
-    return 1, "file"
-
-
-def _worker(task: FileTask, recipe: Recipe, seed: int, events: Any) -> dict[str, Any]:
-    total, unit = _work_units(task)
-    events.put(("start", task.rel, total, unit))
-    entry = process_file(task, recipe, seed, progress=lambda n: events.put(("advance", task.rel, n)))
-    return entry
-
-
-class _Local:
-    """Put events straight into a callback (single-process runs)."""
-
-    def __init__(self, callback: Callable[[Event], None] | None):
-        self.callback = callback
-
-    def put(self, event: Event) -> None:
-        if self.callback:
-            self.callback(event)
-
-
 def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int | None = None, workers: int = 1,
-              on_event: Callable[[Event], None] | None = None) -> RunSummary:
-    """Anonymize ``study`` into ``out``; see the module docstring. Returns the run summary."""
+              on_event: Callable[[Event], None] | None = None, executor: str = "local", scheduler: str | None = None,
+              segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> RunSummary:
+    """Anonymize ``study`` into ``out``; see the module docstring. Returns the run summary.
+
+    Parameters
+    ----------
+    workers : int >= 1
+        Worker processes for ``executor="local"`` (1 runs in this process) and ``"dask-local"``.
+    executor : {"local", "dask-local", "dask"}
+        Where tasks run (:mod:`avanon.execute.executors`); outputs are byte-identical whichever is used.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``), for ``executor="dask"``.
+    segment_seconds : float > 0 [s]
+        Videos at least two segments long are split at keyframes about this long and processed in
+        parallel (:mod:`avanon.execute.segments`); 0 processes every file whole. Recorded in the
+        manifest: a resumed run must use the same value.
+    """
     study, out = Path(study), Path(out)
     check_roots(study, out)
     if workers < 1:
         raise ParameterError(f"The 'workers' option must be an int >= 1. Got {workers} instead.")
+    if segment_seconds < 0:
+        raise ParameterError(f"The 'segment_seconds' option must be a float >= 0 [s]. Got {segment_seconds} instead.")
+    if executor not in EXECUTORS:
+        raise ParameterError(f"The 'executor' option must be one of {', '.join(EXECUTORS)}. Got {executor!r} instead.")
     seed = recipe.seed if seed is None else seed
-    manifest = open_manifest(study, out, recipe, seed)
-    summary = RunSummary(out_root=out)
-    todo: list[FileTask] = []
-    for rel in plan(study):
-        task = FileTask(study, out, rel)
-        if task.src.is_symlink():
-            manifest.record({"input": rel, "output": None, "kind": task.kind, "status": "failed", "seed": seed,
-                             "reason": f"{task.src}: symbolic link not followed (copy the file into the study instead)."})
-            summary.failed.append((rel, "symbolic link not followed"))
-            continue
-        try:
-            done = manifest.completed(rel, sha256_path(task.src))
-        except OSError:
-            done = False  # unreadable: processing records the reason
-        if done:
-            summary.skipped += 1
-            if on_event:
-                on_event(("skip", rel))
-            continue
-        task.dst.unlink(missing_ok=True)  # an output of an older, different input must not survive
-        temp_path(task.dst).unlink(missing_ok=True)
-        todo.append(task)
-
-    def finish(entry: dict[str, Any]) -> None:
-        manifest.record(entry)
-        summary.entries.append(entry)
-        if entry["status"] == "ok":
-            summary.ok += 1
-        else:
-            summary.failed.append((entry["input"], entry.get("reason", "")))
+    manifest = open_manifest(study, out, recipe, seed, segment_seconds=segment_seconds)
+    with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
+        manifest.header["execution"] = runner.describe()
+        summary = RunSummary(out_root=out)
         if on_event:
-            on_event(("done", entry["input"], entry))
+            on_event(("executor", runner.describe() | {"dashboard": getattr(runner, "dashboard", None)}))
 
-    if workers == 1 or len(todo) <= 1:
-        local = _Local(on_event)
-        for task in todo:
-            finish(_worker(task, recipe, seed, local))
-    else:
-        _run_pool(todo, recipe, seed, workers, on_event, finish)
+        def finish(entry: dict[str, Any]) -> None:
+            manifest.record(entry)
+            summary.entries.append(entry)
+            if entry["status"] == "ok":
+                summary.ok += 1
+            else:
+                summary.failed.append((entry["input"], entry.get("reason", "")))
+            if on_event:
+                on_event(("done", entry["input"], entry))
+
+        coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event)
+        for rel in plan(study):
+            task = FileTask(study, out, rel)
+            if task.src.is_symlink():
+                manifest.record({"input": rel, "output": None, "kind": task.kind, "status": "failed", "seed": seed,
+                                 "reason": f"{task.src}: symbolic link not followed (copy the file into the study instead)."})
+                summary.failed.append((rel, "symbolic link not followed"))
+                continue
+            if _completed(manifest, rel, task):
+                summary.skipped += 1
+                if on_event:
+                    on_event(("skip", rel))
+                continue
+            task.dst.unlink(missing_ok=True)  # an output of an older, different input must not survive
+            temp_path(task.dst).unlink(missing_ok=True)
+            coordinator.add(task)
+        coordinator.run()
+    work = out / WORK_DIR
+    if work.is_dir() and not any(p.is_file() for p in work.rglob("*")):
+        shutil.rmtree(work, ignore_errors=True)
     manifest.header["finished"] = now()
     manifest.save()
     return summary
 
 
-def _run_pool(todo: list[FileTask], recipe: Recipe, seed: int, workers: int,
-              on_event: Callable[[Event], None] | None, finish: Callable[[dict[str, Any]], None]) -> None:
-    ctx = mp.get_context("spawn")  # no fork: model runtimes and threads do not survive fork safely
-    with ctx.Manager() as manager:
-        events = manager.Queue()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            pending: dict[Future, FileTask] = {pool.submit(_worker, t, recipe, seed, events): t for t in todo}
-            while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(events, on_event)
-                for fut in done:
-                    task = pending.pop(fut)
-                    try:
-                        entry = fut.result()
-                    except Exception as exc:  # a crashed worker fails its file, closed
-                        entry = {"input": task.rel, "output": None, "kind": task.kind, "seed": seed, "status": "failed",
-                                 "reason": f"{task.src}: worker crashed ({type(exc).__name__}: {exc})"}
-                        temp_path(task.dst).unlink(missing_ok=True)
-                    finish(entry)
-            _drain(events, on_event)
-
-
-def _drain(events: Any, on_event: Callable[[Event], None] | None) -> None:
-    while True:
-        try:
-            event = events.get_nowait()
-        except Exception:
-            return
-        if on_event:
-            on_event(event)
+def _completed(manifest: Manifest, rel: str, task: FileTask) -> bool:
+    """Whether ``rel`` is already done (hashing the input only when there is an ``ok`` entry to compare with)."""
+    entry = manifest.entries.get(rel)
+    if not entry or entry.get("status") != "ok":
+        return False
+    try:
+        return manifest.completed(rel, sha256_path(task.src))
+    except OSError:
+        return False  # unreadable: processing records the reason
 
 
 __all__: Iterable[str] = ["run_study", "plan", "RunSummary", "MANIFEST_NAME"]

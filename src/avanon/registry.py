@@ -202,6 +202,12 @@ BUILTIN_MODULES: list[str] = [
     "avanon.evaluate.faces",
     "avanon.evaluate.speech",
     "avanon.evaluate.video",
+    "avanon.evaluate.metadata",
+    "avanon.evaluate.reid",
+    "avanon.video.facemesh",
+    "avanon.video.background",
+    "avanon.video.body",
+    "avanon.video.consent",
 ]
 
 

@@ -122,7 +122,7 @@ class Authenticator:
         self._sessions = sessions
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
-        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        self._dummy_hash: str | None = None
 
     def create_user(self, username: str, role: str, password: str, *, mfa: bool | None = None) -> tuple[Principal, str | None]:
         """Create a user; returns the principal and the new TOTP secret (None when not enrolled).
@@ -251,6 +251,9 @@ class Authenticator:
         return token, info
 
     def _verify_password(self, user: User | None, password: str) -> bool:
+        if user is None and self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        # An unknown user costs one hash verification too, so timing does not reveal which names exist.
         stored = user.password_hash if user is not None else self._dummy_hash
         try:
             self._hasher.verify(stored, password)

@@ -86,8 +86,8 @@ def check_within(doc: AnnotationDocument, duration: float, *, tolerance: float =
     limit = duration + tolerance
     for tier in doc.tiers:
         for ann in tier.annotations:
-            end = ann.offset if ann.offset is not None else ann.onset
-            if end is not None and end > limit:
+            times = [t for t in (ann.onset, ann.offset) if t is not None]
+            if times and max(times) > limit:
                 problems.append(Problem(tier.name, ann.label(), ann.onset, ann.offset,
                                         f"ends after the media, which lasts {duration:.3f} s"))
             if ann.onset is not None and ann.onset < -tolerance:

@@ -18,7 +18,7 @@ from typing import Literal
 
 from avanon.annotations.alignment import DEFAULT_TOLERANCE, check_durations, check_structure, check_within
 from avanon.annotations.formats import read_annotations, write_annotations
-from avanon.annotations.model import (AnnotationDocument, is_absolute_link, linear_time_map, link_basename,
+from avanon.annotations.model import (is_absolute_link, linear_time_map, link_basename,
                                       mark_segments, relink, retime)
 from avanon.annotations.pairing import pair_media
 from avanon.annotations.pseudonymize import Namer, TextAnonymizer, anonymize_document

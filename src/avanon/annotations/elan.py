@@ -22,6 +22,7 @@ from avanon.errors import MediaError, ParameterError
 
 _SKIPPED_PROPERTIES = {"URN", "lastUsedAnnotationId", "lastUsedAnnotation"}
 _DEFAULT_TYPE = "avanon-time-aligned"
+_XSI_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
 
 
 def read_elan(path: Path) -> AnnotationDocument:
@@ -36,7 +37,7 @@ def read_elan(path: Path) -> AnnotationDocument:
     path = Path(path)
     check_xml(path)
     try:
-        eaf = Eaf(str(path), suppress_version_warning=True)
+        eaf = _load(path)
     except (KeyError, ValueError, IndexError, AttributeError, TypeError) as exc:
         raise MediaError(f"{path}: not a valid ELAN document (missing or malformed {exc})") from exc
     except Exception as exc:  # pympi raises a bare Exception on parse errors
@@ -71,6 +72,23 @@ def read_elan(path: Path) -> AnnotationDocument:
             tier.annotations.append(Annotation(onset=onset, offset=offset, value=value or "", id=aid, ref=ref))
         doc.tiers.append(tier)
     return doc
+
+
+def _load(path: Path) -> Eaf:
+    """Load with pympi, which needs the ``xsi:noNamespaceSchemaLocation`` attribute that some writers omit."""
+    import tempfile
+
+    from defusedxml.ElementTree import parse
+
+    tree = parse(str(path), forbid_dtd=True)
+    root = tree.getroot()
+    if _XSI_LOCATION in root.attrib:
+        return Eaf(str(path), suppress_version_warning=True)
+    root.set(_XSI_LOCATION, f"http://www.mpi.nl/tools/elan/EAFv{root.get('VERSION', '3.0')}.xsd")
+    with tempfile.TemporaryDirectory(prefix="avanon-eaf-") as folder:
+        copy_path = Path(folder) / "document.eaf"
+        tree.write(copy_path, encoding="UTF-8", xml_declaration=True)
+        return Eaf(str(copy_path), suppress_version_warning=True)
 
 
 def _seconds(ms: int | None) -> float | None:

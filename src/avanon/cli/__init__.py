@@ -18,6 +18,11 @@ from avanon.errors import AvanonError
 # Modules that add commands; each defines register(app: typer.Typer) -> None.
 COMMAND_MODULES = [
     "avanon.cli.run",
+    "avanon.cli.release",
+    "avanon.cli.evaluate",
+    "avanon.cli.vault",
+    "avanon.cli.access",
+    "avanon.cli.features",
 ]
 
 app = typer.Typer(
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     _register_all()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except AvanonError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,9 +12,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from avanon import recipe as recipes
-from avanon.pipeline import RunSummary, run_study
+from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, run_study
 
 console = Console(stderr=True)
+
+
+class TransferSpeedlessColumn(TextColumn):
+    """Units per second of a task (frames/s for a video), blank until known."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+    def render(self, task: Any) -> Any:
+        from rich.text import Text
+
+        return Text(f"{task.speed:>7.1f}/s" if task.speed else "", style="progress.data.speed")
 
 
 class _Display:
@@ -27,7 +39,15 @@ class _Display:
 
     def __call__(self, event: tuple[Any, ...]) -> None:
         kind, rel = event[0], event[1]
-        if kind == "start":
+        if kind == "executor":
+            info = event[1]
+            where = f"{info['executor']} executor, {info.get('workers', '?')} workers"
+            if info.get("dashboard"):
+                where += f"; Dask dashboard: {info['dashboard']}"
+            self.progress.console.print(where, highlight=False)
+        elif kind == "retry":
+            self.progress.console.print(f"[yellow]retrying[/] {rel} ({event[2]}): {event[3]}", highlight=False)
+        elif kind == "start":
             total, unit = event[2], event[3]
             self.files[rel] = self.progress.add_task(rel if len(rel) < 48 else "…" + rel[-47:], total=total, rate=unit)
         elif kind == "advance" and rel in self.files:
@@ -60,19 +80,26 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random choice (default: the recipe's seed)."),
     workers: int = typer.Option(max(1, os.cpu_count() or 1), "--workers", "-w", help="Local worker processes (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table; failures are still printed."),
+    executor: str = typer.Option("local", "--executor", "-e",
+                                 help="Where tasks run: local (worker processes), dask-local (a Dask LocalCluster of --workers "
+                                      "single-threaded workers) or dask (a running Dask cluster, see --scheduler)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --executor dask)."),
+    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
+                                          help="Split videos at least twice this long [s] at keyframes and process the pieces in parallel (0: never)."),
 ) -> None:
     """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
     chosen = recipes.load(recipe)
     from avanon.pipeline import plan
 
+    options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds}
     if quiet:
-        summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers)
+        summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, **options)
     else:
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TextColumn("{task.speed:>8.1f}/s" if False else ""), TimeElapsedColumn(), TimeRemainingColumn()]
+                   TransferSpeedlessColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
             display = _Display(progress, len(plan(study)) if study.is_dir() else 0)
-            summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, on_event=display)
+            summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, on_event=display, **options)
     _summary(summary, quiet)
     raise typer.Exit(summary.exit_code)
 

@@ -8,8 +8,8 @@ encoded with the same sample rate, layout and sample count, starting at the same
 copied: container, stream and frame metadata (titles, comments, creation time, GPS, device serials),
 subtitle, data and attachment streams are all dropped.
 
-Decoding runs in a background thread and encoding in another, so the detectors, the decoder and the
-encoder use both cores; queues are bounded so memory stays bounded by the tracking window.
+Decoding (and conversion to RGB) runs in a background thread while this thread detects, masks,
+encodes and muxes; the queue between them is bounded, so memory stays bounded by the tracking window.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from avanon.recipe import Encoder
 from avanon.video.faces import FaceMasker
 
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
-_END = object()
 
 
 @dataclass
@@ -53,10 +52,13 @@ def _video_stream(out: av.container.OutputContainer, vin: av.video.stream.VideoS
     vout.time_base = vin.time_base
     vout.codec_context.time_base = vin.time_base
     vout.codec_context.thread_count = encoder.threads
+    vout.codec_context.thread_type = "SLICE"  # x264 frame threading is not byte-reproducible; slices are
     if cc.sample_aspect_ratio:
         vout.codec_context.sample_aspect_ratio = cc.sample_aspect_ratio
     if codec == "libx264":
         vout.options = {"crf": str(encoder.crf), "preset": encoder.preset}
+        if fmt == "avi":  # AVI stores no presentation times: frames must come out in display order
+            vout.options["bf"] = "0"
     elif codec.startswith("libvpx"):
         vout.options = {"crf": str(max(encoder.crf, 10) + 12), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
     return vout
@@ -66,6 +68,8 @@ def _muxer_options(fmt: str, vin: av.video.stream.VideoStream) -> dict[str, str]
     options = {}
     if fmt in ("mp4", "mov") and vin.time_base and vin.time_base.numerator == 1:
         options["video_track_timescale"] = str(vin.time_base.denominator)  # keep the input's time base
+    if fmt in ("matroska", "webm"):
+        options["avoid_negative_ts"] = "disabled"  # do not shift the whole timeline for the audio encoder's priming
     return options
 
 
@@ -81,7 +85,7 @@ def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int,
         if not inp.streams.video:
             raise MediaError(f"{src}: no video stream.")
         vin = inp.streams.video[0]
-        vin.thread_type = "AUTO"
+        vin.thread_type = "SLICE"  # frame-threaded decoding gave non-reproducible frames in tests
         ain = inp.streams.audio[0] if inp.streams.audio else None
         cc = vin.codec_context
         masker = masker_factory(cc.width, cc.height, float(vin.average_rate or vin.guessed_rate or 25))
@@ -97,89 +101,79 @@ def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int,
 
 def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscoder | None, masker: FaceMasker,
          src: Path, progress: Callable[[int], None] | None) -> VideoResult:
-    decoded: queue.Queue = queue.Queue(maxsize=8)
-    encoded: queue.Queue = queue.Queue(maxsize=8)
-    errors: list[BaseException] = []
-    lock = threading.Lock()  # the muxer is shared by the audio path (decode thread) and the encoder thread
-    state = {"last_pts": None, "repaired": 0, "frames": 0, "written": 0}
-    stop = threading.Event()
+    """Decode in a background thread; mask, encode and mux in this thread, in demux order.
 
-    def mux(packets: list[av.Packet]) -> None:
-        if packets:
-            with lock:
-                out.mux(packets)
+    Every encoder and muxer call happens here, in an order fixed by the input file, so the output
+    bytes do not depend on thread timing. The decode queue is bounded (memory stays bounded).
+    """
+    decoded: queue.Queue = queue.Queue(maxsize=16)
+    errors: list[BaseException] = []
+    stop = threading.Event()
 
     def reader() -> None:
         try:
             for packet in inp.demux([s for s in (vin, ain) if s is not None]):
-                if stop.is_set():
-                    return
                 for frame in packet.decode():
+                    if stop.is_set():
+                        return
                     if packet.stream is vin:
-                        decoded.put(frame)
-                    elif audio is not None:
-                        mux(audio.push(frame))
-            if audio is not None:
-                mux(audio.flush())
+                        # an owned copy: nothing the decoder does later can change a frame we masked
+                        decoded.put(("v", frame, np.array(frame.to_ndarray(format="rgb24"), copy=True)))
+                    else:
+                        decoded.put(("a", frame, None))
         except av.error.FFmpegError as exc:
             errors.append(MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated."))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             errors.append(exc)
         finally:
-            decoded.put(_END)
+            decoded.put(None)
 
-    def writer() -> None:
-        try:
-            while (item := encoded.get()) is not _END:
-                image, (pts, time_base) = item
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                frame.pts, frame.time_base = pts, time_base
-                mux(list(vout.encode(frame)))
-                state["written"] += 1
-            mux(list(vout.encode(None)))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-            stop.set()
-            while encoded.get() is not _END:  # keep the producer from blocking
-                pass
+    def encode(item: tuple[np.ndarray, Any]) -> None:
+        image, (pts, time_base) = item
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
+        out.mux(vout.encode(frame))
+        state["written"] += 1
 
-    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
-    for t in threads:
-        t.start()
+    state = {"last_pts": None, "repaired": 0, "frames": 0, "written": 0}
+    thread = threading.Thread(target=reader, name="avanon-decode", daemon=True)
+    thread.start()
+    step = _frame_step(vin)
+    constant_rate = inp.format.name == "avi"  # AVI has no timestamps: frame k is shown at start + k / rate
     try:
-        step = _frame_step(vin)
-        while (frame := decoded.get()) is not _END:
-            if errors:
-                break
-            pts = frame.pts
-            last = state["last_pts"]
-            if pts is None or (last is not None and pts <= last):
+        while (item := decoded.get()) is not None:
+            kind, frame, image = item
+            if kind == "a":
+                assert audio is not None
+                out.mux(audio.push(frame))
+                continue
+            pts, last = frame.pts, state["last_pts"]
+            if constant_rate and last is not None:
+                pts = last + step
+            elif pts is None or (last is not None and pts <= last):
                 pts = (last + step) if last is not None else 0
                 state["repaired"] += 1
             state["last_pts"] = pts
-            image = frame.to_ndarray(format="rgb24")
             for masked, payload, _ in masker.push(image, (pts, vin.time_base)):
-                encoded.put((masked, payload))
+                encode((masked, payload))
             state["frames"] += 1
             if progress:
                 progress(1)
-        if not errors:
-            for masked, payload, _ in masker.flush():
-                encoded.put((masked, payload))
-    except BaseException as exc:  # noqa: BLE001
-        errors.append(exc)
+        if errors:
+            raise errors[0]
+        for masked, payload, _ in masker.flush():
+            encode((masked, payload))
+        out.mux(vout.encode(None))
+        if audio is not None:
+            out.mux(audio.flush())
     finally:
-        stop.set() if errors else None
-        encoded.put(_END)
-        while threads[0].is_alive():  # drain so the reader can finish
+        stop.set()
+        while thread.is_alive():  # unblock the reader if it waits on a full queue
             try:
-                decoded.get(timeout=0.1)
+                decoded.get(timeout=0.05)
             except queue.Empty:
                 pass
-        for t in threads:
-            t.join()
-    if errors:
-        raise errors[0]
+        thread.join()
     if state["frames"] == 0:
         raise MediaError(f"{src}: the video stream has no decodable frames.")
     if state["written"] != state["frames"]:
@@ -195,8 +189,3 @@ def _frame_step(vin: Any) -> int:
     if not rate or not vin.time_base:
         return 1
     return max(1, int(round(1 / (float(rate) * float(vin.time_base)))))
-
-
-def blank_like(image: np.ndarray) -> np.ndarray:
-    """A fully masked frame of the same shape (used when a frame cannot be trusted)."""
-    return np.zeros_like(image)

@@ -497,35 +497,8 @@ class Vault:
 
     # ------------------------------------------------------------------ backup
     def backup(self, archive: Path) -> Path:
-        """Write the vault (still encrypted) to a tar archive with a SHA-256 per member.
-
-        Parameters
-        ----------
-        archive : Path
-            New ``.tar`` file; refuses to overwrite one.
-        """
-        archive = Path(archive)
-        if archive.exists():
-            raise ParameterError(f"Refusing to overwrite backup {archive}.")
-        with open(self.root / ".lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            try:
-                members = [self.root / CONFIG] + sorted((self.root / "blobs").rglob("*.avv"))
-                sums = {m.relative_to(self.root).as_posix(): _sha256_file(m) for m in members}
-                tmp = archive.with_name(f".{archive.name}.{secrets.token_hex(4)}.tmp")
-                with tarfile.open(tmp, "w") as tar:
-                    manifest = json.dumps({"format": "avanon-vault-backup", "version": 1, "created": _now().isoformat(timespec="seconds"),
-                                           "sha256": sums}, indent=1, sort_keys=True).encode("utf-8")
-                    info = tarfile.TarInfo(BACKUP_MANIFEST)
-                    info.size = len(manifest)
-                    info.mode = 0o600
-                    tar.addfile(info, _BytesReader(manifest))
-                    for member in members:
-                        tar.add(member, arcname=member.relative_to(self.root).as_posix(), recursive=False)
-                os.replace(tmp, archive)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        return archive
+        """Write the vault (still encrypted) to a tar archive; see :func:`backup_vault`."""
+        return backup_vault(self.root, archive)
 
     @staticmethod
     def restore(archive: Path, root: Path) -> list[str]:
@@ -576,6 +549,41 @@ class Vault:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return sorted(sums)
+
+
+def backup_vault(root: Path, archive: Path) -> Path:
+    """Write the vault (still encrypted) to a tar archive with a SHA-256 per member.
+
+    Parameters
+    ----------
+    root : Path
+        Vault directory (no key is needed: the data stay encrypted).
+    archive : Path
+        New ``.tar`` file; refuses to overwrite one.
+    """
+    root, archive = Path(root), Path(archive)
+    Vault._read_config(root)  # noqa: SLF001 - refuse a directory that is not a vault
+    if archive.exists():
+        raise ParameterError(f"Refusing to overwrite backup {archive}.")
+    with open(root / ".lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        try:
+            members = [root / CONFIG] + sorted((root / "blobs").rglob("*.avv"))
+            sums = {m.relative_to(root).as_posix(): _sha256_file(m) for m in members}
+            tmp = archive.with_name(f".{archive.name}.{secrets.token_hex(4)}.tmp")
+            with tarfile.open(tmp, "w") as tar:
+                manifest = json.dumps({"format": "avanon-vault-backup", "version": 1, "created": _now().isoformat(timespec="seconds"),
+                                       "sha256": sums}, indent=1, sort_keys=True).encode("utf-8")
+                info = tarfile.TarInfo(BACKUP_MANIFEST)
+                info.size = len(manifest)
+                info.mode = 0o600
+                tar.addfile(info, _BytesReader(manifest))
+                for member in members:
+                    tar.add(member, arcname=member.relative_to(root).as_posix(), recursive=False)
+            os.replace(tmp, archive)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return archive
 
 
 class _BytesReader:

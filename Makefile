@@ -1,0 +1,37 @@
+# Two commands a new user needs: `make demo` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-all bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements/main.txt requirements/nodeps.txt requirements/dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip==25.3"
+	# torch first and alone: the CPU build (a plain install would pull a CUDA build of several GB)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements/main.txt -r requirements/dev.txt
+	# packages whose declared dependencies would pull a second OpenCV or compile dlib
+	$(PY) -m pip install -q --no-deps -r requirements/nodeps.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: install
+	rm -rf demo
+	$(PY) -m avanon.demo_cli demo
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+test-all: install
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "slow or not slow"
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf demo bench_out .pytest_cache

@@ -1,0 +1,310 @@
+"""Pseudo-speaker conversion with the WORLD vocoder, keyed per speaker, streamed in chunks.
+
+Each channel is analysed with WORLD (F0 from Praat's autocorrelation tracker, spectral envelope by
+CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-speaker*:
+
+* **F0** is remapped in the log domain, ``log f' = mu_t + sigma_t (log f - mu_s) / sigma_s``: the
+  speaker's own mean and range (``mu_s``, ``sigma_s``) are replaced by the pseudo-speaker's, while the
+  contour shape (intonation, stress, questions) and the voicing decisions stay.
+* **Spectral envelope**: the speaker's long-term average envelope is removed except for its broad
+  tilt (``flatten``), the frame-by-frame movement (formant trajectories) is frequency-warped by a
+  pseudo-speaker vocal-tract factor, and a pseudo-speaker timbre curve (a keyed sum of cosines on the
+  mel scale) is added; this moves formants and replaces the speaker's timbre.
+* **Aperiodicity** is kept as analysed.
+
+The pseudo-speaker's parameters (target F0 mean and range, warp factor, timbre curve) are drawn by
+:func:`~avanon.audio.base.keyed_uniform` from ``(seed, speaker)``, where the pipeline passes
+``seed = derive_seed(study_secret, "voice")``: the same secret and speaker key give the same voice in
+every file; another secret gives an unrelated voice. ``jitter`` perturbs them slightly per recording
+(keyed by the recording's first second), which makes an attacker's back-end less sure.
+
+Long recordings are processed in chunks of about ``chunk_s`` seconds, cut at the quietest 10 ms
+within the last second of each chunk, each analysed with ``context_s`` of signal on both sides and
+cross-faded over ``crossfade_ms``; speaker statistics accumulate over the chunks, so the voice is
+stable along the recording and there are no clicks at chunk borders. The output does not depend on
+the block sizes fed to the stream, and is exactly as long as the input.
+
+Signals above ``max_rate`` are converted at ``max_rate`` and resampled back (the band above
+``max_rate / 2`` is dropped); signals below 16 kHz are converted at 16 kHz (WORLD's D4C is not
+deterministic at lower rates). Output is clipped to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from math import gcd
+
+import numpy as np
+
+from avanon.audio.base import VoiceTransform, keyed_uniform
+from avanon.errors import ParameterError
+from avanon.registry import Interval, Kind, Param, register
+
+FRAME_MS = 10.0
+_MIN_RATE = 4000
+_N_TIMBRE = 12
+
+
+@dataclass(frozen=True)
+class PseudoVoice:
+    """The keyed parameters of one pseudo-speaker."""
+
+    f0_mean_hz: float
+    f0_sigma: float  # standard deviation of natural-log F0
+    warp: float  # frequency scale of the envelope movement (> 1 moves formants up)
+    timbre: tuple[float, ...]  # cosine coefficients of the timbre curve [natural log units]
+
+
+class _ChannelState:
+    """Running speaker statistics of one channel (accumulated over chunks)."""
+
+    def __init__(self) -> None:
+        self.n_voiced = 0
+        self.sum_lf0 = 0.0
+        self.sum_lf0_sq = 0.0
+        self.env_sum: np.ndarray | None = None
+        self.env_n = 0
+        self.voice: PseudoVoice | None = None
+
+
+def _praat_f0(x: np.ndarray, sr: int, n_frames: int) -> np.ndarray:
+    """F0 per 10 ms frame (0 where unvoiced) from Praat's autocorrelation tracker, 60-500 Hz."""
+    import parselmouth
+
+    f0 = np.zeros(n_frames)
+    if len(x) < int(0.05 * sr):  # too short for a 60 Hz floor: treat as unvoiced
+        return f0
+    pitch = parselmouth.Sound(x, sampling_frequency=sr).to_pitch_ac(time_step=FRAME_MS / 1000, pitch_floor=60.0, pitch_ceiling=500.0)
+    values = pitch.selected_array["frequency"]
+    if len(values) == 0:
+        return f0
+    times = np.arange(n_frames) * FRAME_MS / 1000
+    voiced = np.interp(times, pitch.xs(), (values > 0).astype(float), left=0.0, right=0.0)
+    f0 = np.interp(times, pitch.xs(), values, left=0.0, right=0.0)
+    f0[voiced < 0.999] = 0.0
+    return f0
+
+
+def _warp_bins(env: np.ndarray, factor: float) -> np.ndarray:
+    """Scale the frequency axis of rows of ``env`` by ``factor`` (bin k takes bin k / factor)."""
+    n = env.shape[1]
+    src = np.clip(np.arange(n) / factor, 0, n - 1)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = src - i0
+    return env[:, i0] * (1 - w) + env[:, i1] * w
+
+
+def _tilt(mean_env: np.ndarray, n_coef: int) -> np.ndarray:
+    """The broad shape of a log envelope: its first ``n_coef`` cepstral coefficients."""
+    cep = np.fft.irfft(mean_env)
+    keep = np.zeros_like(cep)
+    keep[:n_coef] = cep[:n_coef]
+    if n_coef > 1:
+        keep[-(n_coef - 1) :] = cep[-(n_coef - 1) :]
+    return np.fft.rfft(keep).real
+
+
+def _timbre_curve(coefs: tuple[float, ...], freqs: np.ndarray) -> np.ndarray:
+    mel = np.log1p(freqs / 700.0)
+    mel = mel / mel[-1]
+    return sum(c * np.cos(np.pi * (j + 1) * mel) for j, c in enumerate(coefs))
+
+
+def convert_world(x: np.ndarray, sr: int, voice: PseudoVoice, state: _ChannelState, *, flatten: float) -> np.ndarray:
+    """Convert one mono float64 segment to the pseudo-voice; same length as ``x``.
+
+    ``state`` holds the speaker statistics accumulated so far and is updated with this segment.
+    """
+    import pyworld
+
+    n = len(x)
+    n_frames = int(np.floor(n / sr * 1000 / FRAME_MS)) + 1
+    if n == 0 or np.max(np.abs(x)) < 1e-7:
+        return np.zeros(n)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    f0 = _praat_f0(x, sr, n_frames)
+    t = np.arange(n_frames) * FRAME_MS / 1000
+    sp = pyworld.cheaptrick(x, f0, t, sr)
+    ap = pyworld.d4c(x, f0, t, sr)
+    log_env = np.log(sp + 1e-16)
+    voiced = f0 > 0
+
+    # running statistics of the source speaker
+    if voiced.any():
+        lf = np.log(f0[voiced])
+        state.n_voiced += len(lf)
+        state.sum_lf0 += float(lf.sum())
+        state.sum_lf0_sq += float((lf**2).sum())
+    rows = log_env[voiced] if voiced.sum() >= 3 else log_env
+    state.env_sum = rows.sum(0) if state.env_sum is None else state.env_sum + rows.sum(0)
+    state.env_n += len(rows)
+    mean_env = state.env_sum / state.env_n
+
+    new_f0 = np.zeros_like(f0)
+    if voiced.any():
+        mu_s = state.sum_lf0 / state.n_voiced
+        sd_s = np.sqrt(max(state.sum_lf0_sq / state.n_voiced - mu_s**2, 0.0))
+        sd_s = max(sd_s, 0.03)
+        z = np.clip((np.log(f0[voiced]) - mu_s) / sd_s, -4.0, 4.0)
+        new_f0[voiced] = np.exp(np.log(voice.f0_mean_hz) + voice.f0_sigma * z)
+
+    tilt = _tilt(mean_env, 3)
+    moving = log_env - mean_env + (1.0 - flatten) * (mean_env - tilt)
+    freqs = np.linspace(0, sr / 2, log_env.shape[1])
+    new_env = _warp_bins(moving, voice.warp) + tilt + _timbre_curve(voice.timbre, freqs)
+    y = pyworld.synthesize(
+        np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS
+    )
+    out = np.zeros(n)
+    m = min(n, len(y))
+    out[:m] = y[:m]
+    return out
+
+
+class _PseudoStream:
+    """Chunked conversion with content-defined cut points and cross-fades (block-size independent)."""
+
+    def __init__(self, owner: "PseudoSpeaker", sample_rate: int, channels: int, *, seed: int, speaker: str) -> None:
+        if sample_rate < _MIN_RATE:
+            raise ParameterError(f"PseudoSpeaker needs a sample rate of at least {_MIN_RATE} Hz. Got {sample_rate} Hz instead.")
+        if channels < 1:
+            raise ParameterError(f"PseudoSpeaker needs at least 1 channel. Got {channels} instead.")
+        self.owner, self.sr, self.channels = owner, int(sample_rate), int(channels)
+        self.seed, self.speaker = seed, speaker
+        # D4C reads uninitialised memory below 16 kHz (non-deterministic output): work at 16 kHz or more
+        self.work_sr = max(16000, min(self.sr, int(owner.max_rate)))
+        g = gcd(self.sr, self.work_sr)
+        self.up, self.down = self.work_sr // g, self.sr // g
+        self.chunk = int(owner.chunk_s * self.sr)
+        self.context = int(owner.context_s * self.sr)
+        self.xfade = max(1, int(owner.crossfade_ms * 1e-3 * self.sr))
+        self.search = min(int(1.0 * self.sr), self.chunk // 2)
+        self.hop = max(1, int(0.01 * self.sr))
+        self.buf = np.zeros((0, channels))
+        self.buf_start = 0  # absolute index of buf[0]
+        self.pos = 0  # output emitted up to here
+        self.tail: np.ndarray | None = None  # cross-fade tail covering [pos, pos + xfade)
+        self.states = [_ChannelState() for _ in range(channels)]
+
+    def _voice(self, c: int, first: np.ndarray) -> PseudoVoice:
+        state = self.states[c]
+        if state.voice is None:
+            key = f"{self.speaker}#ch{c}" if self.owner.channel_voices and self.channels > 1 else self.speaker
+            content = hashlib.sha256(np.asarray(first[: self.sr], dtype="<f4").tobytes()).hexdigest()[:16]
+            state.voice = self.owner.voice(self.seed, key, recording=content)
+        return state.voice
+
+    def _convert(self, seg: np.ndarray) -> np.ndarray:
+        from scipy.signal import resample_poly
+
+        out = np.zeros_like(seg)
+        for c in range(self.channels):
+            voice = self._voice(c, seg[:, c])
+            x = seg[:, c]
+            if self.up != self.down:
+                x = resample_poly(x, self.up, self.down)
+            y = convert_world(x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten)
+            if self.up != self.down:
+                y = resample_poly(y, self.down, self.up)
+            m = min(len(y), len(seg))
+            out[:m, c] = y[:m]
+        return out
+
+    def _cut(self, total: int) -> int:
+        """The quietest 10 ms position in the last second before ``pos + chunk`` (absolute index)."""
+        lo, hi = self.pos + self.chunk - self.search, self.pos + self.chunk
+        region = self.buf[lo - self.buf_start : hi - self.buf_start + self.hop].mean(axis=1)
+        n = (len(region) - self.hop) // self.hop
+        if n < 1:
+            return hi
+        energy = np.square(region[: n * self.hop + self.hop]).reshape(-1, self.hop)[:n].sum(axis=1)
+        return lo + int(np.argmin(energy)) * self.hop + self.hop // 2
+
+    def _emit(self, end: int, final: bool) -> np.ndarray:
+        start = max(0, self.pos - self.context)
+        stop = self.buf_start + len(self.buf) if final else min(end + self.xfade + self.context, self.buf_start + len(self.buf))
+        y = self._convert(self.buf[start - self.buf_start : stop - self.buf_start])
+        y0 = self.pos - start
+        piece = y[y0 : y0 + (end - self.pos)].copy()
+        if self.tail is not None:
+            k = min(len(self.tail), len(piece))
+            ramp = (np.arange(k) + 0.5)[:, None] / len(self.tail)
+            piece[:k] = self.tail[:k] * (1 - ramp) + piece[:k] * ramp
+        self.tail = None if final else y[y0 + (end - self.pos) : y0 + (end - self.pos) + self.xfade].copy()
+        self.pos = end
+        drop = max(0, self.pos - self.context - self.buf_start)
+        self.buf, self.buf_start = self.buf[drop:], self.buf_start + drop
+        return np.clip(piece, -1.0, 1.0).astype(np.float32)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim == 1:
+            block = block[:, None]
+        if block.shape[1] != self.channels:
+            raise ParameterError(f"PseudoSpeaker stream expects {self.channels} channel(s). Got a block of shape {block.shape} instead.")
+        self.buf = np.concatenate([self.buf, block])
+        outs = [np.zeros((0, self.channels), dtype=np.float32)]
+        while self.buf_start + len(self.buf) >= self.pos + self.chunk + self.hop + self.xfade + self.context:
+            outs.append(self._emit(self._cut(self.buf_start + len(self.buf)), final=False))
+        return np.concatenate(outs)
+
+    def flush(self) -> np.ndarray:
+        total = self.buf_start + len(self.buf)
+        if total == self.pos:
+            return np.zeros((0, self.channels), dtype=np.float32)
+        return self._emit(total, final=True)
+
+
+@register
+class PseudoSpeaker(VoiceTransform):
+    """WORLD pseudo-speaker conversion keyed by ``(seed, speaker)``; see the module docstring."""
+
+    name = "pseudo-speaker"
+    params = {
+        "f0_range_hz": Param((85.0, 270.0), Kind((tuple,), length=2), "range of pseudo-speaker mean F0 [Hz], drawn log-uniformly"),
+        "f0_sigma_range": Param((0.10, 0.20), Kind((tuple,), length=2), "range of pseudo-speaker F0 spread [natural-log units]"),
+        "warp_range": Param((0.82, 1.22), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
+        "timbre_db": Param(12.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
+        "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
+        "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
+        "chunk_s": Param(8.0, Interval(float, 2.0, 120.0), "chunk length for streaming [s]"),
+        "context_s": Param(0.3, Interval(float, 0.05, 2.0), "analysis context on each side of a chunk [s]"),
+        "crossfade_ms": Param(20.0, Interval(float, 1.0, 200.0), "cross-fade at chunk borders [ms]"),
+        "max_rate": Param(24000, Interval(int, 8000, 96000), "highest processing sample rate [Hz]"),
+        "channel_voices": Param(False, Kind((bool,)), "give each channel its own pseudo-voice (one speaker per channel)"),
+    }
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        for key, lo_min in (("f0_range_hz", 40.0), ("f0_sigma_range", 0.0), ("warp_range", 0.5)):
+            value = getattr(self, key)
+            ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) and lo_min <= value[0] <= value[1]
+            if not ok:
+                raise ParameterError(
+                    f"The {key!r} parameter of PseudoSpeaker must be a (low, high) pair with {lo_min} <= low <= high. Got {value!r} instead."
+                )
+
+    def voice(self, seed: int, speaker: str, *, recording: str = "") -> PseudoVoice:
+        """The pseudo-voice of ``speaker``; ``recording`` keys the per-recording jitter."""
+
+        def draw(label: str, lo: float, hi: float, log: bool = False) -> float:
+            a, b = (np.log(lo), np.log(hi)) if log else (lo, hi)
+            u = keyed_uniform(seed, speaker, "pseudo/" + label, 0.0, 1.0)
+            if self.jitter > 0:
+                u += self.jitter * keyed_uniform(seed, speaker + "\x00" + recording, "jitter/" + label, -0.5, 0.5)
+                u = float(np.clip(u, 0.0, 1.0))
+            v = a + (b - a) * u
+            return float(np.exp(v)) if log else float(v)
+
+        amp = self.timbre_db / 20.0 * np.log(10.0) / np.sqrt(_N_TIMBRE / 2)
+        return PseudoVoice(
+            f0_mean_hz=draw("f0", *self.f0_range_hz, log=True),
+            f0_sigma=draw("f0-sigma", *self.f0_sigma_range),
+            warp=draw("warp", *self.warp_range, log=True),
+            timbre=tuple(draw(f"timbre{j}", -amp, amp) * np.sqrt(3) for j in range(_N_TIMBRE)),
+        )
+
+    def stream(self, sample_rate: int, channels: int, *, seed: int, speaker: str) -> _PseudoStream:
+        return _PseudoStream(self, sample_rate, channels, seed=seed, speaker=speaker)

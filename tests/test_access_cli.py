@@ -1,0 +1,100 @@
+"""The vault, access and audit commands end to end, through the real command-line entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from access_support import ORIGINALS, make_run
+
+from avanon.access.db import AuditEntry
+from avanon.cli import main
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AVANON_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AVANON_VAULT_PASSPHRASE", "a long vault passphrase")
+    monkeypatch.setenv("AVANON_NEW_PASSWORD", "correct horse battery")
+    monkeypatch.delenv("AVANON_DB", raising=False)
+    monkeypatch.delenv("AVANON_VAULT", raising=False)
+    monkeypatch.delenv("AVANON_AUDIT_KEY_FILE", raising=False)
+    monkeypatch.delenv("AVANON_VAULT_KEY_FILE", raising=False)
+    assert main(["access", "init"]) == 0
+    return tmp_path / "home"
+
+
+def test_vault_commands_round_trip(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study = tmp_path / "study1"
+    for rel, data in ORIGINALS.items():
+        (study / rel).parent.mkdir(parents=True, exist_ok=True)
+        (study / rel).write_bytes(data)
+    assert main(["vault", "init", "--chunk-size", "4096"]) == 0
+    assert main(["vault", "add", str(study), "--retention-until", "2020-01-01"]) == 0
+    assert main(["vault", "list"]) == 0
+    assert "study1/p02/talk.wav" in capsys.readouterr().out
+    out = tmp_path / "talk.wav"
+    assert main(["vault", "get", "study1/p02/talk.wav", str(out), "--purpose", "check a transcript"]) == 0
+    assert out.read_bytes() == ORIGINALS["p02/talk.wav"]
+    assert main(["vault", "verify"]) == 0
+    key = tmp_path / "new.key"
+    assert main(["vault", "rotate-key", "--new-key-file", str(key)]) == 2  # key file must exist first
+    from avanon.vault.crypto import MasterKey
+
+    MasterKey.write_key_file(key)
+    assert main(["vault", "rotate-key", "--new-key-file", str(key)]) == 0
+    assert main(["vault", "verify"]) == 2  # the passphrase no longer opens it
+    assert main(["vault", "verify", "--key-file", str(key)]) == 0
+    assert main(["vault", "backup", str(tmp_path / "b.tar")]) == 0
+    assert main(["vault", "restore", str(tmp_path / "b.tar"), str(tmp_path / "restored")]) == 0
+    assert main(["vault", "verify", "--vault", str(tmp_path / "restored"), "--key-file", str(key)]) == 0
+    assert main(["vault", "purge", "--key-file", str(key)]) == 0
+    assert "certificate is audit entry" in capsys.readouterr().out
+    assert main(["audit", "verify"]) == 0
+    csv_path = tmp_path / "audit.csv"
+    assert main(["audit", "export", "-o", str(csv_path)]) == 0
+    text = csv_path.read_text()
+    for action in ("vault.add", "read", "vault.rotate-key", "dispose"):
+        assert f",{action}," in text
+
+
+def test_access_commands_and_tamper_detection(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_run(tmp_path, ORIGINALS)
+    assert main(["access", "user-add", "stew", "--role", "steward"]) == 0
+    assert "One-time password secret" in capsys.readouterr().out
+    assert main(["access", "user-add", "guest1", "--role", "guest", "--no-mfa"]) == 0
+    assert main(["access", "consent", "P02", "--study", "study1", "--audio", "--public"]) == 0
+    participants = tmp_path / "participants.json"
+    participants.write_text(json.dumps({"p02/talk.wav": ["P02"]}))
+    assert main(["access", "release-add", str(run), "--study", "study1", "--tier", "audio=public",
+                 "--participants", str(participants)]) == 0
+    assert main(["access", "release-approve", "1", "--as", "guest1"]) == 2
+    assert main(["access", "release-approve", "1", "--as", "stew"]) == 0
+    assert main(["access", "export", str(run), "p02/talk.wav", "--to", str(tmp_path / "share")]) == 0
+    assert main(["access", "export", str(run), "p01/stray.mp4", "--to", str(tmp_path / "share2")]) == 2
+    assert "not an anonymized output" in capsys.readouterr().err
+    report = tmp_path / "consent.csv"
+    assert main(["access", "consent-report", "study1", "-o", str(report)]) == 0
+    assert "P02" in report.read_text()
+    assert main(["audit", "verify"]) == 0
+    engine = sa.create_engine(f"sqlite:///{home / 'catalogue.sqlite'}")
+    with engine.begin() as conn:
+        conn.execute(sa.update(AuditEntry).where(AuditEntry.seq == 2).values(target="nothing to see"))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == 1
+    assert "entry 2 was edited" in capsys.readouterr().out
+
+
+def test_every_command_has_help() -> None:
+    from avanon.cli import _register_all
+    from avanon.cli.access import access_app, audit_app, serve
+    from avanon.cli.vault import vault_app
+
+    _register_all()
+    for group in (vault_app, access_app, audit_app):
+        for command in group.registered_commands:
+            assert command.callback.__doc__, command.name
+    assert serve.__doc__

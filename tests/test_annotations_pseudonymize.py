@@ -1,0 +1,86 @@
+"""Roster names, participant attributes and personal data in annotation text become pseudonyms."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from avanon.annotations.elan import read_elan
+from avanon.annotations.pseudonymize import TextAnonymizer, anonymize_document, load_roster
+from avanon.errors import ParameterError
+
+SECRET = b"s" * 32
+
+
+def namer(secret: bytes, kind: str, key: str) -> str:
+    """Stand-in for avanon.secrets.pseudonym: deterministic, keyed, kind-separated."""
+    return f"{kind[:3]}{hashlib.sha256(secret + kind.encode() + b'|' + key.encode()).hexdigest()[:6]}"
+
+
+def test_roster_names_replaced_consistently_and_case_insensitively() -> None:
+    anon = TextAnonymizer(SECRET, ["Anna", "Anna Smith", "Bo"], namer=namer)
+    text = anon.text("anna Smith said hi to Anna and Bob; bo laughed")
+    assert text == f"{namer(SECRET, 'speaker', 'anna smith')} said hi to {namer(SECRET, 'speaker', 'anna')} and Bob; " \
+                   f"{namer(SECRET, 'speaker', 'bo')} laughed"
+    assert anon.counts["names"] == 3
+
+
+def test_roster_mapping_uses_speaker_keys() -> None:
+    anon = TextAnonymizer(SECRET, {"Anna": "sub-01"}, namer=namer)
+    assert anon.text("Anna") == anon.speaker("sub-01") == namer(SECRET, "speaker", "sub-01")
+    assert anon.person("anna") == anon.speaker("sub-01")
+
+
+@pytest.mark.parametrize(("text", "expected", "label"), [
+    ("mail anna@example.org now", "mail [EMAIL] now", "EMAIL"),
+    ("call +49 30 1234567", "call [PHONE]", "PHONE"),
+    ("born 2019-03-01", "born [DATE]", "DATE"),
+    ("born 1.3.2019.", "born [DATE].", "DATE"),
+    ("pitch 120 at 1985.4920000000002", "pitch 120 at 1985.4920000000002", None),
+    ("score 12 34", "score 12 34", None),
+])
+def test_pii_placeholders(text: str, expected: str, label: str | None) -> None:
+    anon = TextAnonymizer(SECRET, namer=namer)
+    assert anon.text(text) == expected
+    if label:
+        assert anon.counts[label] == 1
+    else:
+        assert sum(anon.counts.values()) == 0
+
+
+def test_secret_is_required() -> None:
+    with pytest.raises(ParameterError, match="'secret' parameter of TextAnonymizer must be bytes"):
+        TextAnonymizer(b"short", namer=namer)
+
+
+def test_elan_document_tiers_participants_and_author(dev_data: Path) -> None:
+    doc = read_elan(dev_data / "childproject_annotations/examples/valid_raw_data/annotations/eaf_basic/raw/example.eaf")
+    participants = {t.attributes.get("PARTICIPANT") for t in doc.tiers} - {None, ""}
+    anon = TextAnonymizer(SECRET, ["FA1"], namer=namer)
+    counts = anonymize_document(doc, anon)
+    assert "FA1" not in [t.name for t in doc.tiers]
+    assert namer(SECRET, "speaker", "fa1") in [t.name for t in doc.tiers]
+    # child tiers follow their renamed parent
+    parents = {t.attributes.get("PARENT_REF") for t in doc.tiers}
+    assert "FA1" not in parents
+    assert not participants & {t.attributes.get("PARTICIPANT") for t in doc.tiers}
+    assert counts["participants"] == len([t for t in doc.tiers if t.attributes.get("PARTICIPANT")])
+
+
+def test_load_roster_table_and_plain_list(tmp_path: Path) -> None:
+    table = tmp_path / "roster.csv"
+    table.write_text("name,speaker\nAnna Smith,sub-01\nBo,\n", encoding="utf-8")
+    assert load_roster(table) == {"Anna Smith": "sub-01", "Bo": "bo"}
+    plain = tmp_path / "names.txt"
+    plain.write_text("Anna\nBo\n", encoding="utf-8")
+    assert load_roster(plain) == {"Anna": "anna", "Bo": "bo"}
+
+
+def test_default_pseudonyms_match_the_study_secret_module() -> None:
+    from avanon.secrets import pseudonym
+
+    anon = TextAnonymizer(SECRET, {"Anna": "sub-01"})
+    assert anon.text("Anna waves") == f"{pseudonym(SECRET, 'speaker', 'sub-01')} waves"
+    assert anon.annotator("Jane") == pseudonym(SECRET, "annotator", "jane")

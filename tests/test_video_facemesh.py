@@ -1,0 +1,102 @@
+"""Face-mesh filter: rendering, smoothing, fallback to obfuscation, and gaze/pose kept on a real face."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avanon.detect import landmarks as lm
+from avanon.errors import ParameterError
+from avanon.evaluate.faces import region_ssim
+from avanon.registry import create
+from avanon.video.facemesh import FaceMesh, OneEuro, _topology, render_face
+
+
+@pytest.fixture(scope="module")
+def face(dev_data: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
+    image = np.asarray(Image.open(dev_data / "face_recognition_examples/examples/lin-manuel-miranda.png").convert("RGB")).copy()
+    points = lm.face_landmarks(image)
+    assert points is not None
+    x0, y0 = points[:, :2].min(axis=0)
+    x1, y1 = points[:, :2].max(axis=0)
+    w, h = x1 - x0, y1 - y0
+    return image, points, (x0 - 0.4 * w, y0 - 0.5 * h, x1 + 0.4 * w, y1 + 0.4 * h)
+
+
+def test_topology_covers_the_mesh() -> None:
+    topo = _topology()
+    assert len(topo["triangles"]) > 800
+    assert topo["triangles"].max() < 468
+    assert len(topo["right_eye"]) == 16 and len(topo["left_eye"]) == 16
+
+
+def test_render_face_stays_on_the_face(face) -> None:
+    image, points, _ = face
+    canvas = np.full_like(image, 128)
+    render_face(canvas, points)
+    changed = np.any(canvas != 128, axis=2)
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 0.5 * (np.ptp(points[:, 0]) * np.ptp(points[:, 1]))
+    assert xs.min() >= points[:, 0].min() - 3 and xs.max() <= points[:, 0].max() + 3
+
+
+def test_one_euro_removes_jitter_and_follows_motion() -> None:
+    rng = np.random.default_rng(0)
+    smooth = OneEuro(rate=25.0, min_cutoff=1.5, beta=0.05)
+    still = [smooth(np.array([100.0]) + rng.normal(0, 1.0, 1)) for _ in range(100)]
+    assert np.std(still[20:]) < 0.6
+    moved = [smooth(np.array([100.0 + 20.0 * k])) for k in range(1, 20)]
+    assert abs(moved[-1][0] - (100 + 20 * 19)) < 40  # lags by well under two frames of motion
+
+
+def test_filter_paints_head_and_keeps_pose_and_gaze(face) -> None:
+    image, points, box = face
+    filt = create("video", "face-mesh").session(width=image.shape[1], height=image.shape[0], fps=25.0)
+    out, rest = filt.apply(image.copy(), [box], index=0)
+    assert rest == []  # fully painted, nothing left for the obfuscation
+    face_box = (points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max())
+    assert region_ssim(image, out, face_box) < 0.6
+    x0, y0, x1, y1 = (int(v) for v in box)
+    corner = out[y0 + 2, x0 + 2]
+    assert tuple(corner) == (128, 128, 128)
+    again = lm.face_landmarks(out)
+    assert again is not None, "the rendered mesh must stay measurable"
+    h, w = image.shape[:2]
+    yaw0, pitch0, _ = lm.head_pose(points, width=w, height=h)
+    yaw1, pitch1, _ = lm.head_pose(again, width=w, height=h)
+    assert abs(yaw0 - yaw1) < 5 and abs(pitch0 - pitch1) < 5
+    assert filt.stats()["heads_rendered_per_frame_max"] == 1
+
+
+def test_small_or_faceless_boxes_go_back_to_obfuscation() -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    filt = FaceMesh(hold=0).session(width=320, height=240, fps=25.0)
+    boxes = [(10.0, 10.0, 30.0, 30.0), (100.0, 50.0, 220.0, 200.0)]
+    before = image.copy()
+    out, rest = filt.apply(image, boxes, index=0)
+    assert rest == boxes
+    assert np.array_equal(out, before)
+    assert filt.stats()["fallbacks_to_obfuscation"] == 1
+
+
+def test_held_mesh_follows_the_box(face) -> None:
+    image, _, box = face
+    filt = FaceMesh(hold=2).session(width=image.shape[1], height=image.shape[0], fps=25.0)
+    filt.apply(image.copy(), [box], index=0)
+    blank = np.full_like(image, 90)
+    _, rest1 = filt.apply(blank.copy(), [box], index=1)
+    _, rest2 = filt.apply(blank.copy(), [box], index=2)
+    _, rest4 = filt.apply(blank.copy(), [box], index=4)
+    assert rest1 == [] and rest2 == []  # held
+    assert rest4 == [box]  # hold expired: solid fill takes over
+
+
+def test_bad_parameters_use_the_standard_message() -> None:
+    with pytest.raises(ParameterError, match="The 'style' parameter of FaceMesh must be one of"):
+        FaceMesh(style="photo")
+    with pytest.raises(ParameterError, match="'min_size' parameter of FaceMesh"):
+        FaceMesh(min_size=2)

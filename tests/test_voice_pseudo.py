@@ -1,0 +1,145 @@
+"""Tests of the WORLD pseudo-speaker conversion (avanon.audio.pseudo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avanon import registry
+from avanon.audio.pseudo import PseudoSpeaker
+from avanon.errors import ParameterError
+
+
+def _vowelish(sr: int, seconds: float, f0: float = 140.0, seed: int = 0) -> np.ndarray:
+    """A voiced, formant-shaped synthetic signal with a falling-rising F0 contour and pauses."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    contour = f0 * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(contour) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 25) if k * contour.max() < sr / 2)
+    x = x * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    gate = (np.sin(2 * np.pi * 0.4 * t) > -0.6).astype(float)
+    x = 0.2 * x * gate + 0.002 * rng.standard_normal(len(t))
+    return x.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def speech(dev_data: Path) -> tuple[np.ndarray, int]:
+    x, sr = sf.read(dev_data / "sprocket_vcc2016/example/data/wav/SF1/100008.wav", dtype="float32")
+    return x, sr
+
+
+def test_registered_and_validates() -> None:
+    assert registry.get("voice", "pseudo-speaker") is PseudoSpeaker
+    with pytest.raises(ParameterError, match="The 'timbre_db' parameter of PseudoSpeaker must be a float in the range"):
+        PseudoSpeaker(timbre_db=99.0)
+    with pytest.raises(ParameterError, match="'warp_range'"):
+        PseudoSpeaker(warp_range=(1.2, 0.9))
+    t = PseudoSpeaker(jitter=0.2)
+    assert PseudoSpeaker(**t.get_params()).get_params() == t.get_params()
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 48000])
+def test_same_length_deterministic_seeded(sr: int) -> None:
+    x = _vowelish(sr, 1.3)
+    t = PseudoSpeaker()
+    y1 = t.apply(x, sr, seed=3, speaker="sub-01")
+    assert y1.shape == x.shape and y1.dtype == np.float32
+    assert np.array_equal(y1, t.apply(x, sr, seed=3, speaker="sub-01"))
+    assert not np.allclose(y1, t.apply(x, sr, seed=4, speaker="sub-01"), atol=1e-3)
+    assert np.sqrt(np.mean(y1**2)) > 0.01
+
+
+def test_voices_keyed_by_secret_and_speaker() -> None:
+    t = PseudoSpeaker()
+    a, b = t.voice(1, "sub-01"), t.voice(1, "sub-02")
+    assert a == t.voice(1, "sub-01")
+    assert a != b and a != t.voice(2, "sub-01")
+    lo, hi = t.f0_range_hz
+    assert lo <= a.f0_mean_hz <= hi
+    jittered = PseudoSpeaker(jitter=0.2)
+    assert jittered.voice(1, "s", recording="r1") != jittered.voice(1, "s", recording="r2")
+    assert abs(jittered.voice(1, "s", recording="r1").warp - jittered.voice(1, "s", recording="r2").warp) < 0.1
+
+
+def test_stream_independent_of_block_sizes() -> None:
+    sr = 16000
+    x = _vowelish(sr, 7.0)
+    t = PseudoSpeaker(chunk_s=2.0)
+    whole = t.apply(x, sr, seed=1, speaker="a")
+    stream = t.stream(sr, 1, seed=1, speaker="a")
+    rng = np.random.default_rng(0)
+    out, i = [], 0
+    while i < len(x):
+        n = int(rng.integers(1, 9000))
+        out.append(stream.process(x[i : i + n, None]))
+        i += n
+    out.append(stream.flush())
+    assert np.array_equal(np.concatenate(out)[:, 0], whole)
+
+
+def test_no_clicks_at_chunk_borders(speech: tuple[np.ndarray, int]) -> None:
+    x, sr = speech
+    x = np.concatenate([x, x])
+    chunked = PseudoSpeaker(chunk_s=2.0).apply(x, sr, seed=5, speaker="a")
+    whole = PseudoSpeaker(chunk_s=60.0).apply(x, sr, seed=5, speaker="a")
+    hop = sr // 200  # 5 ms
+
+    def roughness(y: np.ndarray) -> np.ndarray:
+        d = np.diff(y, prepend=y[0])
+        return np.sqrt(np.mean(d[: len(d) // hop * hop].reshape(-1, hop) ** 2, axis=1))
+
+    assert roughness(chunked).max() < 1.5 * roughness(whole).max()
+    # the chunked voice is the same voice: level within 2 dB of the one-piece conversion
+    ratio = np.sqrt(np.mean(chunked**2) / np.mean(whole**2))
+    assert 0.8 < ratio < 1.25
+
+
+def test_f0_contour_shape_survives(speech: tuple[np.ndarray, int]) -> None:
+    import parselmouth
+
+    x, sr = speech
+    y = PseudoSpeaker().apply(x, sr, seed=2, speaker="a")
+    p0 = parselmouth.Sound(x.astype(np.float64), sr).to_pitch_ac(time_step=0.01, pitch_floor=75, pitch_ceiling=500).selected_array["frequency"]
+    p1 = parselmouth.Sound(y.astype(np.float64), sr).to_pitch_ac(time_step=0.01, pitch_floor=75, pitch_ceiling=500).selected_array["frequency"]
+    n = min(len(p0), len(p1))
+    both = (p0[:n] > 0) & (p1[:n] > 0)
+    assert both.sum() > 100
+    assert np.corrcoef(p0[:n][both], p1[:n][both])[0, 1] > 0.9
+    assert abs(np.log(np.median(p1[:n][both]) / np.median(p0[:n][both]))) > 0.01
+
+
+def test_stereo_channels(speech: tuple[np.ndarray, int]) -> None:
+    x, sr = speech
+    x = x[: 2 * sr]
+    stereo = np.stack([x, np.roll(x, 4000) * 0.5], axis=1)
+    y = PseudoSpeaker().apply(stereo, sr, seed=1, speaker="a")
+    assert y.shape == stereo.shape
+    mono0 = PseudoSpeaker().apply(x, sr, seed=1, speaker="a")
+    assert np.allclose(y[:, 0], mono0)
+    per_channel = PseudoSpeaker(channel_voices=True).apply(stereo, sr, seed=1, speaker="a")
+    assert not np.allclose(per_channel[:, 0], mono0, atol=1e-3)
+
+
+@pytest.mark.parametrize("n", [0, 1, 50, 800, 1599])
+def test_tiny_inputs(n: int) -> None:
+    x = _vowelish(16000, 0.1)[:n]
+    y = PseudoSpeaker().apply(x, 16000, seed=0, speaker="a")
+    assert y.shape == x.shape and np.all(np.isfinite(y))
+
+
+def test_silence_and_clipping() -> None:
+    sr = 16000
+    silent = np.zeros(sr, dtype=np.float32)
+    assert np.array_equal(PseudoSpeaker().apply(silent, sr, seed=0, speaker="a"), silent)
+    loud = np.clip(_vowelish(sr, 1.0) * 20, -1, 1)
+    y = PseudoSpeaker().apply(loud, sr, seed=0, speaker="a")
+    assert y.shape == loud.shape and np.abs(y).max() <= 1.0 and np.all(np.isfinite(y))
+
+
+def test_refuses_too_low_rate() -> None:
+    with pytest.raises(ParameterError, match="at least 4000 Hz"):
+        PseudoSpeaker().apply(np.zeros(100, dtype=np.float32), 2000, seed=0, speaker="a")
