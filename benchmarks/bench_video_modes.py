@@ -71,13 +71,8 @@ def filter_cost(name: str, frames: list[np.ndarray], fps: float) -> tuple[float,
     """Per-frame seconds of the mode's filters alone, fed the tracker's boxes of the full pipeline."""
     recipe = recipes.load(name)
     h, w = frames[0].shape[:2]
-    masker = FaceMasker(recipe.video, width=w, height=h, fps=fps)
-    boxes_per_frame = []
-    for image in frames:  # the tracker's boxes, as the pipeline would hand them over
-        boxes_per_frame += [b for _, _, b in masker.push(image.copy())]
-    boxes_per_frame += [b for _, _, b in masker.flush()]
     filters = build_filters(recipe.video, width=w, height=h, fps=fps)
-    # boxes returned after filtering are a subset; reconstruct the tracker boxes by re-running without filters
+    # the tracker's boxes for these frames: the same detectors and tracking, without filters
     plain = FaceMasker(recipes.load("default").video.model_copy(update={"detectors": recipe.video.detectors}), width=w, height=h, fps=fps)
     tracked = [b for _, _, b in (sum((plain.push(f.copy()) for f in frames), []) + plain.flush())]
     if not filters:

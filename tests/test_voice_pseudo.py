@@ -143,3 +143,17 @@ def test_silence_and_clipping() -> None:
 def test_refuses_too_low_rate() -> None:
     with pytest.raises(ParameterError, match="at least 4000 Hz"):
         PseudoSpeaker().apply(np.zeros(100, dtype=np.float32), 2000, seed=0, speaker="a")
+
+
+def test_long_stream_keeps_memory_bounded() -> None:
+    sr = 8000
+    piece = _vowelish(sr, 5.0)
+    t = PseudoSpeaker(chunk_s=3.0, lifter=40, f0_smooth_ms=30.0)
+    stream = t.stream(sr, 1, seed=0, speaker="a")
+    total, largest = 0, 0
+    for _ in range(12):  # one minute, fed in 5 s blocks
+        total += len(stream.process(piece[:, None]))
+        largest = max(largest, len(stream.buf))
+    total += len(stream.flush())
+    assert total == 12 * len(piece)
+    assert largest < (3.0 + 5.0 + 1.0) * sr

@@ -66,7 +66,12 @@ class Encoder(BaseModel):
     codec: str = "libx264"
     crf: int = Field(18, ge=0, le=51)
     preset: str = "veryfast"
-    threads: int = Field(1, ge=0, le=64, description="encoder threads; fixed for byte-identical output")
+    threads: int = Field(1, ge=0, le=64, description="encoder threads (slice threads); fixed for byte-identical output")
+    x264_params: str = Field(
+        "b-adapt=0:mbtree=0",
+        description="extra libx264 settings; the default turns off the adaptive B-frame and macroblock-tree "
+        "look-ahead, whose output was measured to vary between identical runs (not byte-reproducible)",
+    )
 
 
 class VideoSection(BaseModel):

@@ -199,6 +199,8 @@ BUILTIN_MODULES: list[str] = [
     "avanon.video.obfuscate",
     "avanon.detect.faces",
     "avanon.audio.mcadams",
+    "avanon.audio.pseudo",
+    "avanon.audio.resynth",
     "avanon.evaluate.faces",
     "avanon.evaluate.speech",
     "avanon.evaluate.video",

@@ -43,7 +43,6 @@ from avanon.registry import Interval, Kind, Param, register
 
 FRAME_MS = 10.0
 _MIN_RATE = 4000
-_N_TIMBRE = 12
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,9 @@ def _timbre_curve(coefs: tuple[float, ...], freqs: np.ndarray) -> np.ndarray:
     return sum(c * np.cos(np.pi * (j + 1) * mel) for j, c in enumerate(coefs))
 
 
-def convert_world(x: np.ndarray, sr: int, voice: PseudoVoice, state: _ChannelState, *, flatten: float) -> np.ndarray:
+def convert_world(
+    x: np.ndarray, sr: int, voice: PseudoVoice, state: _ChannelState, *, flatten: float, lifter: int = 0, f0_smooth: int = 1
+) -> np.ndarray:
     """Convert one mono float64 segment to the pseudo-voice; same length as ``x``.
 
     ``state`` holds the speaker statistics accumulated so far and is updated with this segment.
@@ -148,10 +149,16 @@ def convert_world(x: np.ndarray, sr: int, voice: PseudoVoice, state: _ChannelSta
         sd_s = np.sqrt(max(state.sum_lf0_sq / state.n_voiced - mu_s**2, 0.0))
         sd_s = max(sd_s, 0.03)
         z = np.clip((np.log(f0[voiced]) - mu_s) / sd_s, -4.0, 4.0)
+        if f0_smooth > 1:  # remove micro-prosody (jitter-like detail) within voiced runs
+            z = _smooth_runs(z, np.flatnonzero(voiced), f0_smooth)
         new_f0[voiced] = np.exp(np.log(voice.f0_mean_hz) + voice.f0_sigma * z)
 
     tilt = _tilt(mean_env, 3)
     moving = log_env - mean_env + (1.0 - flatten) * (mean_env - tilt)
+    if lifter > 0:  # keep only the broad envelope shape of the movement (drops fine speaker detail)
+        cep = np.fft.irfft(moving, axis=1)
+        cep[:, lifter : cep.shape[1] - lifter + 1] = 0.0
+        moving = np.fft.rfft(cep, axis=1).real
     freqs = np.linspace(0, sr / 2, log_env.shape[1])
     new_env = _warp_bins(moving, voice.warp) + tilt + _timbre_curve(voice.timbre, freqs)
     y = pyworld.synthesize(
@@ -160,6 +167,18 @@ def convert_world(x: np.ndarray, sr: int, voice: PseudoVoice, state: _ChannelSta
     out = np.zeros(n)
     m = min(n, len(y))
     out[:m] = y[:m]
+    return out
+
+
+def _smooth_runs(z: np.ndarray, idx: np.ndarray, width: int) -> np.ndarray:
+    """Moving average of ``z`` over ``width`` frames, separately within each run of consecutive ``idx``."""
+    out = z.copy()
+    breaks = np.flatnonzero(np.diff(idx) > 1) + 1
+    for run in np.split(np.arange(len(z)), breaks):
+        if len(run) >= 3:
+            w = min(width, len(run) | 1)
+            pad = np.pad(z[run], w // 2, mode="edge")
+            out[run] = np.convolve(pad, np.ones(w) / w, mode="valid")
     return out
 
 
@@ -187,6 +206,7 @@ class _PseudoStream:
         self.pos = 0  # output emitted up to here
         self.tail: np.ndarray | None = None  # cross-fade tail covering [pos, pos + xfade)
         self.states = [_ChannelState() for _ in range(channels)]
+        self.f0_smooth = max(1, int(round(owner.f0_smooth_ms / FRAME_MS)) | 1)
 
     def _voice(self, c: int, first: np.ndarray) -> PseudoVoice:
         state = self.states[c]
@@ -205,7 +225,9 @@ class _PseudoStream:
             x = seg[:, c]
             if self.up != self.down:
                 x = resample_poly(x, self.up, self.down)
-            y = convert_world(x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten)
+            y = convert_world(
+                x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten, lifter=self.owner.lifter, f0_smooth=self.f0_smooth
+            )
             if self.up != self.down:
                 y = resample_poly(y, self.down, self.up)
             m = min(len(y), len(seg))
@@ -267,7 +289,10 @@ class PseudoSpeaker(VoiceTransform):
         "f0_sigma_range": Param((0.10, 0.20), Kind((tuple,), length=2), "range of pseudo-speaker F0 spread [natural-log units]"),
         "warp_range": Param((0.82, 1.22), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
         "timbre_db": Param(12.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
+        "timbre_terms": Param(8, Interval(int, 1, 32), "cosine terms of the timbre curve (more = finer spectral detail)"),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
+        "lifter": Param(0, Interval(int, 0, 512), "cepstral coefficients kept of the envelope movement; 0 keeps all"),
+        "f0_smooth_ms": Param(0.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
         "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
         "chunk_s": Param(8.0, Interval(float, 2.0, 120.0), "chunk length for streaming [s]"),
         "context_s": Param(0.3, Interval(float, 0.05, 2.0), "analysis context on each side of a chunk [s]"),
@@ -298,12 +323,12 @@ class PseudoSpeaker(VoiceTransform):
             v = a + (b - a) * u
             return float(np.exp(v)) if log else float(v)
 
-        amp = self.timbre_db / 20.0 * np.log(10.0) / np.sqrt(_N_TIMBRE / 2)
+        amp = self.timbre_db / 20.0 * np.log(10.0) / np.sqrt(self.timbre_terms / 2)
         return PseudoVoice(
             f0_mean_hz=draw("f0", *self.f0_range_hz, log=True),
             f0_sigma=draw("f0-sigma", *self.f0_sigma_range),
             warp=draw("warp", *self.warp_range, log=True),
-            timbre=tuple(draw(f"timbre{j}", -amp, amp) * np.sqrt(3) for j in range(_N_TIMBRE)),
+            timbre=tuple(draw(f"timbre{j}", -amp, amp) * np.sqrt(3) for j in range(self.timbre_terms)),
         )
 
     def stream(self, sample_rate: int, channels: int, *, seed: int, speaker: str) -> _PseudoStream:

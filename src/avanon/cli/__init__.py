@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "avanon.cli.vault",
     "avanon.cli.access",
     "avanon.cli.features",
+    "avanon.cli.voice",
 ]
 
 app = typer.Typer(

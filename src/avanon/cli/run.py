@@ -85,7 +85,7 @@ def run(
                                       "single-threaded workers) or dask (a running Dask cluster, see --scheduler)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --executor dask)."),
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
-                                          help="Split videos at least twice this long [s] at keyframes and process the pieces in parallel (0: never)."),
+                                          help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never)."),
 ) -> None:
     """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
     chosen = recipes.load(recipe)

@@ -216,7 +216,7 @@ def encode_range(src: Path, dst: Path, segment: Segment, boxes: list[list[Box]],
             written = 0
             for index, pts, image in decode_range(src, segment):
                 paint(image, boxes[index - segment.first_frame])
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame = encoder_frame(image, vout.codec_context.pix_fmt)
                 frame.pts, frame.time_base = pts, vin.time_base
                 out.mux(list(vout.encode(frame)))
                 written += 1
@@ -224,6 +224,27 @@ def encode_range(src: Path, dst: Path, segment: Segment, boxes: list[list[Box]],
                     progress(1)
             out.mux(list(vout.encode(None)))
     return written
+
+
+_SLACK = 4096  # zeroed bytes after a frame's pixels: encoders' SIMD reads past the last row see zeros, not leftovers
+
+
+def encoder_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+    """An RGB image as a frame the encoder reads deterministically.
+
+    PyAV allocates converted frames with no slack after the last row, and libx264 reads a little
+    past it: whatever happens to lie there leaks into its rate control, and the same frames encode
+    to different bytes from run to run. The 4:2:0 frame is therefore converted here and handed over
+    in a buffer followed by zeros.
+    """
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    if pix_fmt != "yuv420p":
+        return frame  # converted by the encoder (odd frame sizes use 4:4:4)
+    yuv = frame.reformat(format="yuv420p").to_ndarray()
+    buffer = np.zeros(yuv.size + _SLACK, dtype=np.uint8)
+    view = buffer[: yuv.size].reshape(yuv.shape)
+    view[:] = yuv
+    return av.VideoFrame.from_numpy_buffer(view, format="yuv420p")
 
 
 def encode_audio(src: Path, dst: Path, *, voice: VoiceTransform | None, seed: int, speaker: str, fmt: str) -> int:

@@ -81,19 +81,21 @@ class AudioTranscoder:
         self.samples_out = 0
         self._out_format: str | None = None
 
-    def _first(self, frame: av.AudioFrame) -> None:
-        if frame.pts is not None and frame.time_base is not None:
-            self.start_pts = int(round(float(frame.pts * frame.time_base) * self.rate))
-        else:
-            self.start_pts = 0
-
     def push(self, frame: av.AudioFrame) -> list[av.Packet]:
         """Transform and encode one decoded frame; returns packets to mux."""
-        if self.start_pts is None:
-            self._first(frame)
+        return self.push_samples(*self.unpack(frame))
+
+    def unpack(self, frame: av.AudioFrame) -> tuple[np.ndarray, float | None]:
+        """An owned float32 copy of a decoded frame's samples and its start time [s] (any thread)."""
         if frame.sample_rate != self.rate or len(frame.layout.channels) != self.channels:
             raise MediaError(f"{self.path}: audio changes sample rate or channel count mid-stream, which is not supported.")
-        samples = to_float(frame)
+        start = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base is not None else None
+        return np.array(to_float(frame), dtype=np.float32, copy=True), start
+
+    def push_samples(self, samples: np.ndarray, start_s: float | None) -> list[av.Packet]:
+        """Transform and encode samples from :meth:`unpack`; returns packets to mux."""
+        if self.start_pts is None:
+            self.start_pts = int(round(start_s * self.rate)) if start_s is not None else 0
         self.samples_in += len(samples)
         out = self.voice.process(samples) if self.voice else samples
         return self._encode(out)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import av
+import cv2
 import numpy as np
 
 from avanon.audio.base import VoiceTransform
@@ -57,6 +58,8 @@ def _video_stream(out: av.container.OutputContainer, vin: av.video.stream.VideoS
         vout.codec_context.sample_aspect_ratio = cc.sample_aspect_ratio
     if codec == "libx264":
         vout.options = {"crf": str(encoder.crf), "preset": encoder.preset}
+        if encoder.x264_params:
+            vout.options["x264-params"] = encoder.x264_params
         if fmt == "avi":  # AVI stores no presentation times: frames must come out in display order
             vout.options["bf"] = "0"
     elif codec.startswith("libvpx"):
@@ -64,11 +67,31 @@ def _video_stream(out: av.container.OutputContainer, vin: av.video.stream.VideoS
     return vout
 
 
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """An owned RGB copy of a decoded frame.
+
+    Plain 8-bit 4:2:0 frames (almost all camera video) are converted with OpenCV; the same matrix is
+    used on the way back in :func:`from_rgb`, so unmasked pixels round-trip. Other layouts go through
+    PyAV's converter.
+    """
+    if frame.format.name in ("yuv420p", "yuvj420p") and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    return np.array(frame.to_ndarray(format="rgb24"), copy=True)
+
+
+def from_rgb(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+    """A frame for the encoder from an RGB image (inverse of :func:`to_rgb`)."""
+    h, w = image.shape[:2]
+    if pix_fmt == "yuv420p" and w % 2 == 0 and h % 2 == 0:
+        return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    return av.VideoFrame.from_ndarray(image, format="rgb24")
+
+
 def _muxer_options(fmt: str, vin: av.video.stream.VideoStream) -> dict[str, str]:
     options = {}
     if fmt in ("mp4", "mov") and vin.time_base and vin.time_base.numerator == 1:
         options["video_track_timescale"] = str(vin.time_base.denominator)  # keep the input's time base
-    if fmt in ("matroska", "webm"):
+    if fmt in ("matroska", "webm", "avi"):
         options["avoid_negative_ts"] = "disabled"  # do not shift the whole timeline for the audio encoder's priming
     return options
 
@@ -117,10 +140,9 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
                     if stop.is_set():
                         return
                     if packet.stream is vin:
-                        # an owned copy: nothing the decoder does later can change a frame we masked
-                        decoded.put(("v", frame, np.array(frame.to_ndarray(format="rgb24"), copy=True)))
-                    else:
-                        decoded.put(("a", frame, None))
+                        decoded.put(("v", frame, None))
+                    elif audio is not None:
+                        decoded.put(("a", audio.unpack(frame), None))
         except av.error.FFmpegError as exc:
             errors.append(MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated."))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
@@ -130,7 +152,7 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
 
     def encode(item: tuple[np.ndarray, Any]) -> None:
         image, (pts, time_base) = item
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = from_rgb(image, vout.pix_fmt)
         frame.pts, frame.time_base = pts, time_base
         out.mux(vout.encode(frame))
         state["written"] += 1
@@ -142,10 +164,10 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
     constant_rate = inp.format.name == "avi"  # AVI has no timestamps: frame k is shown at start + k / rate
     try:
         while (item := decoded.get()) is not None:
-            kind, frame, image = item
+            kind, frame, _ = item
             if kind == "a":
                 assert audio is not None
-                out.mux(audio.push(frame))
+                out.mux(audio.push_samples(*frame))
                 continue
             pts, last = frame.pts, state["last_pts"]
             if constant_rate and last is not None:
@@ -154,6 +176,7 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
                 pts = (last + step) if last is not None else 0
                 state["repaired"] += 1
             state["last_pts"] = pts
+            image = to_rgb(frame)  # an owned copy: nothing the decoder does later can change it
             for masked, payload, _ in masker.push(image, (pts, vin.time_base)):
                 encode((masked, payload))
             state["frames"] += 1

@@ -1,0 +1,240 @@
+"""Voice anonymization benchmark: privacy (speaker-verification attackers) and utility, McAdams beside.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_voice.py              # full run (several minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_voice.py --quick      # a third of the utterances
+
+Data: ../shared/data/dev/sprocket_vcc2016 (4 speakers x 35 parallel sentences, 16 kHz) and
+../shared/data/dev/fsdd (6 speakers; digits 0-9 x takes 0-1 by default, 8 kHz).
+
+Privacy, resemblyzer embeddings and cosine scoring (avanon.evaluate.asv), EER over all utterance
+pairs (an utterance is never scored against itself):
+
+* original: both sides original speech;
+* ignorant: enrol original, test anonymized with the study secret;
+* lazy-informed: enrol anonymized with the attacker's own secret, test with the study secret;
+* semi-informed: as lazy-informed, scored through an LDA back-end that the attacker trains on
+  speech he anonymized with two more secrets, labelled with the true speakers: the speakers of the
+  other corpus plus the other half of this corpus (never a test speaker);
+* within: both sides anonymized with the study secret (speakers must stay distinguishable).
+
+Utility: Pearson correlation of Praat F0 tracks (10 ms, 75-500 Hz, frames voiced in both) per
+utterance, median over utterances; F1 of webrtcvad speech frames (30 ms, mode 2) of the anonymized
+against the original; word error rate of the offline recognizer (Whisper tiny.en) against the true
+digits for fsdd and against the recognizer's own transcript of the original for sprocket.
+Speed: seconds of audio converted per second on one core (x real time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+DEV = REPO.parent / "shared" / "data" / "dev"
+
+from avanon import registry  # noqa: E402
+from avanon.evaluate import asv  # noqa: E402
+from avanon.secrets import derive_seed, study_secret  # noqa: E402
+
+DIGITS = "zero one two three four five six seven eight nine".split()
+
+
+def load(corpus: str, quick: bool) -> list[tuple[str, np.ndarray, int, str]]:
+    """(speaker, samples, rate, reference) per utterance; reference is '' when unknown."""
+    out = []
+    if corpus == "sprocket":
+        files = sorted((DEV / "sprocket_vcc2016/example/data/wav").glob("*/*.wav"))
+        if quick:
+            files = [f for f in files if int(f.stem) % 3 == 0]
+        for f in files:
+            x, sr = sf.read(f, dtype="float32")
+            out.append((f.parent.name, x, sr, ""))
+    else:
+        for f in sorted((DEV / "fsdd/recordings").glob("*.wav")):
+            digit, speaker, take = f.stem.split("_")
+            if int(take) < (1 if quick else 2):
+                x, sr = sf.read(f, dtype="float32")
+                out.append((speaker, x, sr, DIGITS[int(digit)]))
+    return out
+
+
+def anonymize(method, utts, secret_seed: int) -> tuple[list[np.ndarray], float]:  # type: ignore[no-untyped-def]
+    """Anonymize every utterance with the voice seed of one secret; returns outputs and CPU seconds."""
+    seed = derive_seed(study_secret(Path("."), secret_seed), "voice")
+    start = time.process_time()
+    outs = [method.apply(x, sr, seed=seed, speaker=spk) for spk, x, sr, _ in utts]
+    return outs, time.process_time() - start
+
+
+def f0_corr(x: np.ndarray, y: np.ndarray, sr: int) -> float:
+    import parselmouth
+
+    def track(s: np.ndarray) -> np.ndarray:
+        return parselmouth.Sound(s.astype(np.float64), sr).to_pitch_ac(time_step=0.01, pitch_floor=75, pitch_ceiling=500).selected_array["frequency"]
+
+    a, b = track(x), track(y)
+    n = min(len(a), len(b))
+    both = (a[:n] > 0) & (b[:n] > 0)
+    return float(np.corrcoef(a[:n][both], b[:n][both])[0, 1]) if both.sum() > 5 else float("nan")
+
+
+def vad_frames(x: np.ndarray, sr: int) -> np.ndarray:
+    import webrtcvad
+    from scipy.signal import resample_poly
+
+    v = webrtcvad.Vad(2)
+    s = resample_poly(x, 16000, sr) if sr != 16000 else x
+    pcm = (np.clip(s, -1, 1) * 32767).astype("<i2")
+    hop = 480
+    return np.array([v.is_speech(pcm[i : i + hop].tobytes(), 16000) for i in range(0, len(pcm) - hop + 1, hop)], dtype=bool)
+
+
+def vad_f1(xs: list[np.ndarray], ys: list[np.ndarray], rates: list[int]) -> float:
+    tp = fp = fn = 0
+    for x, y, sr in zip(xs, ys, rates):
+        a, b = vad_frames(x, sr), vad_frames(y, sr)
+        tp += int((a & b).sum())
+        fp += int((~a & b).sum())
+        fn += int((a & ~b).sum())
+    return 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+def words(text: str) -> list[str]:
+    text = text.lower()
+    for d, w in enumerate(DIGITS):
+        text = re.sub(rf"\b{d}\b", f" {w} ", text)
+    return re.findall(r"[a-z']+", text)
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    errors = total = 0
+    for ref, hyp in zip(refs, hyps):
+        r, h = words(ref), words(hyp)
+        d = np.arange(len(h) + 1)
+        for i in range(1, len(r) + 1):
+            prev, d[0] = d.copy(), i
+            for j in range(1, len(h) + 1):
+                d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
+        errors += int(d[len(h)])
+        total += len(r)
+    return errors / max(total, 1)
+
+
+def transcripts(signals: list[np.ndarray], rates: list[int]) -> list[str]:
+    from avanon.audio.transcribe import transcribe
+
+    return [transcribe(x, sr).text for x, sr in zip(signals, rates)]
+
+
+def speed(method, utts, reps: int = 1) -> float:  # type: ignore[no-untyped-def]
+    """x real time on one core for ~30 s of concatenated speech."""
+    sr = utts[0][2]
+    x = np.concatenate([u[1] for u in utts if u[2] == sr])[: 30 * sr]
+    t = time.process_time()
+    for _ in range(reps):
+        method.apply(x, sr, seed=1, speaker="s")
+    return len(x) / sr * reps / (time.process_time() - t)
+
+
+def evaluate(corpus: str, utts, other_pool, methods, n_wer: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    spk = [u[0] for u in utts]
+    rates = [u[2] for u in utts]
+    originals = [u[1] for u in utts]
+    _, e_orig = asv.embed_all([(s, x, sr) for s, x, sr, _ in utts])
+    ref_text = [u[3] for u in utts[:n_wer]]
+    orig_text = transcripts(originals[:n_wer], rates[:n_wer])
+    if not any(ref_text):
+        ref_text = orig_text
+    rows = [{
+        "corpus": corpus, "method": "original", "EER_orig": asv.pair_eer(e_orig, spk, e_orig, spk),
+        "CI_orig": asv.bootstrap_eer(e_orig, spk, e_orig, spk), "WER": wer(ref_text, orig_text),
+    }]
+    for name, method in methods.items():
+        study, t_study = anonymize(method, utts, 1)
+        attacker, _ = anonymize(method, utts, 2)
+        pool3, _ = anonymize(method, utts, 3)
+        pool4, _ = anonymize(method, utts, 4)
+        emb = {k: asv.embed_all([(s, x, sr) for s, x, sr in zip(spk, v, rates)])[1] for k, v in (("A", study), ("B", attacker), ("C", pool3), ("D", pool4))}
+        train = np.concatenate([emb["C"], emb["D"], other_pool[name][0]])
+        train_spk = spk + spk + other_pool[name][1]
+        row = {
+            "corpus": corpus, "method": name,
+            "ignorant": asv.pair_eer(e_orig, spk, emb["A"], spk),
+            "lazy": asv.pair_eer(emb["B"], spk, emb["A"], spk),
+            "semi": asv.semi_informed_eer(emb["B"], emb["A"], spk, train, train_spk, folds=2),
+            "within": asv.pair_eer(emb["A"], spk, emb["A"], spk),
+            "CI_ignorant": asv.bootstrap_eer(e_orig, spk, emb["A"], spk, n_boot=100),
+            "CI_lazy": asv.bootstrap_eer(emb["B"], spk, emb["A"], spk, n_boot=100),
+            "CI_within": asv.bootstrap_eer(emb["A"], spk, emb["A"], spk, n_boot=100),
+            "F0_r": float(np.nanmedian([f0_corr(x, y, sr) for x, y, sr in zip(originals, study, rates)])),
+            "VAD_F1": vad_f1(originals, study, rates),
+            "WER": wer(ref_text, transcripts(study[:n_wer], rates[:n_wer])),
+            "xRT_batch": sum(len(x) / sr for x, sr in zip(originals, rates)) / t_study,
+        }
+        rows.append(row)
+    return rows
+
+
+def pool_embeddings(utts, methods) -> dict:  # type: ignore[no-untyped-def]
+    """Attacker training pool from another corpus: anonymized with secrets 3 and 4, true labels."""
+    spk = [f"pool-{u[0]}" for u in utts]
+    out = {}
+    for name, method in methods.items():
+        embs = []
+        for secret in (3, 4):
+            outs, _ = anonymize(method, utts, secret)
+            embs.append(asv.embed_all([(s, x, u[2]) for s, x, u in zip(spk, outs, utts)])[1])
+        out[name] = (np.concatenate(embs), spk + spk)
+    return out
+
+
+def fmt(v: object) -> str:
+    if isinstance(v, tuple):
+        return f"[{100 * v[0]:.1f}, {100 * v[1]:.1f}]"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) <= 1.0 else f"{v:.1f}"
+    return str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a third of sprocket, half of fsdd")
+    parser.add_argument("--wer-utts", type=int, default=30, help="utterances per corpus for the WER figure")
+    parser.add_argument("--pseudo", default="", help="PseudoSpeaker parameters for experiments, as k=v,k=lo:hi")
+    args = parser.parse_args(argv)
+    params = {k: tuple(float(t) for t in v.split(":")) if ":" in v else float(v) for k, v in (p.split("=") for p in args.pseudo.split(",") if p)}
+    methods = {"mcadams": registry.create("voice", "mcadams"), "pseudo-speaker": registry.create("voice", "pseudo-speaker", **params)}
+    corpora = {c: load(c, args.quick) for c in ("sprocket", "fsdd")}
+    print(f"# bench_voice  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  quick={args.quick}  pseudo={params}", flush=True)
+    pools = {c: pool_embeddings(corpora["fsdd" if c == "sprocket" else "sprocket"], methods) for c in corpora}
+    rows = []
+    for corpus, utts in corpora.items():
+        rows += evaluate(corpus, utts, pools[corpus], methods, args.wer_utts)
+    cols = ["corpus", "method", "EER_orig", "ignorant", "lazy", "semi", "within", "F0_r", "VAD_F1", "WER", "xRT_batch"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |")
+    print("\nbootstrap 95% CIs (utterance resampling) [%]:")
+    for r in rows:
+        cis = {k: fmt(v) for k, v in r.items() if k.startswith("CI_")}
+        print(f"  {r['corpus']:9s} {r['method']:15s} {cis}")
+    print("\nspeed on one core, 30 s of sprocket speech (x real time):")
+    for name, method in methods.items():
+        print(f"  {name:15s} {speed(method, corpora['sprocket']):.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

