@@ -148,6 +148,20 @@ def speed(method, utts, reps: int = 1) -> float:  # type: ignore[no-untyped-def]
     return len(x) / sr * reps / (time.process_time() - t)
 
 
+def redaction_speed(utts) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """x real time of transcription + PII search + redaction on ~30 s of speech; and spans found."""
+    from avanon.audio.pii import Roster
+    from avanon.audio.redact import Redactor
+
+    sr = utts[0][2]
+    x = np.concatenate([u[1] for u in utts if u[2] == sr])[: 30 * sr]
+    redactor = Redactor()
+    redactor.run(x[: sr], sr, roster=Roster(names=["Anna"]))  # load models outside the timing
+    t = time.perf_counter()
+    result = redactor.run(x, sr, roster=Roster(names=["Anna"]))
+    return len(x) / sr / (time.perf_counter() - t), len(result.redactions)
+
+
 def evaluate(corpus: str, utts, other_pool, methods, n_wer: int) -> list[dict]:  # type: ignore[no-untyped-def]
     spk = [u[0] for u in utts]
     rates = [u[2] for u in utts]
@@ -233,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nspeed on one core, 30 s of sprocket speech (x real time):")
     for name, method in methods.items():
         print(f"  {name:15s} {speed(method, corpora['sprocket']):.1f}")
+    factor, n_spans = redaction_speed(corpora["sprocket"])
+    print(f"  {'redaction':15s} {factor:.1f}  (transcribe + find + redact, wall clock, 1 thread; {n_spans} span(s) found)")
     return 0
 
 

@@ -36,3 +36,17 @@ def test_yaml_file_and_errors(tmp_path):
         recipe.load("nothing")
     with pytest.raises(ParameterError, match="not valid YAML"):
         recipe.parse("name: [", source="x.yaml")
+
+
+def test_extends_merges_and_refuses_unknown_bases(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("name: mine\nextends: default\nvideo:\n  tracking: {margin: 20}\n")
+    r = recipe.load(mine)
+    base = recipe.load("default")
+    assert r.video.tracking.margin == 20
+    assert r.video.tracking.max_gap == base.video.tracking.max_gap
+    assert [s.name for s in r.video.detectors] == [s.name for s in base.video.detectors]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nextends: nothing\n")
+    with pytest.raises(ParameterError, match="unknown built-in recipe 'nothing'"):
+        recipe.load(bad)

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 from avanon import __version__
 from avanon.errors import AccessError, ParameterError
 from avanon.execute.coordinator import Coordinator
-from avanon.execute.executors import EXECUTORS, make_executor
+from avanon.execute.executors import check_options, make_executor
 from avanon.execute.tasks import WORK_DIR
 from avanon.process import FileTask, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
@@ -148,8 +148,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         raise ParameterError(f"The 'workers' option must be an int >= 1. Got {workers} instead.")
     if segment_seconds < 0:
         raise ParameterError(f"The 'segment_seconds' option must be a float >= 0 [s]. Got {segment_seconds} instead.")
-    if executor not in EXECUTORS:
-        raise ParameterError(f"The 'executor' option must be one of {', '.join(EXECUTORS)}. Got {executor!r} instead.")
+    check_options(executor, workers=workers, scheduler=scheduler)
     seed = recipe.seed if seed is None else seed
     manifest = open_manifest(study, out, recipe, seed, segment_seconds=segment_seconds)
     with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
@@ -169,6 +168,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                 on_event(("done", entry["input"], entry))
 
         coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event)
+        todo: list[FileTask] = []
         for rel in plan(study):
             task = FileTask(study, out, rel)
             if task.src.is_symlink():
@@ -183,14 +183,21 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                 continue
             task.dst.unlink(missing_ok=True)  # an output of an older, different input must not survive
             temp_path(task.dst).unlink(missing_ok=True)
+            todo.append(task)
+        for task in sorted(todo, key=_size, reverse=True):  # largest first: the last tasks of the run are short ones
             coordinator.add(task)
         coordinator.run()
-    work = out / WORK_DIR
-    if work.is_dir() and not any(p.is_file() for p in work.rglob("*")):
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(out / WORK_DIR, ignore_errors=True)  # every file has its entry: what is left there is stale
     manifest.header["finished"] = now()
     manifest.save()
     return summary
+
+
+def _size(task: FileTask) -> int:
+    try:
+        return task.src.stat().st_size
+    except OSError:
+        return 0
 
 
 def _completed(manifest: Manifest, rel: str, task: FileTask) -> bool:

@@ -134,14 +134,38 @@ def builtin_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def parse(text: str, *, source: str = "<recipe>") -> Recipe:
-    """Validate a recipe given as YAML text; errors name the source and the field."""
+def _merge(base: Any, override: Any) -> Any:
+    """Deep-merge mappings (``override`` wins); lists and scalars are replaced whole."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base.get(key), value) if key in base else value
+        return merged
+    return override
+
+
+def parse(text: str, *, source: str = "<recipe>", _seen: tuple[str, ...] = ()) -> Recipe:
+    """Validate a recipe given as YAML text; errors name the source and the field.
+
+    A recipe may start from a built-in one with ``extends: NAME`` and change only what differs
+    (mappings are merged, lists such as the detectors are replaced whole).
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ParameterError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ParameterError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}.")
+    base_name = data.pop("extends", None)
+    if base_name is not None:
+        if base_name not in builtin_names():
+            raise ParameterError(f"{source}: 'extends' names an unknown built-in recipe {base_name!r}; allowed: {', '.join(builtin_names())}.")
+        if base_name in _seen:
+            raise ParameterError(f"{source}: recipes extend each other in a loop ({' -> '.join(_seen + (base_name,))}).")
+        base_text = (resources.files("avanon") / "recipes" / f"{base_name}.yaml").read_text(encoding="utf-8")
+        base = parse(base_text, source=f"built-in recipe {base_name!r}", _seen=_seen + (base_name,)).dump()
+        base.pop("description", None)
+        data = _merge(base, data)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
@@ -156,7 +180,7 @@ def load(name_or_path: str | Path) -> Recipe:
     text_name = str(name_or_path)
     if text_name in builtin_names():
         text = (resources.files("avanon") / "recipes" / f"{text_name}.yaml").read_text(encoding="utf-8")
-        return parse(text, source=f"built-in recipe {text_name!r}")
+        return parse(text, source=f"built-in recipe {text_name!r}", _seen=(text_name,))
     path = Path(name_or_path)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         return parse(path.read_text(encoding="utf-8"), source=str(path))

@@ -206,6 +206,7 @@ BUILTIN_MODULES: list[str] = [
     "avanon.evaluate.video",
     "avanon.evaluate.metadata",
     "avanon.evaluate.reid",
+    "avanon.evaluate.turns",
     "avanon.video.facemesh",
     "avanon.video.background",
     "avanon.video.body",

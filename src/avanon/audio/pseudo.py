@@ -7,9 +7,12 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   speaker's own mean and range (``mu_s``, ``sigma_s``) are replaced by the pseudo-speaker's, while the
   contour shape (intonation, stress, questions) and the voicing decisions stay.
 * **Spectral envelope**: the speaker's long-term average envelope is removed except for its broad
-  tilt (``flatten``), the frame-by-frame movement (formant trajectories) is frequency-warped by a
-  pseudo-speaker vocal-tract factor, and a pseudo-speaker timbre curve (a keyed sum of cosines on the
-  mel scale) is added; this moves formants and replaces the speaker's timbre.
+  tilt (``flatten``), the frame-by-frame movement (formant trajectories) is cepstrally smoothed
+  (``lifter``: fine, speaker-specific envelope detail goes) and frequency-warped by a pseudo-speaker
+  vocal-tract factor, and a pseudo-speaker timbre curve (a keyed sum of ``timbre_terms`` cosines on
+  the mel scale, ``timbre_db`` RMS) is added; this moves formants and replaces the speaker's timbre.
+* **Micro-prosody**: the normalised F0 contour is smoothed over ``f0_smooth_ms`` within each voiced
+  run (jitter-like detail is an identity cue; the intonation contour is kept).
 * **Aperiodicity** is kept as analysed.
 
 The pseudo-speaker's parameters (target F0 mean and range, warp factor, timbre curve) are drawn by
@@ -156,8 +159,9 @@ def convert_world(
     tilt = _tilt(mean_env, 3)
     moving = log_env - mean_env + (1.0 - flatten) * (mean_env - tilt)
     if lifter > 0:  # keep only the broad envelope shape of the movement (drops fine speaker detail)
+        keep = max(2, int(round(lifter * sr / 16000)))  # same quefrency [s] at every processing rate
         cep = np.fft.irfft(moving, axis=1)
-        cep[:, lifter : cep.shape[1] - lifter + 1] = 0.0
+        cep[:, keep : cep.shape[1] - keep + 1] = 0.0
         moving = np.fft.rfft(cep, axis=1).real
     freqs = np.linspace(0, sr / 2, log_env.shape[1])
     new_env = _warp_bins(moving, voice.warp) + tilt + _timbre_curve(voice.timbre, freqs)
@@ -288,11 +292,11 @@ class PseudoSpeaker(VoiceTransform):
         "f0_range_hz": Param((85.0, 270.0), Kind((tuple,), length=2), "range of pseudo-speaker mean F0 [Hz], drawn log-uniformly"),
         "f0_sigma_range": Param((0.10, 0.20), Kind((tuple,), length=2), "range of pseudo-speaker F0 spread [natural-log units]"),
         "warp_range": Param((0.82, 1.22), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
-        "timbre_db": Param(12.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
+        "timbre_db": Param(20.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
         "timbre_terms": Param(8, Interval(int, 1, 32), "cosine terms of the timbre curve (more = finer spectral detail)"),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
-        "lifter": Param(0, Interval(int, 0, 512), "cepstral coefficients kept of the envelope movement; 0 keeps all"),
-        "f0_smooth_ms": Param(0.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
+        "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
+        "f0_smooth_ms": Param(30.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
         "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
         "chunk_s": Param(8.0, Interval(float, 2.0, 120.0), "chunk length for streaming [s]"),
         "context_s": Param(0.3, Interval(float, 0.05, 2.0), "analysis context on each side of a chunk [s]"),

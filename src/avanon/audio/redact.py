@@ -261,13 +261,10 @@ def redact_file(
         raise ParameterError(f"redact_file refuses to overwrite the existing file {target}.")
     try:
         x, sr = sf.read(source, dtype="float32", always_2d=True)
-        info = sf.info(source)
     except Exception as exc:  # soundfile raises RuntimeError / LibsndfileError
         raise MediaError(f"Cannot read audio from {source}: {exc}") from None
     result = (redactor or Redactor()).run(x, sr, roster=roster, annotations=annotations)
     fmt = target.suffix[1:].upper()
-    if fmt not in ("WAV", "FLAC"):
-        raise ParameterError(f"redact_file writes .wav or .flac. Got the target suffix {target.suffix!r} instead.")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
     sf.write(tmp, result.samples, sr, format=fmt, subtype="PCM_24")
     os.replace(tmp, target)

@@ -15,14 +15,43 @@ stays bounded for long recordings); :func:`apply_turns` is the in-memory conveni
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePath
 
 import numpy as np
 
-from avanon.audio.base import VoiceStream, VoiceTransform
+from avanon.audio.base import VoiceStream, VoiceTransform, speaker_key
 from avanon.errors import ParameterError
 
 Turn = tuple[float, float, str]
+
+
+def read_speaker_map(path: str | Path) -> dict[str, str]:
+    """A mapping file: rows of ``relative/path<TAB or comma>speaker`` (``#`` comments, no header).
+
+    Paths are relative to the study root, with forward slashes; a bare file stem also matches.
+    """
+    path = Path(path)
+    out: dict[str, str] = {}
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [p.strip() for p in line.replace(",", "\t").split("\t") if p.strip()]
+        if len(parts) != 2:
+            raise ParameterError(f"{path}, line {i}: expected 'path<TAB>speaker'. Got {line!r} instead.")
+        out[parts[0]] = parts[1]
+    return out
+
+
+def speaker_for(relpath: str | PurePath, mapping: Mapping[str, str] | None = None) -> str:
+    """The speaker key of a file: from ``mapping`` (by relative path, then stem), else ``sub-XX`` or the stem."""
+    rel = PurePath(relpath)
+    if mapping:
+        for key in (rel.as_posix(), rel.name, rel.stem):
+            if key in mapping:
+                return mapping[key]
+    return speaker_key(rel)
 
 
 def check_turns(turns: Sequence[Turn]) -> list[Turn]:

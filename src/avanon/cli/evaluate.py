@@ -31,29 +31,34 @@ def evaluate(
 
 
 def pilot(
-    study: Path = typer.Argument(..., help="The study folder to sample."),
+    study: Path = typer.Argument(..., help="The study folder to sample (never modified)."),
     out: Path = typer.Option(..., "-o", "--out", help="New pilot folder (sample, runs, metrics.json, report.html)."),
-    levels: str = typer.Option("blur,pixelate,default", help="Comma-separated built-in recipe names."),
-    recipes: Optional[str] = typer.Option(None, help="Comma-separated recipe YAML files (instead of --levels)."),
+    levels: str = typer.Option("light,medium,strong", help="Comma-separated built-in recipe names, lightest first."),
+    recipes: Optional[str] = typer.Option(None, help="Comma-separated recipe YAML files, lightest first (instead of --levels)."),
     sample: str = typer.Option("10%", help="Share of each participant's files per modality, e.g. 10% or 0.1."),
     seed: int = typer.Option(0, help="Seed of the sample and of the runs."),
     every: int = typer.Option(10, help="Check every n-th video frame [frames]."),
     max_seconds: Optional[float] = typer.Option(None, help="Evaluate only the first seconds of each file [s]."),
-    min_eer: float = typer.Option(0.3, help="Lowest acceptable lazy-informed speaker-verification EER (0-1)."),
-    max_leak_rate: float = typer.Option(0.0, help="Highest acceptable share of residual faces (0-1)."),
-    max_metadata: float = typer.Option(0.0, help="Highest acceptable number of metadata findings."),
-    min_f0_corr: Optional[float] = typer.Option(None, help="Lowest acceptable F0 correlation."),
-    min_pck: Optional[float] = typer.Option(None, help="Lowest acceptable pose PCK@0.05."),
+    no_voice_attacks: bool = typer.Option(False, "--no-voice-attacks", help="Skip the speaker-verification attacks."),
+    min_eer: Optional[float] = typer.Option(0.3, help="Lowest acceptable lazy-informed speaker-verification EER (0-1)."),
+    min_eer_ignorant: Optional[float] = typer.Option(None, help="Lowest acceptable ignorant-attacker EER (0-1)."),
+    max_leak_rate: Optional[float] = typer.Option(0.0, help="Highest acceptable share of residual faces (0-1)."),
+    max_reid_rank1: Optional[float] = typer.Option(None, help="Highest acceptable face re-identification rank-1 rate (0-1)."),
+    max_metadata: Optional[float] = typer.Option(0.0, help="Highest acceptable number of metadata findings."),
+    min_f0_corr: Optional[float] = typer.Option(None, help="Lowest acceptable F0 correlation (-1-1)."),
+    min_pck: Optional[float] = typer.Option(None, help="Lowest acceptable pose PCK@0.05 (0-1)."),
+    max_wer: Optional[float] = typer.Option(None, help="Highest acceptable word error rate (0-1 and above)."),
 ) -> None:
     """Run several anonymization levels on a sample, evaluate each and recommend the lightest safe one."""
     from avanon.evaluate.pilot import THRESHOLD_OPTIONS, parse_fraction, run_pilot, write_pilot
 
     chosen = [s.strip() for s in (recipes or levels).split(",") if s.strip()]
-    given = {"min_eer": min_eer, "max_leak_rate": max_leak_rate, "max_metadata": max_metadata,
-             "min_f0_corr": min_f0_corr, "min_pck": min_pck}
+    given = {"min_eer": min_eer, "min_eer_ignorant": min_eer_ignorant, "max_leak_rate": max_leak_rate,
+             "max_reid_rank1": max_reid_rank1, "max_metadata": max_metadata, "min_f0_corr": min_f0_corr,
+             "min_pck": min_pck, "max_wer": max_wer}
     thresholds = {THRESHOLD_OPTIONS[k][0]: (THRESHOLD_OPTIONS[k][1], float(v)) for k, v in given.items() if v is not None}
     result = run_pilot(study, out, levels=chosen, fraction=parse_fraction(sample), thresholds=thresholds, seed=seed,
-                       every=every, max_seconds=max_seconds, progress=console.print)
+                       every=every, max_seconds=max_seconds, voice_attacks=not no_voice_attacks, progress=console.print)
     metrics, report = write_pilot(result, out)
     console.print(f"recommended: {result.recommended or 'none'} ({result.reason})")
     console.print(f"wrote {metrics} and {report}")

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from avanon import recipe as recipes
-from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, run_study
+from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, check_roots, plan, run_study
 
 console = Console(stderr=True)
 
@@ -70,7 +70,7 @@ def _summary(summary: RunSummary, quiet: bool) -> None:
         table.add_row("manifest", str(summary.out_root / "avanon_manifest.json"))
         out.print(table)
     for rel, reason in summary.failed:
-        console.print(f"[red]failed[/] {rel}: {reason}", highlight=False)
+        console.print(f"[red]failed[/] {rel}: {reason}", highlight=False, soft_wrap=True)
 
 
 def run(
@@ -89,7 +89,7 @@ def run(
 ) -> None:
     """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
     chosen = recipes.load(recipe)
-    from avanon.pipeline import plan
+    check_roots(study, out)  # fail before any progress is drawn
 
     options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds}
     if quiet:

@@ -7,10 +7,16 @@ The models are MediaPipe 0.10.14's legacy solutions, whose files ship inside the
 - body pose (``model_complexity=1``, the only complexity shipped): 33 points with visibility;
 - selfie segmentation (general or landscape): a soft person mask.
 
-Every graph object is built lazily, once per process, and guarded by a lock (MediaPipe graphs are
-not re-entrant). Static-image graphs are used throughout: callers crop around one person at a time
-(head boxes from the face tracker, person regions from segmentation) and do their own tracking and
-smoothing, so one graph serves any number of people.
+Every shared graph object is built lazily, once per process, and guarded by a lock (MediaPipe
+graphs are not re-entrant). The shared graphs are static-image graphs: callers crop around one
+person at a time (head boxes from the face tracker, person regions from segmentation) and do their
+own tracking and smoothing, so one graph serves any number of people. The exception is
+:class:`PoseTracker`, a video-mode pose graph owned by one caller for one person, because following
+a person from the previous landmarks finds far more people than the detector alone.
+
+Speed: head crops are shrunk to :data:`MESH_INPUT` pixels and frames to :data:`SEGMENT_INPUT`
+pixels on their longer side before they are handed to the graphs, which resize them to 192-256
+pixels anyway; the copies into the graph are what cost time at 1280 x 720.
 
 Geometry:
 
@@ -85,6 +91,8 @@ HEAD_MODEL = np.array(
 )
 HEAD_MODEL_POINTS = (NOSE_TIP, CHIN, RIGHT_EYE_OUTER, LEFT_EYE_OUTER, MOUTH_RIGHT, MOUTH_LEFT)
 EYEBALL_RADIUS = 0.43  # eyeball radius in eye widths (about 12 mm for a 28 mm palpebral fissure)
+MESH_INPUT = 256  # pixels: longest side of a head crop handed to the face-mesh graph
+SEGMENT_INPUT = 512  # pixels: longest side of a frame handed to the segmentation graph
 
 _locks: dict[str, threading.Lock] = {"mesh": threading.Lock(), "pose": threading.Lock(), "segment": threading.Lock()}
 
@@ -138,7 +146,9 @@ def _crop(image: np.ndarray, box: tuple[float, float, float, float], pad: float)
     return image[y0:y1, x0:x1], x0, y0
 
 
-def face_landmarks(image: np.ndarray, box: tuple[float, float, float, float] | None = None, *, pad: float = 0.1) -> np.ndarray | None:
+def face_landmarks(
+    image: np.ndarray, box: tuple[float, float, float, float] | None = None, *, pad: float = 0.1, max_side: int | None = None
+) -> np.ndarray | None:
     """The 478 face-mesh points of the most prominent face in ``box`` (or the whole frame).
 
     Parameters
@@ -148,6 +158,10 @@ def face_landmarks(image: np.ndarray, box: tuple[float, float, float, float] | N
         Region to search (a head box); enlarged by ``pad`` of its size on each side.
     pad : float >= 0
         Context added around the box, as a fraction of its size.
+    max_side : int > 0 [pixels] or None
+        Crops larger than this on their longer side are shrunk before the graph runs (the mesh
+        model itself sees a 192 x 192 face, so larger crops only cost copying and resizing);
+        None keeps the crop as it is; :data:`MESH_INPUT` is a good value for head boxes.
 
     Returns
     -------
@@ -162,10 +176,13 @@ def face_landmarks(image: np.ndarray, box: tuple[float, float, float, float] | N
         if found is None:
             return None
         crop, x0, y0 = found
+    ch, cw = crop.shape[:2]
+    if max_side is not None and max(ch, cw) > max_side:
+        factor = max_side / max(ch, cw)
+        crop = cv2.resize(crop[:, :, :3], (max(1, round(cw * factor)), max(1, round(ch * factor))), interpolation=cv2.INTER_AREA)
     result = _process(_face_mesh(), "mesh", crop)
     if not result.multi_face_landmarks:
         return None
-    ch, cw = crop.shape[:2]
     marks = result.multi_face_landmarks[0].landmark
     points = np.array([(m.x * cw + x0, m.y * ch + y0, m.z * cw) for m in marks], dtype=np.float64)
     return points if len(points) == FACE_POINTS else None
@@ -193,15 +210,115 @@ def pose_landmarks(image: np.ndarray, box: tuple[float, float, float, float] | N
     return np.array([(m.x * cw + x0, m.y * ch + y0, m.visibility) for m in result.pose_landmarks.landmark], dtype=np.float64)
 
 
-def person_mask(image: np.ndarray, *, landscape: bool = True) -> np.ndarray:
-    """Soft person mask of the frame, float32 in [0, 1], same height and width as ``image``."""
-    result = _process(_segmenter(bool(landscape)), "segment", image)
+class PoseTracker:
+    """Body pose of one person followed through a video, inside a fixed region of the frame.
+
+    The legacy pose solution in video mode (``static_image_mode=False``) runs its person detector
+    only until it has a pose and then follows the person from the previous landmarks, which finds
+    people that the detector alone misses on most frames (people cut by the frame edge, seated,
+    seen from behind). The solution follows one person per graph, so a filter keeps one tracker per
+    person, each on its own crop of the frame; the crop must stay put from frame to frame for the
+    tracking to hold (see :meth:`follow`).
+
+    Parameters
+    ----------
+    region : (x0, y0, x1, y1) [pixels]
+        The crop of the frame the person is searched and followed in.
+    confidence : float in [0, 1]
+        Minimum detection and tracking confidence.
+    """
+
+    def __init__(self, region: tuple[float, float, float, float], *, confidence: float = 0.5) -> None:
+        _verify(POSE_MODELS)
+        import mediapipe as mp
+
+        self.region = region
+        self._graph = mp.solutions.pose.Pose(
+            static_image_mode=False, model_complexity=1, min_detection_confidence=confidence, min_tracking_confidence=confidence
+        )
+
+    def follow(self, pose: np.ndarray, *, visibility: float = 0.5, step: float = 0.1) -> None:
+        """Translate the crop towards the centre of ``pose`` (its size stays).
+
+        Moves by at most ``step`` of the crop size per call and only when the person is off centre
+        by more than that, so the graph keeps tracking (a small shift of the crop looks like a small
+        movement of the person).
+        """
+        extent = torso_box(pose, visibility=visibility)
+        if extent is None:
+            return
+        x0, y0, x1, y1 = self.region
+        w, h = x1 - x0, y1 - y0
+        dx = (extent[0] + extent[2]) / 2 - (x0 + x1) / 2
+        dy = (extent[1] + extent[3]) / 2 - (y0 + y1) / 2
+        dx = float(np.clip(dx, -step * w, step * w)) if abs(dx) > step * w else 0.0
+        dy = float(np.clip(dy, -step * h, step * h)) if abs(dy) > step * h else 0.0
+        if dx or dy:
+            self.region = (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+
+    def restart(self, region: tuple[float, float, float, float]) -> None:
+        """Search a new crop from the next frame on; the graph starts again from its detector.
+
+        The next call pays about 0.2 s of model loading, the same as a new tracker.
+        """
+        self.region = region
+        self._graph.reset()
+
+    def __call__(self, image: np.ndarray, *, erase: list[np.ndarray] | None = None, fill: int = 128) -> np.ndarray | None:
+        """The (33, 3) pose (x, y [pixels of the frame], visibility) in this frame's region, or None.
+
+        ``erase`` lists polygons [pixels of the frame] painted with ``fill`` in the crop first
+        (other people already followed, so the graph does not lock onto them).
+        """
+        found = _crop(image, self.region, 0.0)
+        if found is None:
+            return None
+        crop, x0, y0 = found
+        if erase:
+            crop = crop[:, :, :3].copy()
+            offset = np.array([x0, y0])
+            cv2.fillPoly(crop, [np.round(p - offset).astype(np.int32) for p in erase], (fill, fill, fill))
+        try:
+            result = self._graph.process(np.ascontiguousarray(crop[:, :, :3]))
+        except Exception as exc:  # MediaPipe raises RuntimeError/ValueError from its graph
+            raise ModelError(f"MediaPipe pose tracking failed on a {crop.shape[1]}x{crop.shape[0]} crop: {exc}") from exc
+        if result.pose_landmarks is None:
+            return None
+        ch, cw = crop.shape[:2]
+        return np.array([(m.x * cw + x0, m.y * ch + y0, m.visibility) for m in result.pose_landmarks.landmark], dtype=np.float64)
+
+    def close(self) -> None:
+        """Release the graph."""
+        self._graph.close()
+
+
+def person_mask(image: np.ndarray, *, landscape: bool = True, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Soft person mask of the frame, float32 in [0, 1].
+
+    Parameters
+    ----------
+    image : ndarray, shape (height, width, 3), uint8 RGB
+    landscape : bool
+        Use the landscape model (144 x 256 input, faster) rather than the general one (256 x 256).
+    shape : (height, width) [pixels] or None
+        Size of the returned mask; None returns it at the image's size. The model sees at most
+        256 pixels per side, so frames are shrunk to :data:`SEGMENT_INPUT` pixels on their longer
+        side before they are handed over, and callers that work on a smaller mask save the
+        upscaling too.
+    """
+    h, w = image.shape[:2]
+    out_h, out_w = shape if shape is not None else (h, w)
+    small = image[:, :, :3]
+    if max(h, w) > SEGMENT_INPUT:
+        factor = SEGMENT_INPUT / max(h, w)
+        small = cv2.resize(small, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    result = _process(_segmenter(bool(landscape)), "segment", small)
     mask = result.segmentation_mask
     if mask is None:
-        return np.zeros(image.shape[:2], np.float32)
+        return np.zeros((out_h, out_w), np.float32)
     mask = np.asarray(mask, np.float32)
-    if mask.shape != image.shape[:2]:
-        mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    if mask.shape != (out_h, out_w):
+        mask = cv2.resize(mask, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
     return np.clip(mask, 0.0, 1.0)
 
 

@@ -191,13 +191,19 @@ def _clip(box: Box, shape: tuple[int, ...]) -> Box:
     return (max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)), min(float(h), float(y1)))
 
 
+@lru_cache(maxsize=1)
+def _frontal_face_detector() -> Any:
+    """dlib's frontal face detector, built once per process (building it takes about 1.4 s)."""
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
 class _DlibHog:
     """dlib's HOG + linear SVM frontal face detector."""
 
     def __init__(self, *, upsample: int | None, threshold: float) -> None:
-        import dlib
-
-        self.detector = dlib.get_frontal_face_detector()
+        self.detector = _frontal_face_detector()
         self.upsample = upsample
         self.threshold = threshold
 

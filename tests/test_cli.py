@@ -1,0 +1,56 @@
+"""The command line: every command has help; run, recipes and recipe show work end to end."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+import typer
+
+from avanon.cli import _register_all, app, main
+from synth import write_wav
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, prefix + (name,))
+
+
+def test_every_command_has_help_text():
+    _register_all()
+    root = typer.main.get_command(app)
+    missing = [" ".join(path) for path, cmd in _commands(root) if not (cmd.help or cmd.short_help)]
+    assert not missing, f"commands without help: {missing}"
+
+
+def test_recipes_and_show(capsys):
+    assert main(["recipes"]) == 0
+    assert "default" in capsys.readouterr().out
+    assert main(["recipe", "show", "default"]) == 0
+    assert "obfuscation" in capsys.readouterr().out
+    assert main(["recipe", "show", "nope"]) == 2
+    assert "Unknown recipe 'nope'" in capsys.readouterr().err
+
+
+def test_run_exit_codes_and_summary(tmp_path, capsys):
+    study = tmp_path / "study"
+    write_wav(study / "sub-01" / "a.wav", seconds=0.3)
+    (study / "sub-01" / "broken.wav").write_bytes(b"RIFF....WAVEfmt nonsense")
+    code = main(["run", str(study), "-o", str(tmp_path / "out"), "--workers", "1", "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "failed sub-01/broken.wav" in err
+    manifest = json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())
+    assert manifest["summary"] == {"ok": 1, "failed": 1}
+    (study / "sub-01" / "broken.wav").unlink()
+    assert main(["run", str(study), "-o", str(tmp_path / "out2"), "--workers", "1"]) == 0
+    assert "anonymized" in capsys.readouterr().out
+
+
+def test_bad_options_are_clear(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing"), "-o", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["run", str(tmp_path), "-o", str(tmp_path / "o"), "--recipe", "nope"]) == 2

@@ -1,0 +1,180 @@
+"""The study run: tree mirroring, manifest, resume, refusal of unsafe roots, fail-closed failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from avanon import recipe
+from avanon.errors import AccessError, ParameterError
+from avanon.pipeline import run_study
+from avanon.provenance.manifest import sha256_path
+from synth import decoded_samples, decoded_video, write_video, write_wav
+
+FAST = recipe.parse(
+    "name: fast\nvideo:\n  detectors: [{name: blazeface, tiles: 1}]\n  encoder: {preset: ultrafast}\n"
+)
+
+
+@pytest.fixture()
+def study(tmp_path):
+    root = tmp_path / "study"
+    write_video(root / "sub-01" / "video" / "sub-01_play.mp4", frames=12, start_pts=2)
+    write_wav(root / "sub-01" / "audio" / "sub-01_read.wav", seconds=0.8)
+    write_wav(root / "sub-02" / "audio" / "sub-02_read.flac", seconds=0.5, rate=48000, channels=2, codec="flac")
+    (root / "sub-01" / "notes").mkdir(parents=True)
+    (root / "sub-01" / "notes" / "session.eaf.txt").write_text("coder notes\n")
+    return root
+
+
+def _modes(root):
+    return {p: (p.stat().st_mode, p.stat().st_mtime_ns, sha256_path(p)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_run_mirrors_tree_and_writes_manifest(study, tmp_path):
+    before = _modes(study)
+    out = tmp_path / "out"
+    summary = run_study(study, out, recipe=FAST, seed=7)
+    assert summary.exit_code == 0 and summary.ok == 4 and not summary.failed
+    assert _modes(study) == before  # inputs untouched
+    manifest = json.loads((out / "avanon_manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["summary"] == {"ok": 4, "failed": 0}
+    entries = {e["input"]: e for e in manifest["entries"]}
+    assert set(entries) == {"sub-01/video/sub-01_play.mp4", "sub-01/audio/sub-01_read.wav",
+                            "sub-02/audio/sub-02_read.flac", "sub-01/notes/session.eaf.txt"}
+    for rel, e in entries.items():
+        assert e["status"] == "ok" and e["output"] == rel
+        assert e["input_sha256"] == sha256_path(study / rel)
+        assert e["output_sha256"] == sha256_path(out / rel)
+        assert e["steps"] and "seconds" in e
+    assert {s["step"] for s in entries["sub-01/video/sub-01_play.mp4"]["steps"]} >= {"detect", "track", "obfuscate", "voice", "strip-metadata"}
+    assert entries["sub-01/video/sub-01_play.mp4"]["models"][0]["sha256"]
+    assert manifest["versions"]["avanon"] and manifest["versions"]["av"]
+    assert not any(str(tmp_path) in json.dumps(e) for e in manifest["entries"])  # relative paths only
+    # media kept their shape
+    assert decoded_video(out / "sub-01/video/sub-01_play.mp4")[0] == decoded_video(study / "sub-01/video/sub-01_play.mp4")[0]
+    assert decoded_samples(out / "sub-01/audio/sub-01_read.wav") == decoded_samples(study / "sub-01/audio/sub-01_read.wav")
+    assert decoded_samples(out / "sub-02/audio/sub-02_read.flac") == decoded_samples(study / "sub-02/audio/sub-02_read.flac")
+    assert sha256_path(out / "sub-01/audio/sub-01_read.wav") != sha256_path(study / "sub-01/audio/sub-01_read.wav")
+    assert not list(out.rglob("*avanon-partial*"))
+
+
+def test_same_seed_same_bytes_and_resume(study, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_study(study, a, recipe=FAST, seed=1)
+    run_study(study, b, recipe=FAST, seed=1)
+    for p in a.rglob("*"):
+        if p.is_file() and p.name != "avanon_manifest.json":
+            assert sha256_path(p) == sha256_path(b / p.relative_to(a)), p
+    again = run_study(study, a, recipe=FAST, seed=1)
+    assert again.skipped == 4 and again.ok == 0
+    # a damaged output is redone; the others are skipped
+    (a / "sub-01/audio/sub-01_read.wav").write_bytes(b"broken")
+    third = run_study(study, a, recipe=FAST, seed=1)
+    assert third.ok == 1 and third.skipped == 3
+    assert sha256_path(a / "sub-01/audio/sub-01_read.wav") == sha256_path(b / "sub-01/audio/sub-01_read.wav")
+
+
+def test_unsafe_roots_are_refused(study, tmp_path):
+    with pytest.raises(AccessError, match="inside the study"):
+        run_study(study, study / "anon", recipe=FAST)
+    with pytest.raises(AccessError, match="contains the study"):
+        run_study(study, tmp_path, recipe=FAST)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("precious")
+    with pytest.raises(AccessError, match="not empty"):
+        run_study(study, busy, recipe=FAST)
+    assert (busy / "keep.txt").read_text() == "precious"
+    done = tmp_path / "done"
+    run_study(study, done, recipe=FAST, seed=1)
+    with pytest.raises(AccessError, match="different run"):
+        run_study(study, done, recipe=FAST, seed=2)
+    with pytest.raises(ParameterError, match="does not exist"):
+        run_study(tmp_path / "nope", tmp_path / "o", recipe=FAST)
+
+
+def test_failures_are_closed_and_named(study, tmp_path, monkeypatch):
+    good = write_video(tmp_path / "tmpv" / "v.mp4", frames=30)
+    (study / "bad").mkdir()
+    (study / "bad" / "empty.mp4").write_bytes(b"")
+    (study / "bad" / "truncated.mp4").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 3])
+    (study / "bad" / "text.wav").write_text("not audio")
+    (study / "bad" / "voice.mp4").write_bytes((study / "sub-01/audio/sub-01_read.wav").read_bytes())
+    (study / "bad" / "photo.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    os.symlink(study / "sub-01/audio/sub-01_read.wav", study / "bad" / "link.wav")
+    out = tmp_path / "out"
+    summary = run_study(study, out, recipe=FAST)
+    assert summary.exit_code == 1 and summary.ok == 4
+    failed = dict(summary.failed)
+    assert set(failed) == {"bad/empty.mp4", "bad/truncated.mp4", "bad/text.wav", "bad/voice.mp4", "bad/photo.jpg", "bad/link.wav"}
+    assert "zero-byte" in failed["bad/empty.mp4"]
+    assert "no video stream" in failed["bad/voice.mp4"]
+    assert "symbolic link" in failed["bad/link.wav"]
+    for rel in failed:
+        assert not (out / rel).exists()  # nothing copied through
+    assert not list(out.rglob("*avanon-partial*"))
+    manifest = json.loads((out / "avanon_manifest.json").read_text())
+    bad = [e for e in manifest["entries"] if e["status"] == "failed"]
+    assert len(bad) == 6 and all(e["reason"] and e["output"] is None for e in bad)
+
+
+def test_unreadable_file_is_named(study, tmp_path, monkeypatch):
+    import avanon.process as process
+
+    target = str(study / "sub-01/audio/sub-01_read.wav")
+    real = os.access
+    monkeypatch.setattr(process.os, "access", lambda p, m: False if str(p) == target else real(p, m))
+    summary = run_study(study, tmp_path / "out", recipe=FAST)
+    assert dict(summary.failed)["sub-01/audio/sub-01_read.wav"].endswith("permission denied (the file is not readable by this user).")
+
+
+def test_detector_failure_fails_the_file(study, tmp_path, monkeypatch):
+    from avanon.detect import faces
+
+    def broken(self, image):
+        raise RuntimeError("model crashed")
+
+    monkeypatch.setattr(faces.BlazeFace, "detect", broken)
+    summary = run_study(study, tmp_path / "out", recipe=FAST)
+    reasons = dict(summary.failed)
+    assert "detector 'blazeface' failed" in reasons["sub-01/video/sub-01_play.mp4"]
+    assert not (tmp_path / "out/sub-01/video/sub-01_play.mp4").exists()
+
+
+def test_parallel_workers_give_the_same_bytes(study, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_study(study, one, recipe=FAST, seed=3, workers=1)
+    summary = run_study(study, two, recipe=FAST, seed=3, workers=2)
+    assert summary.ok == 4
+    for p in one.rglob("*"):
+        if p.is_file() and p.name != "avanon_manifest.json":
+            assert sha256_path(p) == sha256_path(two / p.relative_to(one))
+
+
+def test_image_metadata_removed_and_size_kept(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "study"
+    root.mkdir()
+    img = Image.new("RGB", (64, 48), (120, 130, 140))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0131] = "Camera firmware 1.0"  # Software
+    exif[0x9286] = "Jane Doe"  # UserComment
+    img.save(root / "p.jpg", exif=exif.tobytes())
+    png = Image.new("RGB", (33, 21), (10, 20, 30))
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Author", "Jane Doe")
+    png.save(root / "q.png", pnginfo=info)
+    out = tmp_path / "out"
+    assert run_study(root, out, recipe=FAST).ok == 2
+    with Image.open(out / "p.jpg") as a, Image.open(out / "q.png") as b:
+        assert a.size == (64, 48) and b.size == (33, 21)
+        assert not a.getexif() and "Author" not in b.info
+    assert b"Jane" not in (out / "p.jpg").read_bytes() + (out / "q.png").read_bytes()
