@@ -135,8 +135,10 @@ def builtin_names() -> list[str]:
 
 
 def _merge(base: Any, override: Any) -> Any:
-    """Deep-merge mappings (``override`` wins); lists and scalars are replaced whole."""
+    """Deep-merge mappings (``override`` wins); lists, scalars and steps naming another method are replaced whole."""
     if isinstance(base, dict) and isinstance(override, dict):
+        if "name" in base and "name" in override and base["name"] != override["name"]:
+            return override
         merged = dict(base)
         for key, value in override.items():
             merged[key] = _merge(base.get(key), value) if key in base else value
