@@ -134,14 +134,14 @@ def builtin_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _merge(base: Any, override: Any) -> Any:
+def _merge(base: Any, override: Any, *, top: bool = True) -> Any:
     """Deep-merge mappings (``override`` wins); lists, scalars and steps naming another method are replaced whole."""
     if isinstance(base, dict) and isinstance(override, dict):
-        if "name" in base and "name" in override and base["name"] != override["name"]:
+        if not top and "name" in base and "name" in override and base["name"] != override["name"]:
             return override
         merged = dict(base)
         for key, value in override.items():
-            merged[key] = _merge(base.get(key), value) if key in base else value
+            merged[key] = _merge(base.get(key), value, top=False) if key in base else value
         return merged
     return override
 
