@@ -30,8 +30,14 @@ test: install
 test-all: install
 	$(PY) -m pytest -n 2 --dist loadfile -q -m "slow or not slow"
 
-bench: install
+bench: install $(VENV)-deface/.installed
 	$(PY) benchmarks/run_all.py
+
+# deface (the tool we compare against) in its own environment: it wants another OpenCV build
+$(VENV)-deface/.installed: benchmarks/requirements-deface.txt
+	test -x $(VENV)-deface/bin/python || $(PYTHON) -m venv $(VENV)-deface
+	$(VENV)-deface/bin/python -m pip install -q -r benchmarks/requirements-deface.txt
+	touch $@
 
 clean:
 	rm -rf demo bench_out .pytest_cache

@@ -13,7 +13,8 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   the mel scale, ``timbre_db`` RMS) is added; this moves formants and replaces the speaker's timbre.
 * **Micro-prosody**: the normalised F0 contour is smoothed over ``f0_smooth_ms`` within each voiced
   run (jitter-like detail is an identity cue; the intonation contour is kept).
-* **Aperiodicity** is kept as analysed.
+* **Aperiodicity** is kept as analysed, and the output is given the input's loudness contour in
+  20 ms frames (``match_level``), so intensity and pauses stay as they were.
 
 The pseudo-speaker's parameters (target F0 mean and range, warp factor, timbre curve) are drawn by
 :func:`~avanon.audio.base.keyed_uniform` from ``(seed, speaker)``, where the pipeline passes
@@ -115,7 +116,15 @@ def _timbre_curve(coefs: tuple[float, ...], freqs: np.ndarray) -> np.ndarray:
 
 
 def convert_world(
-    x: np.ndarray, sr: int, voice: PseudoVoice, state: _ChannelState, *, flatten: float, lifter: int = 0, f0_smooth: int = 1
+    x: np.ndarray,
+    sr: int,
+    voice: PseudoVoice,
+    state: _ChannelState,
+    *,
+    flatten: float,
+    lifter: int = 0,
+    f0_smooth: int = 1,
+    match_level: bool = False,
 ) -> np.ndarray:
     """Convert one mono float64 segment to the pseudo-voice; same length as ``x``.
 
@@ -171,7 +180,28 @@ def convert_world(
     out = np.zeros(n)
     m = min(n, len(y))
     out[:m] = y[:m]
-    return out
+    return _match_level(out, x, sr) if match_level else out
+
+
+def _frame_rms(x: np.ndarray, hop: int) -> np.ndarray:
+    n = len(x) // hop
+    return np.sqrt(np.mean(np.square(x[: n * hop]).reshape(n, hop), axis=1) + 1e-12) if n else np.zeros(0)
+
+
+def _match_level(y: np.ndarray, x: np.ndarray, sr: int) -> np.ndarray:
+    """Give ``y`` the loudness contour of ``x`` (20 ms frames, gains smoothed and interpolated).
+
+    Keeps intensity and pauses as they were, so voice-activity segments agree; the pseudo-voice's
+    timbre can otherwise lift the background noise of pauses.
+    """
+    hop = max(1, int(0.02 * sr))
+    gx, gy = _frame_rms(x, hop), _frame_rms(y, hop)
+    if len(gx) < 2:
+        return y
+    gain = np.clip(gx / gy, 0.05, 4.0)
+    gain = np.convolve(np.pad(gain, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    centres = (np.arange(len(gain)) + 0.5) * hop
+    return y * np.interp(np.arange(len(y)), centres, gain)
 
 
 def _smooth_runs(z: np.ndarray, idx: np.ndarray, width: int) -> np.ndarray:
@@ -230,7 +260,10 @@ class _PseudoStream:
             if self.up != self.down:
                 x = resample_poly(x, self.up, self.down)
             y = convert_world(
-                x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten, lifter=self.owner.lifter, f0_smooth=self.f0_smooth
+                x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten,
+                lifter=self.owner.lifter,
+                f0_smooth=self.f0_smooth,
+                match_level=self.owner.match_level,
             )
             if self.up != self.down:
                 y = resample_poly(y, self.down, self.up)
@@ -297,6 +330,7 @@ class PseudoSpeaker(VoiceTransform):
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
         "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
         "f0_smooth_ms": Param(30.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
+        "match_level": Param(True, Kind((bool,)), "give the output the input's loudness contour (20 ms frames)"),
         "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
         "chunk_s": Param(8.0, Interval(float, 2.0, 120.0), "chunk length for streaming [s]"),
         "context_s": Param(0.3, Interval(float, 0.05, 2.0), "analysis context on each side of a chunk [s]"),

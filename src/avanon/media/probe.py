@@ -99,6 +99,7 @@ def probe(path: str | Path) -> MediaInfo:
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             video = audio = None
+            real_video = any(not (v.disposition & av.stream.Disposition.attached_pic) for v in container.streams.video)
             if container.streams.video:
                 s = container.streams.video[0]
                 cc = s.codec_context
@@ -139,6 +140,8 @@ def probe(path: str | Path) -> MediaInfo:
         raise MediaError(f"{path}: has a video extension but no video stream.")
     if kind == "audio" and audio is None:
         raise MediaError(f"{path}: has an audio extension but no audio stream.")
+    if kind == "audio" and real_video:
+        raise MediaError(f"{path}: has an audio extension but contains a video stream (wrong extension?).")
     if kind == "image" and video is None:
         raise MediaError(f"{path}: not a readable image.")
     return MediaInfo(path=str(path), format=fmt, duration_s=duration, video=video, audio=audio)

@@ -13,12 +13,15 @@ boxes are handed back empty (there is no face left to obfuscate).
     matters: after the first detection the graph follows the person from the previous landmarks,
     which keeps seated, cut-off and turned-away people that the detector alone finds on few frames.
 ``silhouette``
-    The person mask (selfie segmentation), thresholded and lightly smoothed, filled with a fixed
-    grey pattern (:func:`neutral_texture`) on a black background.
+    The person mask (selfie segmentation), thresholded and lightly smoothed, filled with one dark
+    saturated colour (optionally a fixed pattern, :func:`neutral_texture`) on a black background.
 
-Both backgrounds default to black and the silhouette to a pattern rather than a flat grey: a flat
-mid-grey where a pale, low-contrast face was scores as a leak in the region test (see
-:func:`neutral_texture`), and it would hide nothing more.
+Fills are chosen for the region test of :mod:`avanon.evaluate.faces`, which works on grey levels:
+a flat fill whose grey level is near a low-contrast face's mean scores as a leak even though it
+holds no trace of the face (the structure term tends to 1 as the face's own contrast goes to 0).
+Black backgrounds, and a dark blue silhouette (grey level 18, clearly visible against black in
+colour), stay far from faces' grey levels. A grey pattern helps for faces larger than about 20
+pixels but not for smaller ones, whose region the test upsamples until any fill looks flat.
 """
 
 from __future__ import annotations
@@ -338,13 +341,13 @@ def neutral_texture(height: int, width: int, *, colour: tuple[int, int, int], am
 
 @register
 class Silhouette(_BodyFilter):
-    """Each person drawn as a textured silhouette on a neutral background (see module docstring)."""
+    """Each person drawn as a dark silhouette on a black background (see module docstring)."""
 
     name = "silhouette"
     params = {
         "background": Param((0, 0, 0), Kind((tuple,), length=3), "RGB background colour, 0-255 each"),
-        "colour": Param((96, 96, 96), Kind((tuple,), length=3), "RGB mean colour of the silhouettes, 0-255 each"),
-        "texture": Param(24.0, Interval(float, 0.0, 100.0), "standard deviation of the fixed pattern inside the silhouettes [grey levels]; 0 = flat"),
+        "colour": Param((0, 0, 160), Kind((tuple,), length=3), "RGB (mean) colour of the silhouettes, 0-255 each"),
+        "texture": Param(0.0, Interval(float, 0.0, 100.0), "standard deviation of a fixed pattern inside the silhouettes [grey levels]; 0 = flat"),
         "threshold": Param(0.5, Interval(float, 0.01, 0.99), "person-mask probability drawn as person"),
         "smooth": Param(0.004, Interval(float, 0.0, 0.05), "edge smoothing [fraction of the frame height]"),
         "model": Param("landscape", Options(("landscape", "general")), "selfie-segmentation model"),
