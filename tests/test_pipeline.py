@@ -178,3 +178,16 @@ def test_image_metadata_removed_and_size_kept(tmp_path):
         assert a.size == (64, 48) and b.size == (33, 21)
         assert not a.getexif() and "Author" not in b.info
     assert b"Jane" not in (out / "p.jpg").read_bytes() + (out / "q.png").read_bytes()
+
+
+def test_derived_features_are_written_and_recorded(tmp_path):
+    root = tmp_path / "study"
+    write_video(root / "sub-01" / "v.mp4", frames=6, audio_rate=None)
+    with_features = recipe.parse("name: f\nextends: default\nvideo: {features: true, detectors: [{name: blazeface, tiles: 1}]}\n")
+    out = tmp_path / "out"
+    assert run_study(root, out, recipe=with_features).ok == 1
+    entry = json.loads((out / "avanon_manifest.json").read_text())["entries"][0]
+    names = sorted(d["path"] for d in entry["derived"])
+    assert names == ["sub-01/v_channels.tsv", "sub-01/v_features.parquet", "sub-01/v_motion.json", "sub-01/v_motion.tsv"]
+    for d in entry["derived"]:
+        assert sha256_path(out / d["path"]) == d["sha256"]

@@ -71,6 +71,7 @@ def _steps(recipe: Recipe, kind: str, has_audio: bool) -> list[dict[str, Any]]:
     if kind in ("video", "image"):
         steps += [{"step": "detect", **s.dump()} for s in recipe.video.detectors]
         steps.append({"step": "track", **recipe.video.tracking.model_dump()} if kind == "video" else {"step": "expand", "expand": recipe.video.tracking.expand})
+        steps += [{"step": "filter", **s.dump()} for s in recipe.video.filters]
         steps.append({"step": "obfuscate", **recipe.video.obfuscation.dump()})
     if kind == "video":
         steps.append({"step": "encode", **recipe.video.encoder.model_dump()})
@@ -92,13 +93,25 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     assert out.video is not None and info.video is not None
     if (out.video.width, out.video.height) != (info.video.width, info.video.height):
         raise MediaError(f"{task.src}: output size {out.video.width}x{out.video.height} differs from the input's.")
+    derived = _features(task, recipe) if recipe.video.features else []
     return {
+        **({"derived": derived} if derived else {}),
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.rel}, "frames": result.frames,
                   "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
         "masking": result.masking,
         "steps": _steps(recipe, "video", info.audio is not None),
         "models": [m.record() for m in models_used(recipe.video)],
     }
+
+
+def _features(task: FileTask, recipe: Recipe) -> list[dict[str, str]]:
+    """Derived per-frame features of the original video, written beside its output."""
+    from avanon.video.features import write_features
+
+    stem = Path(task.rel).stem
+    paths = write_features(task.src, task.dst.parent, stem=stem)
+    root = task.out_root
+    return [{"path": p.relative_to(root).as_posix(), "sha256": sha256_path(p)} for p in paths]
 
 
 def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:

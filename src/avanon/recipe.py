@@ -81,6 +81,7 @@ class VideoSection(BaseModel):
     tracking: Tracking = Field(default_factory=Tracking)
     obfuscation: Step = Field(default_factory=lambda: Step(name="solid"))
     filters: list[Step] = Field(default_factory=list, description="whole-frame filters (kind 'video'), applied in order before obfuscation")
+    features: bool = Field(False, description="also write per-frame derived features (pose, face landmarks, head pose, gaze, motion) beside each video")
     encoder: Encoder = Field(default_factory=Encoder)
 
 
