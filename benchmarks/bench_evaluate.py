@@ -140,6 +140,7 @@ def main() -> None:
     study, default_out, pseudo_study, pseudo_out = work / "study", work / "default", work / "audio", work / "pseudo"
     media_seconds = build_study(study, sentences)
     lines: list[str] = []
+    load_before = os.getloadavg()[1]
 
     t0 = time.perf_counter()
     summary = run_study(study, default_out, recipe=recipes.load("default"), seed=0)
@@ -185,7 +186,8 @@ def main() -> None:
         "",
         f"Command: `.venv/bin/python benchmarks/bench_evaluate.py{' --quick' if args.quick else ''} --write`. "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, CPU only. "
-        f"Video metrics on every {every}th frame.",
+        f"Video metrics on every {every}th frame. Load average (5 min) {load_before:.1f} at the start and "
+        f"{os.getloadavg()[1]:.1f} at the end: on a shared machine wall times scale with the load.",
         "",
         f"Study: 4 VCC2016 speakers x {len(sentences)} sentences, picovoice_falcon (18.6 s, 3 speakers, RTTM turns), "
         f"short_hamilton_clip.mp4, openpose video.avi: {media_seconds:.1f} s of media. "
