@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -137,12 +138,19 @@ class PeakMemory:
         return max(big, default=0)
 
 
-def timed_run(study: Path, out: Path, recipe: recipes.Recipe, **kwargs: Any) -> float:
-    started = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU time of this process and of every child it has waited for (workers are joined when a run ends)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed_run(study: Path, out: Path, recipe: recipes.Recipe, **kwargs: Any) -> tuple[float, float]:
+    """Run a study; returns (wall seconds, CPU seconds of the coordinator and its workers)."""
+    started, cpu = time.perf_counter(), _cpu_seconds()
     summary = run_study(study, out, recipe=recipe, **kwargs)
     if summary.failed:
         raise RuntimeError(f"benchmark run failed: {summary.failed}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu_seconds() - cpu
 
 
 # ------------------------------------------------------------------------------------------ scaling
@@ -151,18 +159,22 @@ def bench_scaling(tmp: Path, repeat: int) -> str:
     frames = make_study(study, SCALING_VIDEOS)
     recipe = recipes.load("default")
     configs = [("local", 1), ("local", 2), ("dask-local", 2)]
-    times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    runs: dict[tuple[str, int], list[tuple[float, float, float]]] = {c: [] for c in configs}
     for r in range(repeat):
         for executor, workers in configs:
             out = tmp / f"scaling-{executor}-{workers}-{r}"
-            times[(executor, workers)].append(timed_run(study, out, recipe, workers=workers, executor=executor))
+            load = os.getloadavg()[0]
+            wall, cpu = timed_run(study, out, recipe, workers=workers, executor=executor)
+            runs[(executor, workers)].append((wall, cpu, load))
             shutil.rmtree(out)
-    base = min(times[("local", 1)])
+    base = min(runs[("local", 1)])
     lines = [f"{len(SCALING_VIDEOS)} dev videos, {frames} frames, recipe `default`; best of {repeat}", "",
-             "| executor | workers | wall [s] | frames/s | throughput vs 1 local worker |", "|---|---|---|---|---|"]
-    for (executor, workers), ts in times.items():
-        t = min(ts)
-        lines.append(f"| {executor} | {workers} | {t:.1f} | {frames / t:.2f} | {base / t:.2f}x |")
+             "| executor | workers | wall [s] | frames/s | throughput vs 1 local worker | CPU [s] | CPU ms/frame | cores used (CPU/wall) "
+             "| load average at start |", "|---|---|---|---|---|---|---|---|---|"]
+    for (executor, workers), rs in runs.items():
+        wall, cpu, load = min(rs)
+        lines.append(f"| {executor} | {workers} | {wall:.1f} | {frames / wall:.2f} | {base[0] / wall:.2f}x | {cpu:.0f} | "
+                     f"{1000 * cpu / frames:.0f} | {cpu / wall:.2f} | {load:.1f} |")
     return "\n".join(lines)
 
 
@@ -176,7 +188,7 @@ def bench_memory(tmp: Path, long_minutes: float, segment_seconds: float) -> str:
         frames = loop_video(CLIP_720P, study / "long.mp4", minutes * 60)
         out = tmp / f"memory-out-{minutes:g}"
         with PeakMemory() as peak:
-            t = timed_run(study, out, recipe, workers=2, segment_seconds=segment_seconds)
+            t, _ = timed_run(study, out, recipe, workers=2, segment_seconds=segment_seconds)
         entry = json.loads((out / "avanon_manifest.json").read_text())["entries"][0]
         segments = entry.get("segments", {}).get("count", 1)
         rows.append((minutes, frames, segments, t, peak.worker_peak, peak.coordinator))

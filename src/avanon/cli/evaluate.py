@@ -15,8 +15,8 @@ def evaluate(
     original_dir: Path = typer.Argument(..., help="The original study folder."),
     anonymized_dir: Path = typer.Argument(..., help="The folder written by `avanon run` (holds avanon_manifest.json)."),
     out: Path = typer.Option(..., "-o", "--out", help="Report folder: metrics.json and report.html are written here."),
-    every: int = typer.Option(10, help="Check every n-th video frame [frames]."),
-    max_seconds: Optional[float] = typer.Option(None, help="Evaluate only the first seconds of each file [s]."),
+    every: int = typer.Option(10, help="Check every n-th video frame (frames)."),
+    max_seconds: Optional[float] = typer.Option(None, help="Evaluate only the first seconds of each file (s)."),
     no_voice_attacks: bool = typer.Option(False, "--no-voice-attacks", help="Skip the speaker-verification attacks."),
 ) -> None:
     """Measure privacy (residual faces, re-identification, speaker verification, metadata) and utility."""
@@ -37,8 +37,8 @@ def pilot(
     recipes: Optional[str] = typer.Option(None, help="Comma-separated recipe YAML files, lightest first (instead of --levels)."),
     sample: str = typer.Option("10%", help="Share of each participant's files per modality, e.g. 10% or 0.1."),
     seed: int = typer.Option(0, help="Seed of the sample and of the runs."),
-    every: int = typer.Option(10, help="Check every n-th video frame [frames]."),
-    max_seconds: Optional[float] = typer.Option(None, help="Evaluate only the first seconds of each file [s]."),
+    every: int = typer.Option(10, help="Check every n-th video frame (frames)."),
+    max_seconds: Optional[float] = typer.Option(None, help="Evaluate only the first seconds of each file (s)."),
     no_voice_attacks: bool = typer.Option(False, "--no-voice-attacks", help="Skip the speaker-verification attacks."),
     min_eer: Optional[float] = typer.Option(0.3, help="Lowest acceptable lazy-informed speaker-verification EER (0-1)."),
     min_eer_ignorant: Optional[float] = typer.Option(None, help="Lowest acceptable ignorant-attacker EER (0-1)."),

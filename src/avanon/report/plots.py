@@ -55,7 +55,8 @@ def metric_bars(labels: Sequence[str], values: Sequence[float | None], *, title:
     """One bar per recipe (or file) for one metric, with an optional threshold line."""
     fig, ax = _figure(4.2, 2.6)
     shown = [np.nan if v is None else v for v in values]
-    ax.bar(range(len(labels)), shown, color="#4472c4")
+    bars = ax.bar(range(len(labels)), shown, color="#4472c4")
+    ax.bar_label(bars, labels=["n/a" if v != v else f"{v:.3g}" for v in shown], fontsize=7, padding=2)
     ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
     if thresholds is not None:
         ax.axhline(thresholds, color="#c00000", linestyle="--", linewidth=1, label="threshold")
