@@ -79,6 +79,7 @@ def test_masking_applies_to_frames(tmp_path):
 
     class Everything:
         name = "everything"
+        background = False
         def session(self): return self
         def runs_on(self, i): return True
         def detect(self, image): return [type("D", (), {"box": (0.0, 0.0, 64.0, 48.0), "source": "x"})()]

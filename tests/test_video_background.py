@@ -75,3 +75,25 @@ def test_bad_polygons_are_refused(keep: list) -> None:
 def test_bad_mode_message() -> None:
     with pytest.raises(ParameterError, match="The 'mode' parameter of Background must be one of 'colour', 'blur', 'pixelate'"):
         Background(mode="erase")
+
+
+def test_blend_is_exact_where_alpha_is_full_or_zero() -> None:
+    from avanon.video.background import blend
+
+    rng = np.random.default_rng(4)
+    front = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    back = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (60, 80), dtype=np.uint8)
+    alpha[:20], alpha[20:40] = 255, 0
+    out = blend(front, back, alpha)
+    assert np.array_equal(out[:20], front[:20]) and np.array_equal(out[20:40], back[20:40])
+    exact = front * (alpha[..., None] / 255.0) + back * (1 - alpha[..., None] / 255.0)
+    assert np.abs(out.astype(float) - exact).max() <= 1.0
+
+
+def test_mask_is_worked_on_a_small_copy(street: np.ndarray) -> None:
+    h, w = street.shape[:2]
+    filt = Background().session(width=w, height=h, fps=50.0)
+    small = filt.work_mask(street)
+    assert small.shape == (360, 640)  # 1280x720 worked at 360 pixels high
+    assert filt.person_mask(street).shape == (h, w)

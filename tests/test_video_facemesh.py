@@ -100,3 +100,27 @@ def test_bad_parameters_use_the_standard_message() -> None:
         FaceMesh(style="photo")
     with pytest.raises(ParameterError, match="'min_size' parameter of FaceMesh"):
         FaceMesh(min_size=2)
+
+
+def test_faceless_heads_are_searched_every_retry_frames() -> None:
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    filt = FaceMesh(hold=0, retry=3).session(width=320, height=240, fps=25.0)
+    box = (100.0, 50.0, 220.0, 200.0)
+    for k in range(7):
+        _, rest = filt.apply(image.copy(), [box], index=k)
+        assert rest == [box]  # every frame: obfuscated, searched or not
+    stats = filt.stats()
+    assert stats["mesh_searches"] == 3  # frames 0, 3 and 6
+    assert stats["fallbacks_to_obfuscation"] == 7
+
+
+def test_large_head_crops_are_shrunk_before_the_mesh(face) -> None:
+    image, points, box = face
+    big = np.ascontiguousarray(np.repeat(np.repeat(image, 2, axis=0), 2, axis=1))  # a head well over 256 pixels
+    big_box = tuple(2 * v for v in box)
+    full = lm.face_landmarks(big, big_box, pad=0.0)
+    small = lm.face_landmarks(big, big_box, pad=0.0, max_side=lm.MESH_INPUT)
+    assert full is not None and small is not None
+    size = np.ptp(full[:, 0])
+    assert np.median(np.linalg.norm(full[:, :2] - small[:, :2], axis=1)) < 0.03 * size

@@ -108,6 +108,10 @@ def run_file(task: FileTask, recipe: Recipe, seed: int, *, emit: Emit = None) ->
         ticker.flush()
         if entry["status"] == "ok":
             task.dst.parent.mkdir(parents=True, exist_ok=True)
+            for derived in entry.get("derived", []):  # feature tables written beside the output
+                target = task.out_root / derived["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging_root / derived["path"], target)
             os.replace(staged.dst, task.dst)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)

@@ -189,6 +189,7 @@ class FaceMesh(VideoFilter):
         "fill": Param((0, 0, 0), Kind((tuple,), length=3), "RGB fill of the head box around the mesh, 0-255 each"),
         "style": Param("shaded", Options(("shaded", "wire")), "grey mannequin face or mesh edges only"),
         "shading": Param(0.3, Interval(float, 0.0, 1.0), "darkening of surfaces turned away from the camera (0 = flat)"),
+        "edges": Param(0, Interval(int, 0, 200), "draw the mesh edges this many grey levels darker than the surface (0 = none)"),
         "min_size": Param(32, Interval(int, 8, 4096), "smallest head box rendered as a mesh [pixels]; smaller ones are obfuscated"),
         "hold": Param(4, Interval(int, 0, 50), "frames the last mesh is kept when the mesh is lost [frames]"),
         "retry": Param(2, Interval(int, 1, 50), "frames between mesh searches on a head where none was found [frames]"),
@@ -229,7 +230,7 @@ class FaceMesh(VideoFilter):
                 continue
             canvas = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
             canvas[:] = tuple(int(c) for c in self.fill)
-            render_face(canvas, points - np.array([x0, y0, 0.0]), style=self.style, shading=self.shading)
+            render_face(canvas, points - np.array([x0, y0, 0.0]), style=self.style, shading=self.shading, edges=self.edges)
             image[y0:y1, x0:x1] = canvas
             rendered += 1
         self._counts.append(rendered)
