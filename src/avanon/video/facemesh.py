@@ -13,6 +13,8 @@ Temporal behaviour:
 - when the mesh is lost the last mesh is kept for up to ``hold`` frames, moved and scaled with the
   head box; after that the box is handed back to the recipe's obfuscation (a solid fill), so the real
   face never reappears, it only changes from mesh to fill;
+- boxes of one head are grouped (:func:`merge_heads`) and the mesh is searched once per group, on
+  the frame as it came (never on a head already rendered);
 - boxes smaller than ``min_size`` pixels are handed back too (a mesh on a tiny face is noise);
 - a head whose last search found no mesh is searched again every ``retry`` frames only.
 
@@ -142,6 +144,29 @@ def render_face(canvas: np.ndarray, points: np.ndarray, *, style: str = "shaded"
             cv2.polylines(canvas, [xy[list(ring)]], True, (255, 255, 255), 1, cv2.LINE_AA, shift)
 
 
+def merge_heads(boxes: list[Box], *, overlap: float = 0.6) -> list[tuple[Box, list[Box]]]:
+    """Group boxes of one head: (union box, member boxes) per group, largest first.
+
+    The face tracker can hand over several boxes for one head (two detectors, a gap-filled box
+    beside a fresh one, trailing margins). A box joins the group of the first larger box whose
+    area covers at least ``overlap`` of it; the mesh is searched once per group, on the union.
+    """
+    groups: list[tuple[Box, list[Box]]] = []
+    for box in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+        area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+        for k, (union, members) in enumerate(groups):
+            leader = members[0]
+            iw = max(0.0, min(box[2], leader[2]) - max(box[0], leader[0]))
+            ih = max(0.0, min(box[3], leader[3]) - max(box[1], leader[1]))
+            if iw * ih >= overlap * area:
+                members.append(box)
+                groups[k] = ((min(union[0], box[0]), min(union[1], box[1]), max(union[2], box[2]), max(union[3], box[3])), members)
+                break
+        else:
+            groups.append((box, [box]))
+    return groups
+
+
 class OneEuro:
     """One Euro filter over arrays (Casiez, Roussel and Vogel, CHI 2012).
 
@@ -217,41 +242,51 @@ class FaceMesh(VideoFilter):
         h, w = image.shape[:2]
         rest: list[Box] = []
         rendered = 0
-        for box, track in zip(boxes, self._tracks.update(boxes, index)):
-            x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
-            x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+        source = image  # meshes are searched on the frame as it came, never on a rendered head
+        heads = merge_heads(boxes)
+        for (head, members), track in zip(heads, self._tracks.update([g[0] for g in heads], index)):
+            x0, y0 = max(0, int(np.floor(head[0]))), max(0, int(np.floor(head[1])))
+            x1, y1 = min(w, int(np.ceil(head[2]))), min(h, int(np.ceil(head[3])))
             if x1 - x0 < self.min_size or y1 - y0 < self.min_size:
-                rest.append(box)
+                rest.extend(members)
                 continue
-            points = self._points(image, box, track.state, index)
+            # tightest members first: the face fills more of them than of the union
+            tight = sorted((m for m in members if min(m[2] - m[0], m[3] - m[1]) >= self.min_size), key=lambda m: (m[2] - m[0]) * (m[3] - m[1]))
+            points = self._points(source, head, tight or [head], track.state, index)
             if points is None:
-                rest.append(box)
+                rest.extend(members)
                 self._fallbacks += 1
                 continue
+            if source is image:
+                source = image.copy()
             canvas = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
             canvas[:] = tuple(int(c) for c in self.fill)
             render_face(canvas, points - np.array([x0, y0, 0.0]), style=self.style, shading=self.shading, edges=self.edges)
-            image[y0:y1, x0:x1] = canvas
+            image[y0:y1, x0:x1] = canvas  # the union of the group's boxes: every member is covered
             rendered += 1
         self._counts.append(rendered)
         return image, rest
 
-    def _points(self, image: np.ndarray, box: Box, state: dict[str, Any], index: int) -> np.ndarray | None:
-        """Smoothed landmarks of this track's face, the held mesh, or None.
+    def _points(self, image: np.ndarray, head: Box, candidates: list[Box], state: dict[str, Any], index: int) -> np.ndarray | None:
+        """Smoothed landmarks of this head's face, the held mesh, or None.
 
-        A head where the last search found no mesh (the back of a head, a face too small or too
-        blurred) is searched again only every ``retry`` frames; in between its box goes to the
-        obfuscation (or keeps the held mesh), which is the safe side and saves most of the cost in
-        crowds.
+        The mesh is searched in each of ``candidates`` (boxes of this head, tightest first) until
+        one holds a face. A head where the last search found no mesh (the back of a head, a face
+        too small or too blurred) is searched again only every ``retry`` frames; in between its
+        box goes to the obfuscation (or keeps the held mesh), which is the safe side and saves most
+        of the cost in crowds.
         """
         found = None
         if index - state.get("missed", -10**9) >= self.retry or state.get("seen") == index - 1:
-            self._searches += 1
-            found = lm.face_landmarks(image, box, pad=0.0, max_side=lm.MESH_INPUT)
-            if found is not None:
-                cx, cy = found[:, 0].mean(), found[:, 1].mean()
-                if not (box[0] <= cx <= box[2] and box[1] <= cy <= box[3]):
-                    found = None  # a neighbour's face seen through the box edge
+            for box in candidates:
+                self._searches += 1
+                found = lm.face_landmarks(image, box, pad=0.0, max_side=lm.MESH_INPUT)
+                if found is not None:
+                    cx, cy = found[:, 0].mean(), found[:, 1].mean()
+                    if not (box[0] <= cx <= box[2] and box[1] <= cy <= box[3]):
+                        found = None  # a neighbour's face seen through the box edge
+                if found is not None:
+                    break
             if found is None:
                 state["missed"] = index
         if found is None:
@@ -260,18 +295,18 @@ class FaceMesh(VideoFilter):
                 state.pop("smoother", None)
                 return None
             old = state["box"]  # move and scale the held mesh with the head box
-            sx = (box[2] - box[0]) / max(old[2] - old[0], 1e-6)
-            sy = (box[3] - box[1]) / max(old[3] - old[1], 1e-6)
+            sx = (head[2] - head[0]) / max(old[2] - old[0], 1e-6)
+            sy = (head[3] - head[1]) / max(old[3] - old[1], 1e-6)
             moved = last.copy()
-            moved[:, 0] = box[0] + (last[:, 0] - old[0]) * sx
-            moved[:, 1] = box[1] + (last[:, 1] - old[1]) * sy
+            moved[:, 0] = head[0] + (last[:, 0] - old[0]) * sx
+            moved[:, 1] = head[1] + (last[:, 1] - old[1]) * sy
             moved[:, 2] = last[:, 2] * sx
             return moved
         smoother = state.get("smoother")
         if smoother is None:
             smoother = state["smoother"] = OneEuro(rate=self._rate, min_cutoff=self.min_cutoff, beta=self.beta)
         points = smoother(found)
-        state.update(points=points, box=box, seen=index)
+        state.update(points=points, box=head, seen=index)
         return points
 
     def stats(self) -> dict[str, Any]:
