@@ -70,11 +70,6 @@ def trim(src: Path, dst: Path, seconds: float) -> int:
     return n
 
 
-def frames_of(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-
-
 class TimedMasker(FaceMasker):
     """A :class:`FaceMasker` that also times its filters (the filter-only cost per frame)."""
 

@@ -41,7 +41,7 @@ def test_round_trip_sizes(size: int) -> None:
     key, fid = new_data_key(), new_file_id()
     blob = _encrypt(data, key, fid)
     assert _decrypt(blob, key, fid) == data
-    assert data[:64] not in blob or size == 0
+    assert size < 16 or data[:64] not in blob  # a few random bytes can occur in any ciphertext by chance
 
 
 def test_reports_size_and_sha256() -> None:
