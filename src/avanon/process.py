@@ -184,8 +184,14 @@ HANDLERS: dict[str, Callable[[FileTask, Path, Recipe, int, Progress | None], dic
 }
 
 
-def process_file(task: FileTask, recipe: Recipe, seed: int, progress: Progress | None = None) -> dict[str, Any]:
-    """Anonymize one file; always returns a manifest entry (``ok`` or ``failed`` with the reason)."""
+def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Progress | None = None, *,
+                 voice_seed: int | None = None) -> dict[str, Any]:
+    """Anonymize one file; always returns a manifest entry (``ok`` or ``failed`` with the reason).
+
+    ``seed`` is the run's public seed (recorded in the manifest; ``None`` when the run uses a random
+    study secret). ``voice_seed`` is derived from the study secret and keys the pseudo-voices; it is
+    private and never recorded (knowing it would let an attacker rebuild every speaker's voice).
+    """
     started = time.perf_counter()
     entry: dict[str, Any] = {"input": task.rel, "output": task.rel, "kind": task.kind, "seed": seed}
     tmp = temp_path(task.dst)
@@ -196,7 +202,8 @@ def process_file(task: FileTask, recipe: Recipe, seed: int, progress: Progress |
             raise MediaError(f"{task.src}: zero-byte file.")
         entry["input_sha256"] = sha256_path(task.src)
         task.dst.parent.mkdir(parents=True, exist_ok=True)
-        details = HANDLERS[task.kind](task, tmp, recipe, seed, progress)
+        keyed = voice_seed if voice_seed is not None else (seed or 0)
+        details = HANDLERS[task.kind](task, tmp, recipe, keyed, progress)
         entry.update(details)
         entry["output_sha256"] = sha256_path(tmp)
         os.replace(tmp, task.dst)
