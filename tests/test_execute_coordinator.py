@@ -15,6 +15,7 @@ import av
 import psutil
 import pytest
 
+from avanon.media.video import to_rgb
 from avanon.errors import AccessError
 from avanon.execute import tasks
 from avanon.execute.coordinator import Coordinator, boxes_of, detector_groups
@@ -50,7 +51,7 @@ def _unsplit_boxes(path: Path, recipe: Any) -> list[list[tuple[float, ...]]]:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         masker = FaceMasker(recipe.video, width=s.codec_context.width, height=s.codec_context.height, fps=float(s.average_rate))
-        boxes = [b for f in c.decode(s) for _, _, b in masker.push(f.to_ndarray(format="rgb24"))]
+        boxes = [b for f in c.decode(s) for _, _, b in masker.push(to_rgb(f))]  # the conversion transcode_video uses
     return boxes + [b for _, _, b in masker.flush()]
 
 

@@ -8,7 +8,7 @@ import av
 import pytest
 
 from avanon.execute.segments import Segment, SegmentMismatch, decode_range, encode_audio, encode_range, plan_video, stitch
-from avanon.media.video import _muxer_options
+from avanon.media.video import muxer_options
 from avanon.recipe import Encoder
 from execute_support import frame_pts, make_video
 
@@ -68,7 +68,7 @@ def test_stitch_keeps_every_timestamp_and_the_audio(video: Path, tmp_path: Path)
     audio = tmp_path / "audio.mp4"
     samples = encode_audio(video, audio, voice=None, seed=0, speaker="x", fmt="mp4")
     with av.open(str(video)) as c:
-        options = _muxer_options("mp4", c.streams.video[0])
+        options = muxer_options("mp4", c.streams.video[0])
         in_samples = sum(f.samples for f in c.decode(audio=0))
     out = tmp_path / "out.mp4"
     assert stitch(parts, audio, out, fmt="mp4", muxer_options=options) == 150

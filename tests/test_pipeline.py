@@ -191,3 +191,25 @@ def test_derived_features_are_written_and_recorded(tmp_path):
     assert names == ["sub-01/v_channels.tsv", "sub-01/v_features.parquet", "sub-01/v_motion.json", "sub-01/v_motion.tsv"]
     for d in entry["derived"]:
         assert sha256_path(out / d["path"]) == d["sha256"]
+
+
+def test_study_secret_is_kept_by_the_steward_not_in_the_release(study, tmp_path):
+    out = tmp_path / "out"
+    run_study(study, out, recipe=FAST)  # no seed: a random study secret
+    steward = tmp_path / "out.steward"
+    secret_files = list(steward.iterdir())
+    assert len(secret_files) == 1 and (secret_files[0].stat().st_mode & 0o077) == 0
+    secret = secret_files[0].read_text().strip()
+    for p in out.rglob("*"):
+        if p.is_file():
+            assert secret.encode() not in p.read_bytes()
+    manifest = json.loads((out / "avanon_manifest.json").read_text())
+    assert manifest["seed"] is None and "steward" in manifest["secret"] and len(manifest["secret_fingerprint"]) == 16
+    assert run_study(study, out, recipe=FAST).skipped == 4  # resumes with the kept secret
+    # another secret gives another voice; the same seed gives the same one
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for root, seed in ((a, 5), (b, 6), (c, 5)):
+        run_study(study, root, recipe=FAST, seed=seed)
+    wav = "sub-01/audio/sub-01_read.wav"
+    assert sha256_path(a / wav) == sha256_path(c / wav) != sha256_path(b / wav)
+    assert sha256_path(out / wav) not in {sha256_path(a / wav), sha256_path(b / wav)}

@@ -33,6 +33,7 @@ from avanon.execute.tasks import WORK_DIR
 from avanon.process import FileTask, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
 from avanon.recipe import Recipe
+from avanon.secrets import derive_seed, study_secret
 
 # Progress events: ("start", rel, total_units, unit), ("advance", rel, n), ("done", rel, entry), ("skip", rel),
 # and ("executor", info), ("segments", rel, n), ("retry", rel, step, error), ("whole", rel, why)
@@ -80,7 +81,17 @@ def check_roots(study: Path, out: Path) -> None:
         raise AccessError(f"Output root {out} contains the study folder {study}; choose a new folder outside it.")
 
 
-def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int, *, segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> Manifest:
+def steward_dir(out: Path) -> Path:
+    """The data steward's private folder for a run (the study secret): beside the output, never in it."""
+    return out.parent / f"{out.name}.steward"
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A public fingerprint of the study secret (to refuse resuming with another secret)."""
+    return hashlib.sha256(b"avanon-secret-fingerprint\x00" + secret).hexdigest()[:16]
+
+
+def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> Manifest:
     """A new manifest for an empty ``out``, or the existing one when resuming the same run.
 
     Segmented videos differ in their bytes around segment joins, so the segment length is part of
@@ -151,6 +162,13 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
     check_options(executor, workers=workers, scheduler=scheduler)
     seed = recipe.seed if seed is None else seed
     manifest = open_manifest(study, out, recipe, seed, segment_seconds=segment_seconds)
+    secret = study_secret(steward_dir(out), seed)  # random unless a seed is given; never inside the output
+    fingerprint = secret_fingerprint(secret)
+    if manifest.header.get("secret_fingerprint", fingerprint) != fingerprint:
+        raise AccessError(f"Output root {out} was made with another study secret (see {steward_dir(out).name}); refusing to mix runs.")
+    manifest.header["secret_fingerprint"] = fingerprint
+    manifest.header["secret"] = "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
+    manifest.save()
     with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
         manifest.header["execution"] = runner.describe()
         summary = RunSummary(out_root=out)
@@ -167,7 +185,8 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             if on_event:
                 on_event(("done", entry["input"], entry))
 
-        coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event)
+        coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event,
+                                  voice_seed=derive_seed(secret, "voice"))
         todo: list[FileTask] = []
         for rel in plan(study):
             task = FileTask(study, out, rel)

@@ -60,13 +60,13 @@ def temp_path(dst: Path) -> Path:
     return dst.with_name(f".{dst.stem}.avanon-partial{dst.suffix}")
 
 
-def _voice(recipe: Recipe) -> VoiceTransform | None:
+def voice_for(recipe: Recipe) -> VoiceTransform | None:
     voice = recipe.audio.voice.build("voice") if recipe.audio.voice else None
     assert voice is None or isinstance(voice, VoiceTransform)
     return voice
 
 
-def _steps(recipe: Recipe, kind: str, has_audio: bool) -> list[dict[str, Any]]:
+def steps_for(recipe: Recipe, kind: str, has_audio: bool) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     if kind in ("video", "image"):
         steps += [{"step": "detect", **s.dump()} for s in recipe.video.detectors]
@@ -87,7 +87,7 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     result = transcode_video(
         task.src, tmp,
         masker_factory=lambda w, h, fps: FaceMasker(recipe.video, width=w, height=h, fps=fps),
-        voice=_voice(recipe), seed=seed, speaker=speaker_key(task.rel), encoder=recipe.video.encoder, progress=progress,
+        voice=voice_for(recipe), seed=seed, speaker=speaker_key(task.rel), encoder=recipe.video.encoder, progress=progress,
     )
     out = probe(tmp)
     assert out.video is not None and info.video is not None
@@ -99,7 +99,7 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.rel}, "frames": result.frames,
                   "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
         "masking": result.masking,
-        "steps": _steps(recipe, "video", info.audio is not None),
+        "steps": steps_for(recipe, "video", info.audio is not None),
         "models": [m.record() for m in models_used(recipe.video)],
     }
 
@@ -123,7 +123,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         raise MediaError(f"{task.src}: cannot be opened ({exc}).") from None
     with inp, av.open(str(tmp), "w", format=fmt) as out:
         ain = inp.streams.audio[0]
-        coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=_voice(recipe),
+        coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice_for(recipe),
                                 seed=seed, speaker=speaker_key(task.rel), path=task.src)
         try:
             for packet in inp.demux(ain):
@@ -139,7 +139,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     return {
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.rel},
                   "audio_samples": coder.samples_out},
-        "steps": _steps(recipe, "audio", True),
+        "steps": steps_for(recipe, "audio", True),
         "models": [],
     }
 
@@ -166,7 +166,7 @@ def anonymize_image(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         "media": {"input": {"path": task.rel, "width": upright.width, "height": upright.height},
                   "output": {"path": task.rel, "width": out.width, "height": out.height}},
         "masking": stats.to_dict(),
-        "steps": _steps(recipe, "image", False),
+        "steps": steps_for(recipe, "image", False),
         "models": [m.record() for m in models_used(recipe.video)],
     }
 

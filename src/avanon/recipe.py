@@ -66,7 +66,7 @@ class Encoder(BaseModel):
     codec: str = "libx264"
     crf: int = Field(18, ge=0, le=51)
     preset: str = "veryfast"
-    threads: int = Field(1, ge=0, le=64, description="encoder threads (slice threads); fixed for byte-identical output")
+    threads: int = Field(1, ge=1, le=64, description="encoder threads (slice threads); fixed for byte-identical output")
     x264_params: str = Field(
         "b-adapt=0:mbtree=0",
         description="extra libx264 settings; the default turns off the adaptive B-frame and macroblock-tree "
@@ -99,7 +99,7 @@ class Recipe(BaseModel):
     name: str
     version: int = SCHEMA_VERSION
     description: str = ""
-    seed: int = 0
+    seed: int | None = Field(None, description="derives the study secret reproducibly; None: a random secret kept by the data steward")
     video: VideoSection = Field(default_factory=VideoSection)
     audio: AudioSection = Field(default_factory=AudioSection)
 

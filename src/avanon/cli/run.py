@@ -17,7 +17,7 @@ from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, check_roots, pl
 console = Console(stderr=True)
 
 
-class TransferSpeedlessColumn(TextColumn):
+class RateColumn(TextColumn):
     """Units per second of a task (frames/s for a video), blank until known."""
 
     def __init__(self) -> None:
@@ -96,7 +96,7 @@ def run(
         summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, **options)
     else:
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TransferSpeedlessColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+                   RateColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
             display = _Display(progress, len(plan(study)) if study.is_dir() else 0)
             summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, on_event=display, **options)

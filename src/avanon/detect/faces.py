@@ -251,6 +251,15 @@ class CenterFace(FaceDetector):
 
 
 # ------------------------------------------------------------------------------------------ pose head
+@lru_cache(maxsize=1)
+def _pose_graph(static: bool) -> Any:
+    POSE_LANDMARK.path()
+    POSE_DETECTION.path()
+    import mediapipe as mp
+
+    return mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1, min_detection_confidence=0.3, min_tracking_confidence=0.3)
+
+
 _HEAD_POINTS = list(range(0, 11))  # nose, eyes, ears, mouth corners in MediaPipe's 33-point body model
 
 
@@ -282,14 +291,10 @@ class PoseHead(FaceDetector):
         return PoseHead(**self.get_params())
 
     def _net(self, static: bool) -> Any:
-        if self._pose is None:
-            POSE_LANDMARK.path()
-            POSE_DETECTION.path()
-            import mediapipe as mp
-
-            self._pose = mp.solutions.pose.Pose(
-                static_image_mode=static, model_complexity=1, min_detection_confidence=0.3, min_tracking_confidence=0.3
-            )
+        if static:  # no state between calls: one graph per process serves every file
+            return _pose_graph(True)
+        if self._pose is None:  # follows one person: a fresh graph per file
+            self._pose = _pose_graph.__wrapped__(False)
         return self._pose
 
     def detect(self, image: np.ndarray, *, static: bool = False) -> list[Detection]:

@@ -85,9 +85,13 @@ class _File:
 class Coordinator:
     """Run a set of files on an executor; ``finish(entry)`` is called once per file with its manifest entry."""
 
-    def __init__(self, executor: Executor, *, recipe: Recipe, seed: int, segment_seconds: float,
-                 finish: Callable[[dict[str, Any]], None], on_event: Callable[[Event], None] | None = None, keep_work: bool = False):
+    def __init__(self, executor: Executor, *, recipe: Recipe, seed: int | None, segment_seconds: float,
+                 finish: Callable[[dict[str, Any]], None], on_event: Callable[[Event], None] | None = None, keep_work: bool = False,
+                 voice_seed: int | None = None):
         self.executor = executor
+        # ``seed`` is the public run seed written to the manifest; ``voice_seed`` (from the study
+        # secret) keys the pseudo-voices and is only ever handed to workers, never recorded.
+        self.voice_seed = voice_seed
         self.keep_work = keep_work  # keep each file's work folder (detections, boxes) for inspection
         self.recipe, self.seed, self.segment_seconds = recipe, seed, segment_seconds
         self.finish, self.on_event = finish, on_event
@@ -102,9 +106,9 @@ class Coordinator:
         state = _File(task)
         self.files[task.rel] = state
         if task.kind == "video":
-            self._submit(state, "plan", "0", "start_video", (task, self.recipe, self.seed, self.segment_seconds))
+            self._submit(state, "plan", "0", "start_video", (task, self.recipe, self.seed, self.segment_seconds, self.voice_seed))
         else:
-            self._submit(state, "file", "0", "run_file", (task, self.recipe, self.seed))
+            self._submit(state, "file", "0", "run_file", (task, self.recipe, self.seed, self.voice_seed))
 
     def _submit(self, state: _File, stage: str, part: str, fn: str, args: tuple[Any, ...], attempt: int = 1, units: int = 0) -> None:
         key = f"avanon-{stage}-{tasks.file_key(state.task.rel)}-{part}-a{attempt}"
@@ -189,7 +193,7 @@ class Coordinator:
         state.plan = None
         self._emit(("whole", state.task.rel, why))
         shutil.rmtree(tasks.work_dir(state.task), ignore_errors=True)
-        self._submit(state, "file", "0", "run_file", (state.task, self.recipe, self.seed))
+        self._submit(state, "file", "0", "run_file", (state.task, self.recipe, self.seed, self.voice_seed))
 
     def _done(self, state: _File, entry: dict[str, Any]) -> None:
         state.done = True
@@ -238,7 +242,7 @@ class Coordinator:
             if done.is_file():
                 state.audio_samples = int(read_json(done)["samples"])
             else:
-                self._submit(state, "audio", "0", "encode_audio_track", (task, self.recipe, self.seed))
+                self._submit(state, "audio", "0", "encode_audio_track", (task, self.recipe, self.voice_seed if self.voice_seed is not None else (self.seed or 0)))
         else:
             state.audio_samples = 0
         self._track(state)
@@ -273,12 +277,7 @@ class Coordinator:
         """Record the final boxes of one frame; submit a segment's encode once all its frames are final."""
         plan = state.plan
         assert plan is not None
-        s = state.stats
-        s.frames += 1
-        s.frames_masked += bool(frame.boxes)
-        s.max_boxes = max(s.max_boxes, len(frame.boxes))
-        for source, n in frame.sources.items():
-            s.detections[source] = s.detections.get(source, 0) + n
+        state.stats.add(frame)
         seg = plan.segments[bisect_right(state.firsts, frame.index) - 1]
         boxes = state.boxes.setdefault(seg.index, [])
         boxes.append([list(b) for b in frame.boxes])

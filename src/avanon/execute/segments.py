@@ -37,7 +37,7 @@ import numpy as np
 from avanon.audio.base import VoiceTransform
 from avanon.errors import MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
-from avanon.media.video import OUTPUT_FORMATS, _muxer_options, _video_stream  # shared output settings
+from avanon.media.video import OUTPUT_FORMATS, from_rgb, muxer_options, to_rgb, video_stream  # shared output settings
 from avanon.recipe import Encoder
 
 Box = tuple[float, float, float, float]
@@ -188,7 +188,7 @@ def decode_range(src: Path, segment: Segment) -> Iterator[tuple[int, int, np.nda
                     if last is not None and frame.pts <= last:
                         raise SegmentMismatch(f"{src}: frames are not decoded in display order at pts {frame.pts}.")
                     last = frame.pts
-                    yield index, int(frame.pts), frame.to_ndarray(format="rgb24")
+                    yield index, int(frame.pts), to_rgb(frame)
                     index += 1
                 else:
                     continue
@@ -210,9 +210,9 @@ def encode_range(src: Path, dst: Path, segment: Segment, boxes: list[list[Box]],
         raise ValueError(f"segment {segment.index}: {len(boxes)} box lists for {segment.frames} frames")
     with _open(src) as template:
         vin = template.streams.video[0]
-        options = _muxer_options(fmt, vin)
+        options = muxer_options(fmt, vin)
         with av.open(str(dst), "w", format=fmt, options=options) as out:
-            vout = _video_stream(out, vin, fmt, encoder)
+            vout = video_stream(out, vin, fmt, encoder)
             written = 0
             for index, pts, image in decode_range(src, segment):
                 paint(image, boxes[index - segment.first_frame])
@@ -226,25 +226,9 @@ def encode_range(src: Path, dst: Path, segment: Segment, boxes: list[list[Box]],
     return written
 
 
-_SLACK = 4096  # zeroed bytes after a frame's pixels: encoders' SIMD reads past the last row see zeros, not leftovers
-
-
 def encoder_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    """An RGB image as a frame the encoder reads deterministically.
-
-    PyAV allocates converted frames with no slack after the last row, and libx264 reads a little
-    past it: whatever happens to lie there leaks into its rate control, and the same frames encode
-    to different bytes from run to run. The 4:2:0 frame is therefore converted here and handed over
-    in a buffer followed by zeros.
-    """
-    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-    if pix_fmt != "yuv420p":
-        return frame  # converted by the encoder (odd frame sizes use 4:4:4)
-    yuv = frame.reformat(format="yuv420p").to_ndarray()
-    buffer = np.zeros(yuv.size + _SLACK, dtype=np.uint8)
-    view = buffer[: yuv.size].reshape(yuv.shape)
-    view[:] = yuv
-    return av.VideoFrame.from_numpy_buffer(view, format="yuv420p")
+    """An RGB image as a frame for the encoder: the same conversion as an unsplit run."""
+    return from_rgb(image, pix_fmt)
 
 
 def encode_audio(src: Path, dst: Path, *, voice: VoiceTransform | None, seed: int, speaker: str, fmt: str) -> int:

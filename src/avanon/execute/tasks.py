@@ -30,8 +30,8 @@ from avanon.execute.segments import (
     write_json,
 )
 from avanon.media.probe import probe
-from avanon.media.video import _muxer_options
-from avanon.process import FileTask, _steps, _voice, process_file
+from avanon.media.video import muxer_options
+from avanon.process import FileTask, process_file, steps_for, voice_for
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 
@@ -90,7 +90,7 @@ def _work_units(task: FileTask) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------------------------------ whole files
-def run_file(task: FileTask, recipe: Recipe, seed: int, *, emit: Emit = None) -> dict[str, Any]:
+def run_file(task: FileTask, recipe: Recipe, seed: int | None, voice_seed: int | None = None, *, emit: Emit = None) -> dict[str, Any]:
     """Anonymize one file whole; returns its manifest entry (``ok`` or ``failed`` with the reason).
 
     The file is written in a private staging folder (one per attempt) and renamed into place, so an
@@ -104,7 +104,7 @@ def run_file(task: FileTask, recipe: Recipe, seed: int, *, emit: Emit = None) ->
     staged = FileTask(task.study_root, staging_root, task.rel)
     ticker = _Ticker(emit, task.rel)
     try:
-        entry = process_file(staged, recipe, seed, progress=ticker)
+        entry = process_file(staged, recipe, seed, progress=ticker, voice_seed=voice_seed)
         ticker.flush()
         if entry["status"] == "ok":
             task.dst.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +118,8 @@ def run_file(task: FileTask, recipe: Recipe, seed: int, *, emit: Emit = None) ->
     return entry
 
 
-def start_video(task: FileTask, recipe: Recipe, seed: int, segment_seconds: float, *, emit: Emit = None) -> dict[str, Any]:
+def start_video(task: FileTask, recipe: Recipe, seed: int | None, segment_seconds: float, voice_seed: int | None = None, *,
+                emit: Emit = None) -> dict[str, Any]:
     """Plan a video: ``{"entry": ...}`` when it was processed whole, else ``{"plan": ..., "input_sha256": ...}``.
 
     A video is split only if it is at least two segments long, its recipe has no whole-frame filters
@@ -131,7 +132,7 @@ def start_video(task: FileTask, recipe: Recipe, seed: int, segment_seconds: floa
         except MediaError:
             plan = None  # processed whole, which records the reason
     if plan is None:
-        return {"entry": run_file(task, recipe, seed, emit=emit)}
+        return {"entry": run_file(task, recipe, seed, voice_seed, emit=emit)}
     input_sha = sha256_path(task.src)
     folder = work_dir(task)
     identity = {"input_sha256": input_sha, "recipe_sha256": recipe_sha256(recipe), "seed": seed,
@@ -173,7 +174,7 @@ def detect_segments(task: FileTask, recipe: Recipe, plan: dict[str, Any], indice
     ``[position, x0, y0, x1, y1, source]`` detections. A chain of several segments keeps each stateful
     detector's state across them exactly as an unsplit pass does. Returns the segment indices done.
     """
-    from avanon.video.faces import _run as run_detector  # fail-closed wrapper shared with FaceMasker
+    from avanon.video.faces import run_detector  # fail-closed wrapper shared with FaceMasker
 
     vp = VideoPlan.from_dict(plan)
     detectors = []
@@ -219,12 +220,12 @@ def encode_segment(task: FileTask, recipe: Recipe, plan: dict[str, Any], index: 
     return written
 
 
-def encode_audio_track(task: FileTask, recipe: Recipe, seed: int, *, emit: Emit = None) -> int:
+def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit: Emit = None) -> int:
     """Voice-transform the whole audio track of a segmented video into ``audio.<ext>``; returns its sample count."""
     final = audio_path(task, output_suffix(task))
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     try:
-        samples = encode_audio(task.src, tmp, voice=_voice(recipe), seed=seed, speaker=speaker_key(task.rel),
+        samples = encode_audio(task.src, tmp, voice=voice_for(recipe), seed=voice_seed, speaker=speaker_key(task.rel),
                                fmt=output_format(task.src, task.dst))
         os.replace(tmp, final)
         write_json(final.with_suffix(".json"), {"samples": samples})  # written last: marks the track complete
@@ -245,7 +246,7 @@ def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any]
     parts = [part_path(task, s.index, suffix) for s in vp.segments]
     audio = audio_path(task, suffix) if vp.has_audio else None
     with av.open(str(task.src), metadata_errors="ignore") as inp:
-        options = _muxer_options(fmt, inp.streams.video[0])
+        options = muxer_options(fmt, inp.streams.video[0])
     staging = work_dir(task) / f"attempt-{uuid.uuid4().hex}"
     staging.mkdir(parents=True, exist_ok=True)
     tmp = staging / f"out{suffix}"
@@ -271,7 +272,7 @@ def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any]
                   "audio_samples": audio_samples, "repaired_timestamps": 0},
         "masking": masking,
         "segments": {"count": len(vp.segments), "first_frames": [s.first_frame for s in vp.segments]},
-        "steps": _steps(recipe, "video", vp.has_audio),
+        "steps": steps_for(recipe, "video", vp.has_audio),
         "models": [m.record() for m in models_used(recipe.video)],
         "seconds": round(time.perf_counter() - started, 3),
     }

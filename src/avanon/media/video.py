@@ -42,7 +42,7 @@ class VideoResult:
     masking: dict[str, Any]
 
 
-def _video_stream(out: av.container.OutputContainer, vin: av.video.stream.VideoStream, fmt: str, encoder: Encoder) -> Any:
+def video_stream(out: av.container.OutputContainer, vin: av.video.stream.VideoStream, fmt: str, encoder: Encoder) -> Any:
     cc = vin.codec_context
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
     codec = "libvpx-vp9" if fmt == "webm" else encoder.codec
@@ -79,15 +79,27 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.array(frame.to_ndarray(format="rgb24"), copy=True)
 
 
+_SLACK = 4096  # zeroed bytes after a frame's pixels: the encoder's SIMD reads past the last row see zeros
+
+
 def from_rgb(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    """A frame for the encoder from an RGB image (inverse of :func:`to_rgb`)."""
+    """A frame for the encoder from an RGB image (inverse of :func:`to_rgb`).
+
+    libx264 reads a little past the last row of a frame; PyAV allocates no slack there, so whatever
+    lies after the buffer could change the encoder's decisions and the output bytes from run to run.
+    4:2:0 frames are therefore handed over in a buffer followed by zeros.
+    """
     h, w = image.shape[:2]
     if pix_fmt == "yuv420p" and w % 2 == 0 and h % 2 == 0:
-        return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        yuv = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
+        buffer = np.zeros(yuv.size + _SLACK, dtype=np.uint8)
+        view = buffer[: yuv.size].reshape(yuv.shape)
+        view[:] = yuv
+        return av.VideoFrame.from_numpy_buffer(view, format="yuv420p")
     return av.VideoFrame.from_ndarray(image, format="rgb24")
 
 
-def _muxer_options(fmt: str, vin: av.video.stream.VideoStream) -> dict[str, str]:
+def muxer_options(fmt: str, vin: av.video.stream.VideoStream) -> dict[str, str]:
     options = {}
     if fmt in ("mp4", "mov") and vin.time_base and vin.time_base.numerator == 1:
         options["video_track_timescale"] = str(vin.time_base.denominator)  # keep the input's time base
@@ -112,8 +124,8 @@ def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int,
         ain = inp.streams.audio[0] if inp.streams.audio else None
         cc = vin.codec_context
         masker = masker_factory(cc.width, cc.height, float(vin.average_rate or vin.guessed_rate or 25))
-        with av.open(str(dst), "w", format=fmt, options=_muxer_options(fmt, vin)) as out:
-            vout = _video_stream(out, vin, fmt, encoder)
+        with av.open(str(dst), "w", format=fmt, options=muxer_options(fmt, vin)) as out:
+            vout = video_stream(out, vin, fmt, encoder)
             audio = None
             if ain is not None:
                 codec = audio_codec_for(fmt, ain.codec_context.name)

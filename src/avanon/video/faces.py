@@ -36,6 +36,14 @@ class MaskStats:
     detections: dict[str, int] = field(default_factory=dict)
     filters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def add(self, frame: TrackedFrame) -> None:
+        """Count one final frame's boxes and the detections behind them."""
+        self.frames += 1
+        self.frames_masked += bool(frame.boxes)
+        self.max_boxes = max(self.max_boxes, len(frame.boxes))
+        for source, n in frame.sources.items():
+            self.detections[source] = self.detections.get(source, 0) + n
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "frames": self.frames,
@@ -81,7 +89,7 @@ def models_used(section: VideoSection) -> list[ModelFile]:
     return out
 
 
-def _run(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> list[Detection]:
+def run_detector(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> list[Detection]:
     try:
         return detector.detect(image, **kwargs)
     except ModelError:
@@ -113,11 +121,11 @@ class FaceMasker:
         """Add the next RGB frame; return ``(masked image, payload, boxes)`` for frames now final."""
         index = self._index
         self._index += 1
-        futures = [self._executor.submit(_run, d, image) for d in self._background if d.runs_on(index)] if self._executor else []
+        futures = [self._executor.submit(run_detector, d, image) for d in self._background if d.runs_on(index)] if self._executor else []
         detections: list[tuple[Box, str]] = []
         for det in self.detectors:
             if not det.background and det.runs_on(index):
-                detections.extend((d.box, d.source) for d in _run(det, image))
+                detections.extend((d.box, d.source) for d in run_detector(det, image))
         self._waiting.append((index, image, payload, detections, futures))
         out: list[tuple[np.ndarray, Any, list[Box]]] = []
         while len(self._waiting) > 1:  # keep one frame in flight on the background detector
@@ -153,12 +161,7 @@ class FaceMasker:
         for filt in self.filters:
             image, boxes = filt.apply(image, boxes, index=frame.index)
         self.obfuscation.apply(image, boxes)
-        s = self.stats
-        s.frames += 1
-        s.frames_masked += bool(frame.boxes)
-        s.max_boxes = max(s.max_boxes, len(frame.boxes))
-        for source, n in frame.sources.items():
-            s.detections[source] = s.detections.get(source, 0) + n
+        self.stats.add(frame)
         return image, payload, boxes
 
 
@@ -169,7 +172,7 @@ def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, Ma
     detections: list[tuple[Box, str]] = []
     for det in build_detectors(section):
         kwargs = {"static": True} if det.name == "pose-head" else {}
-        detections.extend((d.box, d.source) for d in _run(det, image, **kwargs))
+        detections.extend((d.box, d.source) for d in run_detector(det, image, **kwargs))
         det.close()
     (frame,) = tracker.push(0, None, detections) + tracker.flush()
     boxes = frame.boxes
