@@ -207,9 +207,10 @@ def test_study_secret_is_kept_by_the_steward_not_in_the_release(study, tmp_path)
     assert manifest["seed"] is None and "steward" in manifest["secret"] and len(manifest["secret_fingerprint"]) == 16
     assert run_study(study, out, recipe=FAST).skipped == 4  # resumes with the kept secret
     # another secret gives another voice; the same seed gives the same one
-    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    for root, seed in ((a, 5), (b, 6), (c, 5)):
-        run_study(study, root, recipe=FAST, seed=seed)
+    keyed = recipe.parse("name: keyed\nvideo: {detectors: []}\naudio: {voice: {name: pseudo-speaker}}\n")
+    a, b, c, d = tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "d"
+    for root, seed in ((a, 5), (b, 6), (c, 5), (d, None)):
+        run_study(study, root, recipe=keyed, seed=seed)
     wav = "sub-01/audio/sub-01_read.wav"
     assert sha256_path(a / wav) == sha256_path(c / wav) != sha256_path(b / wav)
-    assert sha256_path(out / wav) not in {sha256_path(a / wav), sha256_path(b / wav)}
+    assert sha256_path(d / wav) not in {sha256_path(a / wav), sha256_path(b / wav)}
