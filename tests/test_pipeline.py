@@ -214,3 +214,20 @@ def test_study_secret_is_kept_by_the_steward_not_in_the_release(study, tmp_path)
     wav = "sub-01/audio/sub-01_read.wav"
     assert sha256_path(a / wav) == sha256_path(c / wav) != sha256_path(b / wav)
     assert sha256_path(d / wav) not in {sha256_path(a / wav), sha256_path(b / wav)}
+
+
+def test_annotations_are_carried_after_their_media(tmp_path, dev_data):
+    root = tmp_path / "study"
+    files = dev_data / "praatio/examples/files"
+    (root / "sub-01").mkdir(parents=True)
+    for name in ("bobby.wav", "bobby_words.TextGrid"):
+        (root / "sub-01" / name).write_bytes((files / name).read_bytes())
+    (root / "sub-01" / "orphan.TextGrid").write_bytes((files / "bobby_words.TextGrid").read_bytes())
+    out = tmp_path / "out"
+    summary = run_study(root, out, recipe=FAST, seed=1)
+    entries = {e["input"]: e for e in json.loads((out / "avanon_manifest.json").read_text())["entries"]}
+    grid = entries["sub-01/bobby_words.TextGrid"]
+    assert grid["status"] == "ok" and grid["kind"] == "annotation" and grid["media"] == ["sub-01/bobby.wav"]
+    assert sha256_path(out / grid["output"]) == grid["output_sha256"]
+    assert "no media file of the study pairs with it" in dict(summary.failed)["sub-01/orphan.TextGrid"]
+    assert not (out / "sub-01/orphan.TextGrid").exists()  # never copied through

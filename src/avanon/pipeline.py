@@ -30,7 +30,8 @@ from avanon.errors import AccessError, ParameterError
 from avanon.execute.coordinator import Coordinator
 from avanon.execute.executors import check_options, make_executor
 from avanon.execute.tasks import WORK_DIR
-from avanon.process import FileTask, temp_path
+from avanon.annotations import is_annotation
+from avanon.process import FileTask, process_annotation, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
 from avanon.recipe import Recipe
 from avanon.secrets import derive_seed, study_secret
@@ -188,6 +189,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event,
                                   voice_seed=derive_seed(secret, "voice"))
         todo: list[FileTask] = []
+        annotations: list[FileTask] = []
         for rel in plan(study):
             task = FileTask(study, out, rel)
             if task.src.is_symlink():
@@ -202,10 +204,16 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                 continue
             task.dst.unlink(missing_ok=True)  # an output of an older, different input must not survive
             temp_path(task.dst).unlink(missing_ok=True)
-            todo.append(task)
+            (annotations if is_annotation(task.src) else todo).append(task)
         for task in sorted(todo, key=_size, reverse=True):  # largest first: the last tasks of the run are short ones
             coordinator.add(task)
         coordinator.run()
+        # annotations last: they are re-linked and re-aligned to what their media became
+        media_entries = {rel: e for rel, e in manifest.entries.items() if e.get("kind") in ("video", "audio")}
+        for task in annotations:
+            if on_event:
+                on_event(("start", task.rel, 1, "file"))
+            finish(process_annotation(task, media_entries, secret))
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)  # every file has its entry: what is left there is stale
     manifest.header["finished"] = now()
     manifest.save()

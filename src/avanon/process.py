@@ -220,3 +220,38 @@ def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Pro
         entry["output"] = None
     entry["seconds"] = round(time.perf_counter() - started, 3)
     return entry
+
+
+def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]], secret: bytes) -> dict[str, Any]:
+    """Carry one annotation file into the output: relinked, re-aligned, pseudonymized (or failed).
+
+    ``media_entries`` are the manifest entries of the run's media files, which say what each input
+    became (output path, input and output durations).
+    """
+    from avanon.annotations import MediaInfo, carry_annotations
+
+    started = time.perf_counter()
+    entry: dict[str, Any] = {"input": task.rel, "output": None, "kind": "annotation", "input_sha256": None}
+    media = {}
+    for rel, e in media_entries.items():
+        if e.get("status") != "ok" or e.get("kind") not in ("video", "audio"):
+            continue
+        info = e.get("media", {})
+        media[rel] = MediaInfo(output=e["output"], input_duration=float(info.get("input", {}).get("duration_s") or 0.0),
+                               output_duration=float(info.get("output", {}).get("duration_s") or 0.0))
+    try:
+        entry["input_sha256"] = sha256_path(task.src)
+        result = carry_annotations(task.src, study_root=task.study_root, out_root=task.out_root, media=media, secret=secret)
+        entry.update(format=result.format, media=list(result.media), counts=dict(result.counts),
+                     steps=[{"step": "annotations", "relink": True, "align": True, "pseudonymize": True}])
+        if result.status == "ok" and result.output:
+            entry.update(status="ok", output=result.output, output_sha256=sha256_path(task.out_root / result.output))
+        else:
+            entry.update(status="failed", reason=f"{task.src}: " + "; ".join(result.problems or ["could not be carried"]))
+    except AvanonError as exc:
+        entry.update(status="failed", reason=str(exc))
+    except Exception as exc:  # a broken annotation file fails alone, closed
+        entry.update(status="failed", reason=f"{task.src}: unexpected {type(exc).__name__}: {exc}")
+    entry["seconds"] = round(time.perf_counter() - started, 3)
+    return entry
+
