@@ -33,3 +33,14 @@ def test_run_reads_originals_from_the_vault(tmp_path):
     with pytest.raises(AccessError, match="no study 'other'"):
         with study_from_vault(vault, "other"):
             pass
+
+
+def test_cli_run_from_vault(tmp_path, monkeypatch):
+    from avanon.cli import main
+
+    study = tmp_path / "orig" / "pilot"
+    write_wav(study / "sub-01" / "a.wav", seconds=0.3)
+    Vault.init(tmp_path / "vault", passphrase="a long enough passphrase", scrypt_n=2**10).add_study(study, study="pilot")
+    monkeypatch.setenv("AVANON_VAULT_PASSPHRASE", "a long enough passphrase")
+    code = main(["run", "pilot", "-o", str(tmp_path / "out"), "--from-vault", str(tmp_path / "vault"), "--workers", "1", "--quiet", "--seed", "3"])
+    assert code == 0 and (tmp_path / "out" / "sub-01" / "a.wav").is_file()

@@ -74,10 +74,10 @@ def _summary(summary: RunSummary, quiet: bool) -> None:
 
 
 def run(
-    study: Path = typer.Argument(..., help="Study folder with videos, audio, photos and annotations (read only)."),
+    study: Path = typer.Argument(..., help="Study folder with videos, audio, photos and annotations (read only); with --from-vault, the study's name in the vault."),
     out: Path = typer.Option(..., "--out", "-o", help="New output folder (refused if inside the study or non-empty, unless resuming the same run)."),
     recipe: str = typer.Option("default", "--recipe", "-r", help="Built-in recipe name or path to a recipe YAML file."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random choice (default: the recipe's seed)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Derive the study secret from this number (reproducible); default: a random secret kept in OUT.steward/."),
     workers: int = typer.Option(max(1, os.cpu_count() or 1), "--workers", "-w", help="Local worker processes (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table; failures are still printed."),
     executor: str = typer.Option("local", "--executor", "-e",
@@ -86,9 +86,22 @@ def run(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --executor dask)."),
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
                                           help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never)."),
+    from_vault: Optional[Path] = typer.Option(None, "--from-vault", help="Read the originals from this vault (key from $AVANON_VAULT_PASSPHRASE or $AVANON_VAULT_KEY_FILE); they are decrypted to memory only."),
 ) -> None:
     """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
     chosen = recipes.load(recipe)
+    if from_vault is not None:
+        from avanon.vault import unlock
+        from avanon.vault.staging import study_from_vault
+
+        with study_from_vault(unlock(from_vault), str(study)) as plain:
+            _run(plain, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds)
+    else:
+        _run(study, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds)
+
+
+def _run(study: Path, out: Path, chosen: Any, seed: Optional[int], workers: int, quiet: bool, executor: str,
+         scheduler: Optional[str], segment_seconds: float) -> None:
     check_roots(study, out)  # fail before any progress is drawn
 
     options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds}

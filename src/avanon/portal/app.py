@@ -17,7 +17,7 @@ import mimetypes
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -32,6 +32,19 @@ from avanon.errors import AccessError, ParameterError
 HERE = Path(__file__).parent
 SESSION_COOKIE = "avanon_session"
 LOGIN_CSRF_COOKIE = "avanon_login_csrf"
+HTML = {"text/html": {"schema": {"type": "string"}}}
+# Answers any route may give, documented in the OpenAPI schema (the property-based API test holds the
+# portal to them): every route redirects to the login page without a live session.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Redirect: to /login without a live session; after a form, to the page showing its effect."},
+    400: {"description": "Not accepted: a value the library rejected, with the reason.", "content": HTML},
+    403: {"description": "Refused: a missing or wrong CSRF token, or a role without the permission.", "content": HTML},
+    404: {"description": "No such file: it does not exist or the user may not see it.", "content": HTML},
+}
+MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file's bytes, typed by its extension.", "content": {"*/*": {}}},
+    206: {"description": "The requested byte range (``Range`` header, for seeking in a player).", "content": {"*/*": {}}},
+}
 
 
 class LoginRequired(Exception):
@@ -61,7 +74,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
     tls : bool
         Served over HTTPS: mark cookies ``Secure`` and send HSTS.
     """
-    app = FastAPI(title="avanon portal", docs_url=None, redoc_url=None, version="1")
+    app = FastAPI(title="avanon portal", docs_url=None, redoc_url=None, version="1", responses=COMMON_RESPONSES)
     app.state.gov = gov
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -114,7 +127,8 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=tls, path="/login")
         return response
 
-    @app.post("/login", response_class=HTMLResponse)
+    @app.post("/login", response_class=HTMLResponse,
+              responses={401: {"description": "Wrong credentials or locked out: the form again.", "content": HTML}})
     def login(request: Request, username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=1024)],
               csrf: Csrf = None, otp: Annotated[str | None, Form(max_length=16)] = None) -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE)
@@ -132,7 +146,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
         return response
 
-    @app.post("/logout")
+    @app.post("/logout", status_code=303, response_class=RedirectResponse)
     def logout(request: Request, info: Session, csrf: Csrf = None) -> Response:
         checked_form(info, csrf)
         gov.logout(request.cookies.get(SESSION_COOKIE, ""), info.principal, ip=client_ip(request))
@@ -150,7 +164,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         view = gov.file(info.principal, file_id, ip=client_ip(request))
         return page(request, "file.html", info, file=view)
 
-    @app.get("/files/{file_id}/download")
+    @app.get("/files/{file_id}/download", response_class=FileResponse, responses=MEDIA_RESPONSES)
     def download(request: Request, file_id: int, info: Session, inline: bool = False) -> Response:
         path, view = gov.download(info.principal, file_id, ip=client_ip(request), purpose="playback" if inline else None)
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -163,7 +177,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         gov.check_permission(info.principal, "review.original", view.path, ip=client_ip(request))
         return page(request, "review.html", info, file=view)
 
-    @app.get("/review/{file_id}/original")
+    @app.get("/review/{file_id}/original", response_class=StreamingResponse, responses={200: MEDIA_RESPONSES[200]})
     def original(request: Request, file_id: int, info: Session) -> Response:
         chunks: Iterator[bytes] = gov.original(info.principal, file_id, ip=client_ip(request))
         view = gov.file(info.principal, file_id)
@@ -177,7 +191,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
                     tiers=[t for t in TIERS if t in ("authorized", "learning")],
                     grants=gov.grants(info.principal))
 
-    @app.post("/requests")
+    @app.post("/requests", status_code=303, response_class=RedirectResponse)
     def request_access(request: Request, info: Session, study: Annotated[str, Form(max_length=128)],
                        tier: Annotated[str, Form(max_length=16)], purpose: Annotated[str, Form(max_length=2000)],
                        csrf: Csrf = None) -> Response:
@@ -185,14 +199,14 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         gov.request_access(info.principal, study, tier, purpose, ip=client_ip(request))
         return RedirectResponse("/requests", status_code=303)
 
-    @app.post("/requests/{request_id}/approve")
+    @app.post("/requests/{request_id}/approve", status_code=303, response_class=RedirectResponse)
     def approve_request(request: Request, request_id: int, info: Session, csrf: Csrf = None,
                         days: Annotated[int, Form(ge=1, le=3650)] = 90) -> Response:
         checked_form(info, csrf)
         gov.decide_request(info.principal, request_id, approve=True, days=days, ip=client_ip(request))
         return RedirectResponse("/requests", status_code=303)
 
-    @app.post("/requests/{request_id}/deny")
+    @app.post("/requests/{request_id}/deny", status_code=303, response_class=RedirectResponse)
     def deny_request(request: Request, request_id: int, info: Session, csrf: Csrf = None) -> Response:
         checked_form(info, csrf)
         gov.decide_request(info.principal, request_id, approve=False, ip=client_ip(request))
@@ -204,7 +218,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         gov.check_permission(info.principal, "release.approve", "releases", ip=client_ip(request))
         return page(request, "releases.html", info, releases=gov.releases())
 
-    @app.post("/releases/{release_id}/approve")
+    @app.post("/releases/{release_id}/approve", status_code=303, response_class=RedirectResponse)
     def approve_release(request: Request, release_id: int, info: Session, csrf: Csrf = None) -> Response:
         checked_form(info, csrf)
         gov.approve_release(info.principal, release_id, ip=client_ip(request))
