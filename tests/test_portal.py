@@ -4,6 +4,7 @@ cookies and headers, and the serving rules."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from pathlib import Path
 
@@ -174,3 +175,42 @@ def test_check_bind_rules(tmp_path: Path) -> None:
     (tmp_path / "c.pem").write_text("x")
     (tmp_path / "k.pem").write_text("x")
     assert check_bind("0.0.0.0", tls_cert=tmp_path / "c.pem", tls_key=tmp_path / "k.pem") is True
+
+
+# Regression tests for server errors found by the property-based API test (tests/test_portal_schema.py).
+@pytest.mark.parametrize("route", ["/files/{id}", "/files/{id}/download", "/review/{id}", "/review/{id}/original"])
+@pytest.mark.parametrize("file_id", [0, 2**31, 2**70])
+def test_out_of_range_file_ids_are_malformed_not_server_errors(portal, route: str, file_id: int) -> None:
+    response = portal["clients"]["steward"].get(route.format(id=file_id), follow_redirects=False)
+    assert response.status_code == 422
+    assert "text/html" in response.headers["content-type"] and "The 'file_id' field" in html.unescape(response.text)
+
+
+@pytest.mark.parametrize("route", ["/requests/{id}/approve", "/requests/{id}/deny", "/releases/{id}/approve"])
+def test_out_of_range_request_and_release_ids_are_malformed(portal, route: str) -> None:
+    client = portal["clients"]["steward"]
+    response = client.post(route.format(id=2**70), data={"csrf": csrf_of(client)}, follow_redirects=False)
+    assert response.status_code == 422 and "_id' field" in html.unescape(response.text)
+
+
+def test_nul_characters_in_forms_are_refused_with_the_field_named(portal) -> None:
+    client = portal["clients"]["researcher"]
+    before = len(portal["gov"].requests(portal["users"]["researcher"]))
+    response = client.post("/requests", data={"study": "study1\x00", "tier": "authorized", "csrf": csrf_of(client),
+                                              "purpose": "Replication of the gesture analysis"}, follow_redirects=False)
+    assert response.status_code == 422
+    assert "The 'study' field must not contain NUL characters." in html.unescape(response.text)
+    assert len(portal["gov"].requests(portal["users"]["researcher"])) == before
+    anonymous = TestClient(portal["app"], base_url="http://127.0.0.1")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', anonymous.get("/login").text).group(1)
+    response = anonymous.post("/login", data={"username": "res\x00", "password": PASSWORD, "csrf": csrf}, follow_redirects=False)
+    assert response.status_code == 422 and "The 'username' field must not contain NUL characters." in html.unescape(response.text)
+
+
+def test_non_ascii_csrf_tokens_are_refused_not_server_errors(portal) -> None:
+    response = portal["clients"]["guest"].post("/logout", data={"csrf": "\u00e9t\u00e9"}, follow_redirects=False)
+    assert response.status_code == 403 and "CSRF token is missing or wrong" in html.unescape(response.text)
+    anonymous = TestClient(portal["app"], base_url="http://127.0.0.1")
+    anonymous.get("/login")
+    response = anonymous.post("/login", data={"username": "guest", "password": PASSWORD, "csrf": "\u00e9"}, follow_redirects=False)
+    assert response.status_code == 403 and "login form's CSRF token" in html.unescape(response.text)

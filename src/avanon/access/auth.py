@@ -282,7 +282,8 @@ class Authenticator:
 
     def check_csrf(self, info: SessionInfo, submitted: str | None) -> None:
         """Raise :class:`AccessError` unless ``submitted`` equals the session's CSRF token."""
-        if not submitted or not hmac.compare_digest(info.csrf, submitted):
+        # Compared as bytes: hmac.compare_digest refuses str with non-ASCII characters (a forged token may have them).
+        if not submitted or not hmac.compare_digest(info.csrf.encode("utf-8"), submitted.encode("utf-8", "surrogatepass")):
             raise AccessError("The form's CSRF token is missing or wrong; reload the page and try again.")
 
 

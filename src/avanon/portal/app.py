@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Path as PathParam, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -33,6 +34,10 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "avanon_session"
 LOGIN_CSRF_COOKIE = "avanon_login_csrf"
 HTML = {"text/html": {"schema": {"type": "string"}}}
+# Catalogue ids are INTEGER columns, 32-bit in PostgreSQL: a larger id in a URL is refused before any query.
+MAX_ID = 2**31 - 1
+# PostgreSQL cannot store NUL characters in text; no form field may carry one.
+NO_NUL = r"^[^\x00]*$"
 # Answers any route may give, documented in the OpenAPI schema (the property-based API test holds the
 # portal to them): every route redirects to the login page without a live session.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -40,6 +45,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not accepted: a value the library rejected, with the reason.", "content": HTML},
     403: {"description": "Refused: a missing or wrong CSRF token, or a role without the permission.", "content": HTML},
     404: {"description": "No such file: it does not exist or the user may not see it.", "content": HTML},
+    422: {"description": "Malformed request: which field was wrong and why.", "content": HTML},
 }
 MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file's bytes, typed by its extension.", "content": {"*/*": {}}},
@@ -61,7 +67,20 @@ def current_session(request: Request) -> SessionInfo:
 
 
 Session = Annotated[SessionInfo, Depends(current_session)]
-Csrf = Annotated[str | None, Form()]
+Csrf = Annotated[str | None, Form(max_length=128, pattern=NO_NUL)]
+FileId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+RequestId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+ReleaseId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """One readable sentence per malformed field of a request (which field, what was wrong)."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "path", "query")) or "request"
+        reason = "must not contain NUL characters" if error.get("type") == "string_pattern_mismatch" else error.get("msg", "")
+        parts.append(f"The '{field}' field {reason[0].lower() + reason[1:] if reason else 'is invalid'}.")
+    return " ".join(parts) or "The request is malformed."
 
 
 def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
@@ -115,6 +134,10 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
     async def refused(request: Request, exc: AccessError) -> Response:
         return page(request, "error.html", None, status_code=403, title="Refused", message=str(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> Response:
+        return page(request, "error.html", None, status_code=422, title="Malformed request", message=validation_message(exc))
+
     @app.exception_handler(ParameterError)
     async def bad_request(request: Request, exc: ParameterError) -> Response:
         return page(request, "error.html", None, status_code=400, title="Not accepted", message=str(exc))
@@ -129,10 +152,12 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
 
     @app.post("/login", response_class=HTMLResponse,
               responses={401: {"description": "Wrong credentials or locked out: the form again.", "content": HTML}})
-    def login(request: Request, username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=1024)],
-              csrf: Csrf = None, otp: Annotated[str | None, Form(max_length=16)] = None) -> Response:
+    def login(request: Request, username: Annotated[str, Form(max_length=64, pattern=NO_NUL)],
+              password: Annotated[str, Form(max_length=1024, pattern=NO_NUL)], csrf: Csrf = None,
+              otp: Annotated[str | None, Form(max_length=16, pattern=NO_NUL)] = None) -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE)
-        if not expected or not csrf or not secrets.compare_digest(expected, csrf):
+        if not expected or not csrf or not secrets.compare_digest(expected.encode("utf-8", "surrogatepass"),
+                                                                    csrf.encode("utf-8", "surrogatepass")):
             raise AccessError("The login form's CSRF token is missing or wrong; reload the page and try again.")
         try:
             token, _info = gov.login(username, password, otp, ip=client_ip(request))
@@ -160,25 +185,25 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         return page(request, "catalogue.html", info, files=gov.catalogue(info.principal))
 
     @app.get("/files/{file_id}", response_class=HTMLResponse)
-    def file_page(request: Request, file_id: int, info: Session) -> Response:
+    def file_page(request: Request, file_id: FileId, info: Session) -> Response:
         view = gov.file(info.principal, file_id, ip=client_ip(request))
         return page(request, "file.html", info, file=view)
 
     @app.get("/files/{file_id}/download", response_class=FileResponse, responses=MEDIA_RESPONSES)
-    def download(request: Request, file_id: int, info: Session, inline: bool = False) -> Response:
+    def download(request: Request, file_id: FileId, info: Session, inline: bool = False) -> Response:
         path, view = gov.download(info.principal, file_id, ip=client_ip(request), purpose="playback" if inline else None)
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media_type, filename=Path(view.path).name,
                             content_disposition_type="inline" if inline else "attachment")
 
     @app.get("/review/{file_id}", response_class=HTMLResponse)
-    def review(request: Request, file_id: int, info: Session) -> Response:
+    def review(request: Request, file_id: FileId, info: Session) -> Response:
         view = gov.file(info.principal, file_id, ip=client_ip(request))
         gov.check_permission(info.principal, "review.original", view.path, ip=client_ip(request))
         return page(request, "review.html", info, file=view)
 
     @app.get("/review/{file_id}/original", response_class=StreamingResponse, responses={200: MEDIA_RESPONSES[200]})
-    def original(request: Request, file_id: int, info: Session) -> Response:
+    def original(request: Request, file_id: FileId, info: Session) -> Response:
         chunks: Iterator[bytes] = gov.original(info.principal, file_id, ip=client_ip(request))
         view = gov.file(info.principal, file_id)
         media_type = mimetypes.guess_type(view.path)[0] or "application/octet-stream"
@@ -192,22 +217,23 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
                     grants=gov.grants(info.principal))
 
     @app.post("/requests", status_code=303, response_class=RedirectResponse)
-    def request_access(request: Request, info: Session, study: Annotated[str, Form(max_length=128)],
-                       tier: Annotated[str, Form(max_length=16)], purpose: Annotated[str, Form(max_length=2000)],
+    def request_access(request: Request, info: Session, study: Annotated[str, Form(max_length=128, pattern=NO_NUL)],
+                       tier: Annotated[str, Form(max_length=16, pattern=NO_NUL)],
+                       purpose: Annotated[str, Form(max_length=2000, pattern=NO_NUL)],
                        csrf: Csrf = None) -> Response:
         checked_form(info, csrf)
         gov.request_access(info.principal, study, tier, purpose, ip=client_ip(request))
         return RedirectResponse("/requests", status_code=303)
 
     @app.post("/requests/{request_id}/approve", status_code=303, response_class=RedirectResponse)
-    def approve_request(request: Request, request_id: int, info: Session, csrf: Csrf = None,
+    def approve_request(request: Request, request_id: RequestId, info: Session, csrf: Csrf = None,
                         days: Annotated[int, Form(ge=1, le=3650)] = 90) -> Response:
         checked_form(info, csrf)
         gov.decide_request(info.principal, request_id, approve=True, days=days, ip=client_ip(request))
         return RedirectResponse("/requests", status_code=303)
 
     @app.post("/requests/{request_id}/deny", status_code=303, response_class=RedirectResponse)
-    def deny_request(request: Request, request_id: int, info: Session, csrf: Csrf = None) -> Response:
+    def deny_request(request: Request, request_id: RequestId, info: Session, csrf: Csrf = None) -> Response:
         checked_form(info, csrf)
         gov.decide_request(info.principal, request_id, approve=False, ip=client_ip(request))
         return RedirectResponse("/requests", status_code=303)
@@ -219,7 +245,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         return page(request, "releases.html", info, releases=gov.releases())
 
     @app.post("/releases/{release_id}/approve", status_code=303, response_class=RedirectResponse)
-    def approve_release(request: Request, release_id: int, info: Session, csrf: Csrf = None) -> Response:
+    def approve_release(request: Request, release_id: ReleaseId, info: Session, csrf: Csrf = None) -> Response:
         checked_form(info, csrf)
         gov.approve_release(info.principal, release_id, ip=client_ip(request))
         return RedirectResponse("/releases", status_code=303)

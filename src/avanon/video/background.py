@@ -79,7 +79,7 @@ class Background(VideoFilter):
     name = "background"
     params = {
         "mode": Param("colour", Options(("colour", "blur", "pixelate")), "what replaces the background"),
-        "colour": Param((128, 128, 128), Kind((tuple,), length=3), "RGB background colour for mode 'colour', 0-255 each"),
+        "colour": Param((0, 0, 0), Kind((tuple,), length=3), "RGB background colour for mode 'colour', 0-255 each (black: see avanon.video.body on flat fills)"),
         "blur": Param(0.03, Interval(float, 0.005, 0.5), "Gaussian sigma for mode 'blur' [fraction of the frame width]"),
         "cells": Param(24, Interval(int, 2, 512), "blocks across the frame for mode 'pixelate'"),
         "threshold": Param(0.5, Interval(float, 0.01, 0.99), "person-mask probability kept as person"),
