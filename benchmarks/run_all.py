@@ -17,6 +17,7 @@ def main() -> int:
     for script in scripts:
         print(f"== {script.name}", flush=True)
         code |= subprocess.call([sys.executable, str(script)])
+    subprocess.call([sys.executable, str(HERE / "assemble.py")])
     return code
 
 
