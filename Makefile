@@ -9,14 +9,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements/main.txt requirements/nodeps.txt requirements/dev.txt pyproject.toml
+$(STAMP): requirements/main.txt requirements/nodeps.txt requirements/dev.txt requirements/constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip==25.3"
 	# torch first and alone: the CPU build (a plain install would pull a CUDA build of several GB)
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r requirements/main.txt -r requirements/dev.txt
+	$(PY) -m pip install -q torch==2.13.0 -c requirements/constraints.txt
+	$(PY) -m pip install -q -r requirements/main.txt -r requirements/dev.txt -c requirements/constraints.txt
 	# packages whose declared dependencies would pull a second OpenCV or compile dlib
-	$(PY) -m pip install -q --no-deps -r requirements/nodeps.txt
+	$(PY) -m pip install -q --no-deps -r requirements/nodeps.txt -c requirements/constraints.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
