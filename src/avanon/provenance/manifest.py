@@ -9,7 +9,6 @@ can resume: a file whose entry is ``ok`` and whose output still has the recorded
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from avanon import __version__
+from avanon.detect.models import sha256_file
 from avanon.errors import IntegrityError
 
 MANIFEST_NAME = "avanon_manifest.json"
@@ -47,12 +47,8 @@ def software_versions() -> dict[str, str]:
 
 
 def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    """Hex SHA-256 of a file (one implementation for models, manifests and the vault)."""
+    return sha256_file(path, chunk)
 
 
 def canonical_json(data: Any) -> str:

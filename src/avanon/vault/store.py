@@ -34,6 +34,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from avanon.detect.models import sha256_file
 from avanon.errors import AccessError, IntegrityError, ParameterError
 from avanon.vault.crypto import (
     DEFAULT_CHUNK,
@@ -599,11 +600,7 @@ class _BytesReader:
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(READ_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path, READ_BLOCK)
 
 
 def _overwrite(path: Path) -> None:
