@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-import pytest
 import typer
 
 from avanon.cli import _register_all, app, main
