@@ -98,6 +98,9 @@ def run_detector(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> li
         raise ModelError(f"detector {detector.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
+IN_FLIGHT = 6  # a strided CenterFace run (~4 frames of work) overlaps the next frames' main-thread work
+
+
 class FaceMasker:
     """Streaming face masking for one video (see module docstring)."""
 
@@ -128,7 +131,7 @@ class FaceMasker:
                 detections.extend((d.box, d.source) for d in run_detector(det, image))
         self._waiting.append((index, image, payload, detections, futures))
         out: list[tuple[np.ndarray, Any, list[Box]]] = []
-        while len(self._waiting) > 1:  # keep one frame in flight on the background detector
+        while len(self._waiting) > IN_FLIGHT:  # frames in flight while the background detector works
             out += self._track(*self._waiting.popleft())
         return out
 
