@@ -230,3 +230,20 @@ def test_annotations_are_carried_after_their_media(tmp_path, dev_data):
     assert sha256_path(out / grid["output"]) == grid["output_sha256"]
     assert "no media file of the study pairs with it" in dict(summary.failed)["sub-01/orphan.TextGrid"]
     assert not (out / "sub-01/orphan.TextGrid").exists()  # never copied through
+
+
+def test_identifying_names_are_pseudonymized_and_the_map_kept_by_the_steward(tmp_path):
+    root = tmp_path / "study"
+    write_wav(root / "Jane_Doe" / "2024-05-01_jane_doe_reading.wav", seconds=0.3)
+    write_wav(root / "sub-02" / "reading.wav", seconds=0.3)
+    out = tmp_path / "out"
+    summary = run_study(root, out, recipe=FAST, seed=4, roster=["Jane Doe", "Jane_Doe"])
+    assert summary.ok == 2
+    outputs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav"))
+    assert "sub-02/reading.wav" in outputs
+    assert not any("jane" in o.lower() or "2024" in o for o in outputs)
+    mapping = json.loads((tmp_path / "out.steward" / "name_map.json").read_text())
+    assert mapping["Jane_Doe/2024-05-01_jane_doe_reading.wav"] in outputs
+    entries = {e["input"]: e for e in json.loads((out / "avanon_manifest.json").read_text())["entries"]}
+    assert entries["Jane_Doe/2024-05-01_jane_doe_reading.wav"]["output"] == mapping["Jane_Doe/2024-05-01_jane_doe_reading.wav"]
+    assert run_study(root, out, recipe=FAST, seed=4, roster=["Jane Doe", "Jane_Doe"]).skipped == 2

@@ -23,7 +23,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from avanon import __version__
 from avanon.errors import AccessError, ParameterError
@@ -33,6 +33,7 @@ from avanon.execute.tasks import WORK_DIR
 from avanon.annotations import is_annotation
 from avanon.process import FileTask, process_annotation, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
+from avanon.provenance.naming import NameMapper
 from avanon.recipe import Recipe
 from avanon.secrets import derive_seed, study_secret
 
@@ -138,7 +139,7 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, s
 
 def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int | None = None, workers: int = 1,
               on_event: Callable[[Event], None] | None = None, executor: str = "local", scheduler: str | None = None,
-              segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> RunSummary:
+              segment_seconds: float = DEFAULT_SEGMENT_SECONDS, roster: Sequence[str] | None = None) -> RunSummary:
     """Anonymize ``study`` into ``out``; see the module docstring. Returns the run summary.
 
     Parameters
@@ -149,6 +150,9 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         Where tasks run (:mod:`avanon.execute.executors`); outputs are byte-identical whichever is used.
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``), for ``executor="dask"``.
+    roster : sequence of str, optional
+        Participant names: folder and file names holding one are given keyed pseudonyms (recipe
+        ``naming``); the mapping is kept in the steward folder, never in the output.
     segment_seconds : float > 0 [s]
         Videos at least two segments long are split at keyframes about this long and processed in
         parallel (:mod:`avanon.execute.segments`); 0 processes every file whole. Recorded in the
@@ -168,6 +172,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
     if manifest.header.get("secret_fingerprint", fingerprint) != fingerprint:
         raise AccessError(f"Output root {out} was made with another study secret (see {steward_dir(out).name}); refusing to mix runs.")
     manifest.header["secret_fingerprint"] = fingerprint
+    names = NameMapper(secret, roster, dates=recipe.naming.dates) if recipe.naming.pseudonymize else None
     manifest.header["secret"] = "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
     manifest.save()
     with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
@@ -177,6 +182,10 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             on_event(("executor", runner.describe() | {"dashboard": getattr(runner, "dashboard", None)}))
 
         def finish(entry: dict[str, Any]) -> None:
+            if entry.get("reason"):  # the manifest holds relative paths only (no user names from absolute paths)
+                for root in {f"{study.resolve()}/", f"{study}/", f"{out.resolve()}/", f"{out}/"}:
+                    entry["reason"] = entry["reason"].replace(root, "")
+            entry.pop("traceback", None)
             manifest.record(entry)
             summary.entries.append(entry)
             if entry["status"] == "ok":
@@ -191,7 +200,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         todo: list[FileTask] = []
         annotations: list[FileTask] = []
         for rel in plan(study):
-            task = FileTask(study, out, rel)
+            task = FileTask(study, out, rel, names.map_path(rel) if names else None)
             if task.src.is_symlink():
                 manifest.record({"input": rel, "output": None, "kind": task.kind, "status": "failed", "seed": seed,
                                  "reason": f"{task.src}: symbolic link not followed (copy the file into the study instead)."})
@@ -213,7 +222,9 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         for task in annotations:
             if on_event:
                 on_event(("start", task.rel, 1, "file"))
-            finish(process_annotation(task, media_entries, secret))
+            finish(process_annotation(task, media_entries, secret, roster=roster))
+    if names is not None and names.mapping:
+        names.save(steward_dir(out), release_root=out)  # the steward's key from output names back to input names
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)  # every file has its entry: what is left there is stale
     manifest.header["finished"] = now()
     manifest.save()

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import av
 import numpy as np
@@ -40,7 +40,12 @@ class FileTask:
 
     study_root: Path
     out_root: Path
-    rel: str  # POSIX path relative to both roots
+    rel: str  # POSIX path relative to the study root
+    out_rel: str | None = None  # output path relative to the output root when names are pseudonymized
+
+    @property
+    def output_rel(self) -> str:
+        return self.out_rel or self.rel
 
     @property
     def src(self) -> Path:
@@ -48,7 +53,7 @@ class FileTask:
 
     @property
     def dst(self) -> Path:
-        return self.out_root / self.rel
+        return self.out_root / self.output_rel
 
     @property
     def kind(self) -> str:
@@ -96,7 +101,7 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     derived = _features(task, recipe) if recipe.video.features else []
     return {
         **({"derived": derived} if derived else {}),
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.rel}, "frames": result.frames,
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": result.frames,
                   "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
         "masking": result.masking,
         "steps": steps_for(recipe, "video", info.audio is not None),
@@ -108,7 +113,7 @@ def _features(task: FileTask, recipe: Recipe) -> list[dict[str, str]]:
     """Derived per-frame features of the original video, written beside its output."""
     from avanon.video.features import write_features
 
-    stem = Path(task.rel).stem
+    stem = Path(task.output_rel).stem
     paths = write_features(task.src, task.dst.parent, stem=stem)
     root = task.out_root
     return [{"path": p.relative_to(root).as_posix(), "sha256": sha256_path(p)} for p in paths]
@@ -137,7 +142,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     if coder.samples_in == 0:
         raise MediaError(f"{task.src}: the audio stream has no decodable samples.")
     return {
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.rel},
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.output_rel},
                   "audio_samples": coder.samples_out},
         "steps": steps_for(recipe, "audio", True),
         "models": [],
@@ -164,7 +169,7 @@ def anonymize_image(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         progress(1)
     return {
         "media": {"input": {"path": task.rel, "width": upright.width, "height": upright.height},
-                  "output": {"path": task.rel, "width": out.width, "height": out.height}},
+                  "output": {"path": task.output_rel, "width": out.width, "height": out.height}},
         "masking": stats.to_dict(),
         "steps": steps_for(recipe, "image", False),
         "models": [m.record() for m in models_used(recipe.video)],
@@ -193,7 +198,7 @@ def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Pro
     private and never recorded (knowing it would let an attacker rebuild every speaker's voice).
     """
     started = time.perf_counter()
-    entry: dict[str, Any] = {"input": task.rel, "output": task.rel, "kind": task.kind, "seed": seed}
+    entry: dict[str, Any] = {"input": task.rel, "output": task.output_rel, "kind": task.kind, "seed": seed}
     tmp = temp_path(task.dst)
     try:
         if not os.access(task.src, os.R_OK):
@@ -222,7 +227,8 @@ def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Pro
     return entry
 
 
-def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]], secret: bytes) -> dict[str, Any]:
+def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]], secret: bytes,
+                       roster: Sequence[str] | None = None) -> dict[str, Any]:
     """Carry one annotation file into the output: relinked, re-aligned, pseudonymized (or failed).
 
     ``media_entries`` are the manifest entries of the run's media files, which say what each input
@@ -241,7 +247,8 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
                                output_duration=float(info.get("output", {}).get("duration_s") or 0.0))
     try:
         entry["input_sha256"] = sha256_path(task.src)
-        result = carry_annotations(task.src, study_root=task.study_root, out_root=task.out_root, media=media, secret=secret)
+        result = carry_annotations(task.src, study_root=task.study_root, out_root=task.out_root, media=media, secret=secret,
+                                   roster=list(roster) if roster else None, output=task.out_rel)
         entry.update(format=result.format, media=list(result.media), counts=dict(result.counts),
                      steps=[{"step": "annotations", "relink": True, "align": True, "pseudonymize": True}])
         if result.status == "ok" and result.output:

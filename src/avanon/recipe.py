@@ -91,6 +91,15 @@ class AudioSection(BaseModel):
     voice: Step | None = Field(default_factory=lambda: Step(name="mcadams"))
 
 
+class NamingSection(BaseModel):
+    """Output file and folder names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pseudonymize: bool = Field(True, description="replace path components holding a roster name (or a date) by keyed pseudonyms")
+    dates: bool = Field(True, description="treat calendar dates in names (YYYY-MM-DD, YYYYMMDD, DD.MM.YYYY) as identifying")
+
+
 class Recipe(BaseModel):
     """A complete anonymization recipe."""
 
@@ -102,6 +111,7 @@ class Recipe(BaseModel):
     seed: int | None = Field(None, description="derives the study secret reproducibly; None: a random secret kept by the data steward")
     video: VideoSection = Field(default_factory=VideoSection)
     audio: AudioSection = Field(default_factory=AudioSection)
+    naming: NamingSection = Field(default_factory=NamingSection)
 
     @model_validator(mode="after")
     def _check_methods(self) -> "Recipe":

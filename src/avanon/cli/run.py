@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from avanon import recipe as recipes
+from avanon.errors import ParameterError
 from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, check_roots, plan, run_study
 
 console = Console(stderr=True)
@@ -86,25 +87,36 @@ def run(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --executor dask)."),
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
                                           help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never)."),
+    roster: Optional[Path] = typer.Option(None, "--roster", help="Text file of participant names, one per line: file and folder names holding one get keyed pseudonyms, annotation text too."),
     from_vault: Optional[Path] = typer.Option(None, "--from-vault", help="Read the originals from this vault (key from $AVANON_VAULT_PASSPHRASE or $AVANON_VAULT_KEY_FILE); they are decrypted to memory only."),
 ) -> None:
     """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
     chosen = recipes.load(recipe)
+    names = read_roster(roster) if roster is not None else None
     if from_vault is not None:
         from avanon.vault import unlock
         from avanon.vault.staging import study_from_vault
 
         with study_from_vault(unlock(from_vault), str(study)) as plain:
-            _run(plain, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds)
+            _run(plain, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names)
     else:
-        _run(study, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds)
+        _run(study, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names)
+
+
+def read_roster(path: Path) -> list[str]:
+    """Names from a roster file: one per line, blank lines and ``#`` comments ignored."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"Roster file {path}: cannot be read as UTF-8 text ({exc}).") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _run(study: Path, out: Path, chosen: Any, seed: Optional[int], workers: int, quiet: bool, executor: str,
-         scheduler: Optional[str], segment_seconds: float) -> None:
+         scheduler: Optional[str], segment_seconds: float, roster: Optional[list[str]]) -> None:
     check_roots(study, out)  # fail before any progress is drawn
 
-    options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds}
+    options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds, "roster": roster}
     if quiet:
         summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, **options)
     else:

@@ -101,7 +101,7 @@ def run_file(task: FileTask, recipe: Recipe, seed: int | None, voice_seed: int |
         total, unit = _work_units(task)
         emit(("start", task.rel, total, unit))
     staging_root = task.out_root / WORK_DIR / file_key(task.rel) / f"attempt-{uuid.uuid4().hex}"
-    staged = FileTask(task.study_root, staging_root, task.rel)
+    staged = FileTask(task.study_root, staging_root, task.rel, task.out_rel)
     ticker = _Ticker(emit, task.rel)
     try:
         entry = process_file(staged, recipe, seed, progress=ticker, voice_seed=voice_seed)
@@ -266,9 +266,9 @@ def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any]
     from avanon.video.faces import models_used
 
     return {
-        "input": task.rel, "output": task.rel, "kind": "video", "seed": seed, "status": "ok",
+        "input": task.rel, "output": task.output_rel, "kind": "video", "seed": seed, "status": "ok",
         "input_sha256": input_sha256, "output_sha256": output_sha,
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.rel}, "frames": vp.frames,
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": vp.frames,
                   "audio_samples": audio_samples, "repaired_timestamps": 0},
         "masking": masking,
         "segments": {"count": len(vp.segments), "first_frames": [s.first_frame for s in vp.segments]},
