@@ -37,13 +37,6 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _centre_close(a: Box, b: Box) -> bool:
-    ca = ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2)
-    cb = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-    size = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1])
-    return float(np.hypot(ca[0] - cb[0], ca[1] - cb[1])) < 0.6 * size
-
-
 def grow(box: Box, fraction: float, *, top_extra: float = 0.0) -> Box:
     """Enlarge a box by ``fraction`` of its width/height on each side (``top_extra`` more upwards)."""
     w, h = box[2] - box[0], box[3] - box[1]
@@ -61,6 +54,23 @@ def merge_overlapping(boxes: Iterable[Box], threshold: float = 0.3) -> list[Box]
         else:
             merged.append(box)
     return merged
+
+
+def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float) -> np.ndarray:
+    """``iou + 0.001`` for every (box, track) pair that may continue the track, else -1 (vectorised)."""
+    if not boxes or not tracks:
+        return np.full((len(boxes), len(tracks)), -1.0)
+    b = np.asarray(boxes, dtype=float)[:, None, :]
+    t = np.asarray(tracks, dtype=float)[None, :, :]
+    ix = np.maximum(0.0, np.minimum(b[..., 2], t[..., 2]) - np.maximum(b[..., 0], t[..., 0]))
+    iy = np.maximum(0.0, np.minimum(b[..., 3], t[..., 3]) - np.maximum(b[..., 1], t[..., 1]))
+    inter = ix * iy
+    union = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) + (t[..., 2] - t[..., 0]) * (t[..., 3] - t[..., 1]) - inter
+    overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    size = np.maximum(np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]), np.maximum(t[..., 2] - t[..., 0], t[..., 3] - t[..., 1]))
+    dist = np.hypot((b[..., 0] + b[..., 2]) / 2 - (t[..., 0] + t[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2 - (t[..., 1] + t[..., 3]) / 2)
+    eligible = (overlap >= match_iou) | (dist < 0.6 * size)
+    return np.where(eligible, overlap + 1e-3, -1.0)
 
 
 @dataclass
@@ -113,18 +123,17 @@ class FaceTracker:
             frame.sources[source] = frame.sources.get(source, 0) + 1
         self._pending.append(frame)
         boxes = merge_overlapping(b for b, _ in detections)
+        existing = list(self._tracks)
+        scores = _match_scores(boxes, [t.box for t in existing], self.match_iou)
+        taken = np.zeros(len(existing), dtype=bool)
         matched: set[int] = set()
-        for box in boxes:
-            best, best_score = None, 0.0
-            for t in self._tracks:
-                if t.ident in matched:
-                    continue
-                score = iou(box, t.box)
-                if score < self.match_iou and not _centre_close(box, t.box):
-                    continue
-                score += 1e-3  # centre-close tracks still count
-                if score > best_score:
-                    best, best_score = t, score
+        for i, box in enumerate(boxes):
+            best = None
+            if existing:  # the best-overlapping track not yet taken in this frame (first one on ties)
+                row = np.where(taken, -1.0, scores[i])
+                j = int(np.argmax(row))
+                if row[j] > 0:
+                    best, taken[j] = existing[j], True
             if best is None:
                 best = _Track(self._next_id, index, index, box)
                 self._next_id += 1
