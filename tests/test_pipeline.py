@@ -247,3 +247,24 @@ def test_identifying_names_are_pseudonymized_and_the_map_kept_by_the_steward(tmp
     entries = {e["input"]: e for e in json.loads((out / "avanon_manifest.json").read_text())["entries"]}
     assert entries["Jane_Doe/2024-05-01_jane_doe_reading.wav"]["output"] == mapping["Jane_Doe/2024-05-01_jane_doe_reading.wav"]
     assert run_study(root, out, recipe=FAST, seed=4, roster=["Jane Doe", "Jane_Doe"]).skipped == 2
+
+
+def test_bids_layout_with_sidecars(tmp_path):
+    root = tmp_path / "study"
+    write_wav(root / "Jane_Doe" / "reading_1.wav", seconds=0.3)
+    write_wav(root / "Jane_Doe" / "reading_2.wav", seconds=0.3)
+    write_video(root / "sub-07" / "ses-02" / "sub-07_ses-02_task-play.mp4", frames=4, audio_rate=None)
+    (root / "notes.txt").write_text("x")
+    bids = recipe.parse("name: b\nextends: default\nvideo: {detectors: []}\nnaming: {bids: true}\n")
+    out = tmp_path / "out"
+    assert run_study(root, out, recipe=bids, seed=2).ok == 4
+    entries = {e["input"]: e for e in json.loads((out / "avanon_manifest.json").read_text())["entries"]}
+    video = entries["sub-07/ses-02/sub-07_ses-02_task-play.mp4"]
+    assert video["output"] == "sub-07/ses-02/beh/sub-07_ses-02_task-play_video.mp4"
+    sidecar = json.loads((out / video["sidecar"]).read_text())
+    assert sidecar["FrameRate"] == 25 and sidecar["Width"] == 160 and sidecar["Anonymization"]["steps"]
+    first, second = entries["Jane_Doe/reading_1.wav"]["output"], entries["Jane_Doe/reading_2.wav"]["output"]
+    assert first.endswith("_run-01_audio.wav") and second.endswith("_run-02_audio.wav")
+    assert "jane" not in (first + second).lower() and first.split("/")[0] == second.split("/")[0]
+    assert entries["notes.txt"]["output"] == "notes.txt"
+    assert run_study(root, out, recipe=bids, seed=2).skipped == 4

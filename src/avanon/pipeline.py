@@ -33,6 +33,7 @@ from avanon.execute.tasks import WORK_DIR
 from avanon.annotations import is_annotation
 from avanon.process import FileTask, process_annotation, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
+from avanon.provenance.bids_layout import bids_layout
 from avanon.provenance.naming import NameMapper
 from avanon.recipe import Recipe
 from avanon.secrets import derive_seed, study_secret
@@ -173,6 +174,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         raise AccessError(f"Output root {out} was made with another study secret (see {steward_dir(out).name}); refusing to mix runs.")
     manifest.header["secret_fingerprint"] = fingerprint
     names = NameMapper(secret, roster, dates=recipe.naming.dates) if recipe.naming.pseudonymize else None
+    layout = bids_layout(plan(study), secret) if recipe.naming.bids else {}
     manifest.header["secret"] = "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
     manifest.save()
     with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
@@ -186,6 +188,8 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                 for root in {f"{study.resolve()}/", f"{study}/", f"{out.resolve()}/", f"{out}/"}:
                     entry["reason"] = entry["reason"].replace(root, "")
             entry.pop("traceback", None)
+            if layout and entry.get("status") == "ok" and entry["input"] in layout:
+                entry["sidecar"] = write_media_sidecar(out, entry)
             manifest.record(entry)
             summary.entries.append(entry)
             if entry["status"] == "ok":
@@ -200,7 +204,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         todo: list[FileTask] = []
         annotations: list[FileTask] = []
         for rel in plan(study):
-            task = FileTask(study, out, rel, names.map_path(rel) if names else None)
+            task = FileTask(study, out, rel, layout.get(rel) or (names.map_path(rel) if names else None))
             if task.src.is_symlink():
                 manifest.record({"input": rel, "output": None, "kind": task.kind, "status": "failed", "seed": seed,
                                  "reason": f"{task.src}: symbolic link not followed (copy the file into the study instead)."})
@@ -229,6 +233,21 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
     manifest.header["finished"] = now()
     manifest.save()
     return summary
+
+
+def write_media_sidecar(out: Path, entry: dict[str, Any]) -> str:
+    """The BIDS JSON sidecar of one anonymized media file; returns its path relative to ``out``."""
+    from avanon.media.probe import probe
+    from avanon.provenance.naming import media_sidecar, sidecar_path, write_sidecar
+
+    rel = sidecar_path(entry["output"])
+    anonymization = {"software": "avanon", "steps": entry.get("steps", [])}
+    if entry.get("kind") == "image":
+        data = {"Width": entry["media"]["output"]["width"], "Height": entry["media"]["output"]["height"], "Anonymization": anonymization}
+    else:
+        data = media_sidecar(probe(out / entry["output"]), anonymization=anonymization)
+    write_sidecar(out / rel, data)
+    return rel
 
 
 def _size(task: FileTask) -> int:

@@ -98,6 +98,7 @@ class NamingSection(BaseModel):
 
     pseudonymize: bool = Field(True, description="replace path components holding a roster name (or a date) by keyed pseudonyms")
     dates: bool = Field(True, description="treat calendar dates in names (YYYY-MM-DD, YYYYMMDD, DD.MM.YYYY) as identifying")
+    bids: bool = Field(False, description="lay media out BIDS-style (sub-*/ses-*/beh/...) with JSON sidecars")
 
 
 class Recipe(BaseModel):
