@@ -183,21 +183,33 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         if on_event:
             on_event(("executor", runner.describe() | {"dashboard": getattr(runner, "dashboard", None)}))
 
+        def key(rel: str) -> str:
+            """How an input path is written in the manifest: identifying components pseudonymized."""
+            return names.map_path(rel) if names else rel
+
         def finish(entry: dict[str, Any]) -> None:
-            if entry.get("reason"):  # the manifest holds relative paths only (no user names from absolute paths)
+            real = entry["input"]
+            if entry.get("reason"):  # the manifest holds relative, pseudonymized paths only
                 for root in {f"{study.resolve()}/", f"{study}/", f"{out.resolve()}/", f"{out}/"}:
                     entry["reason"] = entry["reason"].replace(root, "")
+                entry["reason"] = entry["reason"].replace(real, key(real))
             entry.pop("traceback", None)
-            if layout and entry.get("status") == "ok" and entry["input"] in layout:
+            if layout and entry.get("status") == "ok" and real in layout:
                 entry["sidecar"] = write_media_sidecar(out, entry)
+            entry["input"] = key(real)
+            media = entry.get("media")
+            if isinstance(media, dict) and isinstance(media.get("input"), dict):
+                media["input"]["path"] = key(real)
+            elif isinstance(media, list):  # an annotation's paired media, as input paths
+                entry["media"] = [key(m) for m in media]
             manifest.record(entry)
             summary.entries.append(entry)
             if entry["status"] == "ok":
                 summary.ok += 1
             else:
-                summary.failed.append((entry["input"], entry.get("reason", "")))
+                summary.failed.append((real, entry.get("reason", "")))
             if on_event:
-                on_event(("done", entry["input"], entry))
+                on_event(("done", real, entry))
 
         coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event,
                                   voice_seed=derive_seed(secret, "voice"))
@@ -206,11 +218,11 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         for rel in plan(study):
             task = FileTask(study, out, rel, layout.get(rel) or (names.map_path(rel) if names else None))
             if task.src.is_symlink():
-                manifest.record({"input": rel, "output": None, "kind": task.kind, "status": "failed", "seed": seed,
-                                 "reason": f"{task.src}: symbolic link not followed (copy the file into the study instead)."})
+                manifest.record({"input": key(rel), "output": None, "kind": task.kind, "status": "failed", "seed": seed,
+                                 "reason": f"{key(rel)}: symbolic link not followed (copy the file into the study instead)."})
                 summary.failed.append((rel, "symbolic link not followed"))
                 continue
-            if _completed(manifest, rel, task):
+            if _completed(manifest, key(rel), task):
                 summary.skipped += 1
                 if on_event:
                     on_event(("skip", rel))
@@ -222,7 +234,8 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             coordinator.add(task)
         coordinator.run()
         # annotations last: they are re-linked and re-aligned to what their media became
-        media_entries = {rel: e for rel, e in manifest.entries.items() if e.get("kind") in ("video", "audio")}
+        real_of = {key(rel): rel for rel in plan(study)}
+        media_entries = {real_of.get(k, k): e for k, e in manifest.entries.items() if e.get("kind") in ("video", "audio")}
         for task in annotations:
             if on_event:
                 on_event(("start", task.rel, 1, "file"))
