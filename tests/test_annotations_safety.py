@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from avanon.annotations.formats import read_annotations
-from avanon.annotations.safety import check_xml, decode_text, read_bytes, write_atomic
+from avanon.annotations.safety import check_xml, decode_text, read_bytes
+from avanon.files import write_atomic
 from avanon.errors import MediaError
 
 BOMB = """<?xml version="1.0"?>

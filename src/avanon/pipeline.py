@@ -174,7 +174,9 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         raise AccessError(f"Output root {out} was made with another study secret (see {steward_dir(out).name}); refusing to mix runs.")
     manifest.header["secret_fingerprint"] = fingerprint
     names = NameMapper(secret, roster, dates=recipe.naming.dates) if recipe.naming.pseudonymize else None
-    layout = bids_layout(plan(study), secret) if recipe.naming.bids else {}
+    rels = plan(study)  # walked once
+    keys = {rel: names.map_path(rel) for rel in rels} if names else {}  # identifying components pseudonymized
+    layout = bids_layout(rels, secret) if recipe.naming.bids else {}
     manifest.header["secret"] = "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
     manifest.save()
     with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
@@ -185,7 +187,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
 
         def key(rel: str) -> str:
             """How an input path is written in the manifest: identifying components pseudonymized."""
-            return names.map_path(rel) if names else rel
+            return keys.get(rel, rel)
 
         def finish(entry: dict[str, Any]) -> None:
             real = entry["input"]
@@ -215,8 +217,8 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                                   voice_seed=derive_seed(secret, "voice"))
         todo: list[FileTask] = []
         annotations: list[FileTask] = []
-        for rel in plan(study):
-            task = FileTask(study, out, rel, layout.get(rel) or (names.map_path(rel) if names else None))
+        for rel in rels:
+            task = FileTask(study, out, rel, layout.get(rel) or keys.get(rel))
             if task.src.is_symlink():
                 manifest.record({"input": key(rel), "output": None, "kind": task.kind, "status": "failed", "seed": seed,
                                  "reason": f"{key(rel)}: symbolic link not followed (copy the file into the study instead)."})
@@ -234,7 +236,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             coordinator.add(task)
         coordinator.run()
         # annotations last: they are re-linked and re-aligned to what their media became
-        real_of = {key(rel): rel for rel in plan(study)}
+        real_of = {key(rel): rel for rel in rels}
         media_entries = {real_of.get(k, k): e for k, e in manifest.entries.items() if e.get("kind") in ("video", "audio")}
         for task in annotations:
             if on_event:

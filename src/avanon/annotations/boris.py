@@ -21,7 +21,8 @@ import math
 from pathlib import Path
 
 from avanon.annotations.model import Annotation, AnnotationDocument, MediaLink, Tier
-from avanon.annotations.safety import read_text, write_atomic
+from avanon.annotations.safety import read_text
+from avanon.files import write_atomic
 from avanon.errors import MediaError
 
 MEDIA_COLUMNS = ("Media file path", "Media file", "Media file name", "Image file path")

@@ -17,7 +17,8 @@ from pathlib import Path
 from pympi.Elan import Eaf, to_string
 
 from avanon.annotations.model import Annotation, AnnotationDocument, MediaLink, Tier, is_absolute_link
-from avanon.annotations.safety import check_xml, write_atomic
+from avanon.annotations.safety import check_xml
+from avanon.files import write_atomic
 from avanon.errors import MediaError, ParameterError
 
 _SKIPPED_PROPERTIES = {"URN", "lastUsedAnnotationId", "lastUsedAnnotation"}

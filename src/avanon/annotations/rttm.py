@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 
 from avanon.annotations.model import REDACTED_TIER, Annotation, AnnotationDocument, MediaLink, Tier
-from avanon.annotations.safety import read_text, write_atomic
+from avanon.annotations.safety import read_text
+from avanon.files import write_atomic
 from avanon.errors import MediaError
 
 FIELDS = ("type", "file", "channel", "onset", "duration", "ortho", "stype", "name", "conf", "slat")

@@ -103,21 +103,3 @@ def check_xml(path: Path, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_XM
 def _reason(exc: ParseError) -> str:
     text = str(exc)
     return text.split(":")[0] if ":" in text else text
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, flush it to disk, then rename it into place."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

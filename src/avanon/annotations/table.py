@@ -16,7 +16,8 @@ import math
 from pathlib import Path
 
 from avanon.annotations.model import REDACTED_TIER, Annotation, AnnotationDocument, Tier
-from avanon.annotations.safety import read_text, write_atomic
+from avanon.annotations.safety import read_text
+from avanon.files import write_atomic
 from avanon.errors import MediaError
 
 ONSET = ("onset", "start", "begin", "tmin", "start_time", "onset_ms", "start_ms", "segment_onset")

@@ -14,7 +14,8 @@ from praatio.utilities import textgrid_io
 from praatio.utilities.constants import INTERVAL_TIER, POINT_TIER, Interval, Point
 
 from avanon.annotations.model import Annotation, AnnotationDocument, Tier
-from avanon.annotations.safety import read_text, write_atomic
+from avanon.annotations.safety import read_text
+from avanon.files import write_atomic
 from avanon.errors import MediaError, ParameterError
 
 FORMATS = ("long_textgrid", "short_textgrid")

@@ -30,6 +30,7 @@ import numpy as np
 from avanon.audio.pii import CATEGORIES, Roster, find_pii, unlocated_names
 from avanon.audio.transcribe import Segment, Transcript, Word, transcribe
 from avanon.errors import MediaError, ParameterError
+from avanon.files import write_atomic
 from avanon.registry import Interval, Kind, Method, Options, Param
 
 SOURCES = ("transcript", "annotation", "fail-closed")
@@ -199,17 +200,11 @@ def redact_transcript(transcript: Transcript, redactions: Sequence[Redaction]) -
     return Transcript(tuple(segments), transcript.duration, transcript.language)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_transcript_json(path: str | Path, transcript: Transcript, redactions: Sequence[Redaction]) -> Path:
     """Write the (already redacted) transcript with word times and the redaction records."""
     path = Path(path)
     data = transcript.to_dict() | {"redactions": [r.record() for r in redactions]}
-    _atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_atomic(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
     return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
 
 import av
 import numpy as np
@@ -149,17 +148,3 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if not parts:
         raise MediaError(f"{path}: audio stream has no samples.")
     return np.concatenate(parts, axis=0), rate
-
-
-def demux_decode(container: av.container.InputContainer, streams: list[Any], path: Path,
-                 on_frame: Callable[[Any, Any], None]) -> None:
-    """Demux ``streams`` in file order, decode, and hand each frame to ``on_frame(stream, frame)``.
-
-    Decoding errors make the whole file fail with :class:`MediaError` (never a silently skipped frame).
-    """
-    try:
-        for packet in container.demux(streams):
-            for frame in packet.decode():
-                on_frame(packet.stream, frame)
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: decoding failed ({exc}); the file is corrupt or truncated.") from None

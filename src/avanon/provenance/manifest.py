@@ -10,9 +10,7 @@ can resume: a file whose entry is ``ok`` and whose output still has the recorded
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 import threading
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,6 +20,7 @@ from typing import Any
 from avanon import __version__
 from avanon.detect.models import sha256_file
 from avanon.errors import IntegrityError
+from avanon.files import write_atomic
 
 MANIFEST_NAME = "avanon_manifest.json"
 FORMAT_VERSION = 1
@@ -60,18 +59,8 @@ def now() -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and a rename."""
+    write_atomic(path, text.encode("utf-8"))
 
 
 class Manifest:

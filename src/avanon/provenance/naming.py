@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from avanon.annotations.safety import write_atomic
+from avanon.files import write_atomic
 from avanon.errors import AccessError, ParameterError
 
 Namer = Callable[[bytes, str, str], str]

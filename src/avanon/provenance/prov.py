@@ -16,7 +16,7 @@ from typing import Any
 
 from prov.model import ProvDocument
 
-from avanon.annotations.safety import write_atomic
+from avanon.files import write_atomic
 
 PROV_NAME = "provenance.json"
 NAMESPACE = "https://avanon.org/ns/prov#"

@@ -30,7 +30,7 @@ from typing import Any
 from avanon.annotations.alignment import check_within
 from avanon.annotations.formats import detect_format, read_annotations
 from avanon.annotations.pairing import pair_media
-from avanon.annotations.safety import write_atomic
+from avanon.files import write_atomic
 from avanon.errors import AvanonError, IntegrityError, ParameterError
 from avanon.provenance.prov import PROV_NAME, read_prov_outputs, write_prov
 

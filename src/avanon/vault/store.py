@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from avanon.detect.models import sha256_file
 from avanon.errors import AccessError, IntegrityError, ParameterError
+from avanon.files import write_atomic
 from avanon.vault.crypto import (
     DEFAULT_CHUNK,
     MasterKey,
@@ -103,12 +104,7 @@ def _now() -> dt.datetime:
 
 
 def _write_json_atomic(path: Path, data: dict[str, object]) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def _check_relpath(relpath: str) -> str:
