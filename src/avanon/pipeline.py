@@ -114,6 +114,9 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, s
         raise ParameterError(f"Output root {out} exists and is not a folder.")
     existing = Manifest.load(out) if out.is_dir() else None
     if existing is not None:
+        for stale in out.glob(f".{MANIFEST_NAME}.*"):  # a manifest write cut short by a kill: never a complete file
+            stale.unlink(missing_ok=True)
+    if existing is not None:
         same = existing.header.get("recipe_sha256") == header["recipe_sha256"] and existing.header.get("seed") == seed
         if not same:
             raise AccessError(
