@@ -31,6 +31,8 @@ from avanon.execute.coordinator import Coordinator
 from avanon.execute.executors import check_options, make_executor
 from avanon.execute.tasks import WORK_DIR
 from avanon.annotations import is_annotation
+from avanon.audio.speech import SpeechPlan, plans_for_study
+from avanon.media.probe import media_kind
 from avanon.process import FileTask, process_annotation, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
 from avanon.provenance.bids_layout import bids_layout
@@ -220,8 +222,12 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                                   voice_seed=derive_seed(secret, "voice"))
         todo: list[FileTask] = []
         annotations: list[FileTask] = []
+        annotation_rels = {rel for rel in rels if is_annotation(study / rel)}
+        speech = plans_for_study(study, sorted(annotation_rels), [r for r in rels if media_kind(r) in ("audio", "video")], roster=roster)
+        names_heard = tuple(n for n in (roster or ()) if n.strip())
         for rel in rels:
-            task = FileTask(study, out, rel, layout.get(rel) or keys.get(rel))
+            plan_ = speech.get(rel) or SpeechPlan(names=names_heard)
+            task = FileTask(study, out, rel, layout.get(rel) or keys.get(rel), speech=plan_)
             if task.src.is_symlink():
                 manifest.record({"input": key(rel), "output": None, "kind": task.kind, "status": "failed", "seed": seed,
                                  "reason": f"{key(rel)}: symbolic link not followed (copy the file into the study instead)."})
@@ -234,7 +240,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                 continue
             task.dst.unlink(missing_ok=True)  # an output of an older, different input must not survive
             temp_path(task.dst).unlink(missing_ok=True)
-            (annotations if is_annotation(task.src) else todo).append(task)
+            (annotations if rel in annotation_rels else todo).append(task)
         for task in sorted(todo, key=_size, reverse=True):  # largest first: the last tasks of the run are short ones
             coordinator.add(task)
         coordinator.run()

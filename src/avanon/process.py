@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from avanon.audio.base import VoiceTransform, speaker_key
+from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_redactions, write_redaction_files
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.probe import media_kind, probe
@@ -42,6 +43,7 @@ class FileTask:
     out_root: Path
     rel: str  # POSIX path relative to the study root
     out_rel: str | None = None  # output path relative to the output root when names are pseudonymized
+    speech: SpeechPlan = SpeechPlan()  # speaker turns and tier spans from paired annotations, roster names
 
     @property
     def output_rel(self) -> str:
@@ -71,7 +73,43 @@ def voice_for(recipe: Recipe) -> VoiceTransform | None:
     return voice
 
 
-def steps_for(recipe: Recipe, kind: str, has_audio: bool) -> list[dict[str, Any]]:
+def plan_voice(task: FileTask, recipe: Recipe) -> tuple[VoiceTransform | PlannedVoice | None, RedactionPlan | None]:
+    """The voice source for one recording's audio, and its redaction plan (``None``: nothing redacted).
+
+    Speaker turns from paired annotations give each speaker their own pseudo-voice (recipe
+    ``audio.turns``); the recipe's ``audio.redact`` step transcribes the original audio and plans
+    redactions; spans of a paired annotation tier named PII are redacted in any case (with the
+    recipe's redaction settings, or the defaults).
+    """
+    from avanon.audio.redact import Redactor
+
+    voice = voice_for(recipe)
+    step = recipe.audio.redact
+    redactor = step.build("redaction") if step else (Redactor() if task.speech.spans else None)
+    plan = None
+    if redactor is not None:
+        assert isinstance(redactor, Redactor)
+        plan = plan_redactions(task.src, redactor, transcribe=step is not None, roster=task.speech.names, spans=task.speech.spans)
+    turns = task.speech.turns if recipe.audio.turns and voice is not None else ()
+    if not turns and not (plan and plan.redactions):
+        return voice, plan
+    return PlannedVoice(voice, turns, plan.redactions if plan else (), redactor), plan
+
+
+def speech_details(task: FileTask, recipe: Recipe, plan: RedactionPlan | None) -> dict[str, Any]:
+    """Manifest fields of the speech work: redaction records (spans and categories, never words) and transcripts."""
+    details: dict[str, Any] = {}
+    if plan is not None:
+        details["redactions"] = plan.records()
+        paths = write_redaction_files(task.dst, plan)
+        if paths:
+            details["derived"] = [{"path": p.relative_to(task.out_root).as_posix(), "sha256": sha256_path(p)} for p in paths]
+    if task.speech.turns and recipe.audio.turns and recipe.audio.voice:
+        details["speakers"] = len({s for _, _, s in task.speech.turns})
+    return details
+
+
+def steps_for(recipe: Recipe, kind: str, has_audio: bool, speech: SpeechPlan | None = None) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     if kind in ("video", "image"):
         steps += [{"step": "detect", **s.dump()} for s in recipe.video.detectors]
@@ -80,8 +118,13 @@ def steps_for(recipe: Recipe, kind: str, has_audio: bool) -> list[dict[str, Any]
         steps.append({"step": "obfuscate", **recipe.video.obfuscation.dump()})
     if kind == "video":
         steps.append({"step": "encode", **recipe.video.encoder.model_dump()})
+    speech = speech or SpeechPlan()
     if (kind == "audio" or has_audio) and recipe.audio.voice:
-        steps.append({"step": "voice", **recipe.audio.voice.dump()})
+        turns = bool(speech.turns and recipe.audio.turns)
+        steps.append({"step": "voice", **recipe.audio.voice.dump(), "speaker_turns": turns})
+    if (kind == "audio" or has_audio) and (recipe.audio.redact or speech.spans):
+        settings = recipe.audio.redact.dump() if recipe.audio.redact else {"name": "redact"}
+        steps.append({"step": "redact", **settings, "transcribe": recipe.audio.redact is not None, "annotation_spans": len(speech.spans)})
     if kind != "other":
         steps.append({"step": "strip-metadata"})
     return steps
@@ -89,22 +132,26 @@ def steps_for(recipe: Recipe, kind: str, has_audio: bool) -> list[dict[str, Any]
 
 def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
     info = probe(task.src)
+    voice, plan = plan_voice(task, recipe) if info.audio is not None else (None, None)
     result = transcode_video(
         task.src, tmp,
         masker_factory=lambda w, h, fps: FaceMasker(recipe.video, width=w, height=h, fps=fps),
-        voice=voice_for(recipe), seed=seed, speaker=speaker_key(task.rel), encoder=recipe.video.encoder, progress=progress,
+        voice=voice, seed=seed, speaker=speaker_key(task.rel), encoder=recipe.video.encoder, progress=progress,  # type: ignore[arg-type]
     )
     out = probe(tmp)
     assert out.video is not None and info.video is not None
     if (out.video.width, out.video.height) != (info.video.width, info.video.height):
         raise MediaError(f"{task.src}: output size {out.video.width}x{out.video.height} differs from the input's.")
     derived = _features(task, recipe) if recipe.video.features else []
+    speech = speech_details(task, recipe, plan)
+    derived += speech.pop("derived", [])
     return {
         **({"derived": derived} if derived else {}),
+        **speech,
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": result.frames,
                   "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
         "masking": result.masking,
-        "steps": steps_for(recipe, "video", info.audio is not None),
+        "steps": steps_for(recipe, "video", info.audio is not None, task.speech),
         "models": [m.record() for m in models_used(recipe.video)],
     }
 
@@ -121,6 +168,7 @@ def _features(task: FileTask, recipe: Recipe) -> list[dict[str, str]]:
 
 def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
     info = probe(task.src)
+    voice, plan = plan_voice(task, recipe)
     fmt = AUDIO_FORMATS[task.src.suffix.lower()]
     try:
         inp = av.open(str(task.src), metadata_errors="ignore")
@@ -128,7 +176,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         raise MediaError(f"{task.src}: cannot be opened ({exc}).") from None
     with inp, av.open(str(tmp), "w", format=fmt) as out:
         ain = inp.streams.audio[0]
-        coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice_for(recipe),
+        coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice,  # type: ignore[arg-type]
                                 seed=seed, speaker=speaker_key(task.rel), path=task.src)
         try:
             for packet in inp.demux(ain):
@@ -142,9 +190,10 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     if coder.samples_in == 0:
         raise MediaError(f"{task.src}: the audio stream has no decodable samples.")
     return {
+        **speech_details(task, recipe, plan),
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.output_rel},
                   "audio_samples": coder.samples_out},
-        "steps": steps_for(recipe, "audio", True),
+        "steps": steps_for(recipe, "audio", True, task.speech),
         "models": [],
     }
 
@@ -223,6 +272,8 @@ def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Pro
     if entry["status"] == "failed":
         entry.pop("output_sha256", None)
         entry["output"] = None
+        for item in entry.pop("derived", []):  # files written beside an output that did not come to be
+            (task.out_root / item["path"]).unlink(missing_ok=True)
     entry["seconds"] = round(time.perf_counter() - started, 3)
     return entry
 
@@ -239,16 +290,19 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
     started = time.perf_counter()
     entry: dict[str, Any] = {"input": task.rel, "output": None, "kind": "annotation", "input_sha256": None}
     media = {}
+    redactions: dict[str, list[tuple[float, float, str]]] = {}
     for rel, e in media_entries.items():
         if e.get("status") != "ok" or e.get("kind") not in ("video", "audio"):
             continue
+        if e.get("redactions"):  # segments redacted in the audio are marked in the annotations
+            redactions[rel] = [(float(r["start_s"]), float(r["end_s"]), str(r["category"])) for r in e["redactions"]]
         info = e.get("media", {})
         media[rel] = MediaInfo(output=e["output"], input_duration=float(info.get("input", {}).get("duration_s") or 0.0),
                                output_duration=float(info.get("output", {}).get("duration_s") or 0.0))
     try:
         entry["input_sha256"] = sha256_path(task.src)
         result = carry_annotations(task.src, study_root=task.study_root, out_root=task.out_root, media=media, secret=secret,
-                                   roster=list(roster) if roster else None, output=task.out_rel)
+                                   roster=list(roster) if roster else None, output=task.out_rel, redactions=redactions)
         entry.update(format=result.format, media=list(result.media), counts=dict(result.counts),
                      steps=[{"step": "annotations", "relink": True, "align": True, "pseudonymize": True}])
         if result.status == "ok" and result.output:

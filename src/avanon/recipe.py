@@ -89,6 +89,8 @@ class AudioSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     voice: Step | None = Field(default_factory=lambda: Step(name="mcadams"))
+    redact: Step | None = Field(None, description="transcribe every recording and redact spoken personal information (method kind 'redaction', e.g. {name: redact, mode: tone}); spans of annotation tiers named PII are redacted even without it")
+    turns: bool = Field(True, description="give each speaker of a paired RTTM file or ELAN/TextGrid speaker tier their own pseudo-voice")
 
 
 class NamingSection(BaseModel):
@@ -125,6 +127,8 @@ class Recipe(BaseModel):
             step.build("video")
         if self.audio.voice is not None:
             self.audio.voice.build("voice")
+        if self.audio.redact is not None:
+            self.audio.redact.build("redaction")
         return self
 
     def dump(self) -> dict[str, Any]:
@@ -134,6 +138,7 @@ class Recipe(BaseModel):
         data["video"]["obfuscation"] = self.video.obfuscation.dump()
         data["video"]["filters"] = [s.dump() for s in self.video.filters]
         data["audio"]["voice"] = self.audio.voice.dump() if self.audio.voice else None
+        data["audio"]["redact"] = self.audio.redact.dump() if self.audio.redact else None
         return data
 
     def to_yaml(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, TypeVar
 
 from avanon.errors import ParameterError
 
-KINDS = ("detector", "obfuscation", "voice", "video", "metric")
+KINDS = ("detector", "obfuscation", "voice", "video", "metric", "redaction")
 
 
 class Constraint:
@@ -201,6 +201,7 @@ BUILTIN_MODULES: list[str] = [
     "avanon.audio.mcadams",
     "avanon.audio.pseudo",
     "avanon.audio.resynth",
+    "avanon.audio.redact",
     "avanon.evaluate.faces",
     "avanon.evaluate.speech",
     "avanon.evaluate.video",

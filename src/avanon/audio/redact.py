@@ -31,7 +31,7 @@ from avanon.audio.pii import CATEGORIES, Roster, find_pii, unlocated_names
 from avanon.audio.transcribe import Segment, Transcript, Word, transcribe
 from avanon.errors import MediaError, ParameterError
 from avanon.files import write_atomic
-from avanon.registry import Interval, Kind, Method, Options, Param
+from avanon.registry import Interval, Kind, Method, Options, Param, register
 
 SOURCES = ("transcript", "annotation", "fail-closed")
 Span = tuple[float, float, str]
@@ -92,8 +92,14 @@ def merge(redactions: Sequence[Redaction]) -> list[Redaction]:
     return out
 
 
+@register
 class Redactor(Method):
-    """Spoken-PII redaction settings and the one call that applies them (:meth:`run`)."""
+    """Spoken-PII redaction settings and the one call that applies them (:meth:`run`).
+
+    The recipe names it as ``audio.redact`` (kind ``redaction``); ``avanon run`` then transcribes
+    every recording, plans the spans on the original audio and replaces them in the anonymized
+    output (see :mod:`avanon.audio.speech`).
+    """
 
     kind = "redaction"
     name = "redact"
@@ -130,8 +136,13 @@ class Redactor(Method):
             spans.append(Redaction(start, end, category, "annotation"))
         return merge(spans)
 
-    def apply(self, samples: np.ndarray, sample_rate: int, redactions: Sequence[Redaction]) -> np.ndarray:
-        """Replace every span of ``samples`` (shape ``(n,)`` or ``(n, channels)``); same shape out."""
+    def apply(self, samples: np.ndarray, sample_rate: int, redactions: Sequence[Redaction], *, offset: int = 0) -> np.ndarray:
+        """Replace every span of ``samples`` (shape ``(n,)`` or ``(n, channels)``); same shape out.
+
+        ``offset`` is the index of ``samples[0]`` in the whole recording [samples], so a recording
+        can be redacted block by block as it streams; the result equals redacting it whole (the
+        noise fill excepted, which is random anyway).
+        """
         x = np.asarray(samples, dtype=np.float32)
         mono = x.ndim == 1
         y = (x[:, None] if mono else x).copy()
@@ -139,23 +150,25 @@ class Redactor(Method):
         fade = int(self.fade_ms * 1e-3 * sample_rate)
         amp = 10 ** (self.level_db / 20.0)
         for k, r in enumerate(redactions):
-            a, b = int(np.floor(r.start * sample_rate)), min(n, int(np.ceil(r.end * sample_rate)))
-            if b <= a:
+            a, b = int(np.floor(r.start * sample_rate)), int(np.ceil(r.end * sample_rate))  # span, in the whole recording
+            lo, hi = max(a, offset), min(b, offset + n)
+            if hi <= lo:
                 continue
             m = b - a
-            t = (a + np.arange(m)) / sample_rate
+            i = np.arange(lo - a, hi - a)  # positions inside the span
+            t = (lo + np.arange(hi - lo)) / sample_rate
             if self.mode == "tone":
                 fill = amp * np.sqrt(2) * np.sin(2 * np.pi * self.tone_hz * t)
             elif self.mode == "noise":
-                fill = amp * np.random.default_rng(k).standard_normal(m)
+                fill = amp * np.random.default_rng((k, lo)).standard_normal(hi - lo)
             else:
-                fill = np.zeros(m)
-            gain = np.ones(m)
+                fill = np.zeros(hi - lo)
             f = min(fade, m // 2)
+            gain = np.ones(hi - lo)
             if f > 0:  # ramps inside the padded span, so the word itself is fully replaced
-                ramp = (np.arange(f) + 0.5) / f
-                gain[:f], gain[m - f :] = ramp, ramp[::-1]
-            y[a:b] = y[a:b] * (1 - gain[:, None]) + (fill * gain)[:, None]
+                gain = np.minimum(gain, np.minimum((i + 0.5) / f, (m - i - 0.5) / f))
+            seg = slice(lo - offset, hi - offset)
+            y[seg] = y[seg] * (1 - gain[:, None]) + (fill * gain)[:, None]
         y = y.astype(np.float32)
         return y[:, 0] if mono else y
 

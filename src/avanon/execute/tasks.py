@@ -14,6 +14,7 @@ files and segments it runs; :func:`worker_info` reports those caches.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from avanon.execute.segments import (
 )
 from avanon.media.probe import probe
 from avanon.media.video import muxer_options
-from avanon.process import FileTask, process_file, steps_for, voice_for
+from avanon.process import FileTask, plan_voice, process_file, speech_details, steps_for
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 
@@ -101,7 +102,7 @@ def run_file(task: FileTask, recipe: Recipe, seed: int | None, voice_seed: int |
         total, unit = _work_units(task)
         emit(("start", task.rel, total, unit))
     staging_root = task.out_root / WORK_DIR / file_key(task.rel) / f"attempt-{uuid.uuid4().hex}"
-    staged = FileTask(task.study_root, staging_root, task.rel, task.out_rel)
+    staged = dataclasses.replace(task, out_root=staging_root)
     ticker = _Ticker(emit, task.rel)
     try:
         entry = process_file(staged, recipe, seed, progress=ticker, voice_seed=voice_seed)
@@ -225,10 +226,12 @@ def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit:
     final = audio_path(task, output_suffix(task))
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     try:
-        samples = encode_audio(task.src, tmp, voice=voice_for(recipe), seed=voice_seed, speaker=speaker_key(task.rel),
+        voice, plan = plan_voice(task, recipe)
+        samples = encode_audio(task.src, tmp, voice=voice, seed=voice_seed, speaker=speaker_key(task.rel),  # type: ignore[arg-type]
                                fmt=output_format(task.src, task.dst))
         os.replace(tmp, final)
-        write_json(final.with_suffix(".json"), {"samples": samples})  # written last: marks the track complete
+        speech = speech_details(task, recipe, plan)  # redaction records and the transcripts beside the output
+        write_json(final.with_suffix(".json"), {"samples": samples, "speech": speech})  # written last: marks the track complete
     finally:
         tmp.unlink(missing_ok=True)
     return samples
@@ -265,14 +268,16 @@ def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any]
         shutil.rmtree(staging, ignore_errors=True)
     from avanon.video.faces import models_used
 
+    speech = read_json(audio.with_suffix(".json")).get("speech", {}) if audio is not None else {}
     return {
+        **speech,
         "input": task.rel, "output": task.output_rel, "kind": "video", "seed": seed, "status": "ok",
         "input_sha256": input_sha256, "output_sha256": output_sha,
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": vp.frames,
                   "audio_samples": audio_samples, "repaired_timestamps": 0},
         "masking": masking,
         "segments": {"count": len(vp.segments), "first_frames": [s.first_frame for s in vp.segments]},
-        "steps": steps_for(recipe, "video", vp.has_audio),
+        "steps": steps_for(recipe, "video", vp.has_audio, task.speech),
         "models": [m.record() for m in models_used(recipe.video)],
         "seconds": round(time.perf_counter() - started, 3),
     }
