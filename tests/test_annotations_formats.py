@@ -36,7 +36,7 @@ def _close(a: float | None, b: float | None) -> bool:
 
 def test_real_examples_cover_every_format() -> None:
     formats = {detect_format(p) for p in EXAMPLES}
-    assert formats == {"elan", "textgrid", "rttm", "boris", "csv"}
+    assert formats == {"elan", "textgrid", "rttm", "chat", "boris", "csv"}
     assert len(EXAMPLES) >= 60
 
 

@@ -36,6 +36,8 @@ def test_roster_mapping_uses_speaker_keys() -> None:
 @pytest.mark.parametrize(("text", "expected", "label"), [
     ("mail anna@example.org now", "mail [EMAIL] now", "EMAIL"),
     ("call +49 30 1234567", "call [PHONE]", "PHONE"),
+    ("call 555-867-5309.", "call [PHONE].", "PHONE"),
+    ("v 1234567.5", "v 1234567.5", None),
     ("born 2019-03-01", "born [DATE]", "DATE"),
     ("born 1.3.2019.", "born [DATE].", "DATE"),
     ("pitch 120 at 1985.4920000000002", "pitch 120 at 1985.4920000000002", None),
@@ -84,3 +86,67 @@ def test_default_pseudonyms_match_the_study_secret_module() -> None:
     anon = TextAnonymizer(SECRET, {"Anna": "sub-01"})
     assert anon.text("Anna waves") == f"{pseudonym(SECRET, 'speaker', 'sub-01')} waves"
     assert anon.annotator("Jane") == pseudonym(SECRET, "annotator", "jane")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("we went to 12 Baker Street, then home", "we went to [ADDRESS], then home"),
+    ("lives in Leeds.", "lives in [PLACE]."),
+    ("NHS id AB123456C", "NHS id [ID_NUMBER]"),
+    ("recorded 12-SEP-2016", "recorded [DATE]"),
+    ("score 12 34 at a4390", "score 12 34 at a4390"),
+    ("the quick brown fox 288", "the quick brown fox 288"),
+])
+def test_places_addresses_and_ids_in_annotation_text(text: str, expected: str) -> None:
+    assert TextAnonymizer(SECRET, namer=namer).text(text) == expected
+
+
+@pytest.mark.parametrize("code", ["CHI", "MOT", "vocalization", "0", "C", "N", "smile", "Leeds", "12345", "a4390"])
+def test_one_token_codes_stay(code: str) -> None:
+    anon = TextAnonymizer(SECRET, namer=namer)
+    assert anon.text(code) == code and sum(anon.counts.values()) == 0
+
+
+def test_roster_places_and_names_win_over_detectors() -> None:
+    anon = TextAnonymizer(SECRET, {"Paris Hilton": "sub-01"}, places=["Little Snoring"], namer=namer)
+    assert anon.text("Paris Hilton went to Little Snoring") == f"{namer(SECRET, 'speaker', 'sub-01')} went to [PLACE]"
+    assert anon.text("Little Snoring") == "[PLACE]"
+
+
+def test_find_pii_text_spans() -> None:
+    from avanon.audio.pii import Roster, find_pii_text
+
+    text = "Anna (anna@example.org) lives at 12 Baker Street, call 0161 496 0000."
+    found = {(text[f.start:f.end], f.category) for f in find_pii_text(text, Roster(names=["Anna"]), use_spacy=False)}
+    assert found == {("Anna", "PERSON"), ("anna@example.org", "EMAIL"), ("12 Baker Street", "ADDRESS"),
+                     ("0161 496 0000", "PHONE")}
+    with pytest.raises(ParameterError, match="'categories' parameter of find_pii_text"):
+        find_pii_text(text, categories=["NAME"])
+
+
+def _changed_labels(dev_data: Path, *, use_spacy: bool) -> list[tuple[str, str]]:
+    from avanon.annotations.formats import detect_format, read_annotations
+
+    changed = []
+    for path in sorted(dev_data.rglob("*")):
+        if not path.is_file() or detect_format(path) is None:
+            continue
+        doc = read_annotations(path)
+        anon = TextAnonymizer(SECRET, use_spacy=use_spacy, namer=namer)
+        for _, ann in doc.annotations():
+            values = [ann.value] + [v for k, v in ann.fields.items() if k not in doc.media_fields and not k.startswith("_")]
+            changed += [(v, anon.text(v)) for v in values if anon.text(v) != v]
+    return changed
+
+
+def _only_real_dates(changed: list[tuple[str, str]]) -> None:
+    # the only personal data in the real labels: BORIS observation dates (2016-12-01 23:01:31)
+    assert changed and all(old.startswith("2016-12-01") and new.startswith("[DATE]") for old, new in changed), changed[:5]
+
+
+def test_real_annotation_labels_are_not_mangled(dev_data: Path) -> None:
+    _only_real_dates(_changed_labels(dev_data, use_spacy=False))
+
+
+@pytest.mark.slow
+def test_real_annotation_labels_are_not_mangled_with_spacy(dev_data: Path) -> None:
+    _only_real_dates(_changed_labels(dev_data, use_spacy=True))

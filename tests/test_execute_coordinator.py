@@ -89,7 +89,7 @@ def test_a_task_failing_twice_fails_its_file_with_the_reason(study: Path, tmp_pa
 
     def flaky(task: FileTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
         calls[task.rel] = calls.get(task.rel, 0) + 1
-        if task.rel == "notes.txt":
+        if task.rel == "sub-01/session.mp4":
             raise RuntimeError("disk full")
         if task.rel == "sub-00/session.mp4" and calls[task.rel] == 1:
             raise OSError("stale NFS handle")
@@ -98,10 +98,11 @@ def test_a_task_failing_twice_fails_its_file_with_the_reason(study: Path, tmp_pa
     monkeypatch.setattr(tasks, "run_file", flaky)
     events: list[tuple[Any, ...]] = []
     summary = run_study(study, tmp_path / "out", recipe=light_recipe(), workers=1, segment_seconds=0, on_event=events.append)
-    assert calls["notes.txt"] == 2 and calls["sub-00/session.mp4"] == 2
-    assert summary.ok == 4 and [rel for rel, _ in summary.failed] == ["notes.txt"]
-    assert "file task failed twice" in summary.failed[0][1] and "disk full" in summary.failed[0][1]
-    assert not (tmp_path / "out" / "notes.txt").exists()
+    assert calls["sub-01/session.mp4"] == 2 and calls["sub-00/session.mp4"] == 2
+    assert "notes.txt" not in calls  # other files are anonymized by the coordinator, which holds the study secret
+    assert summary.ok == 4 and [rel for rel, _ in summary.failed] == ["sub-01/session.mp4"]
+    assert "task failed twice" in summary.failed[0][1] and "disk full" in summary.failed[0][1]
+    assert not (tmp_path / "out" / "sub-01" / "session.mp4").exists()
     assert sum(1 for e in events if e[0] == "retry") == 2
 
 

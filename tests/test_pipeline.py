@@ -273,3 +273,27 @@ def test_bids_layout_with_sidecars(tmp_path):
     assert "jane" not in (first + second).lower() and first.split("/")[0] == second.split("/")[0]
     assert entries["notes.txt"]["output"] == "notes.txt"
     assert run_study(root, out, recipe=bids, seed=2).skipped == 4
+
+
+def test_other_files_are_anonymized_or_fail_closed(tmp_path):
+    study = tmp_path / "study"
+    (study / "docs").mkdir(parents=True)
+    (study / "docs" / "participants.tsv").write_text("participant_id\tname\temail\nsub-01\tAnna Miller\tanna@example.org\n", encoding="utf-8")
+    (study / "docs" / "notes.txt").write_text("Anna Miller came late; call 555-867-5309.\n", encoding="utf-8")
+    (study / "docs" / "consent.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+    summary = run_study(study, tmp_path / "out", recipe=recipe.load("default"), seed=3, roster=["Anna Miller"])
+    assert [rel for rel, _ in summary.failed] == ["docs/consent.pdf"]
+    assert "cannot check it" in summary.failed[0][1] and "other_files: copy" in summary.failed[0][1]
+    out = tmp_path / "out"
+    assert not (out / "docs" / "consent.pdf").exists()
+    table = (out / "docs" / "participants.tsv").read_text(encoding="utf-8")
+    notes = (out / "docs" / "notes.txt").read_text(encoding="utf-8")
+    for text in (table, notes):
+        assert "Anna" not in text and "Miller" not in text and "anna@" not in text
+    assert "sub-01" in table and "867-5309" not in notes and "came late" in notes
+    entries = {e["input"]: e for e in json.loads((out / "avanon_manifest.json").read_text())["entries"]}
+    assert entries["docs/notes.txt"]["steps"][0]["step"] == "anonymize-text"
+
+    copied = run_study(study, tmp_path / "out2", recipe=recipe.parse("extends: default\nother_files: copy"), seed=3)
+    assert not copied.failed
+    assert (tmp_path / "out2" / "docs" / "consent.pdf").read_bytes() == (study / "docs" / "consent.pdf").read_bytes()

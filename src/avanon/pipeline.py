@@ -33,7 +33,7 @@ from avanon.execute.tasks import WORK_DIR
 from avanon.annotations import is_annotation
 from avanon.audio.speech import SpeechPlan, plans_for_study
 from avanon.media.probe import media_kind
-from avanon.process import FileTask, process_annotation, temp_path
+from avanon.process import FileTask, process_annotation, process_other, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
 from avanon.provenance.bids_layout import bids_layout
 from avanon.provenance.naming import NameMapper
@@ -222,6 +222,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                                   voice_seed=derive_seed(secret, "voice"))
         todo: list[FileTask] = []
         annotations: list[FileTask] = []
+        others: list[FileTask] = []  # neither media nor annotations: anonymized here, where the study secret is
         annotation_rels = {rel for rel in rels if is_annotation(study / rel)}
         speech = plans_for_study(study, sorted(annotation_rels), [r for r in rels if media_kind(r) in ("audio", "video")], roster=roster)
         names_heard = tuple(n for n in (roster or ()) if n.strip())
@@ -240,7 +241,12 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
                 continue
             task.dst.unlink(missing_ok=True)  # an output of an older, different input must not survive
             temp_path(task.dst).unlink(missing_ok=True)
-            (annotations if rel in annotation_rels else todo).append(task)
+            if rel in annotation_rels:
+                annotations.append(task)
+            elif task.kind == "other":
+                others.append(task)
+            else:
+                todo.append(task)
         for task in sorted(todo, key=_size, reverse=True):  # largest first: the last tasks of the run are short ones
             coordinator.add(task)
         coordinator.run()
@@ -251,6 +257,10 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             if on_event:
                 on_event(("start", task.rel, 1, "file"))
             finish(process_annotation(task, media_entries, secret, roster=roster))
+        for task in others:
+            if on_event:
+                on_event(("start", task.rel, 1, "file"))
+            finish(process_other(task, recipe, secret, roster=roster, seed=seed))
     if names is not None and names.mapping:
         names.save(steward_dir(out), release_root=out)  # the steward's key from output names back to input names
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)  # every file has its entry: what is left there is stale

@@ -225,16 +225,10 @@ def anonymize_image(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     }
 
 
-def copy_other(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
-    shutil.copyfile(task.src, tmp)
-    return {"steps": [{"step": "copy"}], "models": []}
-
-
 HANDLERS: dict[str, Callable[[FileTask, Path, Recipe, int, Progress | None], dict[str, Any]]] = {
     "video": anonymize_video,
     "audio": anonymize_audio,
     "image": anonymize_image,
-    "other": copy_other,
 }
 
 
@@ -318,3 +312,43 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
     entry["seconds"] = round(time.perf_counter() - started, 3)
     return entry
 
+
+
+def process_other(task: FileTask, recipe: Recipe, secret: bytes, roster: Sequence[str] | None = None,
+                  seed: int | None = None) -> dict[str, Any]:
+    """Carry one file that is neither media nor annotation (a participants table, notes): anonymized or failed.
+
+    With the recipe's ``other_files: anonymize`` (the default) text, tables, JSON, YAML and
+    spreadsheets are written with roster names, participant columns and personal data replaced
+    (:func:`avanon.annotations.documents.anonymize_other`); a binary format that cannot be checked
+    fails closed. ``other_files: copy`` copies the file unchanged.
+    """
+    from avanon.annotations.documents import anonymize_other
+
+    started = time.perf_counter()
+    entry: dict[str, Any] = {"input": task.rel, "output": task.output_rel, "kind": "other", "seed": seed}
+    tmp = temp_path(task.dst)
+    try:
+        if not os.access(task.src, os.R_OK):
+            raise MediaError(f"{task.src}: permission denied (the file is not readable by this user).")
+        entry["input_sha256"] = sha256_path(task.src)
+        task.dst.parent.mkdir(parents=True, exist_ok=True)
+        if recipe.other_files == "copy":
+            shutil.copyfile(task.src, tmp)
+            entry["steps"] = [{"step": "copy"}]
+        else:
+            counts = anonymize_other(task.src, tmp, secret=secret, roster=list(roster) if roster else None)
+            entry["steps"] = [{"step": "anonymize-text", "replaced": dict(sorted(counts.items()))}]
+        entry["output_sha256"] = sha256_path(tmp)
+        os.replace(tmp, task.dst)
+        entry["status"] = "ok"
+    except AvanonError as exc:
+        entry.update(status="failed", reason=str(exc) + " (recipe 'other_files: copy' copies such files unchanged)")
+    except Exception as exc:  # one bad file fails alone, closed
+        entry.update(status="failed", reason=f"{task.src}: unexpected {type(exc).__name__}: {exc}")
+    finally:
+        tmp.unlink(missing_ok=True)
+    if entry["status"] == "failed":
+        entry["output"] = None
+    entry["seconds"] = round(time.perf_counter() - started, 3)
+    return entry

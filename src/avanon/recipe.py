@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -115,6 +115,12 @@ class Recipe(BaseModel):
     video: VideoSection = Field(default_factory=VideoSection)
     audio: AudioSection = Field(default_factory=AudioSection)
     naming: NamingSection = Field(default_factory=NamingSection)
+    other_files: Literal["anonymize", "copy"] = Field(
+        "anonymize",
+        description="files that are neither media nor annotations (participants tables, notes): 'anonymize' writes "
+        "text, tables, JSON, YAML and spreadsheets with names and personal data replaced and fails binary formats "
+        "it cannot check (PDF, Word); 'copy' copies them unchanged (the steward vouches for them)",
+    )
 
     @model_validator(mode="after")
     def _check_methods(self) -> "Recipe":

@@ -1,4 +1,4 @@
-"""Annotation files (ELAN, Praat TextGrid, RTTM, BORIS, plain CSV): read, check, anonymize, write.
+"""Annotation files (ELAN, Praat TextGrid, RTTM, CHAT, BORIS, plain CSV): read, check, anonymize, write.
 
 The pipeline calls :func:`is_annotation` to route a file here and :func:`carry_annotations` once per
 annotation file after the media are done.

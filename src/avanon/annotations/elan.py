@@ -7,14 +7,43 @@ aligned ancestor. The pympi document stays in :attr:`AnnotationDocument.native`,
 linguistic types, controlled vocabularies, locales, languages, lexicon and external references; the
 writer carries changed values, times, tier names, attributes and media links back into it. Time
 slots shared between annotations stay shared.
+
+What anonymization must see travels in :attr:`AnnotationDocument.header`, so that
+:func:`~avanon.annotations.model.map_text` rewrites it with the same function as the annotation
+values (an annotation that equals a controlled-vocabulary entry stays equal to the renamed entry):
+
+====================================  ==================================================
+header key                            what
+====================================  ==================================================
+``AUTHOR``                            document author (an annotator pseudonym)
+``MEDIA_FILE``                        old header media file (a media link)
+``PROPERTY i NAME``                   header properties (URN and last-used ids excepted);
+                                      absolute paths are media links; properties named
+                                      like a person (author, user, ...) are annotators
+``CV i ID``                           controlled vocabulary id (linguistic types follow)
+``CV i DESCRIPTION j``                its descriptions
+``CV i ENTRY k VALUE j``              entry values (``CV_ENTRY`` and ``CVE_VALUE``)
+``CV i ENTRY k DESCRIPTION j``        entry descriptions
+``LICENSE i``                         licence texts
+``EXTERNAL_REF id``, ``LEXICON_REF    absolute ``file:`` or path values only (links, so
+id URL``, ``LANGUAGE id LANG_DEF``    that no user folder survives); web URLs stay
+====================================  ==================================================
+
+pympi drops the ``CVE_REF``, ``EXT_REF`` and ``LANG_REF`` attributes of annotations; the reader keeps
+them in ``options["annotation_attributes"]`` and the writer puts them back, so links from annotations
+to vocabulary entries stay valid. Files of format 2.7 and older get their vocabularies written back as
+``CV_ENTRY`` elements (pympi writes the 2.8 ``CV_ENTRY_ML`` form).
 """
 
 from __future__ import annotations
 
 import copy
+import re
+import xml.etree.ElementTree as etree
 from pathlib import Path
+from typing import Any
 
-from pympi.Elan import Eaf, to_string
+from pympi.Elan import Eaf, to_adocument
 
 from avanon.annotations.model import Annotation, AnnotationDocument, MediaLink, Tier, is_absolute_link
 from avanon.annotations.safety import check_xml
@@ -24,6 +53,8 @@ from avanon.errors import MediaError, ParameterError
 _SKIPPED_PROPERTIES = {"URN", "lastUsedAnnotationId", "lastUsedAnnotation"}
 _DEFAULT_TYPE = "avanon-time-aligned"
 _XSI_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
+_ANNOTATION_ATTRIBUTES = ("CVE_REF", "EXT_REF", "LANG_REF")
+_PERSON_PROPERTY = re.compile(r"author|creator|annotator|transcriber|coder|user|owner|editor|modified|name", re.IGNORECASE)
 
 
 def read_elan(path: Path) -> AnnotationDocument:
@@ -38,7 +69,7 @@ def read_elan(path: Path) -> AnnotationDocument:
     path = Path(path)
     check_xml(path)
     try:
-        eaf = _load(path)
+        eaf, annotation_attributes = _load(path)
     except (KeyError, ValueError, IndexError, AttributeError, TypeError) as exc:
         raise MediaError(f"{path}: not a valid ELAN document (missing or malformed {exc})") from exc
     except Exception as exc:  # pympi raises a bare Exception on parse errors
@@ -50,9 +81,8 @@ def read_elan(path: Path) -> AnnotationDocument:
     if eaf.header.get("MEDIA_FILE"):
         doc.header["MEDIA_FILE"] = eaf.header["MEDIA_FILE"]
         doc.options["header_media_keys"] = ("MEDIA_FILE",)
-    for index, (name, value) in enumerate(eaf.properties):
-        if name not in _SKIPPED_PROPERTIES and value is not None:
-            doc.header[f"PROPERTY {index} {name}"] = str(value)
+    doc.options["annotation_attributes"] = annotation_attributes
+    _read_header_texts(eaf, doc)
     for desc in eaf.media_descriptors:
         doc.media.append(MediaLink(path=desc.get("MEDIA_URL", ""), relative=desc.get("RELATIVE_MEDIA_URL", "") or "",
                                    mime=desc.get("MIME_TYPE", "") or ""))
@@ -75,21 +105,75 @@ def read_elan(path: Path) -> AnnotationDocument:
     return doc
 
 
-def _load(path: Path) -> Eaf:
-    """Load with pympi, which needs the ``xsi:noNamespaceSchemaLocation`` attribute that some writers omit."""
+def _load(path: Path) -> tuple[Eaf, dict[str, dict[str, str]]]:
+    """Load with pympi, which needs the ``xsi:noNamespaceSchemaLocation`` attribute that some writers omit.
+
+    Also returns the annotation attributes pympi drops (annotation id -> ``CVE_REF``, ``EXT_REF``,
+    ``LANG_REF``).
+    """
     import tempfile
 
     from defusedxml.ElementTree import parse
 
     tree = parse(str(path), forbid_dtd=True)
     root = tree.getroot()
+    kept: dict[str, dict[str, str]] = {}
+    for tag in ("ALIGNABLE_ANNOTATION", "REF_ANNOTATION"):
+        for element in root.iter(tag):
+            extra = {k: v for k, v in element.attrib.items() if k in _ANNOTATION_ATTRIBUTES}
+            if extra and element.get("ANNOTATION_ID"):
+                kept[element.attrib["ANNOTATION_ID"]] = extra
     if _XSI_LOCATION in root.attrib:
-        return Eaf(str(path), suppress_version_warning=True)
+        return Eaf(str(path), suppress_version_warning=True), kept
     root.set(_XSI_LOCATION, f"http://www.mpi.nl/tools/elan/EAFv{root.get('VERSION', '3.0')}.xsd")
     with tempfile.TemporaryDirectory(prefix="avanon-eaf-") as folder:
         copy_path = Path(folder) / "document.eaf"
         tree.write(copy_path, encoding="UTF-8", xml_declaration=True)
-        return Eaf(str(copy_path), suppress_version_warning=True)
+        return Eaf(str(copy_path), suppress_version_warning=True), kept
+
+
+def _read_header_texts(eaf: Eaf, doc: AnnotationDocument) -> None:
+    """Put properties, vocabularies, licences and absolute reference paths into ``doc.header`` (see the module docstring)."""
+    links: list[str] = list(doc.options.get("header_media_keys", ()))
+    annotators: list[str] = []
+    for index, (name, value) in enumerate(eaf.properties):
+        if name in _SKIPPED_PROPERTIES or value is None:
+            continue
+        key = f"PROPERTY {index} {name}"
+        doc.header[key] = str(value)
+        if is_absolute_link(str(value)):
+            links.append(key)
+        elif _PERSON_PROPERTY.search(name):
+            annotators.append(key)
+    for ci, (cv_id, (descriptions, entries, _)) in enumerate(eaf.controlled_vocabularies.items()):
+        doc.header[f"CV {ci} ID"] = cv_id
+        for di, (_, description) in enumerate(descriptions):
+            if description:
+                doc.header[f"CV {ci} DESCRIPTION {di}"] = description
+        for ei, (values, _) in enumerate(entries.values()):
+            for vi, (value, _, description) in enumerate(values):
+                doc.header[f"CV {ci} ENTRY {ei} VALUE {vi}"] = value or ""
+                if description:
+                    doc.header[f"CV {ci} ENTRY {ei} DESCRIPTION {vi}"] = description
+    for index, (text, _) in enumerate(eaf.licenses):
+        if text:
+            doc.header[f"LICENSE {index}"] = text
+    for eid, (_, value) in eaf.external_refs.items():
+        if value and is_absolute_link(value):
+            doc.header[f"EXTERNAL_REF {eid}"] = value
+            links.append(f"EXTERNAL_REF {eid}")
+    for lid, attributes in eaf.lexicon_refs.items():
+        if attributes.get("URL") and is_absolute_link(attributes["URL"]):
+            doc.header[f"LEXICON_REF {lid} URL"] = attributes["URL"]
+            links.append(f"LEXICON_REF {lid} URL")
+    for lang, (definition, _) in eaf.languages.items():
+        if definition and is_absolute_link(definition):
+            doc.header[f"LANGUAGE {lang} LANG_DEF"] = definition
+            links.append(f"LANGUAGE {lang} LANG_DEF")
+    if links:
+        doc.options["header_media_keys"] = tuple(links)
+    if annotators:
+        doc.options["annotator_header_keys"] = tuple(annotators)
 
 
 def _seconds(ms: int | None) -> float | None:
@@ -150,10 +234,7 @@ def write_elan(doc: AnnotationDocument, path: Path) -> None:
         eaf.adocument["xsi:noNamespaceSchemaLocation"] = f"http://www.mpi.nl/tools/elan/EAFv{version}.xsd"
     if "MEDIA_FILE" in eaf.header:
         eaf.header["MEDIA_FILE"] = doc.header.get("MEDIA_FILE", "")
-    for key, value in doc.header.items():
-        if key.startswith("PROPERTY "):
-            index = int(key.split(" ", 2)[1])
-            eaf.properties[index] = (eaf.properties[index][0], value)
+    _write_header_texts(eaf, doc)
     _write_links(eaf, doc)
 
     eaf.tiers = {}
@@ -194,7 +275,12 @@ def write_elan(doc: AnnotationDocument, path: Path) -> None:
             raise ParameterError(f"{doc.source}: two tiers are called {tier.name!r}; ELAN tier names must be unique")
         eaf.tiers[tier.name] = (aligned, refs, attrib, ordinal)
     eaf.timeslots = {slot: value for slot, value in eaf.timeslots.items() if slot in used_slots}
-    text = to_string(eaf, pretty=True)
+    root = to_adocument(eaf, pretty=False)
+    _restore_annotation_attributes(root, doc.options.get("annotation_attributes", {}))
+    if version in ("2.7", "2.6", "2.5"):
+        _old_vocabularies(root)
+    _indent(root)
+    text = etree.tostring(root, encoding="unicode")
     write_atomic(Path(path), ('<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n").encode("utf-8"))
 
 
@@ -242,3 +328,79 @@ def _write_links(eaf: Eaf, doc: AnnotationDocument) -> None:
         if desc.get("ASSOCIATED_WITH") and is_absolute_link(desc["ASSOCIATED_WITH"]):
             del desc["ASSOCIATED_WITH"]
         eaf.linked_file_descriptors.append(desc)
+
+
+def _write_header_texts(eaf: Eaf, doc: AnnotationDocument) -> None:
+    """Carry the header texts of :func:`_read_header_texts` back into the pympi document."""
+    header = doc.header
+    for index, (name, _) in enumerate(eaf.properties):
+        key = f"PROPERTY {index} {name}"
+        if key in header:
+            eaf.properties[index] = (name, header[key])
+    vocabularies: dict[str, Any] = {}
+    renamed: dict[str, str] = {}
+    for ci, (cv_id, (descriptions, entries, ext_ref)) in enumerate(eaf.controlled_vocabularies.items()):
+        new_id = header.get(f"CV {ci} ID", cv_id)
+        if new_id != cv_id:
+            renamed[cv_id] = new_id
+        new_descriptions = [(lang, header.get(f"CV {ci} DESCRIPTION {di}", description))
+                            for di, (lang, description) in enumerate(descriptions)]
+        new_entries = {}
+        for ei, (cve_id, (values, entry_ref)) in enumerate(entries.items()):
+            new_values = [(header.get(f"CV {ci} ENTRY {ei} VALUE {vi}", value), lang,
+                           header.get(f"CV {ci} ENTRY {ei} DESCRIPTION {vi}", description))
+                          for vi, (value, lang, description) in enumerate(values)]
+            new_entries[cve_id] = (new_values, entry_ref)
+        if new_id in vocabularies:
+            raise ParameterError(f"{doc.source}: two controlled vocabularies are called {new_id!r} after renaming")
+        vocabularies[new_id] = (new_descriptions, new_entries, ext_ref)
+    eaf.controlled_vocabularies = vocabularies
+    for params in eaf.linguistic_types.values():
+        if params.get("CONTROLLED_VOCABULARY_REF") in renamed:
+            params["CONTROLLED_VOCABULARY_REF"] = renamed[params["CONTROLLED_VOCABULARY_REF"]]
+    eaf.licenses = [(header.get(f"LICENSE {i}", text), url) for i, (text, url) in enumerate(eaf.licenses)]
+    for eid, (etype, value) in list(eaf.external_refs.items()):
+        eaf.external_refs[eid] = (etype, header.get(f"EXTERNAL_REF {eid}", value))
+    for lid, attributes in eaf.lexicon_refs.items():
+        if f"LEXICON_REF {lid} URL" in header:
+            attributes["URL"] = header[f"LEXICON_REF {lid} URL"]
+    for lang, (definition, label) in list(eaf.languages.items()):
+        eaf.languages[lang] = (header.get(f"LANGUAGE {lang} LANG_DEF", definition), label)
+
+
+def _restore_annotation_attributes(root: etree.Element, kept: dict[str, dict[str, str]]) -> None:
+    """Put back the ``CVE_REF``, ``EXT_REF`` and ``LANG_REF`` attributes pympi does not write."""
+    if not kept:
+        return
+    for tag in ("ALIGNABLE_ANNOTATION", "REF_ANNOTATION"):
+        for element in root.iter(tag):
+            for key, value in kept.get(element.get("ANNOTATION_ID", ""), {}).items():
+                element.set(key, value)
+
+
+def _old_vocabularies(root: etree.Element) -> None:
+    """Rewrite vocabularies in the pre-2.8 form: ``DESCRIPTION`` attributes and ``CV_ENTRY`` elements."""
+    for cv in root.iter("CONTROLLED_VOCABULARY"):
+        for child in list(cv):
+            if child.tag == "DESCRIPTION":
+                if child.text:
+                    cv.set("DESCRIPTION", child.text)
+                cv.remove(child)
+            elif child.tag == "CV_ENTRY_ML":
+                value = child.find("CVE_VALUE")
+                entry = etree.Element("CV_ENTRY")
+                if value is not None and value.get("DESCRIPTION"):
+                    entry.set("DESCRIPTION", value.get("DESCRIPTION", ""))
+                if child.get("EXT_REF"):
+                    entry.set("EXT_REF", child.get("EXT_REF", ""))
+                entry.text = value.text if value is not None else ""
+                cv.insert(list(cv).index(child), entry)
+                cv.remove(child)
+    for language in list(root.iter("LANGUAGE")):
+        if language.get("LANG_ID") == "und":  # added by pympi for old descriptions; not part of 2.7
+            root.remove(language)
+
+
+def _indent(element: etree.Element, level: int = 0) -> None:
+    """Indent like pympi's pretty printer (tabs), after the tree was changed."""
+    etree.indent(element, space="\t", level=level)

@@ -6,6 +6,7 @@ format    suffixes                recognised by
 elan      .eaf                    suffix
 textgrid  .TextGrid (any case)    suffix
 rttm      .rttm                   suffix
+chat      .cha                    suffix (CHILDES CHAT transcripts)
 boris     .csv .tsv               a BORIS table header (Subject, Behavior, Time/Status or Start (s)/Stop (s))
 csv       .csv .tsv               onset and offset (or duration) columns in the first row
 ========  ======================  ==============================================
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from avanon.annotations.boris import find_header, read_boris, write_boris
+from avanon.annotations.chat import read_chat, write_chat
 from avanon.annotations.elan import read_elan, write_elan
 from avanon.annotations.model import AnnotationDocument
 from avanon.annotations.rttm import read_rttm, write_rttm
@@ -30,14 +32,16 @@ from avanon.annotations.table import read_table, table_columns, write_table
 from avanon.annotations.textgrid import read_textgrid, write_textgrid
 from avanon.errors import MediaError, ParameterError
 
-FORMATS = ("elan", "textgrid", "rttm", "boris", "csv")
+FORMATS = ("elan", "textgrid", "rttm", "chat", "boris", "csv")
 READERS: dict[str, Callable[[Path], AnnotationDocument]] = {
-    "elan": read_elan, "textgrid": read_textgrid, "rttm": read_rttm, "boris": read_boris, "csv": read_table,
+    "elan": read_elan, "textgrid": read_textgrid, "rttm": read_rttm, "chat": read_chat, "boris": read_boris,
+    "csv": read_table,
 }
 WRITERS: dict[str, Callable[[AnnotationDocument, Path], None]] = {
-    "elan": write_elan, "textgrid": write_textgrid, "rttm": write_rttm, "boris": write_boris, "csv": write_table,
+    "elan": write_elan, "textgrid": write_textgrid, "rttm": write_rttm, "chat": write_chat, "boris": write_boris,
+    "csv": write_table,
 }
-_SUFFIXES = {".eaf": "elan", ".textgrid": "textgrid", ".rttm": "rttm"}
+_SUFFIXES = {".eaf": "elan", ".textgrid": "textgrid", ".rttm": "rttm", ".cha": "chat"}
 _TABLES = (".csv", ".tsv")
 _SNIFF_BYTES = 64 * 1024
 
@@ -115,7 +119,7 @@ def read_annotations(path: Path, *, format: str | None = None) -> AnnotationDocu
     fmt = format or detect_format(path)
     if fmt is None:
         raise MediaError(f"{path}: not an annotation file avanon reads (ELAN .eaf, Praat .TextGrid, .rttm, "
-                         "BORIS or onset/offset .csv/.tsv)")
+                         "CHAT .cha, BORIS or onset/offset .csv/.tsv)")
     if fmt not in READERS:
         raise ParameterError(f"The 'format' parameter must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     return READERS[fmt](path)
