@@ -208,3 +208,35 @@ def test_video_audio_is_redacted_whole_or_in_segments(tmp_path: Path, segment_se
     outside = slice(int(0.3 * rate), int(1.0 * rate))
     assert np.abs(y[inside]).max() < 0.01 < np.abs(x[inside]).max()  # AAC leaves a little noise, the tone is gone
     assert np.abs(y[outside]).max() > 0.1
+
+
+def test_channel_speakers_get_their_own_voices() -> None:
+    x = np.stack([_voiced(2.0, seed=1), _voiced(2.0, seed=2)], axis=1)
+    voice = McAdams(alpha=None, alpha_range=[0.6, 0.95])
+    stream = PlannedVoice(voice, channel_speakers=True).stream(RATE, 2, seed=5, speaker="sub-01")
+    y = np.concatenate([stream.process(x[:700]), stream.process(x[700:]), stream.flush()])
+    assert y.shape == x.shape
+    for k in range(2):
+        own = voice.apply(x[:, k], RATE, seed=5, speaker=f"sub-01/ch{k + 1}")
+        other = voice.apply(x[:, k], RATE, seed=5, speaker=f"sub-01/ch{2 - k}")
+        assert np.abs(y[:, k] - own).max() < 1e-5 < np.abs(y[:, k] - other).max()
+
+
+def test_speaker_mapping_file_gives_recordings_one_voice(tmp_path: Path) -> None:
+    """Two recordings mapped to one speaker get the same pseudo-voice; an unmapped one does not."""
+    from avanon.cli.run import read_speaker_map
+
+    study = tmp_path / "study"
+    study.mkdir()
+    x = _voiced(1.5)
+    for name in ("a.wav", "b.wav", "c.wav"):
+        sf.write(study / name, x, RATE)
+    mapping_file = tmp_path / "speakers.tsv"
+    mapping_file.write_text("# path\tspeaker\na.wav\tP07\nb\tP07\n", encoding="utf-8")
+    mapping = read_speaker_map(mapping_file)
+    assert mapping == {"a.wav": "P07", "b": "P07"}
+    recipe = recipes.parse("extends: default\naudio: {voice: {name: mcadams, alpha: null}}")
+    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=9, speakers=mapping)
+    assert not summary.failed
+    a, b, c = (sf.read(tmp_path / "out" / n, dtype="float32")[0] for n in ("a.wav", "b.wav", "c.wav"))
+    assert np.array_equal(a, b) and not np.allclose(a, c, atol=1e-3)

@@ -17,13 +17,14 @@ same bytes whichever executor and how many workers run them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from avanon import __version__
 from avanon.errors import AccessError, ParameterError
@@ -32,6 +33,7 @@ from avanon.execute.executors import check_options, make_executor
 from avanon.execute.tasks import WORK_DIR
 from avanon.annotations import is_annotation
 from avanon.audio.speech import SpeechPlan, plans_for_study
+from avanon.audio.turns import speaker_for
 from avanon.media.probe import media_kind
 from avanon.process import FileTask, process_annotation, process_other, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
@@ -145,7 +147,8 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, s
 
 def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int | None = None, workers: int = 1,
               on_event: Callable[[Event], None] | None = None, executor: str = "local", scheduler: str | None = None,
-              segment_seconds: float = DEFAULT_SEGMENT_SECONDS, roster: Sequence[str] | None = None) -> RunSummary:
+              segment_seconds: float = DEFAULT_SEGMENT_SECONDS, roster: Sequence[str] | None = None,
+              speakers: Mapping[str, str] | None = None) -> RunSummary:
     """Anonymize ``study`` into ``out``; see the module docstring. Returns the run summary.
 
     Parameters
@@ -163,6 +166,10 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         Videos at least two segments long are split at keyframes about this long and processed in
         parallel (:mod:`avanon.execute.segments`); 0 processes every file whole. Recorded in the
         manifest: a resumed run must use the same value.
+    speakers : mapping of str to str, optional
+        Speaker mapping (relative path or file name or stem -> speaker key, see
+        :func:`avanon.audio.turns.read_speaker_map`): recordings of the same speaker get the same
+        pseudo-voice; unmapped recordings are keyed by ``sub-XX`` in their path, else their name.
     """
     study, out = Path(study), Path(out)
     check_roots(study, out)
@@ -224,10 +231,14 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         annotations: list[FileTask] = []
         others: list[FileTask] = []  # neither media nor annotations: anonymized here, where the study secret is
         annotation_rels = {rel for rel in rels if is_annotation(study / rel)}
-        speech = plans_for_study(study, sorted(annotation_rels), [r for r in rels if media_kind(r) in ("audio", "video")], roster=roster)
+        recordings = [r for r in rels if media_kind(r) in ("audio", "video")]
+        speech = plans_for_study(study, sorted(annotation_rels), recordings, roster=roster,
+                                 recording_key=lambda rel: speaker_for(rel, speakers))
         names_heard = tuple(n for n in (roster or ()) if n.strip())
         for rel in rels:
             plan_ = speech.get(rel) or SpeechPlan(names=names_heard)
+            if speakers:
+                plan_ = dataclasses.replace(plan_, speaker=speaker_for(rel, speakers))
             task = FileTask(study, out, rel, layout.get(rel) or keys.get(rel), speech=plan_)
             if task.src.is_symlink():
                 manifest.record({"input": key(rel), "output": None, "kind": task.kind, "status": "failed", "seed": seed,

@@ -91,9 +91,15 @@ def plan_voice(task: FileTask, recipe: Recipe) -> tuple[VoiceTransform | Planned
         assert isinstance(redactor, Redactor)
         plan = plan_redactions(task.src, redactor, transcribe=step is not None, roster=task.speech.names, spans=task.speech.spans)
     turns = task.speech.turns if recipe.audio.turns and voice is not None else ()
-    if not turns and not (plan and plan.redactions):
+    channels = recipe.audio.channel_speakers and voice is not None
+    if not turns and not channels and not (plan and plan.redactions):
         return voice, plan
-    return PlannedVoice(voice, turns, plan.redactions if plan else (), redactor), plan
+    return PlannedVoice(voice, turns, plan.redactions if plan else (), redactor, channel_speakers=channels), plan
+
+
+def recording_speaker(task: FileTask) -> str:
+    """The speaker key of a recording: from the speaker mapping file, else ``sub-XX`` in its path, else its name."""
+    return task.speech.speaker or speaker_key(task.rel)
 
 
 def speech_details(task: FileTask, recipe: Recipe, plan: RedactionPlan | None) -> dict[str, Any]:
@@ -121,7 +127,7 @@ def steps_for(recipe: Recipe, kind: str, has_audio: bool, speech: SpeechPlan | N
     speech = speech or SpeechPlan()
     if (kind == "audio" or has_audio) and recipe.audio.voice:
         turns = bool(speech.turns and recipe.audio.turns)
-        steps.append({"step": "voice", **recipe.audio.voice.dump(), "speaker_turns": turns})
+        steps.append({"step": "voice", **recipe.audio.voice.dump(), "speaker_turns": turns, "channel_speakers": recipe.audio.channel_speakers})
     if (kind == "audio" or has_audio) and (recipe.audio.redact or speech.spans):
         settings = recipe.audio.redact.dump() if recipe.audio.redact else {"name": "redact"}
         steps.append({"step": "redact", **settings, "transcribe": recipe.audio.redact is not None, "annotation_spans": len(speech.spans)})
@@ -136,7 +142,7 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     result = transcode_video(
         task.src, tmp,
         masker_factory=lambda w, h, fps: FaceMasker(recipe.video, width=w, height=h, fps=fps),
-        voice=voice, seed=seed, speaker=speaker_key(task.rel), encoder=recipe.video.encoder, progress=progress,  # type: ignore[arg-type]
+        voice=voice, seed=seed, speaker=recording_speaker(task), encoder=recipe.video.encoder, progress=progress,  # type: ignore[arg-type]
     )
     out = probe(tmp)
     assert out.video is not None and info.video is not None
@@ -177,7 +183,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     with inp, av.open(str(tmp), "w", format=fmt) as out:
         ain = inp.streams.audio[0]
         coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice,  # type: ignore[arg-type]
-                                seed=seed, speaker=speaker_key(task.rel), path=task.src)
+                                seed=seed, speaker=recording_speaker(task), path=task.src)
         try:
             for packet in inp.demux(ain):
                 for frame in packet.decode():

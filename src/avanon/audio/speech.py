@@ -50,12 +50,16 @@ class SpeechPlan:
         The annotation files (relative to the study root) the turns and spans were read from.
     names : tuple of str
         Roster names to listen for when transcribing (never recorded).
+    speaker : str
+        The recording's speaker key from a speaker mapping file; empty: from its path
+        (:func:`avanon.audio.base.speaker_key`). Never recorded (a mapping may hold real names).
     """
 
     turns: tuple[Turn, ...] = ()
     spans: tuple[Span, ...] = ()
     sources: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    speaker: str = ""
 
     def __bool__(self) -> bool:
         return bool(self.turns or self.spans)
@@ -103,6 +107,34 @@ class RedactStream:
         return self._redact(tail) if len(tail) else tail
 
 
+class ChannelStream:
+    """One voice stream per channel, each channel its own speaker (``<key>/ch1``, ``<key>/ch2``, ...).
+
+    For recordings with one speaker per channel (an interview with one microphone each), so each
+    speaker gets their own pseudo-voice and the channels stay distinguishable.
+    """
+
+    def __init__(self, voice: VoiceTransform, sample_rate: int, channels: int, *, seed: int, speaker: str) -> None:
+        self.streams = [voice.stream(sample_rate, 1, seed=seed, speaker=f"{speaker}/ch{k + 1}") for k in range(channels)]
+        self.pending = [np.zeros((0, 1), dtype=np.float32) for _ in range(channels)]
+
+    def _join(self) -> np.ndarray:
+        n = min(len(p) for p in self.pending)
+        out = np.concatenate([p[:n] for p in self.pending], axis=1)
+        self.pending = [p[n:] for p in self.pending]
+        return out.astype(np.float32, copy=False)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        for k, stream in enumerate(self.streams):
+            self.pending[k] = np.concatenate([self.pending[k], stream.process(block[:, k : k + 1])])
+        return self._join()
+
+    def flush(self) -> np.ndarray:
+        for k, stream in enumerate(self.streams):
+            self.pending[k] = np.concatenate([self.pending[k], stream.flush()])
+        return self._join()
+
+
 class PlannedVoice:
     """A voice source for the transcoders: per-speaker pseudo-voices, then redaction.
 
@@ -119,18 +151,24 @@ class PlannedVoice:
     redactions : sequence of Redaction
     redactor : Redactor or None
         Needed when ``redactions`` is not empty.
+    channel_speakers : bool
+        Each channel of a multi-channel recording is its own speaker (:class:`ChannelStream`);
+        speaker turns, if any, take precedence.
     """
 
     def __init__(self, voice: VoiceTransform | None, turns: Sequence[Turn] = (), redactions: Sequence[Redaction] = (),
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, *, channel_speakers: bool = False) -> None:
         if redactions and redactor is None:
             raise ValueError("PlannedVoice needs a redactor when there are redactions")
         self.voice, self.turns, self.redactions, self.redactor = voice, tuple(turns), tuple(redactions), redactor
+        self.channel_speakers = channel_speakers
 
     def stream(self, sample_rate: int, channels: int, *, seed: int, speaker: str) -> VoiceStream:
         inner: VoiceStream
         if self.voice is None:
             inner = _Passthrough()
+        elif self.channel_speakers and channels > 1 and not self.turns:
+            inner = ChannelStream(self.voice, sample_rate, channels, seed=seed, speaker=speaker)
         elif self.turns:
             inner = TurnStream(self.voice, sample_rate, channels, seed=seed, turns=self.turns, default=speaker)
         else:

@@ -88,19 +88,31 @@ def run(
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
                                           help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never)."),
     roster: Optional[Path] = typer.Option(None, "--roster", help="Text file of participant names, one per line: file and folder names holding one get keyed pseudonyms, annotation text too."),
+    speakers: Optional[Path] = typer.Option(None, "--speakers", help="Speaker mapping file: lines 'relative/path<TAB>speaker' (a file name or stem also matches); recordings of one speaker get one pseudo-voice."),
     from_vault: Optional[Path] = typer.Option(None, "--from-vault", help="Read the originals from this vault (key from $AVANON_VAULT_PASSPHRASE or $AVANON_VAULT_KEY_FILE); they are decrypted to memory only."),
 ) -> None:
     """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
     chosen = recipes.load(recipe)
     names = read_roster(roster) if roster is not None else None
+    mapping = read_speaker_map(speakers) if speakers is not None else None
     if from_vault is not None:
         from avanon.vault import unlock
         from avanon.vault.staging import study_from_vault
 
         with study_from_vault(unlock(from_vault), str(study)) as plain:
-            _run(plain, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names)
+            _run(plain, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names, mapping)
     else:
-        _run(study, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names)
+        _run(study, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names, mapping)
+
+
+def read_speaker_map(path: Path) -> dict[str, str]:
+    """A speaker mapping file (see :func:`avanon.audio.turns.read_speaker_map`), with a clear error if unreadable."""
+    from avanon.audio.turns import read_speaker_map as read_map
+
+    try:
+        return read_map(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"Speaker mapping file {path}: cannot be read as UTF-8 text ({exc}).") from None
 
 
 def read_roster(path: Path) -> list[str]:
@@ -113,10 +125,11 @@ def read_roster(path: Path) -> list[str]:
 
 
 def _run(study: Path, out: Path, chosen: Any, seed: Optional[int], workers: int, quiet: bool, executor: str,
-         scheduler: Optional[str], segment_seconds: float, roster: Optional[list[str]]) -> None:
+         scheduler: Optional[str], segment_seconds: float, roster: Optional[list[str]],
+         speakers: Optional[dict[str, str]] = None) -> None:
     check_roots(study, out)  # fail before any progress is drawn
 
-    options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds, "roster": roster}
+    options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds, "roster": roster, "speakers": speakers}
     if quiet:
         summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, **options)
     else:

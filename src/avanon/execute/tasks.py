@@ -24,7 +24,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from avanon.audio.base import speaker_key
 from avanon.errors import MediaError
 from avanon.execute.segments import (
     SegmentMismatch, Segment, VideoPlan, decode_range, encode_audio, encode_range, output_format, plan_video, read_json, stitch,
@@ -32,7 +31,7 @@ from avanon.execute.segments import (
 )
 from avanon.media.probe import probe
 from avanon.media.video import muxer_options
-from avanon.process import FileTask, plan_voice, process_file, speech_details, steps_for
+from avanon.process import FileTask, plan_voice, process_file, recording_speaker, speech_details, steps_for
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 
@@ -227,7 +226,7 @@ def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit:
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     try:
         voice, plan = plan_voice(task, recipe)
-        samples = encode_audio(task.src, tmp, voice=voice, seed=voice_seed, speaker=speaker_key(task.rel),  # type: ignore[arg-type]
+        samples = encode_audio(task.src, tmp, voice=voice, seed=voice_seed, speaker=recording_speaker(task),  # type: ignore[arg-type]
                                fmt=output_format(task.src, task.dst))
         os.replace(tmp, final)
         speech = speech_details(task, recipe, plan)  # redaction records and the transcripts beside the output
