@@ -7,8 +7,10 @@ the same run (filter-only fps = frames / seconds spent in the filters). On the o
 
 - leaked faces: :func:`avanon.evaluate.faces.residual_faces` (SSIM >= 0.6 of the central 60 % of
   each face or head found on the original by independent detectors);
-- PCK@0.05 of body keypoints (:func:`avanon.evaluate.video.compare_pose`), body modes excluded from
-  the target;
+- PCK@0.05 of body keypoints of every person found on the original
+  (:func:`avanon.evaluate.video.compare_pose`: people found by face seeds and repeated frame-wide
+  pose searches, each measured on its own crop of both videos), with the people per sampled frame
+  found on the original and found again on the output; body modes excluded from the target;
 - face mesh only: median absolute difference of head yaw, pitch and gaze [degrees] measured with
   MediaPipe face mesh on original and output frames at the same time (the output is searched
   around the face found on the original, so both are the same person), over the sampled frames
@@ -31,7 +33,7 @@ import numpy as np
 from avanon import recipe as recipes
 from avanon.detect import landmarks as lm
 from avanon.evaluate.faces import paired_frames, residual_faces
-from avanon.evaluate.video import compare_pose
+from avanon.evaluate.video import compare_pose, reference_people
 from avanon.media.video import transcode_video
 from avanon.video.faces import FaceMasker
 
@@ -186,6 +188,7 @@ def main() -> None:
         for label, length in zip(args.clips, seconds):
             src = Path(tmp) / f"clip{args.clips.index(label)}.mp4"
             n = trim(DEV / CLIPS[label], src, length)
+            reference = reference_people(src, every=args.every)  # the original's people, once per clip
             for mode in args.modes:
                 recipe = recipes.load(mode)
                 dst = Path(tmp) / f"clip{args.clips.index(label)}_{mode}.mp4"
@@ -201,22 +204,25 @@ def main() -> None:
                 masker = maskers[0]
                 filter_fps = n / masker.filter_seconds if masker.filter_seconds else float("nan")
                 leaks = residual_faces(src, dst, every=args.every)
-                pose = compare_pose(src, dst, every=args.every)
+                pose = compare_pose(src, dst, every=args.every, reference=reference)
                 pck = pose.score(0.05)[0] if pose.frames else float("nan")
+                found = pose.people_per_frame
+                pose_people = f"{found.max() if found.size else 0} / {found.mean() if found.size else 0:.2f} / {pose.matched_per_frame.mean() if found.size else 0:.2f}"
                 yaw = pitch = gaze = float("nan")
                 paired = "-"
                 if mode == "face-mesh":
                     yaw, pitch, gaze, paired = angles(src, dst, args.every)
                 top, mean = people(masker)
                 rows.append((label, mode, n, n / wall, filter_fps, leaks.leaks, leaks.faces_checked,
-                             pck, pose.frames, yaw, pitch, gaze, paired, top, mean))
+                             pck, pose.frames, pose_people, yaw, pitch, gaze, paired, top, mean))
                 print("\t".join(str(v) if not isinstance(v, float) else f"{v:.3g}" for v in rows[-1]), flush=True)
     if "face-mesh" in args.modes:
         tried, both, dy, dp, dg = photo_angles()
         med = lambda v: f"{np.median(v):.3g}" if v else "nan"  # noqa: E731
         print(f"\nface mesh on {tried} dev face photos: mesh found again on {both}; median |d yaw| {med(dy)}, "
               f"|d pitch| {med(dp)}, |d gaze| {med(dg)} degrees")
-    header = ("clip", "mode", "frames", "pipeline fps", "filter-only fps", "leaks", "faces checked", "PCK@0.05", "pose frames",
+    header = ("clip", "mode", "frames", "pipeline fps", "filter-only fps", "leaks", "faces checked", "PCK@0.05", "people scored",
+              "PCK people/frame max / mean / found again",
               "|d yaw| med", "|d pitch| med", "|d gaze| med", "mesh pairs/original meshes", "people/frame max", "people/frame mean")
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

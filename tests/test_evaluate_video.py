@@ -112,3 +112,45 @@ def test_pose_pck_on_a_real_clip(tmp_path: Path, dev_data: Path) -> None:
     assert good.value > 0.8
     assert "left_shoulder" in good.detail["mean_error_per_joint_torso_units"]
     assert metric.measure(original, blank).value == 0.0
+
+
+def test_boxes_and_body_regions() -> None:
+    assert video.box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert video.box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert video.box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+    region = video.body_region((100, 50, 120, 70), width=640, height=360)
+    assert region == pytest.approx((50.0, 40.0, 170.0, 250.0))  # 6 heads across, 10 down
+    clipped = video.body_region((0, 300, 20, 320), width=640, height=360)
+    assert (clipped[0], clipped[3]) == (0.0, 360.0)
+    keypoints = np.zeros((33, 2))
+    keypoints[:, 0], keypoints[:, 1] = np.arange(33), 2 * np.arange(33)
+    visible = np.zeros(33, bool)
+    visible[[0, 11, 12, 20, 30]] = True  # the nose is not a body joint
+    assert video.keypoint_box(keypoints, visible) == (11.0, 22.0, 30.0, 60.0)
+    visible[30] = False
+    assert video.keypoint_box(keypoints, visible) is None  # under 4 body joints
+
+
+def test_pose_pck_scores_every_person_of_a_multi_person_scene(tmp_path: Path, dev_data: Path) -> None:
+    """The clip's two people beside their mirror image: all four are scored; losing two halves the PCK."""
+    with av.open(str(dev_data / CLIP)) as inp:
+        stream = inp.streams.video[0]
+        rate = int(round(float(stream.average_rate)))
+        singles = [f.to_ndarray(format="rgb24")[::2, ::2] for _, f in zip(range(10), inp.decode(stream))]
+    pairs = [np.ascontiguousarray(np.concatenate([f, f[:, ::-1]], axis=1)) for f in singles]  # two people and their mirror image
+    original = write_video(tmp_path / "two.mp4", pairs, rate=rate)
+    same = write_video(tmp_path / "same.mp4", pairs, rate=rate)
+    half = [p.copy() for p in pairs]
+    for p in half:
+        p[:, p.shape[1] // 2 :] = 0  # the mirrored people are gone
+    one = write_video(tmp_path / "one.mp4", half, rate=rate)
+    reference = video.reference_people(original, every=5)
+    assert [len(people) for people in reference.values()] == [4, 4]
+    both = video.compare_pose(original, same, every=5, reference=reference)
+    assert both.people_per_frame.tolist() == [4, 4] and both.matched_per_frame.tolist() == [4, 4]
+    assert both.score()[0] > 0.9
+    lost = video.compare_pose(original, one, every=5, reference=reference)
+    assert lost.matched_per_frame.tolist() == [2, 2]
+    assert 0.3 < lost.score()[0] < 0.6
+    score = registry.create("metric", "pose_pck", every=5).measure(original, same)
+    assert score.detail["people_per_frame_max"] == 4 and score.detail["people_found_again"] == 8

@@ -1,11 +1,30 @@
 """Video utility: do body movement and timing survive face masking?
 
 ``pose_pck``
-    MediaPipe pose keypoints on original and anonymized frames at the same time; a joint is correct
-    when it lies within 0.05 of the torso size of its original position (PCK@0.05, torso size =
-    mean of the two shoulder-to-opposite-hip diagonals). Reported with the mean error per joint in
-    torso units. Only body joints (shoulders down) visible in the original are scored: the face
-    points are meant to change.
+    Body keypoints of every person, on original and anonymized frames at the same time; a joint is
+    correct when it lies within 0.05 of the torso size of its original position (PCK@0.05, torso
+    size = mean of the two shoulder-to-opposite-hip diagonals). Reported with the mean error per
+    joint in torso units and the people per frame. Only body joints (shoulders down) visible in the
+    original are scored: the face points are meant to change.
+
+    Multi-person scenes: MediaPipe pose finds one person per image, so people are found first,
+    on the original only (:class:`PeopleFinder`):
+
+    - face seeds: faces found with CenterFace (the evaluation's own detector, see
+      :mod:`avanon.evaluate.faces`, independent of the masking code), the largest ``max_people``
+      of them; pose runs on a body-sized crop around each (6 head widths across, 10 head heights
+      down) and is that seed's person when its head points lie in the face box grown by half;
+    - frame-wide search: pose on the whole frame, the person found is painted out and the frame
+      searched again, up to ``max_people`` times (finds people whose face is not seen);
+    - each person is then measured on a crop around them (the face seed's crop, or their keypoint
+      extent grown by 60 %), padded to a square; a person found twice (keypoint boxes with
+      IoU >= 0.5) counts once.
+
+    On the anonymized frame pose runs on the same crop, by the same code, so both videos are
+    measured the same way; the result is the same person when its keypoint box overlaps the
+    original's by IoU >= ``match_iou``, otherwise every joint of that person counts as wrong (a
+    person the anonymization lost or displaced). MediaPipe's person detector keys on the face, so
+    masking faces alone already costs people on the output.
 ``motion_correlation``
     Pearson correlation of the per-frame motion energy (mean absolute grey-level difference between
     consecutive frames, on frames shrunk to 64 pixels wide) of the two videos.
@@ -17,7 +36,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar
@@ -85,31 +104,192 @@ def pck(reference: np.ndarray, test: np.ndarray, torso: np.ndarray, *, alpha: fl
     return value, per_joint
 
 
+Box = tuple[float, float, float, float]
+HEAD_POINTS = tuple(range(11))  # nose, eyes, ears, mouth corners
+
+
 class _Pose:
-    def __init__(self) -> None:
+    """Static MediaPipe pose on a frame or on a crop of it (padded to a square, as the detector expects).
+
+    Parameters
+    ----------
+    confidence : float in [0, 1]
+        Minimum person-detection confidence.
+    """
+
+    def __init__(self, *, confidence: float = 0.5) -> None:
         import mediapipe as mp
 
-        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=0.5)
+        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=confidence)
 
-    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(33, 2) pixel keypoints (nan when no person) and (33,) visibilities."""
+    def __call__(self, frame: np.ndarray, region: Box | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(33, 2) pixel keypoints of the frame (nan when no person) and (33,) visibilities.
+
+        With ``region`` (x0, y0, x1, y1) [pixels], pose runs on that crop only, centred on a black
+        square: the person detector finds far more people in a tall crop padded to a square than
+        in the crop stretched to its square input.
+        """
+        x0 = y0 = 0
+        if region is not None:
+            h, w = frame.shape[:2]
+            x0, y0 = max(0, int(region[0])), max(0, int(region[1]))
+            x1, y1 = min(w, int(np.ceil(region[2]))), min(h, int(np.ceil(region[3])))
+            if x1 - x0 < 16 or y1 - y0 < 16:
+                return np.full((33, 2), np.nan), np.zeros(33)
+            crop = frame[y0:y1, x0:x1, :3]
+            side = max(crop.shape[:2])
+            px, py = (side - crop.shape[1]) // 2, (side - crop.shape[0]) // 2
+            frame = np.zeros((side, side, 3), np.uint8)
+            frame[py : py + crop.shape[0], px : px + crop.shape[1]] = crop
+            x0, y0 = x0 - px, y0 - py
         h, w = frame.shape[:2]
         result = self.pose.process(np.ascontiguousarray(frame[:, :, :3]))
         if result.pose_landmarks is None:
             return np.full((33, 2), np.nan), np.zeros(33)
         marks = result.pose_landmarks.landmark
-        return np.array([(m.x * w, m.y * h) for m in marks]), np.array([m.visibility for m in marks])
+        return np.array([(m.x * w + x0, m.y * h + y0) for m in marks]), np.array([m.visibility for m in marks])
+
+
+def body_region(head: Box, *, width: int, height: int) -> Box:
+    """The crop [pixels] a person is searched in around their face box ``head``.
+
+    6 head widths across and from half a head above to 10 head heights below the face box's top
+    (a standing person with arms out, and some context for the person detector), clipped to the
+    ``width`` x ``height`` frame.
+    """
+    x0, y0, x1, y1 = head
+    hw, hh = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2
+    return (max(0.0, cx - 3 * hw), max(0.0, y0 - 0.5 * hh), min(float(width), cx + 3 * hw), min(float(height), y0 + 10 * hh))
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when either is empty)."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def keypoint_box(keypoints: np.ndarray, visible: np.ndarray) -> Box | None:
+    """Bounding box [pixels] of the visible body joints (shoulders down), None when under 4."""
+    chosen = np.zeros(len(keypoints), bool)
+    chosen[list(BODY_JOINTS)] = True
+    seen = keypoints[chosen & np.asarray(visible, bool) & np.isfinite(keypoints).all(axis=1)]
+    if len(seen) < 4:
+        return None
+    return float(seen[:, 0].min()), float(seen[:, 1].min()), float(seen[:, 0].max()), float(seen[:, 1].max())
+
+
+@dataclass
+class Person:
+    """One person's pose on one sampled original frame."""
+
+    frame: int  # index of the frame in the original video
+    region: Box  # crop [pixels] the person is measured in, on the original and on the output
+    keypoints: np.ndarray  # (33, 2) [pixels]
+    visible: np.ndarray  # (33,) bool: visibility >= the threshold
+    torso: float  # [pixels]
+    box: Box  # extent of the visible body joints [pixels]
+
+
+class PeopleFinder:
+    """Every person's pose on an original frame (see the module docstring, ``pose_pck``).
+
+    Parameters
+    ----------
+    max_people : int >= 0
+        Largest face boxes used as person seeds per frame (the whole frame is searched as well).
+    min_face : float > 0 [pixels]
+        Smallest face box side used as a seed.
+    visibility : float in [0, 1]
+        Joints with a lower MediaPipe visibility are not scored.
+    """
+
+    def __init__(self, *, max_people: int = 8, min_face: float = 16.0, visibility: float = 0.5) -> None:
+        from avanon.evaluate.faces import _CenterFace
+
+        self.pose = _Pose(confidence=0.3)
+        self.whole = _Pose(confidence=0.5)
+        self.faces = _CenterFace(threshold=0.3)
+        self.max_people, self.min_face, self.visibility = max_people, min_face, visibility
+
+    def __call__(self, frame: np.ndarray, index: int) -> list[Person]:
+        """The people on ``frame`` (frame number ``index``), each measured on its own crop."""
+        h, w = frame.shape[:2]
+        people: list[Person] = []
+        faces = [d.box for d in self.faces(frame) if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.min_face]
+        for face in sorted(faces, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))[: self.max_people]:
+            self._add(people, frame, index, body_region(face, width=w, height=h), face=face)
+        # Frame-wide search: each person found is painted out and the frame searched again.
+        work = frame[:, :, :3].copy()
+        for _ in range(self.max_people):
+            keypoints, visibility = self.whole(work)
+            if not np.isfinite(keypoints).all():
+                break
+            seen = keypoints[visibility >= 0.3]
+            if len(seen) < 4:
+                break
+            (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
+            gx, gy = 0.6 * (x1 - x0) + 4, 0.6 * (y1 - y0) + 4
+            region = (max(0.0, x0 - gx), max(0.0, y0 - gy), min(float(w), x1 + gx), min(float(h), y1 + gy))
+            self._add(people, frame, index, region, seed=keypoint_box(keypoints, visibility >= self.visibility))
+            work[int(max(0, y0 - gy / 5)) : int(y1 + gy / 5) + 1, int(max(0, x0 - gx / 5)) : int(x1 + gx / 5) + 1] = 0
+        return people
+
+    def _add(self, people: list[Person], frame: np.ndarray, index: int, region: Box, *, face: Box | None = None, seed: Box | None = None) -> None:
+        """Measure the person in ``region`` and append them unless they are someone else or known.
+
+        ``face``: the face box the region was built around (the pose's head must lie in it);
+        ``seed``: the keypoint box of the person the region was built around (must overlap).
+        """
+        keypoints, visibility = self.search(frame, region)
+        if not np.isfinite(keypoints).all() or torso_size(keypoints) < 4:
+            return
+        visible = visibility >= self.visibility
+        box = keypoint_box(keypoints, visible)
+        if box is None:
+            return
+        if face is not None and not _head_in(keypoints, visibility, face):
+            return  # a neighbour found in this person's crop
+        if seed is not None and box_iou(box, seed) < 0.5:
+            return
+        if any(box_iou(box, p.box) >= 0.5 for p in people):
+            return
+        people.append(Person(index, region, keypoints, visible, torso_size(keypoints), box))
+
+    def search(self, frame: np.ndarray, region: Box) -> tuple[np.ndarray, np.ndarray]:
+        """Pose in ``region`` [pixels] of ``frame``: keypoints and visibilities (see :class:`_Pose`)."""
+        return self.pose(frame, region)
+
+
+def _head_in(keypoints: np.ndarray, visibility: np.ndarray, face: Box, *, grow: float = 0.5) -> bool:
+    """Whether the visible head points' median lies in ``face`` grown by ``grow`` of its size."""
+    head = keypoints[list(HEAD_POINTS)][visibility[list(HEAD_POINTS)] >= 0.3]
+    if not len(head):
+        return False
+    x, y = np.median(head, axis=0)
+    gw, gh = grow * (face[2] - face[0]), grow * (face[3] - face[1])
+    return bool(face[0] - gw <= x <= face[2] + gw and face[1] - gh <= y <= face[3] + gh)
 
 
 @dataclass
 class PoseComparison:
-    """Keypoints found on paired frames of an original and an anonymized video."""
+    """Keypoints of every person found on paired frames of an original and an anonymized video.
 
-    reference: np.ndarray  # (frames, 33, 2)
+    One row per person and sampled frame (``frames`` counts the persons' rows, ``sampled`` the
+    frames).
+    """
+
+    reference: np.ndarray  # (people, 33, 2)
     test: np.ndarray
-    visible: np.ndarray  # (frames, 33) bool
-    torso: np.ndarray  # (frames,)
+    visible: np.ndarray  # (people, 33) bool
+    torso: np.ndarray  # (people,)
     frames: int
+    sampled: int = 0
+    people_per_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # found on each sampled original frame
+    matched_per_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # of them found again on the output
 
     def score(self, alpha: float = 0.05) -> tuple[float, np.ndarray]:
         mask = self.visible.copy()
@@ -117,23 +297,62 @@ class PoseComparison:
         return pck(self.reference, self.test, self.torso, alpha=alpha, visible=mask)
 
 
-def compare_pose(original: Path, anonymized: Path, *, every: int = 10, visibility: float = 0.5, max_time: float | None = None) -> PoseComparison:
-    """Pose keypoints on every ``every``-th original frame and the anonymized frame at the same time."""
-    detect = _Pose()
-    refs, tests, vis, torsos = [], [], [], []
+def reference_people(
+    original: Path, *, every: int = 10, max_time: float | None = None, max_people: int = 8, visibility: float = 0.5
+) -> dict[int, list[Person]]:
+    """The people of every ``every``-th original frame, by frame index (computed once per original)."""
+    find = PeopleFinder(max_people=max_people, visibility=visibility)
+    return {pair.index: find(pair.original, pair.index) for pair in paired_frames(original, original, every=every, max_time=max_time)}
+
+
+def compare_pose(
+    original: Path, anonymized: Path, *, every: int = 10, visibility: float = 0.5, max_time: float | None = None,
+    max_people: int = 8, match_iou: float = 0.5, reference: dict[int, list[Person]] | None = None,
+) -> PoseComparison:
+    """Pose of every person on every ``every``-th original frame and the anonymized frame at the same time.
+
+    Parameters
+    ----------
+    original, anonymized : Path
+    every : int >= 1 [frames]
+    visibility : float in [0, 1]
+        Joints of the original below this MediaPipe visibility are not scored.
+    max_time : float or None [s]
+        Stop at this time of the original.
+    max_people : int >= 0
+        Face seeds per frame (see :class:`PeopleFinder`).
+    match_iou : float in [0, 1]
+        Keypoint-box overlap needed for the pose on the anonymized crop to count as the same person.
+    reference : dict or None
+        People of the original from :func:`reference_people` with the same ``every`` and
+        ``max_time`` (saves finding them again when one original is compared with several outputs).
+    """
+    finder = PeopleFinder(max_people=max_people, visibility=visibility)
+    refs, tests, vis, torsos, found, matched = [], [], [], [], [], []
     for pair in paired_frames(original, anonymized, every=every, max_time=max_time):
-        ref, v = detect(pair.original)
-        if not np.isfinite(ref).all() or torso_size(ref) < 4:
-            continue
-        test = detect(pair.anonymized)[0] if pair.anonymized is not None else np.full((33, 2), np.nan)
-        refs.append(ref)
-        tests.append(test)
-        vis.append(v >= visibility)
-        torsos.append(torso_size(ref))
+        people = reference.get(pair.index, []) if reference is not None else finder(pair.original, pair.index)
+        hits = 0
+        for person in people:
+            test = np.full((33, 2), np.nan)
+            if pair.anonymized is not None:
+                sy, sx = pair.anonymized.shape[0] / pair.original.shape[0], pair.anonymized.shape[1] / pair.original.shape[1]
+                r = person.region
+                keypoints, _ = finder.search(pair.anonymized, (r[0] * sx, r[1] * sy, r[2] * sx, r[3] * sy))
+                keypoints = keypoints / np.array([sx, sy])
+                box = keypoint_box(keypoints, person.visible)
+                if box is not None and box_iou(box, person.box) >= match_iou:
+                    test, hits = keypoints, hits + 1
+            refs.append(person.keypoints)
+            tests.append(test)
+            vis.append(person.visible)
+            torsos.append(person.torso)
+        found.append(len(people))
+        matched.append(hits)
+    counts = dict(sampled=len(found), people_per_frame=np.array(found, int), matched_per_frame=np.array(matched, int))
     if not refs:
         empty = np.zeros((0, 33, 2))
-        return PoseComparison(empty, empty, np.zeros((0, 33), bool), np.zeros(0), 0)
-    return PoseComparison(np.stack(refs), np.stack(tests), np.stack(vis), np.array(torsos), len(refs))
+        return PoseComparison(empty, empty, np.zeros((0, 33), bool), np.zeros(0), 0, **counts)
+    return PoseComparison(np.stack(refs), np.stack(tests), np.stack(vis), np.array(torsos), len(refs), **counts)
 
 
 def motion_energy(path: Path, *, width: int = 64, max_time: float | None = None) -> np.ndarray:
@@ -207,13 +426,20 @@ class PosePCK(VideoMetric):
     params = {
         "alpha": Param(0.05, Interval(float, 0.0, 1.0, "right"), "tolerance as a fraction of the torso size"),
         "every": Param(10, Interval(int, 1, None), "compare every n-th frame [frames]"),
+        "max_people": Param(8, Interval(int, 0, 100), "largest faces per frame used to find people (the whole frame is searched too)"),
     }
 
     def measure(self, original: Path, anonymized: Path, *, max_time: float | None = None) -> Score:
-        comparison = compare_pose(original, anonymized, every=self.every, max_time=max_time)
+        comparison = compare_pose(original, anonymized, every=self.every, max_time=max_time, max_people=self.max_people)
         value, per_joint = comparison.score(self.alpha)
         joints = {POSE_NAMES[j]: json_number(round(float(per_joint[j]), 4)) for j in BODY_JOINTS if np.isfinite(per_joint[j])}
-        return score_of(self, value, n=comparison.frames, mean_error_per_joint_torso_units=joints)
+        people = comparison.people_per_frame
+        return score_of(
+            self, value, n=comparison.frames, mean_error_per_joint_torso_units=joints, frames_sampled=comparison.sampled,
+            people_per_frame_max=int(people.max()) if people.size else 0,
+            people_per_frame_mean=json_number(round(float(people.mean()), 3)) if people.size else 0.0,
+            people_found_again=int(comparison.matched_per_frame.sum()),
+        )
 
 
 @register
