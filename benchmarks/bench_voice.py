@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_voice.py              # full run (several minutes on 2 cores)
     .venv/bin/python benchmarks/bench_voice.py --quick      # a third of the utterances
+    .venv/bin/python benchmarks/bench_voice.py --before     # also the earlier pseudo-speaker defaults
 
 Data: ../shared/data/dev/sprocket_vcc2016 (4 speakers x 35 parallel sentences, 16 kHz) and
 ../shared/data/dev/fsdd (6 speakers; digits 0-9 x takes 0-1 by default, 8 kHz).
@@ -22,7 +23,8 @@ pairs (an utterance is never scored against itself):
 Utility: Pearson correlation of Praat F0 tracks (10 ms, 75-500 Hz, frames voiced in both) per
 utterance, median over utterances; F1 of webrtcvad speech frames (30 ms, mode 2) of the anonymized
 against the original; word error rate of the offline recognizer (Whisper tiny.en) against the true
-digits for fsdd and against the recognizer's own transcript of the original for sprocket.
+digits for fsdd and against the recognizer's own transcript of the original for sprocket, on
+``--wer-utts`` utterances taken in turn from each speaker.
 Speed: seconds of audio converted per second on one core (x real time).
 """
 
@@ -132,6 +134,37 @@ def wer(refs: list[str], hyps: list[str]) -> float:
     return errors / max(total, 1)
 
 
+def wer_subset(speakers: list[str], n: int) -> list[int]:
+    """Indices of ``n`` utterances taken in turn from each speaker (so every pseudo-voice is heard)."""
+    by_speaker: dict[str, list[int]] = {}
+    for i, s in enumerate(speakers):
+        by_speaker.setdefault(s, []).append(i)
+    queues = [list(v) for v in by_speaker.values()]
+    out: list[int] = []
+    while len(out) < min(n, len(speakers)):
+        for q in queues:
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    return sorted(out)
+
+
+def parse_params(text: str) -> dict[str, object]:
+    """``k=v,k=lo:hi,k=true`` into PseudoSpeaker keyword arguments."""
+
+    def value(v: str) -> object:
+        if v.lower() in ("true", "false"):
+            return v.lower() == "true"
+        if ":" in v:
+            return tuple(float(t) for t in v.split(":"))
+        return int(v) if v.lstrip("-").isdigit() else float(v)
+
+    return {k: value(v) for k, v in (p.split("=") for p in text.split(",") if p)}
+
+
+# the defaults of pseudo-speaker before the issue-3 follow-up (8 fine timbre terms, every frame converted)
+BEFORE = "timbre_terms=8,keep_unvoiced=false,min_warp=0,min_f0_shift_st=0"
+
+
 def transcripts(signals: list[np.ndarray], rates: list[int]) -> list[str]:
     from avanon.audio.transcribe import transcribe
 
@@ -167,8 +200,9 @@ def evaluate(corpus: str, utts, other_pool, methods, n_wer: int) -> list[dict]: 
     rates = [u[2] for u in utts]
     originals = [u[1] for u in utts]
     _, e_orig = asv.embed_all([(s, x, sr) for s, x, sr, _ in utts])
-    ref_text = [u[3] for u in utts[:n_wer]]
-    orig_text = transcripts(originals[:n_wer], rates[:n_wer])
+    pick = wer_subset(spk, n_wer)
+    ref_text = [utts[i][3] for i in pick]
+    orig_text = transcripts([originals[i] for i in pick], [rates[i] for i in pick])
     if not any(ref_text):
         ref_text = orig_text
     rows = [{
@@ -194,7 +228,7 @@ def evaluate(corpus: str, utts, other_pool, methods, n_wer: int) -> list[dict]: 
             "CI_within": asv.bootstrap_eer(emb["A"], spk, emb["A"], spk, n_boot=100),
             "F0_r": float(np.nanmedian([f0_corr(x, y, sr) for x, y, sr in zip(originals, study, rates)])),
             "VAD_F1": vad_f1(originals, study, rates),
-            "WER": wer(ref_text, transcripts(study[:n_wer], rates[:n_wer])),
+            "WER": wer(ref_text, transcripts([study[i] for i in pick], [rates[i] for i in pick])),
             "xRT_batch": sum(len(x) / sr for x, sr in zip(originals, rates)) / t_study,
         }
         rows.append(row)
@@ -225,11 +259,14 @@ def fmt(v: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a third of sprocket, half of fsdd")
-    parser.add_argument("--wer-utts", type=int, default=30, help="utterances per corpus for the WER figure")
-    parser.add_argument("--pseudo", default="", help="PseudoSpeaker parameters for experiments, as k=v,k=lo:hi")
+    parser.add_argument("--wer-utts", type=int, default=32, help="utterances per corpus for the WER figure, taken in turn from each speaker")
+    parser.add_argument("--pseudo", default="", help="PseudoSpeaker parameters for experiments, as k=v,k=lo:hi,k=true")
+    parser.add_argument("--before", action="store_true", help=f"also run pseudo-speaker with the earlier defaults ({BEFORE})")
     args = parser.parse_args(argv)
-    params = {k: tuple(float(t) for t in v.split(":")) if ":" in v else float(v) for k, v in (p.split("=") for p in args.pseudo.split(",") if p)}
+    params = parse_params(args.pseudo)
     methods = {"mcadams": registry.create("voice", "mcadams"), "pseudo-speaker": registry.create("voice", "pseudo-speaker", **params)}
+    if args.before:
+        methods["pseudo (before)"] = registry.create("voice", "pseudo-speaker", **parse_params(BEFORE))
     corpora = {c: load(c, args.quick) for c in ("sprocket", "fsdd")}
     print(f"# bench_voice  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  quick={args.quick}  pseudo={params}", flush=True)
     pools = {c: pool_embeddings(corpora["fsdd" if c == "sprocket" else "sprocket"], methods) for c in corpora}

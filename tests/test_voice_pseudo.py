@@ -157,3 +157,62 @@ def test_long_stream_keeps_memory_bounded() -> None:
     total += len(stream.flush())
     assert total == 6 * len(piece)
     assert largest < (3.0 + 5.0 + 1.0) * sr
+
+
+def test_warp_keeps_min_distance_from_source() -> None:
+    t = PseudoSpeaker(min_warp=0.08, warp_range=(0.8, 1.25))
+    warps = np.array([t.voice(1, f"sub-{i:02d}").warp for i in range(200)])
+    assert np.all(np.abs(np.log(warps)) >= 0.08 - 1e-9)
+    assert warps.min() >= 0.8 - 1e-9 and warps.max() <= 1.25 + 1e-9
+    assert (warps < 1).sum() > 50 and (warps > 1).sum() > 50  # both directions are used
+    # without the exclusion the draw is the plain log-uniform one over the whole range
+    plain = PseudoSpeaker(min_warp=0.0, warp_range=(0.8, 1.25))
+    assert np.any(np.abs(np.log([plain.voice(1, f"sub-{i:02d}").warp for i in range(200)])) < 0.08)
+
+
+def _median_f0(x: np.ndarray, sr: int) -> float:
+    import parselmouth
+
+    f = parselmouth.Sound(x.astype(np.float64), sr).to_pitch_ac(time_step=0.01, pitch_floor=60, pitch_ceiling=500).selected_array["frequency"]
+    return float(np.median(f[f > 0]))
+
+
+def test_pseudo_f0_pushed_away_from_the_speakers_own() -> None:
+    sr = 16000
+    x = _vowelish(sr, 2.0, f0=140.0)
+    own = _median_f0(x, sr)
+    near = PseudoSpeaker(f0_range_hz=(own, own), min_f0_shift_st=3.0).apply(x, sr, seed=0, speaker="a")
+    assert abs(12 * np.log2(_median_f0(near, sr) / own)) > 2.5
+    free = PseudoSpeaker(f0_range_hz=(own, own), min_f0_shift_st=0.0).apply(x, sr, seed=0, speaker="a")
+    assert abs(12 * np.log2(_median_f0(free, sr) / own)) < 1.0
+
+
+def _band_db(x: np.ndarray, sr: int) -> np.ndarray:
+    """Long-term level in the 6 middle bands of 8 between 100 Hz and sr/2 [dB].
+
+    The outer bands are left out: WORLD's envelope estimate smooths the steep edges of a noise
+    spectrum there whatever the transform does.
+    """
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    edges = np.geomspace(100, sr / 2, 9) * len(x) / sr
+    return np.array([10 * np.log10(spec[int(a) : int(b)].mean() + 1e-20) for a, b in zip(edges[1:-2], edges[2:-1])])
+
+
+def test_pauses_keep_their_background_but_whisper_is_converted() -> None:
+    from scipy.signal import lfilter
+
+    sr = 16000
+    rng = np.random.default_rng(5)
+    hum = lfilter([1.0], [1.0, -0.95], rng.standard_normal(3 * sr)) * 0.002  # low-pass room noise
+    x = (_vowelish(sr, 3.0, seed=5) + hum).astype(np.float32)
+    pause = slice(int(1.95 * sr), int(2.15 * sr))  # the gate of _vowelish is closed here
+    assert np.abs(x[pause]).max() < 0.05
+    for keep, ok in ((True, True), (False, False)):
+        y = PseudoSpeaker(keep_unvoiced=keep, timbre_db=30.0).apply(x, sr, seed=3, speaker="b")
+        diff = _band_db(y[pause], sr) - _band_db(x[pause], sr)
+        assert bool(np.abs(diff - np.median(diff)).max() < 6.0) is ok
+    # a long unvoiced stretch at speech level (whisper-like shaped noise) is converted
+    whisper = lfilter([1.0], [1.0, -1.3, 0.8], rng.standard_normal(2 * sr)).astype(np.float32) * 0.02
+    y = PseudoSpeaker(timbre_db=30.0).apply(whisper, sr, seed=3, speaker="b")
+    diff = _band_db(y, sr) - _band_db(whisper, sr)
+    assert np.abs(diff - np.median(diff)).max() > 6.0

@@ -11,8 +11,20 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   (``lifter``: fine, speaker-specific envelope detail goes) and frequency-warped by a pseudo-speaker
   vocal-tract factor, and a pseudo-speaker timbre curve (a keyed sum of ``timbre_terms`` cosines on
   the mel scale, ``timbre_db`` RMS) is added; this moves formants and replaces the speaker's timbre.
+  Few, broad cosines (4 by default) change the timbre as much as many fine ones for a speaker
+  encoder but leave the formant pattern more readable for a recognizer (benchmarks/results/voice.md).
+* **Minimum distance from the source**: a keyed voice can by chance land on the speaker's own one.
+  The warp factor is drawn log-uniformly from ``warp_range`` without the band ``|log warp| <
+  min_warp`` (every pseudo-voice moves the formants), and a pseudo-speaker mean F0 closer than
+  ``min_f0_shift_st`` semitones to the speaker's running mean is pushed to that distance.
 * **Micro-prosody**: the normalised F0 contour is smoothed over ``f0_smooth_ms`` within each voiced
   run (jitter-like detail is an identity cue; the intonation contour is kept).
+* **Unvoiced frames** (``keep_unvoiced``): pauses, breath and voiceless consonants (unvoiced
+  stretches up to ``unvoiced_max_ms``) keep their own envelope, blending into the pseudo-voice's
+  over ``unvoiced_ramp_ms`` next to converted frames. They carry little of the vocal-fold and
+  formant identity a speaker encoder uses, while a re-coloured background or burst is what made a
+  voice-activity detector miss speech onsets. Longer unvoiced stretches (whispered speech) are
+  converted like voiced speech, except their pauses (30 dB below the loud frames).
 * **Aperiodicity** is kept as analysed, and the output is given the input's loudness contour in
   20 ms frames (``match_level``), so intensity and pauses stay as they were.
 
@@ -47,6 +59,7 @@ from avanon.registry import Interval, Kind, Param, register
 
 FRAME_MS = 10.0
 _MIN_RATE = 4000
+_PAUSE_DB = 30.0  # a frame this far below the segment's loud frames is a pause [dB]
 
 
 @dataclass(frozen=True)
@@ -125,10 +138,42 @@ def convert_world(
     lifter: int = 0,
     f0_smooth: int = 1,
     match_level: bool = False,
+    keep_unvoiced: bool = False,
+    unvoiced_ramp: int = 0,
+    unvoiced_max: int = 30,
+    min_f0_shift: float = 0.0,
 ) -> np.ndarray:
     """Convert one mono float64 segment to the pseudo-voice; same length as ``x``.
 
-    ``state`` holds the speaker statistics accumulated so far and is updated with this segment.
+    Parameters
+    ----------
+    x : ndarray, shape (n,), float64
+        The segment, at ``sr``.
+    sr : int >= 16000 [Hz]
+    voice : PseudoVoice
+        The keyed pseudo-speaker.
+    state : _ChannelState
+        Speaker statistics accumulated so far; updated with this segment.
+    flatten : float in [0, 1]
+        Share of the speaker's average envelope detail removed.
+    lifter : int >= 0
+        Cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all.
+    f0_smooth : int >= 1 [frames]
+        Moving-average width for the normalised F0 contour within voiced runs.
+    match_level : bool
+        Give the output the loudness contour of ``x``.
+    keep_unvoiced : bool
+        Unvoiced frames keep their own envelope.
+    unvoiced_ramp : int >= 0 [frames]
+        Width of the blend from the pseudo-voice envelope to the original one beside converted frames.
+    unvoiced_max : int >= 1 [frames]
+        Longest unvoiced run kept whole; in longer runs only pauses are kept.
+    min_f0_shift : float >= 0 [natural-log units]
+        Smallest distance of the pseudo-voice mean log F0 from the speaker's running mean.
+
+    Returns
+    -------
+    ndarray, shape (n,), float64
     """
     import pyworld
 
@@ -163,7 +208,10 @@ def convert_world(
         z = np.clip((np.log(f0[voiced]) - mu_s) / sd_s, -4.0, 4.0)
         if f0_smooth > 1:  # remove micro-prosody (jitter-like detail) within voiced runs
             z = _smooth_runs(z, np.flatnonzero(voiced), f0_smooth)
-        new_f0[voiced] = np.exp(np.log(voice.f0_mean_hz) + voice.f0_sigma * z)
+        mu_t = np.log(voice.f0_mean_hz)
+        if abs(mu_t - mu_s) < min_f0_shift:  # too close to the speaker's own pitch: push away
+            mu_t = mu_s + (min_f0_shift if mu_t >= mu_s else -min_f0_shift)
+        new_f0[voiced] = np.exp(mu_t + voice.f0_sigma * z)
 
     tilt = _tilt(mean_env, 3)
     moving = log_env - mean_env + (1.0 - flatten) * (mean_env - tilt)
@@ -174,6 +222,10 @@ def convert_world(
         moving = np.fft.rfft(cep, axis=1).real
     freqs = np.linspace(0, sr / 2, log_env.shape[1])
     new_env = _warp_bins(moving, voice.warp) + tilt + _timbre_curve(voice.timbre, freqs)
+    if keep_unvoiced:
+        frame_db = 10 * np.log10(sp.sum(axis=1) + 1e-30)
+        w = _blend_weight(~_kept_frames(voiced, frame_db, unvoiced_max), unvoiced_ramp)[:, None]
+        new_env = w * new_env + (1.0 - w) * log_env
     y = pyworld.synthesize(
         np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS
     )
@@ -181,6 +233,33 @@ def convert_world(
     m = min(n, len(y))
     out[:m] = y[:m]
     return _match_level(out, x, sr) if match_level else out
+
+
+def _kept_frames(voiced: np.ndarray, frame_db: np.ndarray, max_run: int) -> np.ndarray:
+    """Unvoiced frames that keep their own envelope: short unvoiced runs, and pauses in long ones.
+
+    A run of unvoiced frames up to ``max_run`` frames is a consonant, breath or short pause. In a
+    longer run (whispered speech, for instance) only frames more than ``_PAUSE_DB`` below the
+    segment's loud frames are kept, so whispering is converted like voiced speech.
+    """
+    keep = ~voiced
+    loud = np.percentile(frame_db, 95) if len(frame_db) else 0.0
+    edges = np.flatnonzero(np.diff(np.r_[0, keep.astype(np.int8), 0]))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        if stop - start > max_run:
+            keep[start:stop] = frame_db[start:stop] < loud - _PAUSE_DB
+    return keep
+
+
+def _blend_weight(converted: np.ndarray, ramp: int) -> np.ndarray:
+    """1 on ``converted`` frames, falling linearly to 0 over ``ramp`` frames into the others."""
+    if not converted.any():
+        return np.zeros(len(converted))
+    idx = np.flatnonzero(converted)
+    pos = np.arange(len(converted))
+    j = np.clip(np.searchsorted(idx, pos), 0, len(idx) - 1)
+    dist = np.minimum(np.abs(pos - idx[j]), np.abs(pos - idx[np.maximum(j - 1, 0)]))
+    return np.clip(1.0 - dist / (ramp + 1), 0.0, 1.0)
 
 
 def _frame_rms(x: np.ndarray, hop: int) -> np.ndarray:
@@ -264,6 +343,10 @@ class _PseudoStream:
                 lifter=self.owner.lifter,
                 f0_smooth=self.f0_smooth,
                 match_level=self.owner.match_level,
+                keep_unvoiced=self.owner.keep_unvoiced,
+                unvoiced_ramp=int(round(self.owner.unvoiced_ramp_ms / FRAME_MS)),
+                unvoiced_max=max(1, int(round(self.owner.unvoiced_max_ms / FRAME_MS))),
+                min_f0_shift=self.owner.min_f0_shift_st * np.log(2.0) / 12.0,
             )
             if self.up != self.down:
                 y = resample_poly(y, self.down, self.up)
@@ -326,11 +409,16 @@ class PseudoSpeaker(VoiceTransform):
         "f0_sigma_range": Param((0.10, 0.20), Kind((tuple,), length=2), "range of pseudo-speaker F0 spread [natural-log units]"),
         "warp_range": Param((0.82, 1.22), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
         "timbre_db": Param(20.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
-        "timbre_terms": Param(8, Interval(int, 1, 32), "cosine terms of the timbre curve (more = finer spectral detail)"),
+        "timbre_terms": Param(4, Interval(int, 1, 32), "cosine terms of the timbre curve (more = finer spectral detail)"),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
         "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
         "f0_smooth_ms": Param(30.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
         "match_level": Param(True, Kind((bool,)), "give the output the input's loudness contour (20 ms frames)"),
+        "keep_unvoiced": Param(True, Kind((bool,)), "unvoiced frames (pauses, fricatives) keep their own spectral envelope"),
+        "unvoiced_ramp_ms": Param(30.0, Interval(float, 0.0, 200.0), "ramp from the pseudo-voice envelope to the original one next to voiced frames [ms]"),
+        "unvoiced_max_ms": Param(300.0, Interval(float, 10.0, 2000.0), "longest unvoiced stretch kept whole; in longer ones (whisper) only pauses keep their envelope [ms]"),
+        "min_warp": Param(0.06, Interval(float, 0.0, 0.3), "smallest |log warp| drawn: every pseudo-voice moves the formants at least this much [natural-log units]"),
+        "min_f0_shift_st": Param(3.0, Interval(float, 0.0, 12.0), "smallest distance of the pseudo-voice mean F0 from the speaker's own [semitones]"),
         "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
         "chunk_s": Param(8.0, Interval(float, 2.0, 120.0), "chunk length for streaming [s]"),
         "context_s": Param(0.3, Interval(float, 0.05, 2.0), "analysis context on each side of a chunk [s]"),
@@ -365,9 +453,19 @@ class PseudoSpeaker(VoiceTransform):
         return PseudoVoice(
             f0_mean_hz=draw("f0", *self.f0_range_hz, log=True),
             f0_sigma=draw("f0-sigma", *self.f0_sigma_range),
-            warp=draw("warp", *self.warp_range, log=True),
+            warp=self._draw_warp(draw("warp", 0.0, 1.0)),
             timbre=tuple(draw(f"timbre{j}", -amp, amp) * np.sqrt(3) for j in range(self.timbre_terms)),
         )
+
+    def _draw_warp(self, u: float) -> float:
+        """Map ``u`` in [0, 1] to a warp factor log-uniform over ``warp_range`` without ``|log warp| < min_warp``."""
+        lo, hi = np.log(self.warp_range[0]), np.log(self.warp_range[1])
+        m = self.min_warp
+        gap = max(0.0, min(hi, m) - max(lo, -m))  # the excluded part inside the range
+        v = lo + u * (hi - lo - gap)
+        if gap > 0 and v > max(lo, -m):
+            v += gap
+        return float(np.exp(v))
 
     def stream(self, sample_rate: int, channels: int, *, seed: int, speaker: str) -> _PseudoStream:
         return _PseudoStream(self, sample_rate, channels, seed=seed, speaker=speaker)
