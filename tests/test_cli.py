@@ -53,3 +53,33 @@ def test_bad_options_are_clear(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing"), "-o", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["run", str(tmp_path), "-o", str(tmp_path / "o"), "--recipe", "nope"]) == 2
+
+
+def test_command_owners_match_what_modules_register():
+    """The lazy loader's table names the module of every command (and no command twice)."""
+    import importlib
+
+    from avanon.cli import COMMAND_MODULES, COMMAND_OWNERS
+
+    registered: dict[str, str] = {}
+    for module in COMMAND_MODULES:
+        sub = typer.Typer()
+        importlib.import_module(module).register(sub)
+        names = [c.name or c.callback.__name__ for c in sub.registered_commands] + [g.name for g in sub.registered_groups]
+        for name in names:
+            assert name not in registered, f"{name} registered by {registered.get(name)} and {module}"
+            registered[name] = module
+    assert registered == COMMAND_OWNERS
+
+
+def test_run_does_not_import_the_access_database():
+    """``avanon run`` imports only the run command's module (start-up time of every run)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from avanon.cli import main; main(['recipes']); "
+        "print(sorted(m for m in ('sqlalchemy', 'avanon.cli.vault', 'avanon.cli.access') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

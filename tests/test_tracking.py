@@ -60,3 +60,81 @@ def test_helpers():
     assert iou(BOX, (0.0, 0.0, 1.0, 1.0)) == 0.0
     assert grow((10.0, 10.0, 20.0, 20.0), 0.5) == (5.0, 5.0, 25.0, 25.0)
     assert len(merge_overlapping([BOX, (101.0, 101.0, 141.0, 151.0), (300.0, 300.0, 320.0, 320.0)])) == 2
+
+
+def _textured(height: int, width: int, seed: int = 0):
+    import cv2
+    import numpy as np
+
+    noise = (np.random.default_rng(seed).random((height, width)) * 255).astype(np.uint8)
+    return np.dstack([cv2.GaussianBlur(noise, (0, 0), 3)] * 3)
+
+
+def test_camera_motion_measures_the_shift_of_the_picture():
+    from avanon.video.tracking import CameraMotion
+
+    scene = _textured(480, 800)
+    motion = CameraMotion()
+    assert motion.update(scene[60:420, 60:700]) == (0.0, 0.0)  # first frame: nothing to compare with
+    dx, dy = motion.update(scene[48:408, 80:720])  # camera moved right 20 px and up 12 px: content moves left, down
+    assert dx == pytest.approx(-20.0, abs=1.0) and dy == pytest.approx(12.0, abs=1.0)
+
+
+def test_camera_motion_ignores_an_unrelated_picture():
+    import numpy as np
+
+    from avanon.video.tracking import CameraMotion
+
+    motion = CameraMotion(min_response=0.2)
+    motion.update(_textured(360, 640, seed=1))
+    assert motion.update(np.full((360, 640, 3), 128, np.uint8)) == (0.0, 0.0)  # flat frame: no reliable peak
+
+
+def test_tracks_follow_a_panning_camera():
+    """A still face seen every 8th frame while the picture moves 6 px a frame: masked where it is in between."""
+    tracker = FaceTracker(width=1280, height=720, max_gap=12, margin=8, expand=0.0)
+    face = (400.0, 300.0, 412.0, 314.0)  # 12 px, moves 48 px between sightings: no overlap, far apart
+    out = []
+    for i in range(25):
+        x = 6.0 * i
+        dets = [((face[0] + x, face[1], face[2] + x, face[3]), "t")] if i % 8 == 0 else []
+        out += tracker.push(i, i, dets, shift=(6.0 if i else 0.0, 0.0))
+    out += tracker.flush()
+    assert tracker.track_count == 1  # one face, not a new track at every sighting
+    for frame in out[:17]:
+        x = 6.0 * frame.index
+        assert any(iou(b, (face[0] + x, face[1], face[2] + x, face[3])) > 0.9 for b in frame.boxes), frame.index
+
+
+def test_without_motion_compensation_the_same_face_is_lost_between_sightings():
+    tracker = FaceTracker(width=1280, height=720, max_gap=12, margin=8, expand=0.0)
+    face = (400.0, 300.0, 412.0, 314.0)
+    for i in range(17):
+        x = 6.0 * i
+        tracker.push(i, i, [((face[0] + x, face[1], face[2] + x, face[3]), "t")] if i % 8 == 0 else [])
+    assert tracker.track_count == 3  # each sighting starts a new track: why the camera shift is needed
+
+
+def test_camera_motion_ignores_sub_pixel_jitter():
+    import numpy as np
+
+    from avanon.video.tracking import CameraMotion
+
+    scene = _textured(360, 640, seed=2)
+    noisy = np.clip(scene.astype(int) + np.random.default_rng(0).integers(-3, 4, scene.shape), 0, 255).astype(np.uint8)
+    motion = CameraMotion()
+    motion.update(scene)
+    assert motion.update(noisy) == (0.0, 0.0) and not motion.cut
+
+
+def test_camera_shift_depends_on_the_two_frames_only():
+    """The same pair of frames gives the same shift whatever came before (segments start anywhere)."""
+    from avanon.video.tracking import CameraMotion
+
+    scene = _textured(300, 700, seed=4)
+    frames = [scene[20:280, 10 + 7 * i:330 + 7 * i] for i in range(4)]
+    along = CameraMotion()
+    shifts = [along.update(f) for f in frames]
+    alone = CameraMotion()
+    alone.update(frames[2])
+    assert alone.update(frames[3]) == shifts[3]

@@ -1,7 +1,10 @@
 """Command-line entry point: thin wrappers over library calls.
 
 Each command module under :mod:`avanon.cli` defines ``register(app)``, which adds its commands to
-the main Typer application. Library errors (:class:`~avanon.errors.AvanonError`) are printed as one
+the main Typer application. Only the module that owns the command being run is imported (with
+:mod:`avanon.cli.run`, which keeps the application a command group), so ``avanon run`` does not pay
+for importing the vault, the access database or the portal; ``--help`` and unknown commands import
+them all. Library errors (:class:`~avanon.errors.AvanonError`) are printed as one
 clear line and exit with status 2; no logic lives here.
 """
 
@@ -26,6 +29,18 @@ COMMAND_MODULES = [
     "avanon.cli.voice",
 ]
 
+# The module that adds each top-level command or group (tests/test_cli.py checks this against what
+# the modules register).
+COMMAND_OWNERS = {
+    "run": "avanon.cli.run", "recipes": "avanon.cli.run", "recipe": "avanon.cli.run",
+    "release": "avanon.cli.release", "verify": "avanon.cli.release",
+    "evaluate": "avanon.cli.evaluate", "pilot": "avanon.cli.evaluate",
+    "vault": "avanon.cli.vault",
+    "access": "avanon.cli.access", "audit": "avanon.cli.access", "serve": "avanon.cli.access", "portal": "avanon.cli.access",
+    "features": "avanon.cli.features",
+    "transcribe": "avanon.cli.voice", "redact-speech": "avanon.cli.voice",
+}
+
 app = typer.Typer(
     name="avanon",
     help="Anonymize audio and video recordings from behavioural research while keeping what researchers analyse.",
@@ -36,14 +51,33 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 
+_registered: set[str] = set()
+
+
+def _register(modules: list[str]) -> None:
+    for module in modules:
+        if module not in _registered:
+            importlib.import_module(module).register(app)
+            _registered.add(module)
+
+
 def _register_all() -> None:
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(app)
+    _register(COMMAND_MODULES)
+
+
+def _register_for(argv: list[str]) -> None:
+    """Import the command modules ``argv`` needs: its command's owner, or all of them."""
+    first = argv[0] if argv else ""
+    owner = COMMAND_OWNERS.get(first)  # options before the command (only --help) list every command
+    if owner is None:
+        _register_all()
+    else:
+        _register(["avanon.cli.run", owner])  # avanon.cli.run adds several commands: the app stays a group
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    _register_all()
+    _register_for(sys.argv[1:] if argv is None else list(argv))
     try:
         code = app(args=argv, standalone_mode=False)
     except AvanonError as exc:

@@ -25,13 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from avanon.execute import tasks
 from avanon.execute.executors import Event, Executor, Outcome
 from avanon.execute.segments import VideoPlan, read_json, write_json
 from avanon.process import FileTask
 from avanon.recipe import Recipe
 from avanon.video.faces import MaskStats
-from avanon.video.tracking import FaceTracker, TrackedFrame
+from avanon.video.tracking import CameraMotion, CameraTracker, TrackedFrame
 
 MAX_ATTEMPTS = 2
 
@@ -72,7 +74,7 @@ class _File:
     plan: VideoPlan | None = None
     input_sha256: str = ""
     groups: dict[str, list[int]] = field(default_factory=dict)
-    tracker: FaceTracker | None = None
+    tracker: CameraTracker | None = None
     track_next: int = 0
     boxes: dict[int, list[list[Any]]] = field(default_factory=dict)
     stats: MaskStats = field(default_factory=MaskStats)
@@ -217,7 +219,7 @@ class Coordinator:
         state.plan, state.input_sha256, state.groups = plan, input_sha256, self.groups
         state.firsts = [s.first_frame for s in plan.segments]
         t = self.recipe.video.tracking
-        state.tracker = FaceTracker(width=plan.width, height=plan.height, max_gap=t.max_gap, margin=t.margin, expand=t.expand,
+        state.tracker = CameraTracker(width=plan.width, height=plan.height, max_gap=t.max_gap, margin=t.margin, expand=t.expand,
                                     match_iou=t.match_iou)
         per_pass = plan.frames
         self._emit(("start", task.rel, per_pass * (len(self.groups) + 1), "frame steps"))
@@ -259,11 +261,19 @@ class Coordinator:
             paths = [tasks.det_path(task, group, seg.index) for group in state.groups]
             if not all(p.is_file() for p in paths):
                 return
-            per_group = [read_json(p) for p in paths]
+            records = [read_json(p) for p in paths]
+            per_group = [r["frames"] for r in records]
+            motion = records[0]["motion"]  # the same in every group, but for a segment's first frame
+            first_shift, first_cut = self._join(state, seg.index)
             for offset in range(seg.frames):
                 found = sorted((d for frames in per_group for d in frames[offset]), key=lambda d: d[0])  # recipe order
+                shift = (float(motion[offset][0]), float(motion[offset][1]))
+                if offset == 0:
+                    shift = first_shift
+                    index = seg.first_frame
+                    found = [d for d in found if first_cut or self._detectors[d[0]].runs_on(index)]  # what an unsplit pass ran
                 detections = [((float(d[1]), float(d[2]), float(d[3]), float(d[4])), str(d[5])) for d in found]
-                for frame in tracker.push(seg.first_frame + offset, None, detections):
+                for frame in tracker.push(seg.first_frame + offset, None, detections, shift):
                     self._final(state, frame)
             state.track_next += 1
             if state.track_next == len(plan.segments):
@@ -272,6 +282,27 @@ class Coordinator:
                 state.stats.tracks = tracker.track_count
             if state.done or state.plan is None:
                 return
+
+    @property
+    def _detectors(self) -> list[Any]:
+        """The recipe's detectors (to know which strided ones an unsplit pass ran on a frame)."""
+        if not hasattr(self, "_detector_list"):
+            self._detector_list = [step.build("detector") for step in self.recipe.video.detectors]
+        return self._detector_list
+
+    def _join(self, state: _File, index: int) -> tuple[tuple[float, float], bool]:
+        """Camera shift and cut flag of segment ``index``'s first frame, from the previous segment's last frame."""
+        plan, task = state.plan, state.task
+        assert plan is not None
+        if index == 0:
+            return (0.0, 0.0), False
+        group = next(iter(state.groups))
+        try:
+            last = np.load(tasks.motion_path(task, group, index - 1, "last"))
+            first = np.load(tasks.motion_path(task, group, index, "first"))
+        except OSError:
+            return (0.0, 0.0), True  # unknown: every detection of the frame is kept (more masking, never less)
+        return CameraMotion().compare(last, first, plan.width)
 
     def _final(self, state: _File, frame: TrackedFrame) -> None:
         """Record the final boxes of one frame; submit a segment's encode once all its frames are final."""

@@ -24,6 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from avanon.errors import MediaError
 from avanon.execute.segments import (
     SegmentMismatch, Segment, VideoPlan, decode_range, encode_audio, encode_range, output_format, plan_video, read_json, stitch,
@@ -176,29 +178,52 @@ def detect_segments(task: FileTask, recipe: Recipe, plan: dict[str, Any], indice
     """
     from avanon.video.faces import run_detector  # fail-closed wrapper shared with FaceMasker
 
+    from avanon.video.tracking import CameraMotion
+
     vp = VideoPlan.from_dict(plan)
     detectors = []
     for pos in positions:
         det = recipe.video.detectors[pos].build("detector")
         detectors.append((pos, det.session()))  # type: ignore[attr-defined]
     ticker = _Ticker(emit, task.rel)
+    motion = CameraMotion()
+    previous = None  # reduced previous frame: a chain carries it across its consecutive segments
     try:
         for k in indices:
             segment = vp.segments[k]
             frames: list[list[list[Any]]] = []
+            shifts: list[list[float]] = []
+            first = None
             for index, _, image in decode_range(task.src, segment):
+                small = motion.reduce(image)
+                shift, cut = motion.compare(previous, small, image.shape[1])
+                if previous is None and index > 0:  # a segment decoded alone: its first frame's shift is unknown here;
+                    cut = True  # every detector runs, the coordinator keeps what an unsplit pass would
                 found: list[list[Any]] = []
                 for pos, det in detectors:
-                    if det.runs_on(index):
+                    if cut or det.runs_on(index):
                         found.extend([pos, *d.box, d.source] for d in run_detector(det, image))
                 frames.append(found)
+                shifts.append([shift[0], shift[1], float(cut)])
+                first = small if first is None else first
+                previous = small
                 ticker(1)
-            write_json(det_path(task, group, k), frames)
+            if first is not None and previous is not None:
+                np.save(motion_path(task, group, k, "first"), first)
+                np.save(motion_path(task, group, k, "last"), previous)
+            write_json(det_path(task, group, k), {"frames": frames, "motion": shifts})
+            if group != "chain":
+                previous = None
     finally:
         for _, det in detectors:
             det.close()
         ticker.flush()
     return indices
+
+
+def motion_path(task: FileTask, group: str, index: int, which: str) -> Path:
+    """The reduced first or last frame of a segment (camera motion across segment joins)."""
+    return work_dir(task) / f"motion-{group}-{index:05d}-{which}.npy"
 
 
 def encode_segment(task: FileTask, recipe: Recipe, plan: dict[str, Any], index: int, *, emit: Emit = None) -> int:

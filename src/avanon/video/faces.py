@@ -5,6 +5,13 @@
 decision for each frame is recorded (number of boxes, which detectors fired) for the manifest.
 A detector that raises makes the file fail (fail closed): no frame leaves unmasked because a model
 broke.
+
+Tracking follows the camera (:class:`~avanon.video.tracking.CameraTracker`: the boxes of a
+still-camera tracker and of one following the shift measured by
+:class:`~avanon.video.tracking.CameraMotion`), which lets the strided detectors run less often on a
+panning, hand-held camera.
+Strided detectors also run on the first frame of a new shot (a cut, as the motion estimate sees
+it), so the faces of a new shot are not left to the margins until the next strided run.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from avanon.errors import ModelError
 from avanon.recipe import VideoSection
 from avanon.video.filters import VideoFilter
 from avanon.video.obfuscate import Obfuscation
-from avanon.video.tracking import Box, FaceTracker, TrackedFrame
+from avanon.video.tracking import Box, CameraMotion, CameraTracker, FaceTracker, Shift, TrackedFrame
 
 
 @dataclass
@@ -98,7 +105,7 @@ def run_detector(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> li
         raise ModelError(f"detector {detector.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
-IN_FLIGHT = 6  # a strided CenterFace run (~4 frames of work) overlaps the next frames' main-thread work
+IN_FLIGHT = 6  # at least: a strided CenterFace run overlaps the next frames' main-thread work
 
 
 class FaceMasker:
@@ -111,34 +118,40 @@ class FaceMasker:
         assert isinstance(obfuscation, Obfuscation)
         self.obfuscation = obfuscation
         t = section.tracking
-        self.tracker = FaceTracker(width=width, height=height, max_gap=t.max_gap, margin=t.margin, expand=t.expand, match_iou=t.match_iou)
+        self.tracker = CameraTracker(width=width, height=height, max_gap=t.max_gap, margin=t.margin, expand=t.expand, match_iou=t.match_iou)
+        self.motion = CameraMotion()
         self.stats = MaskStats()
         self._index = 0
         # Detectors that release the GIL (ONNX Runtime) run on a second core, one frame ahead of the
         # tracker; the results do not depend on timing, so the output stays byte-reproducible.
         self._background = [d for d in self.detectors if d.background]
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avanon-detect") if self._background else None
-        self._waiting: deque[tuple[int, np.ndarray, Any, list[tuple[Box, str]], list[Future]]] = deque()
+        # frames held while a background run works: one stride of the sparsest background detector
+        self._in_flight = max([IN_FLIGHT] + [int(getattr(d, "every", 1)) for d in self._background])
+        self._waiting: deque[tuple[int, np.ndarray, Any, list[tuple[Box, str]], list[Future], Shift]] = deque()
 
     def push(self, image: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any, list[Box]]]:
         """Add the next RGB frame; return ``(masked image, payload, boxes)`` for frames now final."""
         index = self._index
         self._index += 1
-        futures = [self._executor.submit(run_detector, d, image) for d in self._background if d.runs_on(index)] if self._executor else []
+        shift = self.motion.update(image)
+        cut = self.motion.cut  # a new shot: strided detectors run on its first frame too
+        futures = [self._executor.submit(run_detector, d, image) for d in self._background if cut or d.runs_on(index)] if self._executor else []
         detections: list[tuple[Box, str]] = []
         for det in self.detectors:
-            if not det.background and det.runs_on(index):
+            if not det.background and (cut or det.runs_on(index)):
                 detections.extend((d.box, d.source) for d in run_detector(det, image))
-        self._waiting.append((index, image, payload, detections, futures))
+        self._waiting.append((index, image, payload, detections, futures, shift))
         out: list[tuple[np.ndarray, Any, list[Box]]] = []
-        while len(self._waiting) > IN_FLIGHT:  # frames in flight while the background detector works
+        while len(self._waiting) > self._in_flight:  # frames in flight while the background detector works
             out += self._track(*self._waiting.popleft())
         return out
 
-    def _track(self, index: int, image: np.ndarray, payload: Any, detections: list[tuple[Box, str]], futures: list[Future]) -> list[tuple[np.ndarray, Any, list[Box]]]:
+    def _track(self, index: int, image: np.ndarray, payload: Any, detections: list[tuple[Box, str]], futures: list[Future],
+               shift: Shift) -> list[tuple[np.ndarray, Any, list[Box]]]:
         for fut in futures:
             detections.extend((d.box, d.source) for d in fut.result())  # re-raises a detector failure
-        return [self._finish(f) for f in self.tracker.push(index, (image, payload), detections)]
+        return [self._finish(f) for f in self.tracker.push(index, (image, payload), detections, shift)]
 
     def flush(self) -> list[tuple[np.ndarray, Any, list[Box]]]:
         """Masked remaining frames at the end of the stream; releases per-file detector state."""

@@ -9,7 +9,11 @@ stride detectors do not run on every frame. The tracker therefore:
 - adds margins: a new track is also masked on the ``margin`` frames before it was first seen, and a
   lost track on the ``margin`` frames after it was last seen, its box growing with every stale frame
   to follow motion;
-- enlarges every box by ``expand`` of its size on each side (more upwards) to cover hair and ears.
+- enlarges every box by ``expand`` of its size on each side (more upwards) to cover hair and ears;
+- compensates camera motion: with the shift of the picture from one frame to the next
+  (:class:`CameraMotion`, global phase correlation), tracks are kept in scene coordinates, so a face
+  that stands still while a hand-held camera pans is matched, interpolated and given its margins
+  where it is in each frame, not where it was when a strided detector last saw it.
 
 Decisions about frame ``f`` are final once frame ``f + max(max_gap, margin)`` has been seen, so the
 tracker holds only that many frames: memory is bounded by the window, not by the recording.
@@ -21,9 +25,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import cv2
 import numpy as np
 
 Box = tuple[float, float, float, float]
+Shift = tuple[float, float]
 
 _STALE_GROWTH = 0.04  # per stale frame, fraction of the box size added on each side
 
@@ -41,6 +47,71 @@ def grow(box: Box, fraction: float, *, top_extra: float = 0.0) -> Box:
     """Enlarge a box by ``fraction`` of its width/height on each side (``top_extra`` more upwards)."""
     w, h = box[2] - box[0], box[3] - box[1]
     return (box[0] - fraction * w, box[1] - (fraction + top_extra) * h, box[2] + fraction * w, box[3] + fraction * h)
+
+
+def move(box: Box, dx: float, dy: float) -> Box:
+    """A box moved by ``(dx, dy)`` pixels."""
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+class CameraMotion:
+    """The global shift of the picture from one frame to the next, by phase correlation.
+
+    Frames are reduced to grey at about ``width`` pixels across (about 1 ms per 720p frame). A shift
+    whose correlation peak is weaker than ``min_response`` (a cut, a flash, a frame filled by one
+    moving person) counts as no shift, so the tracker falls back to still-camera behaviour; such a
+    frame is flagged in :attr:`cut` (strided detectors then also run on it: a new shot's faces are
+    seen on its first frame, not up to a stride later).
+
+    Parameters
+    ----------
+    width : int > 0 [pixels]
+        Width the frames are reduced to before correlating.
+    min_response : float in [0, 1]
+        Smallest phase-correlation peak accepted as a real camera shift.
+    min_shift : float >= 0 [pixels of the frame]
+        Shifts shorter than this count as none: a still camera's sub-pixel jitter (noise, compression)
+        is not followed, and the camera-following tracker then agrees with the still one.
+    """
+
+    def __init__(self, *, width: int = 320, min_response: float = 0.2, min_shift: float = 0.5) -> None:
+        self.width, self.min_response, self.min_shift = width, min_response, min_shift
+        self._previous: np.ndarray | None = None
+        self._window: np.ndarray | None = None
+        self.cut = False  # whether the last frame given to update() was unlike the one before
+
+    def reduce(self, image: np.ndarray) -> np.ndarray:
+        """The small grey picture of an RGB frame that shifts are measured on (float32)."""
+        h, w = image.shape[:2]
+        k = max(1, w // self.width)
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        return cv2.resize(grey, (max(8, w // k), max(8, h // k)), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    def compare(self, previous: np.ndarray | None, small: np.ndarray, width: int) -> tuple[Shift, bool]:
+        """Shift [pixels of a frame ``width`` wide] from one reduced frame to the next, and whether it is a cut.
+
+        No previous frame (the first frame of a file) is no shift and no cut.
+        """
+        if previous is None or previous.shape != small.shape:
+            return (0.0, 0.0), False
+        if self._window is None or self._window.shape != small.shape:
+            self._window = cv2.createHanningWindow((small.shape[1], small.shape[0]), cv2.CV_32F)
+        # phaseCorrelate multiplies its inputs by the window in place: give it copies, so a shift
+        # depends on the two frames only (not on how often a reduced frame was compared before)
+        (dx, dy), response = cv2.phaseCorrelate(previous.copy(), small.copy(), self._window)
+        if not (response >= self.min_response and np.isfinite(dx) and np.isfinite(dy)):
+            return (0.0, 0.0), True
+        k = width / small.shape[1]  # pixels of the frame per pixel of the reduced picture
+        if np.hypot(dx, dy) * k < self.min_shift:
+            return (0.0, 0.0), False
+        return (float(dx) * k, float(dy) * k), False
+
+    def update(self, image: np.ndarray) -> Shift:
+        """Shift ``(dx, dy)`` [pixels of ``image``] of this RGB frame's content from the previous frame's."""
+        small = self.reduce(image)
+        shift, self.cut = self.compare(self._previous, small, image.shape[1])
+        self._previous = small
+        return shift
 
 
 def merge_overlapping(boxes: Iterable[Box], threshold: float = 0.3) -> list[Box]:
@@ -89,6 +160,7 @@ class TrackedFrame:
     payload: Any
     boxes: list[Box] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
+    offset: Shift = (0.0, 0.0)  # camera position: where the scene origin lies in this frame [pixels]
 
 
 class FaceTracker:
@@ -102,6 +174,7 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self.track_count = 0
+        self._offset: Shift = (0.0, 0.0)
 
     def _frame(self, index: int) -> TrackedFrame | None:
         if not self._pending:
@@ -109,20 +182,28 @@ class FaceTracker:
         k = index - self._pending[0].index
         return self._pending[k] if 0 <= k < len(self._pending) else None
 
-    def _add(self, index: int, box: Box) -> None:
+    def _add(self, index: int, scene_box: Box) -> None:
         frame = self._frame(index)
         if frame is not None:
-            frame.boxes.append(box)
+            frame.boxes.append(move(scene_box, *frame.offset))
 
-    def push(self, index: int, payload: Any, detections: list[tuple[Box, str]]) -> list[TrackedFrame]:
-        """Add frame ``index`` (consecutive) with its detections; return the frames now final."""
+    def push(self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0)) -> list[TrackedFrame]:
+        """Add frame ``index`` (consecutive) with its detections; return the frames now final.
+
+        ``shift`` is how far the picture moved since the previous frame [pixels] (see
+        :class:`CameraMotion`); tracks are matched and interpolated in scene coordinates.
+        """
         if self._pending and index != self._pending[-1].index + 1:
             raise ValueError(f"frames must be pushed in order: got {index} after {self._pending[-1].index}")
-        frame = TrackedFrame(index, payload)
+        previous = self._pending[-1].offset if self._pending else self._offset
+        offset = (previous[0] + shift[0], previous[1] + shift[1])
+        self._offset = offset
+        frame = TrackedFrame(index, payload, offset=offset)
         for _, source in detections:
             frame.sources[source] = frame.sources.get(source, 0) + 1
         self._pending.append(frame)
-        boxes = merge_overlapping(b for b, _ in detections)
+        seen = merge_overlapping(b for b, _ in detections)  # frame coordinates
+        boxes = [move(b, -offset[0], -offset[1]) for b in seen]  # scene coordinates
         existing = list(self._tracks)
         scores = _match_scores(boxes, [t.box for t in existing], self.match_iou)
         taken = np.zeros(len(existing), dtype=bool)
@@ -148,12 +229,12 @@ class FaceTracker:
                     self._add(f, tuple(float(a + (b - a) * t) for a, b in zip(best.box, box)))  # type: ignore[arg-type]
             best.last, best.box = index, box
             matched.add(best.ident)
-            frame.boxes.append(box)
+            frame.boxes.append(seen[i])  # as detected (not moved there and back: bit-identical to a still tracker's)
         alive = []
         for t in self._tracks:
             stale = index - t.last
             if t.ident not in matched and 0 < stale <= self.margin:  # trailing margin, growing
-                frame.boxes.append(grow(t.box, _STALE_GROWTH * stale))
+                frame.boxes.append(move(grow(t.box, _STALE_GROWTH * stale), *offset))
             if stale <= self.window:
                 alive.append(t)
         self._tracks = alive
@@ -177,3 +258,39 @@ class FaceTracker:
         if not self._pending:
             return []
         return self._emit(self._pending[-1].index)
+
+
+class CameraTracker:
+    """Two :class:`FaceTracker` over the same detections, one for a still camera and one following the
+    camera's motion; every frame gets the boxes of both.
+
+    Following the camera keeps a still face masked where it is while a hand-held camera pans between
+    the runs of a strided detector; keeping the still-camera boxes as well means that a wrong motion
+    estimate (a cut, one large moving person) can only add masked area, never remove any.
+    Parameters are those of :class:`FaceTracker`.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        self.still = FaceTracker(**params)
+        self.moving = FaceTracker(**params)
+
+    @property
+    def track_count(self) -> int:
+        return self.still.track_count
+
+    def push(self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0)) -> list[TrackedFrame]:
+        """Add frame ``index`` with its detections and the camera shift since the previous frame [pixels]."""
+        return self._union(self.still.push(index, payload, detections), self.moving.push(index, None, detections, shift))
+
+    def flush(self) -> list[TrackedFrame]:
+        """Every remaining frame (end of the recording)."""
+        return self._union(self.still.flush(), self.moving.flush())
+
+    @staticmethod
+    def _union(still: list[TrackedFrame], moving: list[TrackedFrame]) -> list[TrackedFrame]:
+        if [f.index for f in still] != [f.index for f in moving]:  # pragma: no cover - same window, same pushes
+            raise RuntimeError("face trackers out of step")
+        for frame, other in zip(still, moving):
+            have = set(frame.boxes)
+            frame.boxes += [b for b in other.boxes if b not in have]
+        return still

@@ -1,0 +1,94 @@
+"""FaceMasker: strided detections on a panning camera are masked where the face is in every frame."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from avanon import recipe
+from avanon.detect.faces import Detection
+from avanon.video.faces import FaceMasker
+from avanon.video.tracking import iou
+
+SECTION = recipe.parse("name: t\nvideo: {detectors: [], tracking: {max_gap: 12, margin: 8, expand: 0.0}}\n").video
+W, H, STEP = 320, 240, 5.0  # the camera pans 5 px a frame; the face is 10 px across
+
+
+def _scene() -> np.ndarray:
+    noise = (np.random.default_rng(3).random((H, W + 200)) * 255).astype(np.uint8)
+    return np.dstack([cv2.GaussianBlur(noise, (0, 0), 2)] * 3)
+
+
+def _face_at(i: int) -> tuple[float, float, float, float]:
+    x = 250.0 - STEP * i  # a still face in a scene that moves left as the camera pans right
+    return (x, 100.0, x + 10.0, 110.0)
+
+
+class EveryEighth:
+    """A stand-in detector that sees the face on every 8th frame only (like a strided CenterFace)."""
+
+    name = "stub"
+    background = False
+    every = 8
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def runs_on(self, index: int) -> bool:
+        return index % self.every == 0
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        i = self.calls * self.every
+        self.calls += 1
+        return [Detection(*_face_at(i), 0.9, self.name)]
+
+    def close(self) -> None:
+        pass
+
+
+def _masked(frames: int = 33) -> list[tuple[int, list]]:
+    masker = FaceMasker(SECTION, width=W, height=H)
+    masker.detectors = [EveryEighth()]
+    scene = _scene()
+    out = []
+    for i in range(frames):
+        x = int(STEP * i)
+        out += [(payload, boxes) for _, payload, boxes in masker.push(np.ascontiguousarray(scene[:, x:x + W]), i)]
+    out += [(payload, boxes) for _, payload, boxes in masker.flush()]
+    return out
+
+
+def test_face_between_strided_detections_is_masked_where_it_is():
+    out = _masked()
+    assert [i for i, _ in out] == list(range(33))
+    for i, boxes in out[:33]:
+        assert any(iou(b, _face_at(i)) > 0.5 for b in boxes), f"frame {i}: face at {_face_at(i)} not covered by {boxes}"
+
+
+def test_still_camera_boxes_are_kept_beside_the_moving_ones():
+    """Between sightings both trackers' boxes are drawn: a wrong motion estimate can only add area."""
+    out = dict(_masked())
+    boxes = out[4]  # half way between the sightings at 0 and 8
+    assert len(boxes) >= 2
+    assert any(iou(b, _face_at(4)) > 0.5 for b in boxes)
+
+
+def test_strided_detectors_also_run_on_the_first_frame_of_a_new_shot():
+    calls = []
+
+    class Strided(EveryEighth):
+        def detect(self, image):
+            calls.append(len(calls))
+            return []
+
+    masker = FaceMasker(SECTION, width=W, height=H)
+    stub = Strided()
+    masker.detectors = [stub]
+    scene, other = _scene(), np.full((H, W, 3), 40, np.uint8)
+    ran = []
+    for i in range(12):
+        before = len(calls)
+        masker.push(np.ascontiguousarray((scene if i < 5 else other)[:, :W]), i)
+        ran.append(len(calls) > before)
+    masker.flush()
+    assert [i for i, r in enumerate(ran) if r] == [0, 5, 8]  # frame 5 starts a new shot
