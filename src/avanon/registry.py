@@ -187,37 +187,33 @@ def register(cls: M) -> M:
     return cls
 
 
-def _load_builtins() -> None:
-    """Import the modules that register the built-in methods (idempotent)."""
+def _load_builtins(kind: str | None = None) -> None:
+    """Import the modules that register the built-in methods of ``kind`` (all kinds when ``None``; idempotent).
+
+    Only the kind asked for is imported, so that a run does not pay for the evaluation metrics'
+    imports (scipy.ndimage, dlib) and a metric listing does not load the detectors.
+    """
     import importlib
 
-    for module in BUILTIN_MODULES:
+    for module in (BUILTIN_MODULES if kind is None else MODULES_BY_KIND.get(kind, BUILTIN_MODULES)):
         importlib.import_module(module)
 
 
-BUILTIN_MODULES: list[str] = [
-    "avanon.video.obfuscate",
-    "avanon.detect.faces",
-    "avanon.audio.mcadams",
-    "avanon.audio.pseudo",
-    "avanon.audio.resynth",
-    "avanon.audio.redact",
-    "avanon.evaluate.faces",
-    "avanon.evaluate.speech",
-    "avanon.evaluate.video",
-    "avanon.evaluate.metadata",
-    "avanon.evaluate.reid",
-    "avanon.evaluate.turns",
-    "avanon.video.facemesh",
-    "avanon.video.background",
-    "avanon.video.body",
-    "avanon.video.consent",
-]
+MODULES_BY_KIND: dict[str, list[str]] = {
+    "detector": ["avanon.detect.faces"],
+    "obfuscation": ["avanon.video.obfuscate"],
+    "voice": ["avanon.audio.mcadams", "avanon.audio.pseudo", "avanon.audio.resynth"],
+    "redaction": ["avanon.audio.redact"],
+    "video": ["avanon.video.facemesh", "avanon.video.background", "avanon.video.body", "avanon.video.consent"],
+    "metric": ["avanon.evaluate.faces", "avanon.evaluate.speech", "avanon.evaluate.video", "avanon.evaluate.metadata",
+               "avanon.evaluate.reid", "avanon.evaluate.turns"],
+}
+BUILTIN_MODULES: list[str] = [module for modules in MODULES_BY_KIND.values() for module in modules]
 
 
 def names(kind: str) -> list[str]:
     """Registered names of one kind, sorted."""
-    _load_builtins()
+    _load_builtins(kind)
     if kind not in _REGISTRY:
         raise ParameterError(f"Unknown method kind {kind!r}; allowed: {', '.join(KINDS)}.")
     return sorted(_REGISTRY[kind])
