@@ -92,3 +92,38 @@ def test_strided_detectors_also_run_on_the_first_frame_of_a_new_shot():
         ran.append(len(calls) > before)
     masker.flush()
     assert [i for i, r in enumerate(ran) if r] == [0, 5, 8]  # frame 5 starts a new shot
+
+
+def test_one_thread_budget_gives_the_same_masks(monkeypatch, dev_data):
+    """Workers that share the cores run every detector inline (avanon.threads); the masks do not change."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from execute_support import face_crop
+
+    from avanon import recipe as recipes
+    from avanon.threads import ENV
+
+    section = recipes.load("default").video
+    face = face_crop(dev_data, 64)
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(16):
+        frame = np.clip(rng.normal(120, 20, (180, 240, 3)), 0, 255).astype(np.uint8)
+        if 2 <= i < 13:
+            x = 20 + 8 * i
+            frame[50:114, x:x + 64] = face
+        frames.append(frame)
+
+    def boxes(threads: str) -> tuple[list, int]:
+        monkeypatch.setenv(ENV, threads)
+        masker = FaceMasker(section, width=240, height=180, fps=25.0)
+        out = [b for f in frames for _, _, b in masker.push(f.copy())] + [b for _, _, b in masker.flush()]
+        return out, len(masker._background)
+
+    one, background_one = boxes("1")
+    two, background_two = boxes("2")
+    assert background_one == 0 and background_two == 1
+    assert len(one) == len(frames) and sum(1 for b in one if b) >= 11
+    assert one == two

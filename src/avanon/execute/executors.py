@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+from avanon.threads import ENV, per_worker
 from avanon.errors import ParameterError
 
 Event = tuple[Any, ...]
@@ -135,9 +136,11 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="avanon-parent-watch").start()
 
 
-def _worker_main(conn: Connection, parent: int) -> None:
+def _worker_main(conn: Connection, parent: int, threads: int = 0) -> None:
     """Loop of a worker process: receive a task, run it, send events and the outcome back."""
     _die_with_parent(parent)
+    if threads:
+        os.environ[ENV] = str(threads)  # this worker's share of the cores (avanon.threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     lock = threading.Lock()
 
@@ -180,12 +183,14 @@ class ProcessExecutor(Executor):
         self._ctx = mp.get_context("spawn")  # no fork: model runtimes and threads do not survive fork safely
         self._queue: deque[tuple[str, Callable[..., Any], tuple[Any, ...]]] = deque()
         self._cancelled: set[str] = set()
+        self.count = workers
         self.workers = [self._start() for _ in range(workers)]
         self.restarts = 0
 
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True, name="avanon-worker")
+        threads = per_worker(self.count)
+        process = self._ctx.Process(target=_worker_main, args=(child, os.getpid(), threads), daemon=True, name="avanon-worker")
         process.start()
         child.close()
         return _Worker(process, parent)
@@ -291,7 +296,7 @@ class DaskExecutor(Executor):
             # a lost worker fails its task at once; the coordinator retries it once, then fails the file
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                            silence_logs=40)
+                                            silence_logs=40, env={ENV: str(per_worker(workers))})
             self.client = Client(self.cluster)
         else:
             self.name = "dask"

@@ -29,6 +29,7 @@ from avanon.errors import ModelError
 from avanon.recipe import VideoSection
 from avanon.video.filters import VideoFilter
 from avanon.video.obfuscate import Obfuscation
+from avanon.threads import budget
 from avanon.video.tracking import Box, CameraMotion, CameraTracker, FaceTracker, Shift, TrackedFrame
 
 
@@ -124,8 +125,10 @@ class FaceMasker:
         self._index = 0
         # Detectors that release the GIL (ONNX Runtime) run on a second core, one frame ahead of the
         # tracker; the results do not depend on timing, so the output stays byte-reproducible.
-        self._background = [d for d in self.detectors if d.background]
+        # With a one-thread budget (several workers share the cores, avanon.threads) they run inline.
+        self._background = [d for d in self.detectors if d.background] if budget() > 1 else []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avanon-detect") if self._background else None
+
         # frames held while a background run works: one stride of the sparsest background detector
         self._in_flight = max([IN_FLIGHT] + [int(getattr(d, "every", 1)) for d in self._background])
         self._waiting: deque[tuple[int, np.ndarray, Any, list[tuple[Box, str]], list[Future], Shift]] = deque()
@@ -138,8 +141,10 @@ class FaceMasker:
         cut = self.motion.cut  # a new shot: strided detectors run on its first frame too
         futures = [self._executor.submit(run_detector, d, image) for d in self._background if cut or d.runs_on(index)] if self._executor else []
         detections: list[tuple[Box, str]] = []
-        for det in self.detectors:
-            if not det.background and (cut or det.runs_on(index)):
+        # the main thread's detectors; background-capable ones last, so detections keep one order either way
+        inline = [d for d in self.detectors if not d.background] + [d for d in self.detectors if d.background and d not in self._background]
+        for det in inline:
+            if cut or det.runs_on(index):
                 detections.extend((d.box, d.source) for d in run_detector(det, image))
         self._waiting.append((index, image, payload, detections, futures, shift))
         out: list[tuple[np.ndarray, Any, list[Box]]] = []
