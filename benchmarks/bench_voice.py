@@ -5,6 +5,8 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_voice.py              # full run (several minutes on 2 cores)
     .venv/bin/python benchmarks/bench_voice.py --quick      # a third of the utterances
     .venv/bin/python benchmarks/bench_voice.py --before     # also the earlier pseudo-speaker defaults
+    .venv/bin/python benchmarks/bench_voice.py --quick --privacy-only \
+        --pseudo "" --pseudo "timbre_terms=6"              # compare settings, EERs and VAD only
 
 Data: ../shared/data/dev/sprocket_vcc2016 (4 speakers x 35 parallel sentences, 16 kHz) and
 ../shared/data/dev/fsdd (6 speakers; digits 0-9 x takes 0-1 by default, 8 kHz).
@@ -72,12 +74,21 @@ def load(corpus: str, quick: bool) -> list[tuple[str, np.ndarray, int, str]]:
     return out
 
 
+_DONE: dict[tuple[int, int, int], tuple[list[np.ndarray], float]] = {}
+
+
 def anonymize(method, utts, secret_seed: int) -> tuple[list[np.ndarray], float]:  # type: ignore[no-untyped-def]
-    """Anonymize every utterance with the voice seed of one secret; returns outputs and CPU seconds."""
-    seed = derive_seed(study_secret(Path("."), secret_seed), "voice")
-    start = time.process_time()
-    outs = [method.apply(x, sr, seed=seed, speaker=spk) for spk, x, sr, _ in utts]
-    return outs, time.process_time() - start
+    """Anonymize every utterance with the voice seed of one secret; returns outputs and CPU seconds.
+
+    Remembered per (method, utterance list, secret): the attacker pools reuse the same outputs.
+    """
+    key = (id(method), id(utts), secret_seed)
+    if key not in _DONE:
+        seed = derive_seed(study_secret(Path("."), secret_seed), "voice")
+        start = time.process_time()
+        outs = [method.apply(x, sr, seed=seed, speaker=spk) for spk, x, sr, _ in utts]
+        _DONE[key] = outs, time.process_time() - start
+    return _DONE[key]
 
 
 def f0_corr(x: np.ndarray, y: np.ndarray, sr: int) -> float:
@@ -161,8 +172,10 @@ def parse_params(text: str) -> dict[str, object]:
     return {k: value(v) for k, v in (p.split("=") for p in text.split(",") if p)}
 
 
-# the defaults of pseudo-speaker before the issue-3 follow-up (8 fine timbre terms, every frame converted)
-BEFORE = "timbre_terms=8,keep_unvoiced=false,min_warp=0,min_f0_shift_st=0"
+# the defaults of pseudo-speaker before the second issue-3 follow-up (unvoiced frames the same
+# under every secret, timbre curve 20 dB, warp 0.82-1.22); the first follow-up's "before" was
+# "timbre_terms=8,keep_unvoiced=false,min_warp=0,min_f0_shift_st=0"
+BEFORE = "unvoiced_warp=false,timbre_db=20,warp_range=0.82:1.22"
 
 
 def transcripts(signals: list[np.ndarray], rates: list[int]) -> list[str]:
@@ -195,20 +208,20 @@ def redaction_speed(utts) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     return len(x) / sr / (time.perf_counter() - t), len(result.redactions)
 
 
-def evaluate(corpus: str, utts, other_pool, methods, n_wer: int) -> list[dict]:  # type: ignore[no-untyped-def]
+def evaluate(corpus: str, utts, other_pool, methods, n_wer: int, privacy_only: bool = False) -> list[dict]:  # type: ignore[no-untyped-def]
+    """One row per method; ``privacy_only`` skips the F0, WER and bootstrap figures (EERs and VAD only)."""
     spk = [u[0] for u in utts]
     rates = [u[2] for u in utts]
     originals = [u[1] for u in utts]
     _, e_orig = asv.embed_all([(s, x, sr) for s, x, sr, _ in utts])
     pick = wer_subset(spk, n_wer)
     ref_text = [utts[i][3] for i in pick]
-    orig_text = transcripts([originals[i] for i in pick], [rates[i] for i in pick])
+    orig_text = [] if privacy_only else transcripts([originals[i] for i in pick], [rates[i] for i in pick])
     if not any(ref_text):
         ref_text = orig_text
-    rows = [{
-        "corpus": corpus, "method": "original", "EER_orig": asv.pair_eer(e_orig, spk, e_orig, spk),
-        "CI_orig": asv.bootstrap_eer(e_orig, spk, e_orig, spk), "WER": wer(ref_text, orig_text),
-    }]
+    rows = [{"corpus": corpus, "method": "original", "EER_orig": asv.pair_eer(e_orig, spk, e_orig, spk)}]
+    if not privacy_only:
+        rows[0].update(CI_orig=asv.bootstrap_eer(e_orig, spk, e_orig, spk), WER=wer(ref_text, orig_text))
     for name, method in methods.items():
         study, t_study = anonymize(method, utts, 1)
         attacker, _ = anonymize(method, utts, 2)
@@ -223,14 +236,17 @@ def evaluate(corpus: str, utts, other_pool, methods, n_wer: int) -> list[dict]: 
             "lazy": asv.pair_eer(emb["B"], spk, emb["A"], spk),
             "semi": asv.semi_informed_eer(emb["B"], emb["A"], spk, train, train_spk, folds=2),
             "within": asv.pair_eer(emb["A"], spk, emb["A"], spk),
-            "CI_ignorant": asv.bootstrap_eer(e_orig, spk, emb["A"], spk, n_boot=100),
-            "CI_lazy": asv.bootstrap_eer(emb["B"], spk, emb["A"], spk, n_boot=100),
-            "CI_within": asv.bootstrap_eer(emb["A"], spk, emb["A"], spk, n_boot=100),
-            "F0_r": float(np.nanmedian([f0_corr(x, y, sr) for x, y, sr in zip(originals, study, rates)])),
             "VAD_F1": vad_f1(originals, study, rates),
-            "WER": wer(ref_text, transcripts([study[i] for i in pick], [rates[i] for i in pick])),
             "xRT_batch": sum(len(x) / sr for x, sr in zip(originals, rates)) / t_study,
         }
+        if not privacy_only:
+            row.update({
+                "CI_ignorant": asv.bootstrap_eer(e_orig, spk, emb["A"], spk, n_boot=100),
+                "CI_lazy": asv.bootstrap_eer(emb["B"], spk, emb["A"], spk, n_boot=100),
+                "CI_within": asv.bootstrap_eer(emb["A"], spk, emb["A"], spk, n_boot=100),
+                "F0_r": float(np.nanmedian([f0_corr(x, y, sr) for x, y, sr in zip(originals, study, rates)])),
+                "WER": wer(ref_text, transcripts([study[i] for i in pick], [rates[i] for i in pick])),
+            })
         rows.append(row)
     return rows
 
@@ -260,23 +276,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a third of sprocket, half of fsdd")
     parser.add_argument("--wer-utts", type=int, default=32, help="utterances per corpus for the WER figure, taken in turn from each speaker")
-    parser.add_argument("--pseudo", default="", help="PseudoSpeaker parameters for experiments, as k=v,k=lo:hi,k=true")
+    parser.add_argument(
+        "--pseudo", action="append", default=None,
+        help="PseudoSpeaker parameters for experiments, as k=v,k=lo:hi,k=true; repeat to compare settings (rows pseudo#1, pseudo#2, ...)",
+    )
     parser.add_argument("--before", action="store_true", help=f"also run pseudo-speaker with the earlier defaults ({BEFORE})")
+    parser.add_argument("--privacy-only", action="store_true", help="EERs and VAD only: no McAdams, F0, WER, bootstrap, speed or redaction")
     args = parser.parse_args(argv)
-    params = parse_params(args.pseudo)
-    methods = {"mcadams": registry.create("voice", "mcadams"), "pseudo-speaker": registry.create("voice", "pseudo-speaker", **params)}
+    settings = [parse_params(p) for p in (args.pseudo or [""])]
+    methods = {} if args.privacy_only else {"mcadams": registry.create("voice", "mcadams")}
+    for k, params in enumerate(settings):
+        methods["pseudo-speaker" if len(settings) == 1 else f"pseudo#{k + 1}"] = registry.create("voice", "pseudo-speaker", **params)
     if args.before:
         methods["pseudo (before)"] = registry.create("voice", "pseudo-speaker", **parse_params(BEFORE))
     corpora = {c: load(c, args.quick) for c in ("sprocket", "fsdd")}
-    print(f"# bench_voice  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  quick={args.quick}  pseudo={params}", flush=True)
+    print(f"# bench_voice  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  quick={args.quick}", flush=True)
+    for name, params in zip(methods if args.privacy_only else list(methods)[1:], settings):
+        print(f"#   {name}: {params}", flush=True)
     pools = {c: pool_embeddings(corpora["fsdd" if c == "sprocket" else "sprocket"], methods) for c in corpora}
     rows = []
     for corpus, utts in corpora.items():
-        rows += evaluate(corpus, utts, pools[corpus], methods, args.wer_utts)
+        rows += evaluate(corpus, utts, pools[corpus], methods, args.wer_utts, args.privacy_only)
     cols = ["corpus", "method", "EER_orig", "ignorant", "lazy", "semi", "within", "F0_r", "VAD_F1", "WER", "xRT_batch"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |")
+    if args.privacy_only:
+        return 0
     print("\nbootstrap 95% CIs (utterance resampling) [%]:")
     for r in rows:
         cis = {k: fmt(v) for k, v in r.items() if k.startswith("CI_")}

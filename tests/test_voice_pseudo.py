@@ -216,3 +216,33 @@ def test_pauses_keep_their_background_but_whisper_is_converted() -> None:
     y = PseudoSpeaker(timbre_db=30.0).apply(whisper, sr, seed=3, speaker="b")
     diff = _band_db(y, sr) - _band_db(whisper, sr)
     assert np.abs(diff - np.median(diff)).max() > 6.0
+
+
+def _with_fricative(sr: int, seed: int = 7) -> tuple[np.ndarray, slice]:
+    """Voiced speech, a 150 ms resonant noise burst (a voiceless consonant), voiced speech; and the burst's span."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.6 * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(130 * (1 + 0.1 * np.sin(2 * np.pi * 2 * t))) / sr
+    vowel = 0.2 * sum(np.sin(k * phase) / k for k in range(1, 25))
+    burst = lfilter([1.0], [1.0, 0.3, 0.8], rng.standard_normal(int(0.15 * sr)))  # resonance near 4.4 kHz
+    burst = 0.05 * burst / np.std(burst)
+    x = np.concatenate([vowel, burst, vowel]) + 0.001 * rng.standard_normal(2 * len(t) + len(burst))
+    core = slice(len(t) + int(0.05 * sr), len(t) + len(burst) - int(0.05 * sr))  # away from the ramps
+    return x.astype(np.float32), core
+
+
+def test_unvoiced_frames_differ_between_secrets() -> None:
+    sr = 16000
+    x, core = _with_fricative(sr)
+    plain, warped = PseudoSpeaker(unvoiced_warp=False), PseudoSpeaker(unvoiced_warp=True)
+    assert abs(np.log(warped.voice(1, "s").warp / warped.voice(2, "s").warp)) > 0.1  # two clearly different voices
+
+    def spread(t: PseudoSpeaker) -> float:
+        diff = _band_db(t.apply(x, sr, seed=1, speaker="s")[core], sr) - _band_db(t.apply(x, sr, seed=2, speaker="s")[core], sr)
+        return float(np.abs(diff - np.median(diff)).max())
+
+    assert spread(plain) < 3.0  # the consonant's own envelope under either secret
+    assert spread(warped) > 4.5  # the keyed warp moves its resonance
+    assert spread(PseudoSpeaker(unvoiced_warp=False, unvoiced_timbre=1.0)) > 6.0  # the keyed timbre curve re-colours it

@@ -20,11 +20,16 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
 * **Micro-prosody**: the normalised F0 contour is smoothed over ``f0_smooth_ms`` within each voiced
   run (jitter-like detail is an identity cue; the intonation contour is kept).
 * **Unvoiced frames** (``keep_unvoiced``): pauses, breath and voiceless consonants (unvoiced
-  stretches up to ``unvoiced_max_ms``) keep their own envelope, blending into the pseudo-voice's
-  over ``unvoiced_ramp_ms`` next to converted frames. They carry little of the vocal-fold and
-  formant identity a speaker encoder uses, while a re-coloured background or burst is what made a
-  voice-activity detector miss speech onsets. Longer unvoiced stretches (whispered speech) are
-  converted like voiced speech, except their pauses (30 dB below the loud frames).
+  stretches up to ``unvoiced_max_ms``) keep their own envelope shape, blending into the
+  pseudo-voice's over ``unvoiced_ramp_ms`` next to converted frames. They carry little of the
+  vocal-fold and formant identity a speaker encoder uses, while a re-coloured background or burst is
+  what made a voice-activity detector miss speech onsets. Kept as they are, though, they are the
+  same under every study secret, which lets an attacker who anonymizes enrolment speech with his own
+  secret link them; so by default (``unvoiced_warp``) they get the pseudo-voice's frequency warp,
+  and optionally a share ``unvoiced_timbre`` of its timbre curve: a consonant keeps its broad
+  spectral shape but lands where the pseudo-speaker's vocal tract puts it. Longer unvoiced stretches
+  (whispered speech) are converted like voiced speech, except their pauses (30 dB below the loud
+  frames).
 * **Aperiodicity** is kept as analysed, and the output is given the input's loudness contour in
   20 ms frames (``match_level``), so intensity and pauses stay as they were.
 
@@ -141,6 +146,8 @@ def convert_world(
     keep_unvoiced: bool = False,
     unvoiced_ramp: int = 0,
     unvoiced_max: int = 30,
+    unvoiced_warp: bool = False,
+    unvoiced_timbre: float = 0.0,
     min_f0_shift: float = 0.0,
 ) -> np.ndarray:
     """Convert one mono float64 segment to the pseudo-voice; same length as ``x``.
@@ -168,6 +175,10 @@ def convert_world(
         Width of the blend from the pseudo-voice envelope to the original one beside converted frames.
     unvoiced_max : int >= 1 [frames]
         Longest unvoiced run kept whole; in longer runs only pauses are kept.
+    unvoiced_warp : bool
+        Kept unvoiced frames get the pseudo-voice's frequency warp (their own envelope, scaled).
+    unvoiced_timbre : float in [0, 1]
+        Share of the pseudo-voice's timbre curve added to kept unvoiced frames.
     min_f0_shift : float >= 0 [natural-log units]
         Smallest distance of the pseudo-voice mean log F0 from the speaker's running mean.
 
@@ -221,11 +232,13 @@ def convert_world(
         cep[:, keep : cep.shape[1] - keep + 1] = 0.0
         moving = np.fft.rfft(cep, axis=1).real
     freqs = np.linspace(0, sr / 2, log_env.shape[1])
-    new_env = _warp_bins(moving, voice.warp) + tilt + _timbre_curve(voice.timbre, freqs)
+    timbre = _timbre_curve(voice.timbre, freqs)
+    new_env = _warp_bins(moving, voice.warp) + tilt + timbre
     if keep_unvoiced:
         frame_db = 10 * np.log10(sp.sum(axis=1) + 1e-30)
         w = _blend_weight(~_kept_frames(voiced, frame_db, unvoiced_max), unvoiced_ramp)[:, None]
-        new_env = w * new_env + (1.0 - w) * log_env
+        own = _warp_bins(log_env, voice.warp) if unvoiced_warp else log_env
+        new_env = w * new_env + (1.0 - w) * (own + unvoiced_timbre * timbre)
     y = pyworld.synthesize(
         np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS
     )
@@ -346,6 +359,8 @@ class _PseudoStream:
                 keep_unvoiced=self.owner.keep_unvoiced,
                 unvoiced_ramp=int(round(self.owner.unvoiced_ramp_ms / FRAME_MS)),
                 unvoiced_max=max(1, int(round(self.owner.unvoiced_max_ms / FRAME_MS))),
+                unvoiced_warp=self.owner.unvoiced_warp,
+                unvoiced_timbre=self.owner.unvoiced_timbre,
                 min_f0_shift=self.owner.min_f0_shift_st * np.log(2.0) / 12.0,
             )
             if self.up != self.down:
@@ -407,8 +422,8 @@ class PseudoSpeaker(VoiceTransform):
     params = {
         "f0_range_hz": Param((85.0, 270.0), Kind((tuple,), length=2), "range of pseudo-speaker mean F0 [Hz], drawn log-uniformly"),
         "f0_sigma_range": Param((0.10, 0.20), Kind((tuple,), length=2), "range of pseudo-speaker F0 spread [natural-log units]"),
-        "warp_range": Param((0.82, 1.22), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
-        "timbre_db": Param(20.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
+        "warp_range": Param((0.78, 1.28), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
+        "timbre_db": Param(22.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
         "timbre_terms": Param(4, Interval(int, 1, 32), "cosine terms of the timbre curve (more = finer spectral detail)"),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
         "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
@@ -417,6 +432,8 @@ class PseudoSpeaker(VoiceTransform):
         "keep_unvoiced": Param(True, Kind((bool,)), "unvoiced frames (pauses, fricatives) keep their own spectral envelope"),
         "unvoiced_ramp_ms": Param(30.0, Interval(float, 0.0, 200.0), "ramp from the pseudo-voice envelope to the original one next to voiced frames [ms]"),
         "unvoiced_max_ms": Param(300.0, Interval(float, 10.0, 2000.0), "longest unvoiced stretch kept whole; in longer ones (whisper) only pauses keep their envelope [ms]"),
+        "unvoiced_warp": Param(True, Kind((bool,)), "kept unvoiced frames get the pseudo-voice's frequency warp, so they differ between secrets"),
+        "unvoiced_timbre": Param(0.0, Interval(float, 0.0, 1.0), "share of the keyed timbre curve added to kept unvoiced frames"),
         "min_warp": Param(0.06, Interval(float, 0.0, 0.3), "smallest |log warp| drawn: every pseudo-voice moves the formants at least this much [natural-log units]"),
         "min_f0_shift_st": Param(3.0, Interval(float, 0.0, 12.0), "smallest distance of the pseudo-voice mean F0 from the speaker's own [semitones]"),
         "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
