@@ -17,7 +17,10 @@ Temporal behaviour:
   the frame as it came (never on a head already rendered);
 - boxes smaller than ``min_size`` pixels are handed back too (a mesh on a tiny face is noise);
 - a head whose last search found no mesh is searched again after ``retry`` frames, then after
-  twice as long with each further miss, up to ``backoff`` frames.
+  twice as long with each further miss, up to ``backoff`` frames;
+- at most ``budget`` searches run per frame (heads holding a mesh first, then the largest), so a
+  crowd of small or turned-away heads costs a bounded time per frame; a head left over is
+  obfuscated on that frame and searched on a later one.
 
 Cost: a mesh search is about 2 ms when no face is found and 5-8 ms when one is (crops are shrunk
 to 256 pixels first); drawing a mesh is about 5 ms per head.
@@ -254,6 +257,7 @@ class FaceMesh(VideoFilter):
         "retry": Param(2, Interval(int, 1, 50), "frames between mesh searches on a head where none was found [frames]"),
         "candidates": Param(2, Interval(int, 1, 50), "most boxes of one head searched for its mesh per frame"),
         "backoff": Param(8, Interval(int, 1, 200), "longest wait between searches on a head where the last searches all failed; the wait doubles from retry with each miss [frames]"),
+        "budget": Param(8, Interval(int, 1, 1000), "most mesh searches per frame; heads holding a mesh go first, then the largest; heads left over wait for a later frame (obfuscated meanwhile)"),
         "min_cutoff": Param(1.5, Interval(float, 0.01, 30.0), "One Euro cut-off at rest [Hz]"),
         "beta": Param(0.05, Interval(float, 0.0, 10.0), "One Euro speed coefficient [1/pixel]"),
     }
@@ -265,6 +269,7 @@ class FaceMesh(VideoFilter):
         self._counts: list[int] = []
         self._fallbacks = 0
         self._searches = 0
+        self._left = 0
 
     def session(self, *, width: int, height: int, fps: float) -> "FaceMesh":
         fresh = FaceMesh(**self.get_params())
@@ -280,7 +285,12 @@ class FaceMesh(VideoFilter):
         rendered = 0
         source = image  # meshes are searched on the frame as it came, never on a rendered head
         heads = merge_heads(boxes)
-        for (head, members), track in zip(heads, self._tracks.update([g[0] for g in heads], index)):
+        self._left = self.budget  # mesh searches this frame may still make
+        pairs = list(zip(heads, self._tracks.update([g[0] for g in heads], index)))
+        # heads holding a mesh keep it first, then the largest heads (most likely to yield one)
+        order = sorted(range(len(pairs)), key=lambda k: (pairs[k][1].state.get("seen") != index - 1,
+                                                         -(pairs[k][0][0][2] - pairs[k][0][0][0]) * (pairs[k][0][0][3] - pairs[k][0][0][1])))
+        for (head, members), track in (pairs[k] for k in order):
             x0, y0 = max(0, int(np.floor(head[0]))), max(0, int(np.floor(head[1])))
             x1, y1 = min(w, int(np.ceil(head[2]))), min(h, int(np.ceil(head[3])))
             if x1 - x0 < self.min_size or y1 - y0 < self.min_size:
@@ -332,8 +342,12 @@ class FaceMesh(VideoFilter):
         """
         found = None
         wait = min(self.retry * 2 ** max(state.get("misses", 1) - 1, 0), max(self.backoff, self.retry))
-        if index - state.get("missed", -10**9) >= wait or state.get("seen") == index - 1:
+        due = index - state.get("missed", -10**9) >= wait or state.get("seen") == index - 1
+        if due and self._left > 0:
             for box in candidates:
+                if self._left <= 0:
+                    break
+                self._left -= 1
                 self._searches += 1
                 found = lm.face_landmarks(image, box, pad=0.0, max_side=lm.MESH_INPUT)
                 if found is not None:
