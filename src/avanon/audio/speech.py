@@ -180,33 +180,18 @@ class PlannedVoice:
 
 
 def decode_for_asr(path: str | Path) -> tuple[np.ndarray, float]:
-    """The first audio stream of ``path`` as 16 kHz mono float32, and the stream's duration [s].
+    """The first audio stream of ``path`` as 16 kHz mono float32, and its duration [s].
 
-    Decoded and resampled as a stream (PyAV's resampler), so memory is 64 kB per second of audio.
+    Decoded and resampled as a stream (:func:`avanon.media.audio.read_audio`), so memory is 64 kB
+    per second of audio.
     """
-    import av
+    from avanon.media.audio import read_audio
 
-    path = Path(path)
-    parts: list[np.ndarray] = []
-    native = 0
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                raise MediaError(f"{path}: no audio stream to transcribe.")
-            stream = container.streams.audio[0]
-            rate = int(stream.codec_context.sample_rate)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=ASR_RATE)
-            for frame in container.decode(stream):
-                native += frame.samples
-                for out in resampler.resample(frame):
-                    parts.append(out.to_ndarray().reshape(-1).copy())
-            for out in resampler.resample(None):
-                parts.append(out.to_ndarray().reshape(-1).copy())
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: cannot decode the audio for transcription ({exc}).") from None
-    if native == 0:
-        raise MediaError(f"{path}: the audio stream has no decodable samples.")
-    return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), native / rate
+        samples, _ = read_audio(path, rate=ASR_RATE, mono=True)
+    except MediaError as exc:
+        raise MediaError(f"{exc} (needed to transcribe it for redaction)") from None
+    return samples[:, 0], len(samples) / ASR_RATE
 
 
 @dataclass(frozen=True)

@@ -133,18 +133,28 @@ class AudioTranscoder:
         return packets
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream of a file to float32 ``(n, channels)`` and its sample rate."""
+def read_audio(path: str | Path, *, rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of a file to float32 ``(n, channels)`` and its sample rate.
+
+    ``rate`` and ``mono`` resample and down-mix while decoding (PyAV's resampler, as a stream), so a
+    long recording needs memory for the converted samples only (64 kB per second at 16 kHz mono).
+    """
     path = Path(path)
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise MediaError(f"{path}: no audio stream.")
             stream = container.streams.audio[0]
-            rate = int(stream.codec_context.sample_rate)
-            parts = [to_float(f) for f in container.decode(stream)]
+            native = int(stream.codec_context.sample_rate)
+            if rate is None and not mono:
+                parts = [to_float(f) for f in container.decode(stream)]
+            else:
+                layout = "mono" if mono else stream.codec_context.layout.name
+                resampler = av.AudioResampler(format="flt", layout=layout, rate=rate or native)
+                parts = [to_float(out) for f in container.decode(stream) for out in resampler.resample(f)]
+                parts += [to_float(out) for out in resampler.resample(None)]
     except av.error.FFmpegError as exc:
         raise MediaError(f"{path}: cannot decode audio ({exc}).") from None
-    if not parts:
+    if not parts or not sum(len(p) for p in parts):
         raise MediaError(f"{path}: audio stream has no samples.")
-    return np.concatenate(parts, axis=0), rate
+    return np.concatenate(parts, axis=0), rate or native
