@@ -189,8 +189,7 @@ def test_pipeline_works_without_presidio(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_presidio_spacy_entities_keep_the_spacy_recognizer() -> None:
-    if not pii.spacy_available():
-        pytest.skip("the pinned spaCy model is not installed")
+    assert pii.spacy_available(), "the pinned spaCy model (requirements) must be installed"
     found_ = presidio_text_findings("Anna Smith moved to Paris yesterday", with_spacy=True)
     assert {("Anna Smith", "PERSON", "spacy"), ("Paris", "PLACE", "spacy")} <= {
         ("Anna Smith moved to Paris yesterday"[f.start:f.end], f.category, f.recognizer) for f in found_}
