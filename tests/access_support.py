@@ -3,6 +3,7 @@ AVANON_TEST_POSTGRES_URL is set), a fixed clock, a cheap password hasher, and a 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -38,13 +39,15 @@ class Clock:
         self.now += dt.timedelta(**delta)
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """A fresh, empty catalogue database: SQLite, or a private schema in the test PostgreSQL."""
-    if request.param == "sqlite":
-        eng = sa.create_engine(f"sqlite:///{tmp_path / 'catalogue.sqlite'}", connect_args={"check_same_thread": False})
-        yield eng
-        eng.dispose()
+@contextlib.contextmanager
+def catalogue_engine(backend: str, folder: Path) -> Iterator[sa.Engine]:
+    """An empty catalogue database: SQLite in ``folder``, or a private schema in the test PostgreSQL."""
+    if backend == "sqlite":
+        eng = sa.create_engine(f"sqlite:///{folder / 'catalogue.sqlite'}", connect_args={"check_same_thread": False})
+        try:
+            yield eng
+        finally:
+            eng.dispose()
         return
     schema = f"t_{secrets.token_hex(6)}"
     admin = sa.create_engine(POSTGRES_URL)
@@ -58,6 +61,13 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A fresh, empty catalogue database: SQLite, or a private schema in the test PostgreSQL."""
+    with catalogue_engine(request.param, tmp_path) as eng:
+        yield eng
 
 
 @pytest.fixture()

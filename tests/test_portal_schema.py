@@ -10,14 +10,13 @@ derandomized and bounded (a few examples per operation and role) so the test is 
 from __future__ import annotations
 
 import datetime as dt
-import secrets as token
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
 import sqlalchemy as sa
-from access_support import BACKENDS, PASSWORD, POSTGRES_URL, Clock, build_world
+from access_support import BACKENDS, PASSWORD, Clock, build_world, catalogue_engine
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
 
@@ -59,24 +58,8 @@ class Sessions:
 def catalogue(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
     """The catalogue database: SQLite, and a private schema of the test PostgreSQL when one is configured
     (its 32-bit ids and NUL-free text are stricter than SQLite's)."""
-    if request.param == "sqlite":
-        eng = sa.create_engine(f"sqlite:///{tmp_path_factory.mktemp('schema_db') / 'catalogue.sqlite'}",
-                               connect_args={"check_same_thread": False})
+    with catalogue_engine(request.param, tmp_path_factory.mktemp("schema_db")) as eng:
         yield eng
-        eng.dispose()
-        return
-    schema_name = f"t_{token.token_hex(6)}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema_name}"))
-    eng = sa.create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema_name}"})
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema_name} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
