@@ -7,6 +7,8 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_voice.py --before     # also the earlier pseudo-speaker defaults
     .venv/bin/python benchmarks/bench_voice.py --quick --privacy-only \
         --pseudo "" --pseudo "timbre_terms=6"              # compare settings, EERs and VAD only
+    .venv/bin/python benchmarks/bench_voice.py --quick --privacy-only --wer \
+        --pseudo "" --pseudo "timbre_inner=0.5"            # ... and the sprocket WER
 
 Data: ../shared/data/dev/sprocket_vcc2016 (4 speakers x 35 parallel sentences, 16 kHz) and
 ../shared/data/dev/fsdd (6 speakers; digits 0-9 x takes 0-1 by default, 8 kHz).
@@ -172,10 +174,11 @@ def parse_params(text: str) -> dict[str, object]:
     return {k: value(v) for k, v in (p.split("=") for p in text.split(",") if p)}
 
 
-# the defaults of pseudo-speaker before the second issue-3 follow-up (unvoiced frames the same
-# under every secret, timbre curve 20 dB, warp 0.82-1.22); the first follow-up's "before" was
-# "timbre_terms=8,keep_unvoiced=false,min_warp=0,min_f0_shift_st=0"
-BEFORE = "unvoiced_warp=false,timbre_db=20,warp_range=0.82:1.22"
+# the defaults of pseudo-speaker before the third issue-3 follow-up (timbre curve 22 dB, warp
+# 0.78-1.28, pseudo F0 at least 3 semitones from the speaker's own); earlier "before" settings:
+# "unvoiced_warp=false,timbre_db=20,warp_range=0.82:1.22" (second follow-up) and
+# "timbre_terms=8,keep_unvoiced=false,min_warp=0,min_f0_shift_st=0" (first)
+BEFORE = "timbre_db=22,warp_range=0.78:1.28,min_f0_shift_st=3"
 
 
 def transcripts(signals: list[np.ndarray], rates: list[int]) -> list[str]:
@@ -208,15 +211,19 @@ def redaction_speed(utts) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     return len(x) / sr / (time.perf_counter() - t), len(result.redactions)
 
 
-def evaluate(corpus: str, utts, other_pool, methods, n_wer: int, privacy_only: bool = False) -> list[dict]:  # type: ignore[no-untyped-def]
-    """One row per method; ``privacy_only`` skips the F0, WER and bootstrap figures (EERs and VAD only)."""
+def evaluate(corpus: str, utts, other_pool, methods, n_wer: int, privacy_only: bool = False, with_wer: bool = False) -> list[dict]:  # type: ignore[no-untyped-def]
+    """One row per method; ``privacy_only`` skips the F0, WER and bootstrap figures (EERs and VAD only).
+
+    ``with_wer`` adds the WER figure to a ``privacy_only`` run.
+    """
     spk = [u[0] for u in utts]
     rates = [u[2] for u in utts]
     originals = [u[1] for u in utts]
     _, e_orig = asv.embed_all([(s, x, sr) for s, x, sr, _ in utts])
     pick = wer_subset(spk, n_wer)
     ref_text = [utts[i][3] for i in pick]
-    orig_text = [] if privacy_only else transcripts([originals[i] for i in pick], [rates[i] for i in pick])
+    score_wer = not privacy_only or with_wer
+    orig_text = [] if not score_wer else transcripts([originals[i] for i in pick], [rates[i] for i in pick])
     if not any(ref_text):
         ref_text = orig_text
     rows = [{"corpus": corpus, "method": "original", "EER_orig": asv.pair_eer(e_orig, spk, e_orig, spk)}]
@@ -239,6 +246,8 @@ def evaluate(corpus: str, utts, other_pool, methods, n_wer: int, privacy_only: b
             "VAD_F1": vad_f1(originals, study, rates),
             "xRT_batch": sum(len(x) / sr for x, sr in zip(originals, rates)) / t_study,
         }
+        if privacy_only and with_wer:
+            row["WER"] = wer(ref_text, transcripts([study[i] for i in pick], [rates[i] for i in pick]))
         if not privacy_only:
             row.update({
                 "CI_ignorant": asv.bootstrap_eer(e_orig, spk, emb["A"], spk, n_boot=100),
@@ -282,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--before", action="store_true", help=f"also run pseudo-speaker with the earlier defaults ({BEFORE})")
     parser.add_argument("--privacy-only", action="store_true", help="EERs and VAD only: no McAdams, F0, WER, bootstrap, speed or redaction")
+    parser.add_argument("--wer", action="store_true", help="with --privacy-only: also the WER figure (sprocket only, the fsdd WER is not meaningful)")
+    parser.add_argument("--corpus", choices=("sprocket", "fsdd"), action="append", default=None, help="evaluate only this corpus (repeatable; the attacker pool still uses the other)")
     args = parser.parse_args(argv)
     settings = [parse_params(p) for p in (args.pseudo or [""])]
     methods = {} if args.privacy_only else {"mcadams": registry.create("voice", "mcadams")}
@@ -293,10 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# bench_voice  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  quick={args.quick}", flush=True)
     for name, params in zip(methods if args.privacy_only else list(methods)[1:], settings):
         print(f"#   {name}: {params}", flush=True)
-    pools = {c: pool_embeddings(corpora["fsdd" if c == "sprocket" else "sprocket"], methods) for c in corpora}
+    wanted = args.corpus or list(corpora)
+    pools = {c: pool_embeddings(corpora["fsdd" if c == "sprocket" else "sprocket"], methods) for c in wanted}
     rows = []
     for corpus, utts in corpora.items():
-        rows += evaluate(corpus, utts, pools[corpus], methods, args.wer_utts, args.privacy_only)
+        if args.corpus and corpus not in args.corpus:
+            continue
+        rows += evaluate(corpus, utts, pools[corpus], methods, args.wer_utts, args.privacy_only, args.wer and corpus == "sprocket")
     cols = ["corpus", "method", "EER_orig", "ignorant", "lazy", "semi", "within", "F0_r", "VAD_F1", "WER", "xRT_batch"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:

@@ -111,7 +111,9 @@ def test_pose_pck_on_a_real_clip(tmp_path: Path, dev_data: Path) -> None:
     assert good.n >= 1
     assert good.value > 0.8
     assert "left_shoulder" in good.detail["mean_error_per_joint_torso_units"]
-    assert metric.measure(original, blank).value == 0.0
+    assert good.detail["people_tracked_again"] == good.n and good.detail["pck_detector_found"] > 0.8
+    lost = metric.measure(original, blank)
+    assert lost.value == 0.0 and lost.detail["people_tracked_again"] == 0 and lost.detail["people_found_again"] == 0
 
 
 def test_boxes_and_body_regions() -> None:
@@ -154,3 +156,45 @@ def test_pose_pck_scores_every_person_of_a_multi_person_scene(tmp_path: Path, de
     assert 0.3 < lost.score()[0] < 0.6
     score = registry.create("metric", "pose_pck", every=5).measure(original, same)
     assert score.detail["people_per_frame_max"] == 4 and score.detail["people_found_again"] == 8
+
+
+def paint_people(frames: list[np.ndarray], people: dict[int, list[video.Person]], every: int, part: str) -> list[np.ndarray]:
+    """Frames with each reference person's head (everything above the shoulders) or body painted black."""
+    painted = []
+    for i, frame in enumerate(frames):
+        out = frame.copy()
+        for person in people.get(i - i % every, []):
+            x0, y0, x1, y1 = person.box
+            if part == "head":  # the whole head and the space above it, across the body's width and more
+                top = person.keypoints[[video.LEFT_SHOULDER, video.RIGHT_SHOULDER], 1].min() - 10
+                out[: max(0, int(top)), max(0, int(x0 - 40)) : int(x1 + 40)] = 0
+            else:  # the body joints' extent, grown by a tenth
+                gx, gy = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
+                out[max(0, int(y0 - gy)) : int(y1 + gy), max(0, int(x0 - gx)) : int(x1 + gx)] = 0
+        painted.append(out)
+    return painted
+
+
+def test_seeded_pose_measures_the_body_without_the_face_keyed_detector(tmp_path: Path, dev_data: Path) -> None:
+    """Seeded PCK: 1.0 on itself, survives a painted-out head that the person detector needs, fails a painted-out body."""
+    with av.open(str(dev_data / CLIP)) as inp:
+        stream = inp.streams.video[0]
+        rate = int(round(float(stream.average_rate)))
+        frames = [f.to_ndarray(format="rgb24")[::2, ::2].copy() for _, f in zip(range(10), inp.decode(stream))]
+    original = write_video(tmp_path / "orig.mp4", frames, rate=rate)
+    reference = video.reference_people(original, every=5)
+    people = [p for frame_people in reference.values() for p in frame_people]
+    assert len(people) == 4 and all(p.seeded_box is not None for p in people)
+
+    itself = video.compare_pose(original, original, every=5, reference=reference)
+    assert itself.score()[0] == 1.0 and itself.detector_score()[0] == 1.0
+    assert itself.tracked_per_frame.tolist() == [2, 2] and itself.unseeded == 0
+
+    headless = video.compare_pose(original, write_video(tmp_path / "headless.mp4", paint_people(frames, reference, 5, "head"), rate=rate), every=5, reference=reference)
+    assert headless.tracked_per_frame.tolist() == [2, 2]  # every body found in the region tracked on the original ...
+    assert headless.score()[0] > 0.9 > headless.detector_score()[0]  # ... while the detector's own regions move the joints
+
+    bodiless = video.compare_pose(original, write_video(tmp_path / "bodiless.mp4", paint_people(frames, reference, 5, "body"), rate=rate), every=5, reference=reference)
+    assert bodiless.score()[0] < 0.2
+    per_joint = bodiless.seeded.joint_pck()
+    assert np.nanmax(per_joint[list(video.BODY_JOINTS)]) <= 0.5  # no body joint survives

@@ -138,3 +138,29 @@ def test_camera_shift_depends_on_the_two_frames_only():
     alone = CameraMotion()
     alone.update(frames[2])
     assert alone.update(frames[3]) == shifts[3]
+
+
+def _scalar_merge(boxes, threshold=0.3):
+    """The definition merge_overlapping keeps: greedy by area, each box joins the first merged box it overlaps."""
+    merged = []
+    for box in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+        for k, other in enumerate(merged):
+            if iou(box, other) > threshold:
+                merged[k] = (min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]), max(box[3], other[3]))
+                break
+        else:
+            merged.append(box)
+    return merged
+
+
+def test_merge_overlapping_equals_the_scalar_definition_on_crowds():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        boxes = []
+        for _ in range(rng.randint(0, 80)):
+            x, y, w, h = rng.uniform(0, 600), rng.uniform(0, 400), rng.uniform(0, 90), rng.uniform(0, 90)
+            boxes.append((x, y, x + (0.0 if rng.random() < 0.05 else w), y + h))
+        boxes += boxes[: rng.randint(0, len(boxes))]  # duplicates, as two detectors give
+        assert merge_overlapping(boxes) == _scalar_merge(boxes)

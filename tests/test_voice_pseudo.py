@@ -245,4 +245,73 @@ def test_unvoiced_frames_differ_between_secrets() -> None:
 
     assert spread(plain) < 3.0  # the consonant's own envelope under either secret
     assert spread(warped) > 4.5  # the keyed warp moves its resonance
-    assert spread(PseudoSpeaker(unvoiced_warp=False, unvoiced_timbre=1.0)) > 6.0  # the keyed timbre curve re-colours it
+    assert spread(PseudoSpeaker(unvoiced_warp=False, unvoiced_timbre=1.0, timbre_db=22.0)) > 6.0  # the keyed timbre curve re-colours it
+
+
+def test_band_share_is_inner_in_the_band_and_one_outside() -> None:
+    from avanon.audio.pseudo import _band_share
+
+    freqs = np.linspace(0, 8000, 4097)
+    share = _band_share(freqs, (250.0, 2500.0), 0.2)
+    assert np.allclose(share[(freqs >= 250) & (freqs <= 2500)], 0.2)
+    assert np.allclose(share[(freqs <= 250 / np.sqrt(2)) | (freqs >= 2500 * np.sqrt(2))], 1.0)
+    assert np.all(np.abs(np.diff(share)) < 0.05)  # smooth tapers, no steps
+    assert np.array_equal(_band_share(freqs, (250.0, 2500.0), 1.0), np.ones(len(freqs)))
+
+
+def test_non_uniform_warp_never_folds_back() -> None:
+    from avanon.audio.pseudo import _band_share, _warp_bins
+
+    freqs = np.linspace(0, 8000, 513)
+    for warp in (0.75, 1.3):
+        factor = warp ** _band_share(freqs, (250.0, 2500.0), 0.0)
+        ramp = _warp_bins(np.arange(513, dtype=float)[None, :], factor)[0]
+        assert np.all(np.diff(ramp) >= 0)
+        band = (freqs > 400) & (freqs < 2000)
+        assert np.allclose(ramp[band], np.arange(513)[band], atol=1.0)  # the F1/F2 band is not moved
+        top = freqs > 4000
+        assert np.allclose(ramp[top], np.clip(np.arange(513)[top] / warp, 0, 512), atol=1.0)
+
+
+def _band_spread(x: np.ndarray, sr: int, y1: np.ndarray, y2: np.ndarray, lo: float, hi: float) -> float:
+    """Largest deviation from their median of the 1/3-octave level differences of y1 and y2 between lo and hi [dB]."""
+    edges = np.geomspace(lo, hi, int(round(3 * np.log2(hi / lo))) + 1)
+
+    def levels(s: np.ndarray) -> np.ndarray:
+        spec = np.abs(np.fft.rfft(s * np.hanning(len(s)))) ** 2
+        k = edges * len(s) / sr
+        return np.array([10 * np.log10(spec[int(a) : int(b)].mean() + 1e-20) for a, b in zip(k[:-1], k[1:])])
+
+    diff = levels(y1) - levels(y2)
+    return float(np.abs(diff - np.median(diff)).max())
+
+
+def test_formant_band_keeps_its_shape_between_secrets(speech: tuple[np.ndarray, int]) -> None:
+    x, sr = speech
+    same_pitch = {"f0_range_hz": (150.0, 150.0), "f0_sigma_range": (0.15, 0.15), "min_f0_shift_st": 0.0}
+    banded = PseudoSpeaker(timbre_inner=0.0, warp_inner=0.0, **same_pitch)
+    full = PseudoSpeaker(**same_pitch)
+    y1, y2 = banded.apply(x, sr, seed=1, speaker="a"), banded.apply(x, sr, seed=2, speaker="a")
+    f1, f2 = full.apply(x, sr, seed=1, speaker="a"), full.apply(x, sr, seed=2, speaker="a")
+    # inside the F1/F2 band the two secrets' voices have nearly the same long-term shape ...
+    assert _band_spread(x, sr, y1, y2, 400.0, 2000.0) < 0.5 * _band_spread(x, sr, f1, f2, 400.0, 2000.0)
+    # ... while above it they stay as different as with the full-band curve
+    assert _band_spread(x, sr, y1, y2, 3500.0, 7500.0) > 0.5 * _band_spread(x, sr, f1, f2, 3500.0, 7500.0)
+
+
+def test_band_tilt_keeps_only_a_straight_slope_in_the_band() -> None:
+    from avanon.audio.pseudo import _banded_timbre, _timbre_curve
+
+    freqs = np.linspace(0, 8000, 4097)
+    curve = _timbre_curve((1.0, -0.6, 0.4, 0.3), freqs)
+    band = (freqs >= 250) & (freqs <= 2500)
+    tilted = _banded_timbre(curve, freqs, (250.0, 2500.0), 0.0, True)
+    lf = np.log2(freqs[band])
+    slope, offset = np.polyfit(lf, tilted[band], 1)
+    assert np.allclose(tilted[band], slope * lf + offset, atol=1e-9)  # a straight line in log frequency ...
+    assert abs(slope) > 0.01 and np.allclose(tilted[[0, -1]], curve[[0, -1]])  # ... keyed, and the curve outside
+    assert np.all(np.abs(np.diff(tilted)) < 0.02)  # continuous at the band edges
+    plain = _banded_timbre(curve, freqs, (250.0, 2500.0), 0.0, False)
+    assert np.allclose(plain[band], 0.0)
+    half = _banded_timbre(curve, freqs, (250.0, 2500.0), 0.5, True)
+    assert np.allclose(half[band] - tilted[band], 0.5 * (curve[band] - tilted[band]))

@@ -13,6 +13,15 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   the mel scale, ``timbre_db`` RMS) is added; this moves formants and replaces the speaker's timbre.
   Few, broad cosines (4 by default) change the timbre as much as many fine ones for a speaker
   encoder but leave the formant pattern more readable for a recognizer (benchmarks/results/voice.md).
+* **Formant band** (``formant_band_hz``, about F1 and F2): most of the phonetic content (which
+  vowel, which place of articulation) lies in the first two formants, while speaker identity is
+  also carried by the low band, the spectral tilt and F3-F5 above about 2.5 kHz. Inside the band
+  only a share ``timbre_inner`` of the timbre curve and ``warp_inner`` of the log warp factor are
+  applied (1 outside, raised-cosine tapers half an octave wide outside the band edges), so the
+  keyed curve adds no spurious peaks and valleys among the formants a recognizer reads; with
+  ``band_tilt`` the curve's straight-line slope across the band is kept in full (a keyed spectral
+  tilt, a voice-quality cue) and only its ripple is scaled (benchmarks/results/voice.md measures
+  the trade-off).
 * **Minimum distance from the source**: a keyed voice can by chance land on the speaker's own one.
   The warp factor is drawn log-uniformly from ``warp_range`` without the band ``|log warp| <
   min_warp`` (every pseudo-voice moves the formants), and a pseudo-speaker mean F0 closer than
@@ -107,10 +116,14 @@ def _praat_f0(x: np.ndarray, sr: int, n_frames: int) -> np.ndarray:
     return f0
 
 
-def _warp_bins(env: np.ndarray, factor: float) -> np.ndarray:
-    """Scale the frequency axis of rows of ``env`` by ``factor`` (bin k takes bin k / factor)."""
+def _warp_bins(env: np.ndarray, factor: float | np.ndarray) -> np.ndarray:
+    """Scale the frequency axis of rows of ``env`` by ``factor`` (bin k takes bin k / factor).
+
+    ``factor`` may be one number or one per bin (a non-uniform warp); the source position is kept
+    non-decreasing so the mapping never folds back.
+    """
     n = env.shape[1]
-    src = np.clip(np.arange(n) / factor, 0, n - 1)
+    src = np.clip(np.maximum.accumulate(np.arange(n) / factor), 0, n - 1)
     i0 = np.floor(src).astype(int)
     i1 = np.minimum(i0 + 1, n - 1)
     w = src - i0
@@ -125,6 +138,37 @@ def _tilt(mean_env: np.ndarray, n_coef: int) -> np.ndarray:
     if n_coef > 1:
         keep[-(n_coef - 1) :] = cep[-(n_coef - 1) :]
     return np.fft.rfft(keep).real
+
+
+def _band_share(freqs: np.ndarray, band: tuple[float, float], inner: float, taper_oct: float = 0.5) -> np.ndarray:
+    """Per-bin share: ``inner`` inside ``band`` [Hz], 1 outside, raised-cosine tapers of ``taper_oct`` octaves.
+
+    The tapers lie outside the band, so the whole of ``band`` gets ``inner``.
+    """
+    if inner == 1.0:
+        return np.ones(len(freqs))
+    lf = np.log2(np.maximum(freqs, 1.0))
+    lo, hi = np.log2(band[0]), np.log2(band[1])
+    dist = np.maximum(np.maximum(lo - lf, lf - hi), 0.0) / taper_oct  # octaves outside the band, in tapers
+    outside = np.where(dist >= 1.0, 1.0, 0.5 - 0.5 * np.cos(np.pi * np.clip(dist, 0.0, 1.0)))
+    return inner + (1.0 - inner) * outside
+
+
+def _banded_timbre(curve: np.ndarray, freqs: np.ndarray, band: tuple[float, float], inner: float, tilt: bool) -> np.ndarray:
+    """The timbre curve with only a share ``inner`` of it inside ``band`` (see :func:`_band_share`).
+
+    With ``tilt`` the curve's straight line across the band (in log frequency, through its values at
+    the band edges) is kept in full inside the band and only the ripple around it is scaled: the
+    pseudo-voice keeps a keyed spectral slope over F1 and F2 but adds no peaks or valleys there.
+    """
+    share = _band_share(freqs, band, inner)
+    if not tilt or inner == 1.0:
+        return curve * share
+    lf = np.log2(np.maximum(freqs, 1.0))
+    lo, hi = np.log2(band[0]), np.log2(band[1])
+    c_lo, c_hi = np.interp([lo, hi], lf, curve)
+    line = c_lo + (c_hi - c_lo) * (lf - lo) / (hi - lo)
+    return share * curve + (1.0 - share) * line  # inside the band: line + inner * (curve - line)
 
 
 def _timbre_curve(coefs: tuple[float, ...], freqs: np.ndarray) -> np.ndarray:
@@ -149,6 +193,10 @@ def convert_world(
     unvoiced_warp: bool = False,
     unvoiced_timbre: float = 0.0,
     min_f0_shift: float = 0.0,
+    formant_band: tuple[float, float] = (250.0, 2500.0),
+    timbre_inner: float = 1.0,
+    warp_inner: float = 1.0,
+    band_tilt: bool = False,
 ) -> np.ndarray:
     """Convert one mono float64 segment to the pseudo-voice; same length as ``x``.
 
@@ -181,6 +229,15 @@ def convert_world(
         Share of the pseudo-voice's timbre curve added to kept unvoiced frames.
     min_f0_shift : float >= 0 [natural-log units]
         Smallest distance of the pseudo-voice mean log F0 from the speaker's running mean.
+    formant_band : (float, float) [Hz]
+        The band of the first two formants, where ``timbre_inner`` and ``warp_inner`` apply.
+    timbre_inner : float in [0, 1]
+        Share of the timbre curve applied inside ``formant_band`` (1 outside).
+    warp_inner : float in [0, 1]
+        Share of the log warp factor applied inside ``formant_band`` (1 outside).
+    band_tilt : bool
+        Inside ``formant_band`` the timbre curve's straight-line trend (in log frequency, joining its
+        values at the band edges) is applied in full; ``timbre_inner`` scales only the rest.
 
     Returns
     -------
@@ -232,12 +289,13 @@ def convert_world(
         cep[:, keep : cep.shape[1] - keep + 1] = 0.0
         moving = np.fft.rfft(cep, axis=1).real
     freqs = np.linspace(0, sr / 2, log_env.shape[1])
-    timbre = _timbre_curve(voice.timbre, freqs)
-    new_env = _warp_bins(moving, voice.warp) + tilt + timbre
+    timbre = _banded_timbre(_timbre_curve(voice.timbre, freqs), freqs, formant_band, timbre_inner, band_tilt)
+    warp = voice.warp ** _band_share(freqs, formant_band, warp_inner) if warp_inner != 1.0 else voice.warp
+    new_env = _warp_bins(moving, warp) + tilt + timbre
     if keep_unvoiced:
         frame_db = 10 * np.log10(sp.sum(axis=1) + 1e-30)
         w = _blend_weight(~_kept_frames(voiced, frame_db, unvoiced_max), unvoiced_ramp)[:, None]
-        own = _warp_bins(log_env, voice.warp) if unvoiced_warp else log_env
+        own = _warp_bins(log_env, warp) if unvoiced_warp else log_env
         new_env = w * new_env + (1.0 - w) * (own + unvoiced_timbre * timbre)
     y = pyworld.synthesize(
         np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS
@@ -362,6 +420,10 @@ class _PseudoStream:
                 unvoiced_warp=self.owner.unvoiced_warp,
                 unvoiced_timbre=self.owner.unvoiced_timbre,
                 min_f0_shift=self.owner.min_f0_shift_st * np.log(2.0) / 12.0,
+                formant_band=self.owner.formant_band_hz,
+                timbre_inner=self.owner.timbre_inner,
+                warp_inner=self.owner.warp_inner,
+                band_tilt=self.owner.band_tilt,
             )
             if self.up != self.down:
                 y = resample_poly(y, self.down, self.up)
@@ -422,9 +484,13 @@ class PseudoSpeaker(VoiceTransform):
     params = {
         "f0_range_hz": Param((85.0, 270.0), Kind((tuple,), length=2), "range of pseudo-speaker mean F0 [Hz], drawn log-uniformly"),
         "f0_sigma_range": Param((0.10, 0.20), Kind((tuple,), length=2), "range of pseudo-speaker F0 spread [natural-log units]"),
-        "warp_range": Param((0.78, 1.28), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
-        "timbre_db": Param(22.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
+        "warp_range": Param((0.70, 1.40), Kind((tuple,), length=2), "range of the envelope frequency-warp factor"),
+        "timbre_db": Param(16.0, Interval(float, 0.0, 30.0), "amplitude of the keyed timbre curve [dB]"),
         "timbre_terms": Param(4, Interval(int, 1, 32), "cosine terms of the timbre curve (more = finer spectral detail)"),
+        "formant_band_hz": Param((250.0, 2500.0), Kind((tuple,), length=2), "band of the first two formants (most phonetic content) [Hz]"),
+        "timbre_inner": Param(1.0, Interval(float, 0.0, 1.0), "share of the timbre curve applied inside formant_band_hz (1 outside)"),
+        "warp_inner": Param(1.0, Interval(float, 0.0, 1.0), "share of the log warp factor applied inside formant_band_hz (1 outside)"),
+        "band_tilt": Param(False, Kind((bool,)), "inside formant_band_hz keep the timbre curve's straight-line slope in full (timbre_inner scales only its ripple)"),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
         "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
         "f0_smooth_ms": Param(30.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
@@ -435,7 +501,7 @@ class PseudoSpeaker(VoiceTransform):
         "unvoiced_warp": Param(True, Kind((bool,)), "kept unvoiced frames get the pseudo-voice's frequency warp, so they differ between secrets"),
         "unvoiced_timbre": Param(0.0, Interval(float, 0.0, 1.0), "share of the keyed timbre curve added to kept unvoiced frames"),
         "min_warp": Param(0.06, Interval(float, 0.0, 0.3), "smallest |log warp| drawn: every pseudo-voice moves the formants at least this much [natural-log units]"),
-        "min_f0_shift_st": Param(3.0, Interval(float, 0.0, 12.0), "smallest distance of the pseudo-voice mean F0 from the speaker's own [semitones]"),
+        "min_f0_shift_st": Param(6.0, Interval(float, 0.0, 12.0), "smallest distance of the pseudo-voice mean F0 from the speaker's own [semitones]"),
         "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
         "chunk_s": Param(8.0, Interval(float, 2.0, 120.0), "chunk length for streaming [s]"),
         "context_s": Param(0.3, Interval(float, 0.05, 2.0), "analysis context on each side of a chunk [s]"),
@@ -446,7 +512,7 @@ class PseudoSpeaker(VoiceTransform):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        for key, lo_min in (("f0_range_hz", 40.0), ("f0_sigma_range", 0.0), ("warp_range", 0.5)):
+        for key, lo_min in (("f0_range_hz", 40.0), ("f0_sigma_range", 0.0), ("warp_range", 0.5), ("formant_band_hz", 50.0)):
             value = getattr(self, key)
             ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) and lo_min <= value[0] <= value[1]
             if not ok:

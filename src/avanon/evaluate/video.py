@@ -20,11 +20,31 @@
       extent grown by 60 %), padded to a square; a person found twice (keypoint boxes with
       IoU >= 0.5) counts once.
 
-    On the anonymized frame pose runs on the same crop, by the same code, so both videos are
-    measured the same way; the result is the same person when its keypoint box overlaps the
-    original's by IoU >= ``match_iou``, otherwise every joint of that person counts as wrong (a
-    person the anonymization lost or displaced). MediaPipe's person detector keys on the face, so
-    masking faces alone already costs people on the output.
+    On the anonymized frame each person is measured on the same crop in two ways:
+
+    - **seeded** (the scored ``pose_pck`` value): the pose *landmark* model runs on the output crop
+      in the region of interest tracked on the original crop (:class:`_SeededPose`: MediaPipe pose
+      in video mode, reset per person, shown the original crop and then the output crop, landmark
+      smoothing off). The reference is measured the same way, the original crop seeded by itself,
+      so a video compared with itself scores exactly 1.0;
+    - **detected** (reported as ``pck_detector_found`` and ``people_found_again``): static pose on
+      the output crop, where MediaPipe's own person detector must find the person again.
+
+    The question the metric asks is whether the body signal survives the anonymization, not
+    whether a face-keyed person detector still fires: BlazePose's person detector keys on the face
+    (its box is anchored on the face), so masking faces alone, the very thing every recipe does,
+    loses most people for the detected measurement (the default recipe's black face boxes scored
+    0-0.07 with it). Seeding skips that detector only; the landmark model still has to find the
+    body in the output pixels: a blank or a body painted out gives no pose (the model's presence
+    score falls under 0.5) or a wrong one. Both ways, a pose counts as the same person when its
+    keypoint box overlaps the original's by IoU >= ``match_iou``, otherwise every joint of that
+    person counts as wrong (a person the anonymization lost or displaced). A person the seeded
+    model loses on the original crop itself, or finds elsewhere (keypoint boxes IoU < 0.5 with the
+    detector's pose), is not scored by it (``people_not_seeded``).
+
+    Read the value against its floor: MediaPipe's landmarks move by a median 0.01-0.04 torso under
+    recompression alone, so the dev clips re-encoded without any masking score 0.64-0.81 at 0.05
+    (see ``benchmarks/results/video_modes.md``); the benchmark reports that floor beside each mode.
 ``motion_correlation``
     Pearson correlation of the per-frame motion energy (mean absolute grey-level difference between
     consecutive frames, on frames shrunk to 64 pixels wide) of the two videos.
@@ -108,6 +128,35 @@ Box = tuple[float, float, float, float]
 HEAD_POINTS = tuple(range(11))  # nose, eyes, ears, mouth corners
 
 
+def square_crop(frame: np.ndarray, region: Box) -> tuple[np.ndarray, float, float] | None:
+    """The ``region`` (x0, y0, x1, y1) [pixels] of ``frame`` centred on a black square.
+
+    Returns the square RGB image and the frame position [pixels] of its top-left corner, or None
+    when the clipped region is under 16 pixels on a side. The person detector finds far more
+    people in a tall crop padded to a square than in the crop stretched to its square input.
+    """
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, int(region[0])), max(0, int(region[1]))
+    x1, y1 = min(w, int(np.ceil(region[2]))), min(h, int(np.ceil(region[3])))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return None
+    crop = frame[y0:y1, x0:x1, :3]
+    side = max(crop.shape[:2])
+    px, py = (side - crop.shape[1]) // 2, (side - crop.shape[0]) // 2
+    square = np.zeros((side, side, 3), np.uint8)
+    square[py : py + crop.shape[0], px : px + crop.shape[1]] = crop
+    return square, float(x0 - px), float(y0 - py)
+
+
+def _landmarks(result: object, image: np.ndarray, x0: float, y0: float) -> tuple[np.ndarray, np.ndarray]:
+    """(33, 2) frame keypoints [pixels] (nan when no person) and (33,) visibilities of a pose result."""
+    marks = getattr(result, "pose_landmarks", None)
+    if marks is None:
+        return np.full((33, 2), np.nan), np.zeros(33)
+    h, w = image.shape[:2]
+    return np.array([(m.x * w + x0, m.y * h + y0) for m in marks.landmark]), np.array([m.visibility for m in marks.landmark])
+
+
 class _Pose:
     """Static MediaPipe pose on a frame or on a crop of it (padded to a square, as the detector expects).
 
@@ -125,29 +174,58 @@ class _Pose:
     def __call__(self, frame: np.ndarray, region: Box | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(33, 2) pixel keypoints of the frame (nan when no person) and (33,) visibilities.
 
-        With ``region`` (x0, y0, x1, y1) [pixels], pose runs on that crop only, centred on a black
-        square: the person detector finds far more people in a tall crop padded to a square than
-        in the crop stretched to its square input.
+        With ``region`` (x0, y0, x1, y1) [pixels], pose runs on that crop only (:func:`square_crop`).
         """
-        x0 = y0 = 0
+        image, x0, y0 = np.ascontiguousarray(frame[:, :, :3]), 0.0, 0.0
         if region is not None:
-            h, w = frame.shape[:2]
-            x0, y0 = max(0, int(region[0])), max(0, int(region[1]))
-            x1, y1 = min(w, int(np.ceil(region[2]))), min(h, int(np.ceil(region[3])))
-            if x1 - x0 < 16 or y1 - y0 < 16:
+            square = square_crop(frame, region)
+            if square is None:
                 return np.full((33, 2), np.nan), np.zeros(33)
-            crop = frame[y0:y1, x0:x1, :3]
-            side = max(crop.shape[:2])
-            px, py = (side - crop.shape[1]) // 2, (side - crop.shape[0]) // 2
-            frame = np.zeros((side, side, 3), np.uint8)
-            frame[py : py + crop.shape[0], px : px + crop.shape[1]] = crop
-            x0, y0 = x0 - px, y0 - py
-        h, w = frame.shape[:2]
-        result = self.pose.process(np.ascontiguousarray(frame[:, :, :3]))
-        if result.pose_landmarks is None:
-            return np.full((33, 2), np.nan), np.zeros(33)
-        marks = result.pose_landmarks.landmark
-        return np.array([(m.x * w + x0, m.y * h + y0) for m in marks]), np.array([m.visibility for m in marks])
+            image, x0, y0 = square
+        return _landmarks(self.pose.process(image), image, x0, y0)
+
+
+class _SeededPose:
+    """MediaPipe pose landmarks on one crop, in the region of interest tracked on another crop.
+
+    MediaPipe pose in video mode runs its person detector only when it holds no landmarks from the
+    previous image; otherwise the landmark model runs in the region of interest derived from those
+    landmarks. :meth:`__call__` resets the graph, shows it the ``seed`` crop (detector and landmark
+    model run) and then the ``frame`` crop (the landmark model only, in the region tracked from the
+    seed). Landmark smoothing is off, so the second result does not borrow from the first; the
+    graph is deterministic, so the same seed and frame give the same keypoints.
+
+    Parameters
+    ----------
+    confidence : float in [0, 1]
+        Minimum person-detection confidence on the seed.
+    tracking : float in [0, 1]
+        Minimum pose presence score of the landmark model (below it, no pose is returned).
+    """
+
+    def __init__(self, *, confidence: float = 0.3, tracking: float = 0.5) -> None:
+        import mediapipe as mp
+
+        self.pose = mp.solutions.pose.Pose(
+            static_image_mode=False, model_complexity=1, smooth_landmarks=False,
+            min_detection_confidence=confidence, min_tracking_confidence=tracking,
+        )
+
+    def __call__(self, seed: np.ndarray, seed_region: Box, frame: np.ndarray, region: Box) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints [pixels of ``frame``] (nan when no pose) and visibilities in ``region`` of ``frame``.
+
+        ``seed_region`` of ``seed`` and ``region`` of ``frame`` are the same place (the same region
+        when both frames have the same size); nothing is returned when the seed holds no person.
+        """
+        nothing = np.full((33, 2), np.nan), np.zeros(33)
+        first, second = square_crop(seed, seed_region), square_crop(frame, region)
+        if first is None or second is None:
+            return nothing
+        self.pose.reset()
+        if getattr(self.pose.process(first[0]), "pose_landmarks", None) is None:
+            return nothing
+        image, x0, y0 = second
+        return _landmarks(self.pose.process(image), image, x0, y0)
 
 
 def body_region(head: Box, *, width: int, height: int) -> Box:
@@ -192,6 +270,15 @@ class Person:
     visible: np.ndarray  # (33,) bool: visibility >= the threshold
     torso: float  # [pixels]
     box: Box  # extent of the visible body joints [pixels]
+    # The seeded measurement's reference (see the module docstring): the landmark model on the same
+    # crop in the region tracked from the detector's pose; nan when it loses the person.
+    seeded: np.ndarray = field(default_factory=lambda: np.full((33, 2), np.nan))  # (33, 2) [pixels]
+    seeded_visible: np.ndarray = field(default_factory=lambda: np.zeros(33, bool))  # (33,) bool
+
+    @property
+    def seeded_box(self) -> Box | None:
+        """Extent of the seeded reference's visible body joints [pixels] (None when not measured)."""
+        return keypoint_box(self.seeded, self.seeded_visible)
 
 
 class PeopleFinder:
@@ -212,6 +299,7 @@ class PeopleFinder:
 
         self.pose = _Pose(confidence=0.3)
         self.whole = _Pose(confidence=0.5)
+        self.seeded = _SeededPose(confidence=0.3)
         self.faces = _CenterFace(threshold=0.3)
         self.max_people, self.min_face, self.visibility = max_people, min_face, visibility
 
@@ -257,11 +345,20 @@ class PeopleFinder:
             return
         if any(box_iou(box, p.box) >= 0.5 for p in people):
             return
-        people.append(Person(index, region, keypoints, visible, torso_size(keypoints), box))
+        seeded, seeded_visibility = self.track(frame, region, frame, region)
+        seeded_visible = seeded_visibility >= self.visibility
+        seeded_box = keypoint_box(seeded, seeded_visible)
+        if seeded_box is None or box_iou(seeded_box, box) < 0.5:  # lost or someone else: not scored seeded
+            seeded, seeded_visible = np.full((33, 2), np.nan), np.zeros(33, bool)
+        people.append(Person(index, region, keypoints, visible, torso_size(keypoints), box, seeded, seeded_visible))
 
     def search(self, frame: np.ndarray, region: Box) -> tuple[np.ndarray, np.ndarray]:
         """Pose in ``region`` [pixels] of ``frame``: keypoints and visibilities (see :class:`_Pose`)."""
         return self.pose(frame, region)
+
+    def track(self, seed: np.ndarray, seed_region: Box, frame: np.ndarray, region: Box) -> tuple[np.ndarray, np.ndarray]:
+        """Pose in ``region`` of ``frame``, in the region of interest tracked on ``seed`` (see :class:`_SeededPose`)."""
+        return self.seeded(seed, seed_region, frame, region)
 
 
 def _head_in(keypoints: np.ndarray, visibility: np.ndarray, face: Box, *, grow: float = 0.5) -> bool:
@@ -275,26 +372,65 @@ def _head_in(keypoints: np.ndarray, visibility: np.ndarray, face: Box, *, grow: 
 
 
 @dataclass
+class PosePairs:
+    """Reference and test keypoints of every scored person row, with what is scored of each."""
+
+    reference: np.ndarray  # (rows, 33, 2) [pixels], nan where the reference was not measured
+    test: np.ndarray  # (rows, 33, 2) [pixels], nan where the pose was not found again
+    visible: np.ndarray  # (rows, 33) bool: visible on the reference
+    torso: np.ndarray  # (rows,) [pixels]
+
+    @classmethod
+    def stack(cls, rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> PosePairs:
+        """From (reference, test, visible) rows; an empty list gives zero rows."""
+        if not rows:
+            return cls(np.zeros((0, 33, 2)), np.zeros((0, 33, 2)), np.zeros((0, 33), bool), np.zeros(0))
+        reference, test, visible = (np.stack(column) for column in zip(*rows))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # unmeasured references are nan
+            torso = np.array([torso_size(r) for r in reference])
+        return cls(reference, test, visible, torso)
+
+    def score(self, alpha: float = 0.05) -> tuple[float, np.ndarray]:
+        """PCK of the body joints (shoulders down) visible on the reference, and the error per joint (see :func:`pck`)."""
+        mask = self.visible.copy()
+        mask[:, : BODY_JOINTS[0]] = False
+        return pck(self.reference, self.test, self.torso, alpha=alpha, visible=mask)
+
+    def joint_pck(self, alpha: float = 0.05) -> np.ndarray:
+        """(33,) PCK of each joint over the rows where it is visible on the reference (nan where never)."""
+        distance = np.linalg.norm(self.reference - self.test, axis=2) / self.torso[:, None]
+        scored = self.visible & np.isfinite(np.linalg.norm(self.reference, axis=2))
+        correct = np.where(np.isfinite(distance), distance <= alpha, False)
+        return np.array([correct[scored[:, j], j].mean() if scored[:, j].any() else np.nan for j in range(33)])
+
+
+@dataclass
 class PoseComparison:
     """Keypoints of every person found on paired frames of an original and an anonymized video.
 
     One row per person and sampled frame (``frames`` counts the persons' rows, ``sampled`` the
-    frames).
+    frames). ``seeded`` is the scored measurement (the landmark model on the output in the region
+    tracked on the original), ``detected`` the static one (the person detector must find the person
+    on the output crop itself); see the module docstring.
     """
 
-    reference: np.ndarray  # (people, 33, 2)
-    test: np.ndarray
-    visible: np.ndarray  # (people, 33) bool
-    torso: np.ndarray  # (people,)
+    seeded: PosePairs
+    detected: PosePairs
     frames: int
     sampled: int = 0
     people_per_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # found on each sampled original frame
-    matched_per_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # of them found again on the output
+    matched_per_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # of them found again by the detector on the output
+    tracked_per_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # of them found again by the seeded landmark model
+    unseeded: int = 0  # person rows the seeded landmark model lost on the original itself (not scored)
 
     def score(self, alpha: float = 0.05) -> tuple[float, np.ndarray]:
-        mask = self.visible.copy()
-        mask[:, : BODY_JOINTS[0]] = False
-        return pck(self.reference, self.test, self.torso, alpha=alpha, visible=mask)
+        """Seeded PCK (the ``pose_pck`` value) and the mean error per joint [torso units]."""
+        return self.seeded.score(alpha)
+
+    def detector_score(self, alpha: float = 0.05) -> tuple[float, np.ndarray]:
+        """PCK when the person detector must find each person on the output crop (face-keyed)."""
+        return self.detected.score(alpha)
 
 
 def reference_people(
@@ -310,6 +446,9 @@ def compare_pose(
     max_people: int = 8, match_iou: float = 0.5, reference: dict[int, list[Person]] | None = None,
 ) -> PoseComparison:
     """Pose of every person on every ``every``-th original frame and the anonymized frame at the same time.
+
+    Each person is measured on the output twice, seeded from the original (the scored value) and
+    found by the person detector (see the module docstring and :class:`PoseComparison`).
 
     Parameters
     ----------
@@ -328,31 +467,39 @@ def compare_pose(
         ``max_time`` (saves finding them again when one original is compared with several outputs).
     """
     finder = PeopleFinder(max_people=max_people, visibility=visibility)
-    refs, tests, vis, torsos, found, matched = [], [], [], [], [], []
+    seeded_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    detected_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    found, matched, tracked = [], [], []
     for pair in paired_frames(original, anonymized, every=every, max_time=max_time):
         people = reference.get(pair.index, []) if reference is not None else finder(pair.original, pair.index)
-        hits = 0
+        hits = tracks = 0
         for person in people:
-            test = np.full((33, 2), np.nan)
+            detected = seeded = np.full((33, 2), np.nan)
             if pair.anonymized is not None:
-                sy, sx = pair.anonymized.shape[0] / pair.original.shape[0], pair.anonymized.shape[1] / pair.original.shape[1]
+                scale = np.array([pair.anonymized.shape[1] / pair.original.shape[1], pair.anonymized.shape[0] / pair.original.shape[0]])
                 r = person.region
-                keypoints, _ = finder.search(pair.anonymized, (r[0] * sx, r[1] * sy, r[2] * sx, r[3] * sy))
-                keypoints = keypoints / np.array([sx, sy])
+                region = (r[0] * scale[0], r[1] * scale[1], r[2] * scale[0], r[3] * scale[1])
+                keypoints = finder.search(pair.anonymized, region)[0] / scale
                 box = keypoint_box(keypoints, person.visible)
                 if box is not None and box_iou(box, person.box) >= match_iou:
-                    test, hits = keypoints, hits + 1
-            refs.append(person.keypoints)
-            tests.append(test)
-            vis.append(person.visible)
-            torsos.append(person.torso)
+                    detected, hits = keypoints, hits + 1
+                reference_box = person.seeded_box
+                if reference_box is not None:
+                    keypoints = finder.track(pair.original, person.region, pair.anonymized, region)[0] / scale
+                    box = keypoint_box(keypoints, person.seeded_visible)
+                    if box is not None and box_iou(box, reference_box) >= match_iou:
+                        seeded, tracks = keypoints, tracks + 1
+            detected_rows.append((person.keypoints, detected, person.visible))
+            seeded_rows.append((person.seeded, seeded, person.seeded_visible))
         found.append(len(people))
         matched.append(hits)
-    counts = dict(sampled=len(found), people_per_frame=np.array(found, int), matched_per_frame=np.array(matched, int))
-    if not refs:
-        empty = np.zeros((0, 33, 2))
-        return PoseComparison(empty, empty, np.zeros((0, 33), bool), np.zeros(0), 0, **counts)
-    return PoseComparison(np.stack(refs), np.stack(tests), np.stack(vis), np.array(torsos), len(refs), **counts)
+        tracked.append(tracks)
+    unseeded = sum(1 for reference_keypoints, _, _ in seeded_rows if not np.isfinite(reference_keypoints).all())
+    return PoseComparison(
+        PosePairs.stack(seeded_rows), PosePairs.stack(detected_rows), len(seeded_rows), sampled=len(found),
+        people_per_frame=np.array(found, int), matched_per_frame=np.array(matched, int), tracked_per_frame=np.array(tracked, int),
+        unseeded=unseeded,
+    )
 
 
 def motion_energy(path: Path, *, width: int = 64, max_time: float | None = None) -> np.ndarray:
@@ -419,7 +566,7 @@ class VideoMetric(Metric):
 
 @register
 class PosePCK(VideoMetric):
-    """PCK@0.05 of MediaPipe body keypoints on anonymized vs original frames (higher is better)."""
+    """PCK@0.05 of MediaPipe body keypoints on anonymized vs original frames, seeded from the original (higher is better)."""
 
     name = "pose_pck"
     direction = "higher"
@@ -438,6 +585,8 @@ class PosePCK(VideoMetric):
             self, value, n=comparison.frames, mean_error_per_joint_torso_units=joints, frames_sampled=comparison.sampled,
             people_per_frame_max=int(people.max()) if people.size else 0,
             people_per_frame_mean=json_number(round(float(people.mean()), 3)) if people.size else 0.0,
+            people_tracked_again=int(comparison.tracked_per_frame.sum()), people_not_seeded=comparison.unseeded,
+            pck_detector_found=json_number(round(comparison.detector_score(self.alpha)[0], 4)),
             people_found_again=int(comparison.matched_per_frame.sum()),
         )
 

@@ -14,6 +14,9 @@ A task is a module-level function called as ``fn(*args, emit=...)``.
   single-threaded worker processes (``dask-local``) or a running cluster (``dask``). The scheduler
   moves tasks off lost workers; the task keys (``avanon-<step>-...``) group them in the Dask
   dashboard's progress and task-stream views.
+
+In worker processes (local or Dask) every task runs through :func:`avanon.execute.memory.run_task`,
+which keeps a long-lived worker's memory flat across segments.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+from avanon.execute.memory import run_task
 from avanon.threads import ENV, per_worker
 from avanon.errors import ParameterError
 
@@ -157,7 +161,7 @@ def _worker_main(conn: Connection, parent: int, threads: int = 0) -> None:
             return
         key, fn, args = message
         try:
-            value = fn(*args, emit=lambda event: send(("event", event)))
+            value = run_task(fn, *args, emit=lambda event: send(("event", event)))
             send(("done", Outcome(key, True, value)))
         except Exception as exc:  # noqa: BLE001
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -311,7 +315,7 @@ class DaskExecutor(Executor):
         return getattr(self.client, "dashboard_link", None)
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
-        future = self.client.submit(fn, *args, key=key, pure=False, retries=0)
+        future = self.client.submit(run_task, fn, *args, key=key, pure=False, retries=0)
         self._futures[future] = key
 
     def cancel(self, keys: list[str]) -> None:

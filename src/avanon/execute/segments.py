@@ -170,31 +170,36 @@ def decode_range(src: Path, segment: Segment) -> Iterator[tuple[int, int, np.nda
     Raises :class:`SegmentMismatch` if the frames are not exactly the planned ones.
     """
     with _open(src) as inp:
-        vin = inp.streams.video[0]
-        vin.thread_type = "AUTO"
-        if segment.index > 0:
-            inp.seek(segment.start_pts, stream=vin, backward=True, any_frame=False)
-        index = segment.first_frame
-        last = None
-        try:
-            for packet in inp.demux(vin):
-                for frame in packet.decode():
-                    if frame.pts is None:
-                        raise SegmentMismatch(f"{src}: a decoded frame has no timestamp.")
-                    if frame.pts < segment.start_pts:
-                        continue  # the seek landed on an earlier keyframe
-                    if not segment.holds(frame.pts):
-                        break
-                    if last is not None and frame.pts <= last:
-                        raise SegmentMismatch(f"{src}: frames are not decoded in display order at pts {frame.pts}.")
-                    last = frame.pts
-                    yield index, int(frame.pts), to_rgb(frame)
-                    index += 1
-                else:
-                    continue
-                break
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
+        yield from _decode(inp, src, segment)
+
+
+def _decode(inp: av.container.InputContainer, src: Path, segment: Segment) -> Iterator[tuple[int, int, np.ndarray]]:
+    """:func:`decode_range` on the already open container ``inp`` of ``src``."""
+    vin = inp.streams.video[0]
+    vin.thread_type = "AUTO"
+    if segment.index > 0:
+        inp.seek(segment.start_pts, stream=vin, backward=True, any_frame=False)
+    index = segment.first_frame
+    last = None
+    try:
+        for packet in inp.demux(vin):
+            for frame in packet.decode():
+                if frame.pts is None:
+                    raise SegmentMismatch(f"{src}: a decoded frame has no timestamp.")
+                if frame.pts < segment.start_pts:
+                    continue  # the seek landed on an earlier keyframe
+                if not segment.holds(frame.pts):
+                    break
+                if last is not None and frame.pts <= last:
+                    raise SegmentMismatch(f"{src}: frames are not decoded in display order at pts {frame.pts}.")
+                last = frame.pts
+                yield index, int(frame.pts), to_rgb(frame)
+                index += 1
+            else:
+                continue
+            break
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
     if index - segment.first_frame != segment.frames:
         raise SegmentMismatch(f"{src}: segment {segment.index} decoded {index - segment.first_frame} frames, planned {segment.frames}.")
 
@@ -208,13 +213,13 @@ def encode_range(src: Path, dst: Path, segment: Segment, boxes: list[list[Box]],
     """
     if len(boxes) != segment.frames:
         raise ValueError(f"segment {segment.index}: {len(boxes)} box lists for {segment.frames} frames")
-    with _open(src) as template:
-        vin = template.streams.video[0]
+    with _open(src) as inp:  # opened once: a long recording's packet index is held once per task
+        vin = inp.streams.video[0]
         options = muxer_options(fmt, vin)
         with av.open(str(dst), "w", format=fmt, options=options) as out:
             vout = video_stream(out, vin, fmt, encoder)
             written = 0
-            for index, pts, image in decode_range(src, segment):
+            for index, pts, image in _decode(inp, src, segment):
                 paint(image, boxes[index - segment.first_frame])
                 frame = encoder_frame(image, vout.codec_context.pix_fmt)
                 frame.pts, frame.time_base = pts, vin.time_base
