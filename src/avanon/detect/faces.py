@@ -67,7 +67,7 @@ class FaceDetector(Method):
     """Base class: ``detect(image)`` on an RGB uint8 frame; ``session()`` gives per-file state."""
 
     kind = "detector"
-    background = False  # True when detect() releases the GIL and may run on another thread
+    background = False  # True when detect() releases the GIL while its model runs, so it may run on another thread
 
     def models(self) -> list[ModelFile]:
         """Model files this detector uses (recorded in the manifest)."""
@@ -127,6 +127,7 @@ class BlazeFace(FaceDetector):
     """MediaPipe BlazeFace on the whole frame and on overlapping tiles (for small faces)."""
 
     name = "blazeface"
+    background = True  # the MediaPipe graph runs with the GIL released (it calls back into Python)
     params = {
         "threshold": Param(0.3, Interval(float, 0.01, 1.0), "minimum detection confidence"),
         "model": Param("full", Options(("full", "short")), "full-range (faces up to ~5 m) or short-range (~2 m)"),
@@ -274,6 +275,7 @@ class PoseHead(FaceDetector):
     """
 
     name = "pose-head"
+    background = True  # the MediaPipe graph runs with the GIL released (it calls back into Python)
     params = {
         "threshold": Param(0.3, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),

@@ -123,11 +123,12 @@ class FaceMasker:
         self.motion = CameraMotion()
         self.stats = MaskStats()
         self._index = 0
-        # Detectors that release the GIL (ONNX Runtime) run on a second core, one frame ahead of the
-        # tracker; the results do not depend on timing, so the output stays byte-reproducible.
+        # Detectors that release the GIL (ONNX Runtime, MediaPipe) run on their own threads, a few
+        # frames ahead of the tracker, each in frame order (a stateful detector sees the frames as an
+        # inline one does); the results do not depend on timing, so the output stays byte-reproducible.
         # With a one-thread budget (several workers share the cores, avanon.threads) they run inline.
         self._background = [d for d in self.detectors if d.background] if budget() > 1 else []
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avanon-detect") if self._background else None
+        self._executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"avanon-{d.name}") for d in self._background]
 
         # frames held while a background run works: one stride of the sparsest background detector
         self._in_flight = max([IN_FLIGHT] + [int(getattr(d, "every", 1)) for d in self._background])
@@ -139,7 +140,7 @@ class FaceMasker:
         self._index += 1
         shift = self.motion.update(image)
         cut = self.motion.cut  # a new shot: strided detectors run on its first frame too
-        futures = [self._executor.submit(run_detector, d, image) for d in self._background if cut or d.runs_on(index)] if self._executor else []
+        futures = [pool.submit(run_detector, d, image) for d, pool in zip(self._background, self._executors) if cut or d.runs_on(index)]
         detections: list[tuple[Box, str]] = []
         # the main thread's detectors; background-capable ones last, so detections keep one order either way
         inline = [d for d in self.detectors if not d.background] + [d for d in self.detectors if d.background and d not in self._background]
@@ -165,8 +166,8 @@ class FaceMasker:
             while self._waiting:
                 out += self._track(*self._waiting.popleft())
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
+            for pool in self._executors:
+                pool.shutdown(wait=True)
         out += [self._finish(f) for f in self.tracker.flush()]
         for det in self.detectors:
             det.close()
