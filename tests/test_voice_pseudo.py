@@ -38,6 +38,10 @@ def test_registered_and_validates() -> None:
         PseudoSpeaker(timbre_db=99.0)
     with pytest.raises(ParameterError, match="'warp_range'"):
         PseudoSpeaker(warp_range=(1.2, 0.9))
+    with pytest.raises(ParameterError, match="'formant_band_hz'"):
+        PseudoSpeaker(formant_band_hz=(2500.0, 250.0))
+    with pytest.raises(ParameterError, match="The 'timbre_inner' parameter of PseudoSpeaker must be a float in the range"):
+        PseudoSpeaker(timbre_inner=1.5)
     t = PseudoSpeaker(jitter=0.2)
     assert PseudoSpeaker(**t.get_params()).get_params() == t.get_params()
 
@@ -65,10 +69,11 @@ def test_voices_keyed_by_secret_and_speaker() -> None:
     assert abs(jittered.voice(1, "s", recording="r1").warp - jittered.voice(1, "s", recording="r2").warp) < 0.1
 
 
-def test_stream_independent_of_block_sizes() -> None:
+@pytest.mark.parametrize("banded", [{}, {"timbre_inner": 0.3, "warp_inner": 0.5, "band_tilt": True}])
+def test_stream_independent_of_block_sizes(banded: dict[str, object]) -> None:
     sr = 16000
     x = _vowelish(sr, 7.0)
-    t = PseudoSpeaker(chunk_s=2.0)
+    t = PseudoSpeaker(chunk_s=2.0, **banded)
     whole = t.apply(x, sr, seed=1, speaker="a")
     stream = t.stream(sr, 1, seed=1, speaker="a")
     rng = np.random.default_rng(0)

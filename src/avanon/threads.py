@@ -35,3 +35,11 @@ def budget() -> int:
 def per_worker(workers: int) -> int:
     """The budget of each of ``workers`` processes sharing this machine."""
     return max(1, cores() // max(1, workers))
+
+
+def decoder_threads() -> int:
+    """Threads for a video decoder: 1 under a one-thread budget, else 0 (FFmpeg's choice).
+
+    Decoders give the same pixels whatever their thread count, so this never changes an output.
+    """
+    return 1 if budget() == 1 else 0

@@ -39,6 +39,7 @@ from avanon.errors import MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.video import OUTPUT_FORMATS, from_rgb, muxer_options, to_rgb, video_stream  # shared output settings
 from avanon.recipe import Encoder
+from avanon.threads import decoder_threads
 
 Box = tuple[float, float, float, float]
 
@@ -177,6 +178,7 @@ def _decode(inp: av.container.InputContainer, src: Path, segment: Segment) -> It
     """:func:`decode_range` on the already open container ``inp`` of ``src``."""
     vin = inp.streams.video[0]
     vin.thread_type = "AUTO"
+    vin.codec_context.thread_count = decoder_threads()
     if segment.index > 0:
         inp.seek(segment.start_pts, stream=vin, backward=True, any_frame=False)
     index = segment.first_frame

@@ -29,6 +29,7 @@ from avanon.audio.base import VoiceTransform
 from avanon.errors import MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.recipe import Encoder
+from avanon.threads import decoder_threads
 from avanon.video.faces import FaceMasker
 
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
@@ -121,6 +122,7 @@ def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int,
             raise MediaError(f"{src}: no video stream.")
         vin = inp.streams.video[0]
         vin.thread_type = "SLICE"  # frame-threaded decoding gave non-reproducible frames in tests
+        vin.codec_context.thread_count = decoder_threads()
         ain = inp.streams.audio[0] if inp.streams.audio else None
         cc = vin.codec_context
         masker = masker_factory(cc.width, cc.height, float(vin.average_rate or vin.guessed_rate or 25))
