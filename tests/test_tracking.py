@@ -164,3 +164,31 @@ def test_merge_overlapping_equals_the_scalar_definition_on_crowds():
             boxes.append((x, y, x + (0.0 if rng.random() < 0.05 else w), y + h))
         boxes += boxes[: rng.randint(0, len(boxes))]  # duplicates, as two detectors give
         assert merge_overlapping(boxes) == _scalar_merge(boxes)
+
+
+def test_final_boxes_equal_the_per_box_definition():
+    import random
+
+    tracker = FaceTracker(width=320, height=240, expand=0.37)
+    rng = random.Random(11)
+    boxes = []
+    for _ in range(500):
+        x, y = rng.uniform(-30, 340), rng.uniform(-30, 260)
+        boxes.append((x, y, x + rng.uniform(-3, 60), y + rng.uniform(-3, 60)))
+    expected = [b for b in (tracker._final(b) for b in boxes) if b[2] > b[0] and b[3] > b[1]]
+    assert tracker._final_all(boxes) == expected
+    assert tracker._final_all([]) == []
+
+
+def test_trailing_boxes_equal_the_per_box_definition():
+    import random
+
+    from avanon.video.tracking import _STALE_GROWTH, _trailing_boxes, move
+
+    rng = random.Random(5)
+    boxes = [(x, y, x + rng.uniform(1, 50), y + rng.uniform(1, 50)) for x, y in ((rng.uniform(0, 300), rng.uniform(0, 200)) for _ in range(200))]
+    stale = [rng.randint(1, 8) for _ in boxes]
+    offset = (rng.uniform(-20, 20), rng.uniform(-20, 20))
+    expected = [move(grow(b, _STALE_GROWTH * s), *offset) for b, s in zip(boxes, stale)]
+    assert _trailing_boxes(boxes, stale, offset) == expected
+    assert _trailing_boxes([], [], offset) == []

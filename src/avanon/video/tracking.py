@@ -159,6 +159,18 @@ def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float) -> np.n
     return np.where(eligible, overlap + 1e-3, -1.0)
 
 
+def _trailing_boxes(boxes: list[Box], stale: list[int], offset: Shift) -> list[Box]:
+    """``move(grow(box, _STALE_GROWTH * stale), *offset)`` for every lost track at once (bit-identical)."""
+    if not boxes:
+        return []
+    b = np.asarray(boxes, dtype=float)
+    fraction = _STALE_GROWTH * np.asarray(stale, dtype=float)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    grown = (b[:, 0] - fraction * w + offset[0], b[:, 1] - fraction * h + offset[1],
+             b[:, 2] + fraction * w + offset[0], b[:, 3] + fraction * h + offset[1])
+    return list(zip(*(c.tolist() for c in grown)))
+
+
 @dataclass
 class _Track:
     ident: int
@@ -247,24 +259,32 @@ class FaceTracker:
             best.last, best.box = index, box
             matched.add(best.ident)
             frame.boxes.append(seen[i])  # as detected (not moved there and back: bit-identical to a still tracker's)
-        alive = []
-        for t in self._tracks:
-            stale = index - t.last
-            if t.ident not in matched and 0 < stale <= self.margin:  # trailing margin, growing
-                frame.boxes.append(move(grow(t.box, _STALE_GROWTH * stale), *offset))
-            if stale <= self.window:
-                alive.append(t)
-        self._tracks = alive
+        trailing = [t for t in self._tracks if t.ident not in matched and 0 < index - t.last <= self.margin]
+        frame.boxes += _trailing_boxes([t.box for t in trailing], [index - t.last for t in trailing], offset)
+        self._tracks = [t for t in self._tracks if index - t.last <= self.window]
         return self._emit(index - self.window)
 
     def _emit(self, upto: int) -> list[TrackedFrame]:
         out = []
         while self._pending and self._pending[0].index <= upto:
             frame = self._pending.popleft()
-            frame.boxes = [self._final(b) for b in frame.boxes]
-            frame.boxes = [b for b in frame.boxes if b[2] > b[0] and b[3] > b[1]]
+            frame.boxes = self._final_all(frame.boxes)
             out.append(frame)
         return out
+
+    def _final_all(self, boxes: list[Box]) -> list[Box]:
+        """:meth:`_final` of every box at once (same arithmetic, bit-identical), without the empty ones."""
+        if not boxes:
+            return []
+        b = np.asarray(boxes, dtype=float)
+        f, top = self.expand, self.expand + self.expand * 0.25
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        x0 = np.maximum(0.0, b[:, 0] - f * w)
+        y0 = np.maximum(0.0, b[:, 1] - top * h)
+        x1 = np.minimum(float(self.width), b[:, 2] + f * w)
+        y1 = np.minimum(float(self.height), b[:, 3] + f * h)
+        keep = (x1 > x0) & (y1 > y0)
+        return list(zip(x0[keep].tolist(), y0[keep].tolist(), x1[keep].tolist(), y1[keep].tolist()))
 
     def _final(self, box: Box) -> Box:
         x0, y0, x1, y1 = grow(box, self.expand, top_extra=self.expand * 0.25)
