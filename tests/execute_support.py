@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -120,3 +122,11 @@ def output_hashes(out: Path) -> dict[str, str]:
 
     return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out.rglob("*")) if p.is_file() and p.name != "avanon_manifest.json"}
+
+
+def worker_settings(*, emit: Any = None) -> dict[str, Any]:
+    """What a worker process runs with: the allocator variable Dask's nannies set, and the profiler."""
+    import dask
+
+    return {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "profile": dask.config.get("distributed.worker.profile.enabled")}

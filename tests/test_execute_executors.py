@@ -16,7 +16,7 @@ from avanon.errors import ParameterError
 from avanon.execute.executors import InlineExecutor, Outcome, ProcessExecutor, make_executor
 from avanon.execute.tasks import run_file, worker_info
 from avanon.process import FileTask
-from execute_support import boom, die, light_recipe, make_video, pid, square
+from execute_support import boom, die, light_recipe, make_video, pid, square, worker_settings
 
 TESTS = Path(__file__).resolve().parent
 
@@ -140,8 +140,11 @@ def test_dask_local_cluster_runs_tasks_on_separate_single_threaded_workers() -> 
         for i in range(4):
             ex.submit(f"avanon-square-{i}", square, i)
         ex.submit("avanon-boom", boom)
-        outcomes.update(_collect(ex, 5)[0])
+        ex.submit("avanon-settings", worker_settings)
+        outcomes.update(_collect(ex, 6)[0])
         pids = set(ex.client.run(pid).values())
+    # no fixed glibc thresholds (every frame would be mapped on its own) and no 10 ms profiler
+    assert outcomes["avanon-settings"].value == {"MALLOC_TRIM_THRESHOLD_": None, "profile": False}
     assert [outcomes[f"avanon-square-{i}"].value for i in range(4)] == [0, 1, 4, 9]
     assert not outcomes["avanon-boom"].ok and outcomes["avanon-boom"].error_type == "RuntimeError"
     assert not outcomes["avanon-die"].ok and outcomes["avanon-die"].error_type == "KilledWorker"  # handed back at once
