@@ -175,7 +175,12 @@ def test_final_boxes_equal_the_per_box_definition():
     for _ in range(500):
         x, y = rng.uniform(-30, 340), rng.uniform(-30, 260)
         boxes.append((x, y, x + rng.uniform(-3, 60), y + rng.uniform(-3, 60)))
-    expected = [b for b in (tracker._final(b) for b in boxes) if b[2] > b[0] and b[3] > b[1]]
+
+    def final(box):  # the per-box definition: grown (more upwards), clipped to the frame
+        x0, y0, x1, y1 = grow(box, tracker.expand, top_extra=tracker.expand * 0.25)
+        return (max(0.0, x0), max(0.0, y0), min(320.0, x1), min(240.0, y1))
+
+    expected = [b for b in (final(b) for b in boxes) if b[2] > b[0] and b[3] > b[1]]
     assert tracker._final_all(boxes) == expected
     assert tracker._final_all([]) == []
 

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from avanon.registry import create
-from avanon.video.obfuscate import _pixels, pixel_boxes
+from avanon.video.obfuscate import pixel_boxes
+
+
+def _pixels(box, width: int, height: int) -> tuple[int, int, int, int]:  # noqa: ANN001 - the per-box definition
+    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x1, y1 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    return x0, y0, x1, y1
 
 
 def _boxes(rng: np.random.Generator, n: int, width: int, height: int) -> list[tuple[float, float, float, float]]:

@@ -18,15 +18,9 @@ from avanon.registry import Interval, Kind, Method, Options, Param, register
 Box = tuple[float, float, float, float]
 
 
-def _pixels(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
-    """Integer pixel bounds that cover the whole (float) box."""
-    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
-    x1, y1 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
-    return x0, y0, x1, y1
-
-
 def pixel_boxes(boxes: Sequence[Box], width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """:func:`_pixels` of every box at once, in order, without the empty ones (a crowd has hundreds per frame)."""
+    """Integer pixel bounds that cover each whole (float) box, clipped to the frame, in order, without
+    the empty ones (all boxes at once: a crowd has hundreds per frame)."""
     if not len(boxes):
         return []
     b = np.asarray(boxes, dtype=float).reshape(-1, 4)
