@@ -299,7 +299,7 @@ class DaskExecutor(Executor):
             self.name = "dask-local"
             # a lost worker fails its task at once; the coordinator retries it once, then fails the file.
             # Dask's nannies set MALLOC_TRIM_THRESHOLD_ in their workers, which fixes glibc's mmap
-            # threshold: every frame-sized block is then mapped and unmapped on its own, about a third
+            # threshold: every frame-sized block is then mapped and unmapped on its own, 10-15 %
             # more CPU per frame here (avanon.execute.memory trims after each task instead). The
             # workers' statistical profiler (every thread's stack every 10 ms, holding the GIL) is off:
             # the dashboard keeps its progress and task-stream views.

@@ -4,7 +4,7 @@ A worker decodes, masks and encodes frame after frame, segment after segment. Th
 freed memory for reuse, and over many segments its free pages pile up in the heap (a decoded 720p
 frame is 2.7 MB). :func:`release`, run after each task, collects garbage and hands the free pages
 back to the system (glibc ``malloc_trim``). The allocator's thresholds are left alone: fixing them
-(``mallopt``) maps every frame-sized block on its own and costs about a tenth more CPU per frame.
+(``mallopt``) maps every frame-sized block on its own and costs 10-15 % more CPU per frame.
 Nothing here changes a result; on other platforms :func:`release` only collects garbage.
 """
 

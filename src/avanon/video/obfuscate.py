@@ -8,7 +8,7 @@ attack, Revelio 2025), so it is never the default and should not be used for sha
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -57,28 +57,20 @@ class Solid(Obfuscation):
         "shape": Param("box", Options(("box", "ellipse")), "fill the whole box or its inscribed ellipse"),
     }
 
-    def apply(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
-        if self.shape != "box":
-            return super().apply(image, boxes)
-        h, w = image.shape[:2]
-        regions = list(dict.fromkeys(pixel_boxes(boxes, w, h)))  # one fill per distinct region (crowds repeat many)
-        colour = tuple(int(c) for c in self.colour)
-        if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and image.flags.c_contiguous:
-            for x0, y0, x1, y1 in regions:  # OpenCV fills exactly the same pixels, four times faster than slicing
-                cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, thickness=-1)
-        else:
-            for x0, y0, x1, y1 in regions:
-                image[y0:y1, x0:x1] = colour
-        return image
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fill = tuple(int(c) for c in self.colour)
 
     def region(self, image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
-        colour = tuple(int(c) for c in self.colour)
         if self.shape == "box":
-            image[y0:y1, x0:x1] = colour
+            if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and image.flags.c_contiguous:
+                cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), self._fill, thickness=-1)  # same pixels as slicing, 4x faster
+            else:
+                image[y0:y1, x0:x1] = self._fill
         else:
             centre = ((x0 + x1) // 2, (y0 + y1) // 2)
             axes = (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2))
-            cv2.ellipse(image, centre, axes, 0, 0, 360, colour, thickness=-1)
+            cv2.ellipse(image, centre, axes, 0, 0, 360, self._fill, thickness=-1)
 
 
 @register
