@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from avanon.detect.mp import mediapipe
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError
 from avanon.registry import Interval, Kind, Method, Options, Param, register
@@ -106,7 +107,7 @@ _mp_lock = threading.Lock()
 @lru_cache(maxsize=4)
 def _blazeface(model_selection: int, threshold: float) -> Any:
     (BLAZEFACE_FULL if model_selection == 1 else BLAZEFACE_SHORT).path()
-    import mediapipe as mp
+    mp = mediapipe()
 
     return mp.solutions.face_detection.FaceDetection(model_selection=model_selection, min_detection_confidence=threshold)
 
@@ -256,7 +257,7 @@ class CenterFace(FaceDetector):
 def _pose_graph(static: bool) -> Any:
     POSE_LANDMARK.path()
     POSE_DETECTION.path()
-    import mediapipe as mp
+    mp = mediapipe()
 
     return mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1, min_detection_confidence=0.3, min_tracking_confidence=0.3)
 

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from avanon.detect.faces import BLAZEFACE_SHORT, POSE_DETECTION, POSE_LANDMARK
+from avanon.detect.mp import mediapipe
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError
 
@@ -105,7 +106,7 @@ def _verify(models: list[ModelFile]) -> None:
 @lru_cache(maxsize=1)
 def _face_mesh() -> Any:
     _verify(FACE_MESH_MODELS)
-    import mediapipe as mp
+    mp = mediapipe()
 
     return mp.solutions.face_mesh.FaceMesh(
         static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
@@ -115,7 +116,7 @@ def _face_mesh() -> Any:
 @lru_cache(maxsize=1)
 def _pose() -> Any:
     _verify(POSE_MODELS)
-    import mediapipe as mp
+    mp = mediapipe()
 
     return mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=0.5)
 
@@ -123,7 +124,7 @@ def _pose() -> Any:
 @lru_cache(maxsize=2)
 def _segmenter(landscape: bool) -> Any:
     _verify(SEGMENTATION_MODELS)
-    import mediapipe as mp
+    mp = mediapipe()
 
     return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=int(landscape))
 
@@ -230,7 +231,7 @@ class PoseTracker:
 
     def __init__(self, region: tuple[float, float, float, float], *, confidence: float = 0.5) -> None:
         _verify(POSE_MODELS)
-        import mediapipe as mp
+        mp = mediapipe()
 
         self.region = region
         self._graph = mp.solutions.pose.Pose(

@@ -52,6 +52,10 @@ class ModelFile:
 @lru_cache(maxsize=None)
 def _verified(model: ModelFile) -> Path:
     try:
+        if model.package == "mediapipe":  # imported without its plotting stack (see avanon.detect.mp)
+            from avanon.detect.mp import mediapipe
+
+            mediapipe()
         root = resources.files(model.package)
     except ModuleNotFoundError:
         raise ModelError(

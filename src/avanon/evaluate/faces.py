@@ -31,6 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from avanon.detect.models import ModelFile
+from avanon.detect.mp import mediapipe
 from avanon.errors import MediaError, ModelError, ParameterError
 from avanon.evaluate.base import Metric, json_number
 from avanon.registry import Interval, Kind, Param, register
@@ -334,7 +335,7 @@ class _PoseHead:
     """A head box around MediaPipe pose's face landmarks (one person per frame)."""
 
     def __init__(self, *, visibility: float) -> None:
-        import mediapipe as mp
+        mp = mediapipe()
 
         self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=0.3)
         self.visibility = visibility

@@ -63,6 +63,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from avanon.detect.mp import mediapipe
 from avanon.errors import MediaError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
 from avanon.evaluate.faces import paired_frames
@@ -167,7 +168,7 @@ class _Pose:
     """
 
     def __init__(self, *, confidence: float = 0.5) -> None:
-        import mediapipe as mp
+        mp = mediapipe()
 
         self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=confidence)
 
@@ -204,7 +205,7 @@ class _SeededPose:
     """
 
     def __init__(self, *, confidence: float = 0.3, tracking: float = 0.5) -> None:
-        import mediapipe as mp
+        mp = mediapipe()
 
         self.pose = mp.solutions.pose.Pose(
             static_image_mode=False, model_complexity=1, smooth_landmarks=False,

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from avanon.detect import landmarks as lm
+from avanon.detect.mp import mediapipe
 from avanon.detect.models import ModelFile
 from avanon.registry import Interval, Kind, Options, Param, register
 from avanon.video.filters import Box, VideoFilter
@@ -49,7 +50,7 @@ from avanon.video.headtracks import HeadTracks
 @lru_cache(maxsize=1)
 def _topology() -> dict[str, Any]:
     """Triangles of the tesselation and the index lists of the face parts drawn on top."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
+    fmc = mediapipe().solutions.face_mesh_connections
 
     edges = np.array(sorted(fmc.FACEMESH_TESSELATION))
     neighbours: dict[int, set[int]] = {}

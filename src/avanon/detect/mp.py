@@ -1,0 +1,53 @@
+"""Import MediaPipe without the plotting stack it drags in.
+
+``import mediapipe`` imports ``mediapipe.python.solutions.drawing_utils``, which imports
+``matplotlib.pyplot`` at module level for a landmark-plotting helper avanon never calls. That costs
+0.4-0.5 s in every process that loads a MediaPipe model (each run and each worker). :func:`mediapipe`
+imports MediaPipe with ``matplotlib.pyplot`` stood in by a proxy that imports the real module on
+first use, so code that does plot with MediaPipe's helper still works, and any other
+``import matplotlib.pyplot`` gets the real module. Every avanon module imports MediaPipe through here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import types
+from typing import Any
+
+_LOCK = threading.Lock()
+_STUBBED = ("matplotlib", "matplotlib.pyplot")
+
+
+class _DeferredPyplot(types.ModuleType):
+    """Stands in for ``matplotlib.pyplot`` inside MediaPipe; imports the real module when used."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("matplotlib.pyplot"), name)
+
+
+def mediapipe() -> types.ModuleType:
+    """The ``mediapipe`` package, imported once per process without importing ``matplotlib.pyplot``."""
+    module = sys.modules.get("mediapipe")
+    if module is not None and hasattr(module, "solutions"):
+        return module
+    with _LOCK:
+        if "matplotlib.pyplot" in sys.modules:  # already paid for: a plain import costs nothing more
+            return importlib.import_module("mediapipe")
+        saved = {name: sys.modules.get(name) for name in _STUBBED}
+        proxy = _DeferredPyplot("matplotlib.pyplot")
+        if saved["matplotlib"] is None:
+            package = types.ModuleType("matplotlib")
+            package.__path__ = []  # a package, so ``import matplotlib.pyplot`` resolves to the proxy
+            package.pyplot = proxy  # type: ignore[attr-defined]
+            sys.modules["matplotlib"] = package
+        sys.modules["matplotlib.pyplot"] = proxy
+        try:
+            return importlib.import_module("mediapipe")
+        finally:
+            for name, original in saved.items():
+                if original is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = original
