@@ -97,6 +97,14 @@ def boom(*, emit=None) -> None:  # noqa: ANN001
     raise RuntimeError("boom in a task")
 
 
+def span(seconds: float, *, emit=None) -> tuple[float, float]:  # noqa: ANN001 - when a task ran
+    import time
+
+    start = time.time()
+    time.sleep(seconds)
+    return start, time.time()
+
+
 def pid(*, emit=None) -> int:  # noqa: ANN001
     import os
 

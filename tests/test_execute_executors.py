@@ -16,7 +16,7 @@ from avanon.errors import ParameterError
 from avanon.execute.executors import InlineExecutor, Outcome, ProcessExecutor, make_executor
 from avanon.execute.tasks import run_file, worker_info
 from avanon.process import FileTask
-from execute_support import boom, die, light_recipe, make_video, pid, square, worker_settings
+from execute_support import boom, die, light_recipe, make_video, pid, span, square, worker_settings
 
 TESTS = Path(__file__).resolve().parent
 
@@ -143,9 +143,18 @@ def test_dask_local_cluster_runs_tasks_on_separate_single_threaded_workers() -> 
         ex.submit("avanon-settings", worker_settings)
         outcomes.update(_collect(ex, 6)[0])
         pids = set(ex.client.run(pid).values())
+        settings = list(ex.client.run(worker_settings).values())  # the restarted worker's too
+        for i in range(6):
+            ex.submit(f"avanon-span-{i}", span, 1.0 if i == 0 else 0.2)  # one long task, then short ones
+        spans = [outcome.value for _, outcome in sorted(_collect(ex, 6)[0].items(), key=lambda kv: int(kv[0].rsplit("-", 1)[1]))]
     # no fixed glibc thresholds (every frame would be mapped on its own) and no 10 ms profiler
     assert outcomes["avanon-settings"].value == {"MALLOC_TRIM_THRESHOLD_": None, "profile": False}
+    assert settings == [{"MALLOC_TRIM_THRESHOLD_": None, "profile": False}] * 2
     assert [outcomes[f"avanon-square-{i}"].value for i in range(4)] == [0, 1, 4, 9]
     assert not outcomes["avanon-boom"].ok and outcomes["avanon-boom"].error_type == "RuntimeError"
     assert not outcomes["avanon-die"].ok and outcomes["avanon-die"].error_type == "KilledWorker"  # handed back at once
     assert len(pids) == 2
+    # handed out in submission order as workers become free: never more tasks running than workers
+    for k, (start, _) in enumerate(spans):
+        assert sum(s <= start < e for s, e in spans) <= 2
+        assert sum(e <= start + 0.05 for _, e in spans[:k]) >= k - 1  # every earlier task but one has ended

@@ -102,3 +102,49 @@ def test_deterministic_bytes(tmp_path):
     _transcode(src, a, voice=McAdams())
     _transcode(src, b, voice=McAdams())
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_one_thread_budget_decodes_inline_with_the_same_bytes(tmp_path, monkeypatch):
+    """A worker with one thread decodes in its own thread; the output is the same file."""
+    import threading
+
+    src = write_video(tmp_path / "in.mp4", frames=30, size=(161, 121))
+    import avanon.media.video as video
+
+    seen: dict[str, set[str]] = {}
+    original = video._decoded
+    for threads in ("1", "2"):
+        monkeypatch.setenv("AVANON_THREADS", threads)
+        names: set[str] = set()
+
+        def decoded(*args, names=names):
+            for item in original(*args):
+                names.add(threading.current_thread().name)
+                yield item
+
+        monkeypatch.setattr(video, "_decoded", decoded)
+        _transcode(src, tmp_path / f"out{threads}.mp4", voice=McAdams())
+        seen[threads] = names
+    assert seen == {"1": {"MainThread"}, "2": {"avanon-decode"}}
+    assert (tmp_path / "out1.mp4").read_bytes() == (tmp_path / "out2.mp4").read_bytes()
+
+
+def test_read_ahead_keeps_order_reraises_and_stops_its_thread():
+    import threading
+
+    from avanon.media.video import _read_ahead
+
+    def items():
+        yield from range(5)
+        raise ValueError("bad packet")
+
+    got = []
+    with pytest.raises(ValueError, match="bad packet"):
+        for item in _read_ahead(items(), depth=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+
+    endless = _read_ahead(iter(range(10**9)), depth=2)
+    assert [next(endless) for _ in range(3)] == [0, 1, 2]
+    endless.close()  # the consumer stops early: the producer must not stay blocked on a full queue
+    assert not any(t.name == "avanon-decode" for t in threading.enumerate())

@@ -15,12 +15,17 @@ A task is a module-level function called as ``fn(*args, emit=...)``.
   moves tasks off lost workers; the task keys (``avanon-<step>-...``) group them in the Dask
   dashboard's progress and task-stream views.
 
+Both pool executors hand tasks out in the order they were submitted, as workers become free (Dask
+gets no more tasks than its workers have threads), so the coordinator's order (largest files
+first) decides which worker is left with the last, short tasks.
+
 In worker processes (local or Dask) every task runs through :func:`avanon.execute.memory.run_task`,
 which keeps a long-lived worker's memory flat across segments.
 """
 
 from __future__ import annotations
 
+import copy
 import multiprocessing as mp
 import os
 import signal
@@ -302,12 +307,15 @@ class DaskExecutor(Executor):
             # threshold: every frame-sized block is then mapped and unmapped on its own, 10-15 %
             # more CPU per frame here (avanon.execute.memory trims after each task instead). The
             # workers' statistical profiler (every thread's stack every 10 ms, holding the GIL) is off:
-            # the dashboard keeps its progress and task-stream views.
+            # the dashboard keeps its progress and task-stream views. The nannies get their own copy
+            # of these settings: they shallow-copy the global one, whose nested values the ``with``
+            # restores on exit, and a worker they restart later would run with Dask's defaults.
             with dask.config.set({"distributed.scheduler.allowed-failures": 0,
                                   "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                                   "distributed.worker.profile.enabled": False}):
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                            silence_logs=40, env={ENV: str(per_worker(workers))})
+                                            silence_logs=40, env={ENV: str(per_worker(workers))},
+                                            config=copy.deepcopy(dask.config.config))
             self.client = Client(self.cluster)
         else:
             self.name = "dask"
@@ -316,17 +324,32 @@ class DaskExecutor(Executor):
             except (OSError, TimeoutError) as exc:
                 raise ParameterError(f"Cannot reach the Dask scheduler at {scheduler!r} ({exc}); give its tcp://host:port.") from None
         self._futures: dict[Any, str] = {}
+        # Tasks wait here until a worker thread is free. Handed to the scheduler all at once, they are
+        # spread over the workers as they arrive (independent tasks are not queued by Dask), and a
+        # worker can be left running its share of long files while another idles.
+        self._queue: deque[tuple[str, Callable[..., Any], tuple[Any, ...]]] = deque()
 
     @property
     def dashboard(self) -> str | None:
         return getattr(self.client, "dashboard_link", None)
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
-        future = self.client.submit(run_task, fn, *args, key=key, pure=False, retries=0)
-        self._futures[future] = key
+        self._queue.append((key, fn, args))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        if not self._queue:
+            return
+        free = max(1, sum(self.client.nthreads().values())) - len(self._futures)
+        while free > 0 and self._queue:
+            key, fn, args = self._queue.popleft()
+            future = self.client.submit(run_task, fn, *args, key=key, pure=False, retries=0)
+            self._futures[future] = key
+            free -= 1
 
     def cancel(self, keys: list[str]) -> None:
         wanted = set(keys)
+        self._queue = deque(task for task in self._queue if task[0] not in wanted)
         for future, key in list(self._futures.items()):
             if key in wanted:
                 future.cancel()
@@ -335,6 +358,7 @@ class DaskExecutor(Executor):
     def poll(self, timeout: float) -> tuple[list[Outcome], list[Event]]:
         from distributed import wait as dask_wait
 
+        self._dispatch()
         if not self._futures:
             return [], []
         try:
@@ -349,6 +373,7 @@ class DaskExecutor(Executor):
             else:
                 exc = future.exception()
                 outcomes.append(_failure(key, exc) if exc is not None else Outcome(key, False, error=f"task {future.status}"))
+        self._dispatch()
         return outcomes, []
 
     def describe(self) -> dict[str, Any]:
@@ -356,6 +381,7 @@ class DaskExecutor(Executor):
         return {"executor": self.name, "workers": len(info.get("workers", {}))}
 
     def close(self) -> None:
+        self._queue.clear()
         for future in list(self._futures):
             future.cancel()
         self._futures.clear()

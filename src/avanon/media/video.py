@@ -8,18 +8,20 @@ encoded with the same sample rate, layout and sample count, starting at the same
 copied: container, stream and frame metadata (titles, comments, creation time, GPS, device serials),
 subtitle, data and attachment streams are all dropped.
 
-Decoding (and conversion to RGB) runs in a background thread while this thread detects, masks,
-encodes and muxes; the queue between them is bounded, so memory stays bounded by the tracking window.
+Decoding runs ahead on a background thread while this thread detects, masks, encodes and muxes (in
+a process with a one-thread budget, such as one of several workers, it runs in this thread); the
+queue between them is bounded, so memory stays bounded by the tracking window.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, TypeVar
 
 import av
 import cv2
@@ -29,8 +31,10 @@ from avanon.audio.base import VoiceTransform
 from avanon.errors import MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.recipe import Encoder
-from avanon.threads import decoder_threads
+from avanon.threads import budget, decoder_threads
 from avanon.video.faces import FaceMasker
+
+T = TypeVar("T")
 
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
 
@@ -138,31 +142,15 @@ def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int,
 
 def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscoder | None, masker: FaceMasker,
          src: Path, progress: Callable[[int], None] | None) -> VideoResult:
-    """Decode in a background thread; mask, encode and mux in this thread, in demux order.
+    """Decode (ahead, on a background thread, unless this process has one thread); mask, encode and
+    mux in this thread, in demux order.
 
     Every encoder and muxer call happens here, in an order fixed by the input file, so the output
     bytes do not depend on thread timing. The decode queue is bounded (memory stays bounded).
     """
-    decoded: queue.Queue = queue.Queue(maxsize=16)
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        try:
-            for packet in inp.demux([s for s in (vin, ain) if s is not None]):
-                for frame in packet.decode():
-                    if stop.is_set():
-                        return
-                    if packet.stream is vin:
-                        decoded.put(("v", frame, None))
-                    elif audio is not None:
-                        decoded.put(("a", audio.unpack(frame), None))
-        except av.error.FFmpegError as exc:
-            errors.append(MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated."))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            errors.append(exc)
-        finally:
-            decoded.put(None)
+    items = _decoded(inp, vin, ain, audio, src)
+    if budget() > 1:
+        items = _read_ahead(items, depth=16)
 
     def encode(item: tuple[np.ndarray, Any]) -> None:
         image, (pts, time_base) = item
@@ -172,13 +160,10 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
         state["written"] += 1
 
     state = {"last_pts": None, "repaired": 0, "frames": 0, "written": 0}
-    thread = threading.Thread(target=reader, name="avanon-decode", daemon=True)
-    thread.start()
     step = _frame_step(vin)
     constant_rate = inp.format.name == "avi"  # AVI has no timestamps: frame k is shown at start + k / rate
-    try:
-        while (item := decoded.get()) is not None:
-            kind, frame, _ = item
+    with closing(items):
+        for kind, frame in items:
             if kind == "a":
                 assert audio is not None
                 out.mux(audio.push_samples(*frame))
@@ -196,21 +181,11 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
             state["frames"] += 1
             if progress:
                 progress(1)
-        if errors:
-            raise errors[0]
-        for masked, payload, _ in masker.flush():
-            encode((masked, payload))
-        out.mux(vout.encode(None))
-        if audio is not None:
-            out.mux(audio.flush())
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock the reader if it waits on a full queue
-            try:
-                decoded.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        thread.join()
+    for masked, payload, _ in masker.flush():
+        encode((masked, payload))
+    out.mux(vout.encode(None))
+    if audio is not None:
+        out.mux(audio.flush())
     if state["frames"] == 0:
         raise MediaError(f"{src}: the video stream has no decodable frames.")
     if state["written"] != state["frames"]:
@@ -219,6 +194,54 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
         frames=state["frames"], repaired_timestamps=state["repaired"],
         audio_samples=audio.samples_out if audio else 0, masking=masker.stats.to_dict(),
     )
+
+
+def _decoded(inp: Any, vin: Any, ain: Any, audio: AudioTranscoder | None, src: Path) -> Iterator[tuple[str, Any]]:
+    """``("v", frame)`` and ``("a", samples)`` in demux order; a decoding error names the file."""
+    try:
+        for packet in inp.demux([s for s in (vin, ain) if s is not None]):
+            for frame in packet.decode():
+                if packet.stream is vin:
+                    yield "v", frame
+                elif audio is not None:
+                    yield "a", audio.unpack(frame)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
+
+
+def _read_ahead(items: Iterator[T], *, depth: int) -> Iterator[T]:
+    """``items``, produced on a background thread up to ``depth`` ahead; its errors are raised here."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+    errors: list[BaseException] = []
+
+    def fill() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put(item)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming thread
+            errors.append(exc)
+        finally:
+            buffer.put(end)
+
+    thread = threading.Thread(target=fill, name="avanon-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := buffer.get()) is not end:
+            yield item
+        if errors:
+            raise errors[0]
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock the producer if it waits on a full queue
+            try:
+                buffer.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def _frame_step(vin: Any) -> int:
