@@ -73,6 +73,7 @@ from math import gcd
 import numpy as np
 
 from avanon.audio.base import VoiceTransform, keyed_uniform
+from avanon.audio.resample import resample
 from avanon.errors import ParameterError
 from avanon.registry import Interval, Kind, Param, register
 
@@ -406,14 +407,12 @@ class _PseudoStream:
         return state.voice
 
     def _convert(self, seg: np.ndarray) -> np.ndarray:
-        from scipy.signal import resample_poly
-
         out = np.zeros_like(seg)
         for c in range(self.channels):
             voice = self._voice(c, seg[:, c])
             x = seg[:, c]
             if self.up != self.down:
-                x = resample_poly(x, self.up, self.down)
+                x = resample(x, self.sr, self.work_sr)
             y = convert_world(
                 x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten,
                 lifter=self.owner.lifter,
@@ -431,7 +430,7 @@ class _PseudoStream:
                 band_tilt=self.owner.band_tilt,
             )
             if self.up != self.down:
-                y = resample_poly(y, self.down, self.up)
+                y = resample(y, self.work_sr, self.sr)
             m = min(len(y), len(seg))
             out[:m, c] = y[:m]
         return out

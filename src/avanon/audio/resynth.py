@@ -17,11 +17,11 @@ The voice's training data is CC0 (see the wheel's MODEL_CARD); check it before r
 from __future__ import annotations
 
 from functools import lru_cache
-from math import gcd
 
 import numpy as np
 
 from avanon.audio.base import VoiceTransform
+from avanon.audio.resample import resample
 from avanon.audio.transcribe import Transcript, Word, transcribe
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError, ParameterError
@@ -80,8 +80,6 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
 
 def render(transcript: Transcript, original: np.ndarray, sr: int, *, max_gap: float, fade: float) -> np.ndarray:
     """Place synthesized phrases of ``transcript`` on a silent track as long as ``original``."""
-    from scipy.signal import resample_poly
-
     n = len(original)
     out = np.zeros(n)
     for group in phrases(transcript.words, max_gap):
@@ -96,8 +94,7 @@ def render(transcript: Transcript, original: np.ndarray, sr: int, *, max_gap: fl
         scale = float(np.clip(target / (len(y) / rate), 0.5, 2.0))
         if abs(scale - 1.0) > 0.05:
             y, rate = synthesize(text, length_scale=scale)
-        g = gcd(sr, rate)
-        y = resample_poly(y, sr // g, rate // g) if rate != sr else y
+        y = resample(y, rate, sr)
         y = _fit(y, b - a)
         rms_in = np.sqrt(np.mean(np.square(original[a:b]))) + 1e-9
         y = y * (rms_in / (np.sqrt(np.mean(np.square(y))) + 1e-9))

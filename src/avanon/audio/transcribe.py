@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from avanon.audio.resample import resample
 from avanon.detect.models import ModelFile
 from avanon.errors import MediaError, ModelError, ParameterError
 
@@ -89,18 +90,12 @@ def _model(threads: int):  # type: ignore[no-untyped-def]
 
 
 def _to_model_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim == 2:
         x = x.mean(axis=1)
     if x.ndim != 1:
         raise MediaError(f"transcribe needs a 1-d or 2-d signal; got shape {np.shape(samples)}.")
-    if sample_rate != MODEL_RATE:
-        from math import gcd
-
-        g = gcd(int(sample_rate), MODEL_RATE)
-        x = resample_poly(x, MODEL_RATE // g, int(sample_rate) // g)
+    x = resample(x, int(sample_rate), MODEL_RATE)
     return x.astype(np.float32)
 
 
