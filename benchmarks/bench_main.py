@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -36,8 +35,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "data" / "dev"
+SPEED_CLIP = "openpose video.avi (1280x720, 205 frames)"  # the clip the issue's speed targets name
 CLIPS = {
-    "openpose video.avi (1280x720, 205 frames)": DEV / "openpose_media/examples/media/video.avi",
+    SPEED_CLIP: DEV / "openpose_media/examples/media/video.avi",
     "short_hamilton_clip.mp4 (640x360, 275 frames)": DEV / "face_recognition_examples/examples/short_hamilton_clip.mp4",
 }
 AVANON = [str(REPO / ".venv/bin/avanon")]
@@ -202,9 +202,14 @@ def main() -> int:
     lines += ["Targets from the main-job issue:", ""]
     for r in rows:
         speedup, over_bare, ol = r.get("deface", nan) / r["avanon"], r["avanon"] / r["bare"], r["avanon_leaks"]
+        leak = f"no leaked face: {'met' if ol.startswith('0 /') else 'NOT met'} ({ol})"
+        if r["label"] != SPEED_CLIP:  # the issue sets the speed targets on the 720p clip; the rest is reported
+            lines.append(f"- {r['label']}: {leak}; speed (targets set on the 720p clip, reported only): "
+                         f"{speedup:.2f}x faster than deface, {over_bare:.2f}x the bare transcode.")
+            continue
         lines.append(f"- {r['label']}: at least 3x faster than deface: {'met' if speedup >= 3 else 'NOT met'} "
                      f"({speedup:.2f}x); at most 2x the bare transcode: {'met' if over_bare <= 2 else 'NOT met'} "
-                     f"({over_bare:.2f}x); no leaked face: {'met' if ol.startswith('0 /') else 'NOT met'} ({ol}).")
+                     f"({over_bare:.2f}x); {leak}.")
     lines += [f"- McAdams at least 50x faster than real time on one core: {'met' if rtf >= 50 else 'NOT met'} ({rtf:.0f}x).", ""]
     notes = ""
     if args.out.is_file():
