@@ -228,7 +228,7 @@ import sys
 from avanon import recipe
 from avanon.pipeline import run_study
 if __name__ == "__main__":
-    s = run_study(sys.argv[1], sys.argv[2], recipe=recipe.load("default"), workers=2)
+    s = run_study(sys.argv[1], sys.argv[2], recipe=recipe.load("default"), workers=2, seed=7)  # one study secret for both output roots
     sys.exit(s.exit_code)
 """
 
