@@ -83,3 +83,23 @@ def test_run_does_not_import_the_access_database():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_run_imports_neither_pyplot_nor_scipy_signal(tmp_path):
+    """Start-up of every run and worker: matplotlib.pyplot (0.4 s, via MediaPipe) and scipy.signal
+    (0.5-0.8 s, for resampling) stay out of a run that masks faces and converts a 44.1 kHz voice."""
+    import subprocess
+    import sys
+
+    from synth import write_video
+
+    study = tmp_path / "study"
+    study.mkdir()
+    write_video(study / "clip.mp4", frames=10, size=(160, 120), audio_rate=44100)
+    code = (
+        "import sys; from avanon.cli import main\n"
+        f"code = main(['run', {str(study)!r}, '-o', {str(tmp_path / 'out')!r}, '--quiet', '--workers', '1', '--seed', '1'])\n"
+        "print(code, sorted(m for m in ('matplotlib.pyplot', 'scipy.signal') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0 []"
