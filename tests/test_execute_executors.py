@@ -147,6 +147,10 @@ def test_dask_local_cluster_runs_tasks_on_separate_single_threaded_workers() -> 
         for i in range(6):
             ex.submit(f"avanon-span-{i}", span, 1.0 if i == 0 else 0.2)  # one long task, then short ones
         spans = [outcome.value for _, outcome in sorted(_collect(ex, 6)[0].items(), key=lambda kv: int(kv[0].rsplit("-", 1)[1]))]
+        for i in range(4):  # two run at once; the two still held back are cancelled before they start
+            ex.submit(f"avanon-held-{i}", span, 0.3)
+        ex.cancel(["avanon-held-2", "avanon-held-3"])
+        held = _collect(ex, 4, timeout=2.0)[0]
     # no fixed glibc thresholds (every frame would be mapped on its own) and no 10 ms profiler
     assert outcomes["avanon-settings"].value == {"MALLOC_TRIM_THRESHOLD_": None, "profile": False}
     assert settings == [{"MALLOC_TRIM_THRESHOLD_": None, "profile": False}] * 2
@@ -155,6 +159,7 @@ def test_dask_local_cluster_runs_tasks_on_separate_single_threaded_workers() -> 
     assert not outcomes["avanon-die"].ok and outcomes["avanon-die"].error_type == "KilledWorker"  # handed back at once
     assert len(pids) == 2
     # handed out in submission order as workers become free: never more tasks running than workers
+    assert sorted(held) == ["avanon-held-0", "avanon-held-1"]
     for k, (start, _) in enumerate(spans):
         assert sum(s <= start < e for s, e in spans) <= 2
         assert sum(e <= start + 0.05 for _, e in spans[:k]) >= k - 1  # every earlier task but one has ended
