@@ -334,8 +334,7 @@ class DaskExecutor(Executor):
         return getattr(self.client, "dashboard_link", None)
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
-        self._queue.append((key, fn, args))
-        self._dispatch()
+        self._queue.append((key, fn, args))  # handed out by the next poll: one scheduler call per poll, not per task
 
     def _dispatch(self) -> None:
         if not self._queue:
