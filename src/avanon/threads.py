@@ -4,8 +4,8 @@ A lone run uses the machine: each face detector that releases the GIL (all built
 its own thread while the main thread decodes, tracks, masks and encodes, and video decoders use
 FFmpeg's threads. When several worker processes share the machine
 (``avanon run --workers N``, a Dask LocalCluster of single-threaded workers), each worker gets
-``cores // N`` threads and with one thread runs every detector inline and decodes on one thread,
-so N workers do not start 2N busy threads on N cores. The executors set :data:`ENV` in their workers; results never depend on
+``cores // N`` threads and with one thread runs every detector inline and decodes in its own
+thread (no read-ahead, one FFmpeg thread), so N workers do not start 2N busy threads on N cores. The executors set :data:`ENV` in their workers; results never depend on
 it (detections are the same whether they run inline or on a thread, and the encoder's thread count
 is fixed by the recipe), so outputs stay byte-identical.
 """

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from math import gcd
 
 import numpy as np
 
@@ -384,8 +383,6 @@ class _PseudoStream:
         self.seed, self.speaker = seed, speaker
         # D4C reads uninitialised memory below 16 kHz (non-deterministic output): work at 16 kHz or more
         self.work_sr = max(16000, min(self.sr, int(owner.max_rate)))
-        g = gcd(self.sr, self.work_sr)
-        self.up, self.down = self.work_sr // g, self.sr // g
         self.chunk = int(owner.chunk_s * self.sr)
         self.context = int(owner.context_s * self.sr)
         self.xfade = max(1, int(owner.crossfade_ms * 1e-3 * self.sr))
@@ -411,7 +408,7 @@ class _PseudoStream:
         for c in range(self.channels):
             voice = self._voice(c, seg[:, c])
             x = seg[:, c]
-            if self.up != self.down:
+            if self.work_sr != self.sr:
                 x = resample(x, self.sr, self.work_sr)
             y = convert_world(
                 x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten,
@@ -429,7 +426,7 @@ class _PseudoStream:
                 warp_inner=self.owner.warp_inner,
                 band_tilt=self.owner.band_tilt,
             )
-            if self.up != self.down:
+            if self.work_sr != self.sr:
                 y = resample(y, self.work_sr, self.sr)
             m = min(len(y), len(seg))
             out[:m, c] = y[:m]
