@@ -97,3 +97,138 @@ def test_mask_is_worked_on_a_small_copy(street: np.ndarray) -> None:
     small = filt.work_mask(street)
     assert small.shape == (360, 640)  # 1280x720 worked at 360 pixels high
     assert filt.person_mask(street).shape == (h, w)
+
+
+# --- bodies: the person mask united with a region around each body pose ---------------------------------
+
+
+def _pose(points: dict[int, tuple[float, float]], *, visibility: float = 0.9) -> np.ndarray:
+    pose = np.zeros((33, 3))
+    for k, (x, y) in points.items():
+        pose[k] = (x, y, visibility)
+    return pose
+
+
+# a standing person 100 pixels of torso tall, arms stretched out sideways
+STANDING = {
+    0: (100, 30), 2: (95, 25), 5: (105, 25), 7: (90, 28), 8: (110, 28),
+    11: (80, 60), 12: (120, 60), 13: (50, 60), 14: (150, 60), 15: (20, 60), 16: (180, 60),
+    23: (88, 150), 24: (112, 150), 25: (88, 200), 26: (112, 200), 27: (88, 250), 28: (112, 250),
+}
+
+
+def test_torso_size_and_its_fallbacks() -> None:
+    from avanon.video.background import torso_size
+
+    pose = _pose(STANDING)
+    assert torso_size(pose) == pytest.approx(np.hypot(32, 90))
+    no_hips = pose.copy()
+    no_hips[23:, 2] = 0.0
+    assert torso_size(no_hips) == pytest.approx(80.0)  # twice the shoulder width
+    assert torso_size(_pose({0: (1, 1), 1: (2, 2)})) is None
+
+
+def test_bones_cover_the_limbs_but_not_the_space_between_them() -> None:
+    from avanon.video.background import draw_body
+
+    mask = np.zeros((300, 200), np.uint8)
+    draw_body(mask, _pose(STANDING), shape="bones", width=0.3)
+    for x, y in [(20, 60), (35, 60), (160, 60), (100, 100), (88, 225), (100, 30)]:  # wrists, forearm, torso, shin, head
+        assert mask[y, x] == 255, (x, y)
+    assert mask[150, 20] == 0 and mask[250, 180] == 0 and mask[290, 100] == 0  # beside the legs, under the arms
+    assert mask[150, 150] == 0 and mask[100, 40] == 0  # under the arms, beside the torso
+    wide = np.zeros_like(mask)
+    draw_body(wide, _pose(STANDING), shape="bones", width=0.6)
+    assert (wide > 0).sum() > (mask > 0).sum()
+    hidden = _pose(STANDING)
+    hidden[15:17, 2] = 0.1  # wrists not seen: no band to them
+    none = np.zeros_like(mask)
+    draw_body(none, hidden, shape="bones", width=0.3)
+    assert none[60, 15] == 0 and none[60, 185] == 0
+
+
+def test_box_is_the_keypoint_box_grown() -> None:
+    from avanon.video.background import draw_body
+
+    mask = np.zeros((300, 260), np.uint8)
+    draw_body(mask, _pose(STANDING), shape="box", width=0.1)  # box 20..180 x 25..250, grown by 16 and 22.5
+    ys, xs = np.nonzero(mask)
+    assert xs.min() == 4 and xs.max() == 196 and ys.min() == 2 and ys.max() == 273
+    assert mask[150, 20] == 255 and mask[290, 100] == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"bodies": "limbs"}, "The 'bodies' parameter of Background must be one of 'none', 'bones', 'box'"),
+        ({"body_width": 2.5}, "The 'body_width' parameter of Background must be a float in the range"),
+        ({"pose_every": 0}, "The 'pose_every' parameter of Background must be an int in the range"),
+        ({"max_people": 0}, "The 'max_people' parameter of Background"),
+    ],
+)
+def test_bad_body_parameters_are_refused(params: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        Background(**params)
+
+
+def test_pose_models_are_declared_only_with_bodies() -> None:
+    from avanon.detect import landmarks as lm
+
+    assert set(m.name for m in lm.POSE_MODELS) <= set(m.name for m in Background().models())
+    assert not set(m.name for m in lm.POSE_MODELS) & set(m.name for m in Background(bodies="none").models())
+
+
+@pytest.fixture(scope="module")
+def dancer(dev_data: Path) -> np.ndarray:
+    with av.open(str(dev_data / "openpose_media/examples/media/video.avi")) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            if k == 40:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError("clip too short")
+
+
+@pytest.mark.parametrize("shape", ["bones", "box"])
+def test_a_person_the_segmentation_misses_is_kept_from_pose(dancer: np.ndarray, shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The segmenter sees nobody; pose, seeded from the face box, keeps the body's joints."""
+    from avanon.detect import landmarks as lm
+
+    h, w = dancer.shape[:2]
+    truth = lm.pose_landmarks(dancer)  # the most prominent person, found on the whole frame
+    assert truth is not None
+    head = truth[:11][truth[:11, 2] > 0.5, :2]
+    box = (*(head.min(axis=0) - 10), *(head.max(axis=0) + 10))
+    joints = [k for k in (13, 14, 15, 16, 25, 26, 27, 28) if truth[k, 2] > 0.7 and 0 <= truth[k, 0] < w and 0 <= truth[k, 1] < h]
+    assert len(joints) >= 3
+    monkeypatch.setattr(lm, "person_mask", lambda image, landscape=True, shape=None: np.zeros(shape or image.shape[:2], np.float32))
+
+    def joints_kept(filt: Background) -> list[bool]:
+        out, boxes = filt.apply(dancer.copy(), [tuple(float(v) for v in box)], index=0)
+        assert boxes == [tuple(float(v) for v in box)]
+        x, y = (np.round(truth[joints, :2]).astype(int)).T
+        return list(np.abs(out[y, x].astype(int) - dancer[y, x].astype(int)).max(axis=1) <= 2)
+
+    without = Background(bodies="none").session(width=w, height=h, fps=25.0)
+    assert not any(joints_kept(without))  # the segmentation alone blacks the body out
+    with_bodies = Background(bodies=shape).session(width=w, height=h, fps=25.0)
+    try:
+        assert all(joints_kept(with_bodies))
+        stats = with_bodies.stats()
+        assert stats["poses_per_frame_max"] >= 1 and stats["people_per_frame_max"] >= 1
+        assert 0.005 < stats["kept_share_mean"] < 0.5
+    finally:
+        with_bodies.close()
+
+
+def test_poses_are_held_between_pose_runs(dancer: np.ndarray) -> None:
+    h, w = dancer.shape[:2]
+    filt = Background(pose_every=3).session(width=w, height=h, fps=25.0)
+    try:
+        filt.apply(dancer.copy(), [], index=0)
+        first = filt._bodies
+        assert first, "pose found nobody on the dancer frame"
+        out, _ = filt.apply(np.zeros_like(dancer), [], index=1)  # held: no pose run on this frame
+        assert filt._bodies is first and filt._poses == [len(first), len(first)]
+        filt.apply(np.zeros_like(dancer), [], index=3)  # a pose run: nobody on a black frame
+        assert filt._poses[-1] == 0
+    finally:
+        filt.close()
