@@ -225,6 +225,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="evaluate every n-th frame")
     parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="clip labels to run")
     parser.add_argument("--modes", nargs="*", default=list(MODES), help="recipes to run")
+    parser.add_argument("--views", type=int, default=1, help="shifted crops per seeded pose measurement, median taken (avanon.evaluate.video._SeededPose)")
     args = parser.parse_args()
     seconds = args.seconds or [SECONDS[label] for label in args.clips]
     if len(seconds) == 1:
@@ -234,7 +235,7 @@ def main() -> None:
         for label, length in zip(args.clips, seconds):
             src = Path(tmp) / f"clip{args.clips.index(label)}.mp4"
             n = trim(DEV / CLIPS[label], src, length)
-            reference = reference_people(src, every=args.every)  # the original's people, once per clip
+            reference = reference_people(src, every=args.every, views=args.views)  # the original's people, once per clip
             for mode in args.modes:
                 dst = Path(tmp) / f"clip{args.clips.index(label)}_{mode}.mp4"
                 maskers: list[TimedMasker] = []
@@ -252,7 +253,7 @@ def main() -> None:
                 wall = time.perf_counter() - start
                 filter_fps = n / maskers[0].filter_seconds if maskers and maskers[0].filter_seconds else float("nan")
                 leaks = residual_faces(src, dst, every=args.every)
-                pose = compare_pose(src, dst, every=args.every, reference=reference)
+                pose = compare_pose(src, dst, every=args.every, reference=reference, views=args.views)
                 pck = pose.score(0.05)[0] if pose.frames else float("nan")
                 detector_pck = pose.detector_score(0.05)[0] if pose.frames else float("nan")
                 found = pose.people_per_frame

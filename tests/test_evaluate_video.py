@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from avanon import registry
+from avanon.errors import ParameterError
 from avanon.evaluate import video
 
 CLIP = "mmaction2_videos/demo/demo_skeleton.mp4"
@@ -198,3 +199,33 @@ def test_seeded_pose_measures_the_body_without_the_face_keyed_detector(tmp_path:
     assert bodiless.score()[0] < 0.2
     per_joint = bodiless.seeded.joint_pck()
     assert np.nanmax(per_joint[list(video.BODY_JOINTS)]) <= 0.5  # no body joint survives
+
+
+def test_seeded_pose_views_take_the_median_of_shifted_crops(tmp_path: Path, dev_data: Path) -> None:
+    """Several shifted views: still exactly 1.0 on itself, a painted-out body still fails; bad views refused."""
+    with av.open(str(dev_data / CLIP)) as inp:
+        stream = inp.streams.video[0]
+        rate = int(round(float(stream.average_rate)))
+        frames = [f.to_ndarray(format="rgb24")[::2, ::2].copy() for _, f in zip(range(6), inp.decode(stream))]
+    original = write_video(tmp_path / "orig.mp4", frames, rate=rate)
+    one = video.reference_people(original, every=5)
+    five = video.reference_people(original, every=5, views=5)
+    people = [p for frame_people in five.values() for p in frame_people]
+    assert len(people) == 4 and all(p.views == 5 and p.seeded_box is not None for p in people)
+    singles = [p for frame_people in one.values() for p in frame_people]
+    moved = [np.nanmax(np.abs(a.seeded - b.seeded)) for a, b in zip(singles, people)]
+    assert max(moved) > 0  # the median of shifted views is not the single view's answer ...
+    torso = np.array([p.torso for p in people])
+    assert max(m / t for m, t in zip(moved, torso)) < 0.1  # ... but the same body
+
+    itself = video.compare_pose(original, original, every=5, reference=five, views=5)
+    assert itself.score()[0] == 1.0 and itself.tracked_per_frame.tolist() == [2, 2]
+    bodiless = video.compare_pose(original, write_video(tmp_path / "bodiless.mp4", paint_people(frames, five, 5, "body"), rate=rate), every=5, reference=five, views=5)
+    assert bodiless.score()[0] < 0.2
+
+    with pytest.raises(ParameterError, match="views"):
+        video.compare_pose(original, original, every=5, reference=five, views=1)
+    with pytest.raises(ParameterError, match="views"):
+        video.PeopleFinder(views=10)
+    with pytest.raises(ParameterError, match="views"):
+        registry.create("metric", "pose_pck", views=0)

@@ -43,8 +43,10 @@
     detector's pose), is not scored by it (``people_not_seeded``).
 
     Read the value against its floor: MediaPipe's landmarks move by a median 0.01-0.04 torso under
-    recompression alone, so the dev clips re-encoded without any masking score 0.64-0.81 at 0.05
-    (see ``benchmarks/results/video_modes.md``); the benchmark reports that floor beside each mode.
+    recompression alone, so the dev clips re-encoded without any masking score 0.60-0.83 at 0.05
+    with one view per measurement (see ``benchmarks/results/video_modes.md``); the median over
+    ``views`` shifted crops averages much of that jitter out (9 views: 0.81-0.91 on basketball and
+    Hamilton), at ``views`` times the cost. The benchmark reports that floor beside each mode.
 ``motion_correlation``
     Pearson correlation of the per-frame motion energy (mean absolute grey-level difference between
     consecutive frames, on frames shrunk to 64 pixels wide) of the two videos.
@@ -64,7 +66,7 @@ from typing import ClassVar
 import numpy as np
 
 from avanon.detect.mp import mediapipe
-from avanon.errors import MediaError
+from avanon.errors import MediaError, ParameterError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
 from avanon.evaluate.faces import paired_frames
 from avanon.registry import Interval, Param, register
@@ -196,17 +198,35 @@ class _SeededPose:
     seed). Landmark smoothing is off, so the second result does not borrow from the first; the
     graph is deterministic, so the same seed and frame give the same keypoints.
 
+    With ``views`` > 1 the frame crop is also taken shifted by ``shift`` of the region's size in the
+    eight directions around it (in that order: right, left, down, up, then the diagonals, up to
+    ``views`` crops in all), each view measured the same way, and the keypoints and visibilities are
+    the per-coordinate median over the views that found a pose. The landmark model's answer moves by
+    a median 0.01-0.04 torso under a mere recompression of its input; the median over shifted views
+    averages most of that out, so small changes of the body are resolved at 0.05 torso.
+
     Parameters
     ----------
     confidence : float in [0, 1]
         Minimum person-detection confidence on the seed.
     tracking : float in [0, 1]
         Minimum pose presence score of the landmark model (below it, no pose is returned).
+    views : int in [1, 9]
+        Crops measured per call (1: the region only).
+    shift : float in [0, 0.2]
+        Shift of the extra views as a fraction of the region's longer side.
     """
 
-    def __init__(self, *, confidence: float = 0.3, tracking: float = 0.5) -> None:
+    OFFSETS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+
+    def __init__(self, *, confidence: float = 0.3, tracking: float = 0.5, views: int = 1, shift: float = 0.02) -> None:
+        if int(views) != views or not 1 <= views <= len(self.OFFSETS):
+            raise ParameterError(f"The 'views' parameter of the seeded pose must be an int in [1, {len(self.OFFSETS)}]. Got {views!r} instead.")
+        if not 0.0 <= shift <= 0.2:
+            raise ParameterError(f"The 'shift' parameter of the seeded pose must be in [0, 0.2] [fraction of the region]. Got {shift!r} instead.")
         mp = mediapipe()
 
+        self.views, self.shift = int(views), float(shift)
         self.pose = mp.solutions.pose.Pose(
             static_image_mode=False, model_complexity=1, smooth_landmarks=False,
             min_detection_confidence=confidence, min_tracking_confidence=tracking,
@@ -219,14 +239,26 @@ class _SeededPose:
         when both frames have the same size); nothing is returned when the seed holds no person.
         """
         nothing = np.full((33, 2), np.nan), np.zeros(33)
-        first, second = square_crop(seed, seed_region), square_crop(frame, region)
-        if first is None or second is None:
+        first = square_crop(seed, seed_region)
+        if first is None:
             return nothing
-        self.pose.reset()
-        if getattr(self.pose.process(first[0]), "pose_landmarks", None) is None:
+        step = self.shift * max(region[2] - region[0], region[3] - region[1])
+        points, visibilities = [], []
+        for dx, dy in self.OFFSETS[: self.views]:
+            second = square_crop(frame, (region[0] + dx * step, region[1] + dy * step, region[2] + dx * step, region[3] + dy * step))
+            if second is None:
+                continue
+            self.pose.reset()
+            if getattr(self.pose.process(first[0]), "pose_landmarks", None) is None:
+                return nothing
+            image, x0, y0 = second
+            keypoints, visibility = _landmarks(self.pose.process(image), image, x0, y0)
+            if np.isfinite(keypoints).all():
+                points.append(keypoints)
+                visibilities.append(visibility)
+        if not points:
             return nothing
-        image, x0, y0 = second
-        return _landmarks(self.pose.process(image), image, x0, y0)
+        return np.median(np.array(points), axis=0), np.median(np.array(visibilities), axis=0)
 
 
 def body_region(head: Box, *, width: int, height: int) -> Box:
@@ -275,6 +307,7 @@ class Person:
     # crop in the region tracked from the detector's pose; nan when it loses the person.
     seeded: np.ndarray = field(default_factory=lambda: np.full((33, 2), np.nan))  # (33, 2) [pixels]
     seeded_visible: np.ndarray = field(default_factory=lambda: np.zeros(33, bool))  # (33,) bool
+    views: int = 1  # shifted crops per seeded measurement (see :class:`_SeededPose`)
 
     @property
     def seeded_box(self) -> Box | None:
@@ -293,14 +326,16 @@ class PeopleFinder:
         Smallest face box side used as a seed.
     visibility : float in [0, 1]
         Joints with a lower MediaPipe visibility are not scored.
+    views : int in [1, 9]
+        Shifted crops per seeded measurement, median taken (see :class:`_SeededPose`).
     """
 
-    def __init__(self, *, max_people: int = 8, min_face: float = 16.0, visibility: float = 0.5) -> None:
+    def __init__(self, *, max_people: int = 8, min_face: float = 16.0, visibility: float = 0.5, views: int = 1) -> None:
         from avanon.evaluate.faces import _CenterFace
 
         self.pose = _Pose(confidence=0.3)
         self.whole = _Pose(confidence=0.5)
-        self.seeded = _SeededPose(confidence=0.3)
+        self.seeded = _SeededPose(confidence=0.3, views=views)
         self.faces = _CenterFace(threshold=0.3)
         self.max_people, self.min_face, self.visibility = max_people, min_face, visibility
 
@@ -351,7 +386,7 @@ class PeopleFinder:
         seeded_box = keypoint_box(seeded, seeded_visible)
         if seeded_box is None or box_iou(seeded_box, box) < 0.5:  # lost or someone else: not scored seeded
             seeded, seeded_visible = np.full((33, 2), np.nan), np.zeros(33, bool)
-        people.append(Person(index, region, keypoints, visible, torso_size(keypoints), box, seeded, seeded_visible))
+        people.append(Person(index, region, keypoints, visible, torso_size(keypoints), box, seeded, seeded_visible, self.seeded.views))
 
     def search(self, frame: np.ndarray, region: Box) -> tuple[np.ndarray, np.ndarray]:
         """Pose in ``region`` [pixels] of ``frame``: keypoints and visibilities (see :class:`_Pose`)."""
@@ -435,16 +470,16 @@ class PoseComparison:
 
 
 def reference_people(
-    original: Path, *, every: int = 10, max_time: float | None = None, max_people: int = 8, visibility: float = 0.5
+    original: Path, *, every: int = 10, max_time: float | None = None, max_people: int = 8, visibility: float = 0.5, views: int = 1,
 ) -> dict[int, list[Person]]:
     """The people of every ``every``-th original frame, by frame index (computed once per original)."""
-    find = PeopleFinder(max_people=max_people, visibility=visibility)
+    find = PeopleFinder(max_people=max_people, visibility=visibility, views=views)
     return {pair.index: find(pair.original, pair.index) for pair in paired_frames(original, original, every=every, max_time=max_time)}
 
 
 def compare_pose(
     original: Path, anonymized: Path, *, every: int = 10, visibility: float = 0.5, max_time: float | None = None,
-    max_people: int = 8, match_iou: float = 0.5, reference: dict[int, list[Person]] | None = None,
+    max_people: int = 8, match_iou: float = 0.5, reference: dict[int, list[Person]] | None = None, views: int = 1,
 ) -> PoseComparison:
     """Pose of every person on every ``every``-th original frame and the anonymized frame at the same time.
 
@@ -464,10 +499,15 @@ def compare_pose(
     match_iou : float in [0, 1]
         Keypoint-box overlap needed for the pose on the anonymized crop to count as the same person.
     reference : dict or None
-        People of the original from :func:`reference_people` with the same ``every`` and
-        ``max_time`` (saves finding them again when one original is compared with several outputs).
+        People of the original from :func:`reference_people` with the same ``every``, ``max_time``
+        and ``views`` (saves finding them again when one original is compared with several outputs).
+    views : int in [1, 9]
+        Shifted crops per seeded measurement, median taken (see :class:`_SeededPose`); the same for
+        the reference and the output.
     """
-    finder = PeopleFinder(max_people=max_people, visibility=visibility)
+    finder = PeopleFinder(max_people=max_people, visibility=visibility, views=views)
+    if reference is not None and any(p.views != views for people in reference.values() for p in people):
+        raise ParameterError(f"compare_pose: the reference people were measured with other 'views' than {views}; measure them with the same views.")
     seeded_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     detected_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     found, matched, tracked = [], [], []
@@ -575,10 +615,11 @@ class PosePCK(VideoMetric):
         "alpha": Param(0.05, Interval(float, 0.0, 1.0, "right"), "tolerance as a fraction of the torso size"),
         "every": Param(10, Interval(int, 1, None), "compare every n-th frame [frames]"),
         "max_people": Param(8, Interval(int, 0, 100), "largest faces per frame used to find people (the whole frame is searched too)"),
+        "views": Param(1, Interval(int, 1, 9), "shifted crops per seeded pose measurement, median taken (more: less model jitter, slower)"),
     }
 
     def measure(self, original: Path, anonymized: Path, *, max_time: float | None = None) -> Score:
-        comparison = compare_pose(original, anonymized, every=self.every, max_time=max_time, max_people=self.max_people)
+        comparison = compare_pose(original, anonymized, every=self.every, max_time=max_time, max_people=self.max_people, views=self.views)
         value, per_joint = comparison.score(self.alpha)
         joints = {POSE_NAMES[j]: json_number(round(float(per_joint[j]), 4)) for j in BODY_JOINTS if np.isfinite(per_joint[j])}
         people = comparison.people_per_frame
