@@ -160,7 +160,8 @@ def test_box_is_the_keypoint_box_grown() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"bodies": "limbs"}, "The 'bodies' parameter of Background must be one of 'none', 'bones', 'box'"),
+        ({"bodies": "limbs"}, "The 'bodies' parameter of Background must be one of 'none', 'box', 'bones'"),
+        ({"search_every": -1}, "The 'search_every' parameter of Background must be an int in the range"),
         ({"body_width": 2.5}, "The 'body_width' parameter of Background must be a float in the range"),
         ({"pose_every": 0}, "The 'pose_every' parameter of Background must be an int in the range"),
         ({"max_people": 0}, "The 'max_people' parameter of Background"),
@@ -189,7 +190,7 @@ def dancer(dev_data: Path) -> np.ndarray:
 
 @pytest.mark.parametrize("shape", ["bones", "box"])
 def test_a_person_the_segmentation_misses_is_kept_from_pose(dancer: np.ndarray, shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The segmenter sees nobody; pose, seeded from the face box, keeps the body's joints."""
+    """The segmenter sees nobody; the frame-wide pose search finds the dancer and keeps her joints."""
     from avanon.detect import landmarks as lm
 
     h, w = dancer.shape[:2]
@@ -209,6 +210,11 @@ def test_a_person_the_segmentation_misses_is_kept_from_pose(dancer: np.ndarray, 
 
     without = Background(bodies="none").session(width=w, height=h, fps=25.0)
     assert not any(joints_kept(without))  # the segmentation alone blacks the body out
+    unsearched = Background(bodies=shape, search_every=0).session(width=w, height=h, fps=25.0)
+    try:
+        assert not any(joints_kept(unsearched))  # no mask region to seed a tracker from, and no search
+    finally:
+        unsearched.close()
     with_bodies = Background(bodies=shape).session(width=w, height=h, fps=25.0)
     try:
         assert all(joints_kept(with_bodies))

@@ -9,15 +9,21 @@ they are. The face boxes pass through unchanged: faces are still obfuscated afte
 
 Bodies (``bodies``): the segmentation misses limbs and whole small or distant people, and a body
 painted black loses its keypoints (on the dev clips the joint's own pixel was painted on 36-66 % of
-the scored joints). So the kept mask is the union of the person mask and a region drawn around each
-person's body pose: with ``bodies: bones``, a band ``body_width`` torso sizes wide along every bone of
-the skeleton, a disc on every joint, the torso's hull and a disc over the head; with ``bodies: box``,
-each person's keypoint box grown by ``body_width`` of its size on every side. People are followed as
-in the skeleton mode (:class:`avanon.video.body.PeopleTracker`: one MediaPipe pose tracker per person,
-seeded from the face boxes and the person mask's regions), on the frame shrunk to the working size.
-Pose costs about 25-40 ms per person, so it runs on every ``pose_every``-th frame and the body regions
-are held in between, grown by ``body_width`` x ``pose_every`` / 10 torso so that a moving person stays
-inside.
+the scored joints). So the kept mask is the union of the person mask and a region around each
+person's body pose: with ``bodies: box`` (the default), the box of the person's keypoints grown by
+``body_width`` of its size on every side; with ``bodies: bones``, a band ``body_width`` torso sizes
+wide along every bone of the skeleton, a disc on every joint, the torso's hull and a disc over the
+head. Bones keep less background but cost the pose models most of what they gain: the landmark
+model needs some context around a body, and the ragged edges of a black cut-out close to the limbs
+pull its keypoints off (see ``benchmarks/results/video_background.md``).
+
+People are found by a frame-wide pose search (:func:`find_people`: the most prominent person, painted
+out, searched again) on every ``search_every``-th pose run and followed in between as in the skeleton
+mode (:class:`avanon.video.body.PeopleTracker`: one MediaPipe pose tracker per person in video
+mode), seeded from the people found and the person mask's regions, on the frame shrunk to the
+working size. Pose costs about 25-40 ms per person, so it runs on every ``pose_every``-th frame and
+the body regions are held in between, widened by ``pose_every`` / 10 of ``body_width`` so that a
+moving person stays inside.
 
 Speed: the frame is shrunk before segmentation and the mask is grown and feathered at no more than
 360 pixels high; only the blend runs at the frame's size (about 30 fps for 1280 x 720 on 2 cores
@@ -202,11 +208,10 @@ class Background(VideoFilter):
         "feather": Param(0.005, Interval(float, 0.0, 0.1), "soft edge width [fraction of the frame height]"),
         "keep": Param((), Kind((tuple,)), "polygons kept as they are: [[[x, y], ...], ...] in fractions of width/height"),
         "model": Param("landscape", Options(("landscape", "general")), "selfie-segmentation model (landscape is faster)"),
-        "bodies": Param("bones", Options(("none", "bones", "box")), "also keep each person's body found by pose: bands along the bones, the keypoint box, or nothing"),
-        "body_width": Param(0.5, Interval(float, 0.0, 2.0), "width of the bands along the bones [torso sizes]; for 'box', growth of the keypoint box [fraction of its size]"),
+        "bodies": Param("box", Options(("none", "box", "bones")), "also keep each person's body found by pose: the keypoint box, bands along the bones, or nothing"),
+        "body_width": Param(0.3, Interval(float, 0.0, 2.0), "growth of the keypoint box on each side [fraction of its size]; for 'bones', width of the bands [torso sizes]"),
         "search_every": Param(5, Interval(int, 0, 1000), "search the whole frame for people every n-th pose run (seeds the trackers; 0 = never)"),
-        "face_seeds": Param(False, Kind((bool,)), "also seed pose trackers from the face boxes (false positives cost a tracker each)"),
-        "pose_every": Param(2, Interval(int, 1, 30), "run pose on every n-th frame and hold the body regions in between [frames]"),
+        "pose_every": Param(3, Interval(int, 1, 30), "run pose on every n-th frame and hold the body regions in between [frames]"),
         "max_people": Param(6, Interval(int, 1, 32), "people followed by pose at once (about 25-40 ms per pose run each)"),
         "patience": Param(1.0, Interval(float, 0.0, 30.0), "time a person's pose tracker is kept without finding a pose [s]"),
     }
@@ -244,16 +249,16 @@ class Background(VideoFilter):
             self._cache[key] = polygon_mask(self.keep, shape[1], shape[0])
         return self._cache[key]
 
-    def body_poses(self, image: np.ndarray, people: np.ndarray, boxes: list[Box], *, scale: float = 1.0, index: int) -> list[np.ndarray]:
+    def body_poses(self, image: np.ndarray, people: np.ndarray, *, index: int) -> list[np.ndarray]:
         """The body poses [working pixels] kept on frame ``index``: a fresh pose run or the last one.
 
         ``image`` is the frame at the working size and ``people`` the thresholded person mask at
-        that size. Pose trackers are seeded from the people a frame-wide search finds (every
-        ``search_every``-th frame, :func:`find_people`), from the person mask's regions and, with
-        ``face_seeds``, from the face ``boxes`` (pixels of a frame ``scale`` times larger than
-        ``image``). On search frames the people found are kept as well as those tracked.
+        that size. Pose trackers are seeded from the people a frame-wide search finds (on every
+        ``search_every``-th pose run, :func:`find_people`) and from the person mask's regions. On
+        search frames the people found are kept as well as those tracked. The face boxes are not
+        used as seeds: most of them are false positives on bodies (see the module docstring).
         """
-        from avanon.video.body import PeopleTracker, head_region, mask_regions  # body imports this module
+        from avanon.video.body import PeopleTracker, mask_regions  # body imports this module
 
         if index % self.pose_every and self._tracker is not None:
             return self._bodies
@@ -267,9 +272,6 @@ class Background(VideoFilter):
             searched = find_people(image, max_people=self.max_people)
             seeds += [(search_region(pose, width=w, height=h), None) for pose in searched]
         self._pose_runs += 1
-        if self.face_seeds:
-            heads = sorted(((x0 / scale, y0 / scale, x1 / scale, y1 / scale) for x0, y0, x1, y1 in boxes), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
-            seeds += [(head_region(b, width=w, height=h), b) for b in heads]
         seeds += [(region, None) for region in mask_regions(people, width=w, height=h)]
         self._bodies = self._tracker.update(image, seeds, index) + searched
         return self._bodies
@@ -283,20 +285,20 @@ class Background(VideoFilter):
             draw_body(mask, pose, shape=self.bodies, width=width)
         return mask
 
-    def work_mask(self, image: np.ndarray, boxes: list[Box] | None = None, *, index: int = 0) -> np.ndarray:
+    def work_mask(self, image: np.ndarray, *, index: int = 0) -> np.ndarray:
         """The uint8 keep mask (255 = keep) at the working resolution: people, grown, bodies, ``keep``.
 
         The segmentation model sees at most 256 pixels per side, so thresholding, growing and
         feathering are done on a copy at most :data:`WORK_HEIGHT` pixels high and only the final
         weights are brought to the frame's size. Pose (``bodies``) runs on the frame shrunk to the
-        same size, seeded from the face ``boxes`` [pixels of the frame].
+        same size; ``index`` is the frame number (pose runs on every ``pose_every``-th frame).
         """
         shape = self._work_shape(*image.shape[:2])
         soft = lm.person_mask(image, landscape=self.model == "landscape", shape=shape)
         mask = (soft >= self.threshold).astype(np.uint8) * 255
         if self.bodies != "none":
             small = image if shape == image.shape[:2] else cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-            poses = self.body_poses(small, mask, boxes or [], scale=image.shape[0] / shape[0], index=index)
+            poses = self.body_poses(small, mask, index=index)
             self._poses.append(len(poses))
         radius = int(round(self.grow * shape[0]))
         if radius > 0:
@@ -311,10 +313,10 @@ class Background(VideoFilter):
             mask = np.maximum(mask, keep)
         return mask
 
-    def person_mask(self, image: np.ndarray, boxes: list[Box] | None = None, *, index: int = 0) -> np.ndarray:
+    def person_mask(self, image: np.ndarray, *, index: int = 0) -> np.ndarray:
         """The uint8 keep mask (255 = keep) of one frame at the frame's size."""
         h, w = image.shape[:2]
-        return cv2.resize(self.work_mask(image, boxes, index=index), (w, h), interpolation=cv2.INTER_NEAREST)
+        return cv2.resize(self.work_mask(image, index=index), (w, h), interpolation=cv2.INTER_NEAREST)
 
     def replacement(self, image: np.ndarray) -> np.ndarray:
         """The full-frame background that replaces what is not kept."""
@@ -339,7 +341,7 @@ class Background(VideoFilter):
 
     def apply(self, image: np.ndarray, boxes: list[Box], *, index: int) -> tuple[np.ndarray, list[Box]]:
         h, w = image.shape[:2]
-        mask = self.work_mask(image, boxes, index=index)
+        mask = self.work_mask(image, index=index)
         back = self.replacement(image)
         soft = self.feather * mask.shape[0]
         if soft >= 0.5:
