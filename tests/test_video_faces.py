@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import pytest
 import numpy as np
 
 from avanon import recipe
@@ -127,3 +128,55 @@ def test_one_thread_budget_gives_the_same_masks(monkeypatch, dev_data):
     assert background_one == 0 and background_two == 3  # BlazeFace, CenterFace and pose-head each on a thread
     assert len(one) == len(frames) and sum(1 for b in one if b) >= 11
     assert one == two
+
+
+class BrightSquare:
+    """A stand-in strided detector that finds the bright square a frame may hold (like a small face)."""
+
+    name = "square"
+    every = 8
+
+    def __init__(self, background: bool) -> None:
+        self.background = background
+        self.seen: list[int] = []
+
+    def runs_on(self, index: int) -> bool:
+        return index % self.every == 0
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.seen.append(int(image[0, 0, 0]))  # frames carry their index in the corner pixel
+        ys, xs = np.nonzero((image[..., 0] == 0) & (image[..., 1] == 255))
+        return [Detection(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1), 0.3, self.name)] if xs.size else []
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_face_that_appears_after_the_last_strided_run_is_masked(monkeypatch, background):
+    """The strided detectors also run on the stream's last frame, and its margin covers the frames before."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from avanon.threads import ENV
+
+    monkeypatch.setenv(ENV, "2")
+    masker = FaceMasker(SECTION, width=W, height=H)
+    stub = BrightSquare(background)
+    masker.detectors = [stub]
+    if background:  # as FaceMasker sets up a detector that releases the GIL
+        masker._background, masker._executors = [stub], [ThreadPoolExecutor(max_workers=1)]
+        masker._in_flight = 8
+    face = (200, 100, 212, 112)
+    scene = np.ascontiguousarray(_scene()[:, :W])  # a still camera: no frame is a cut
+    out = []
+    for i in range(30):  # strided runs on frames 0, 8, 16 and 24; the face shows from frame 26 on
+        frame = scene.copy()
+        frame[0, 0, 0] = i
+        if i >= 26:
+            frame[face[1]:face[3], face[0]:face[2]] = (0, 255, 0)
+        out += [(payload, boxes) for _, payload, boxes in masker.push(frame, i)]
+    out += [(payload, boxes) for _, payload, boxes in masker.flush()]
+    assert stub.seen == [0, 8, 16, 24, 29]  # in frame order, the last frame included
+    for i, boxes in out:
+        if i >= 26:
+            assert any(iou(b, face) > 0.5 for b in boxes), f"frame {i}: the face is not masked ({boxes})"

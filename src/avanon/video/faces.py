@@ -11,7 +11,10 @@ still-camera tracker and of one following the shift measured by
 :class:`~avanon.video.tracking.CameraMotion`), which lets the strided detectors run less often on a
 panning, hand-held camera.
 Strided detectors also run on the first frame of a new shot (a cut, as the motion estimate sees
-it), so the faces of a new shot are not left to the margins until the next strided run.
+it), so the faces of a new shot are not left to the margins until the next strided run, and on the
+last frame of the stream: a face that appears (or comes out from behind someone) after the last
+strided run is otherwise covered by no later detection and its margin, and stays visible in the
+final frames.
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ class FaceMasker:
         # frames held while a background run works: one stride of the sparsest background detector
         self._in_flight = max([IN_FLIGHT] + [int(getattr(d, "every", 1)) for d in self._background])
         self._waiting: deque[tuple[int, np.ndarray, Any, list[tuple[Box, str]], list[Future], Shift]] = deque()
+        self._last: tuple[int, np.ndarray, bool] | None = None  # the latest frame pushed, and whether it was a cut
 
     def push(self, image: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any, list[Box]]]:
         """Add the next RGB frame; return ``(masked image, payload, boxes)`` for frames now final."""
@@ -140,6 +144,7 @@ class FaceMasker:
         self._index += 1
         shift = self.motion.update(image)
         cut = self.motion.cut  # a new shot: strided detectors run on its first frame too
+        self._last = (index, image, cut)
         futures = [pool.submit(run_detector, d, image) for d, pool in zip(self._background, self._executors) if cut or d.runs_on(index)]
         detections: list[tuple[Box, str]] = []
         # the main thread's detectors; background-capable ones last, so detections keep one order either way
@@ -163,6 +168,7 @@ class FaceMasker:
         """Masked remaining frames at the end of the stream; releases per-file detector state."""
         out: list[tuple[np.ndarray, Any, list[Box]]] = []
         try:
+            self._detect_last()
             while self._waiting:
                 out += self._track(*self._waiting.popleft())
         finally:
@@ -176,6 +182,21 @@ class FaceMasker:
             filt.close()
         self.stats.tracks = self.tracker.track_count
         return out
+
+    def _detect_last(self) -> None:
+        """Run the strided detectors that skipped the stream's last frame on it (see the module docstring)."""
+        if self._last is None or not self._waiting or self._waiting[-1][0] != self._last[0]:
+            return  # nothing pushed, or the last frame is already final (cannot happen while frames are held)
+        index, image, cut = self._last
+        _, _, _, detections, futures, _ = self._waiting[-1]
+        pools = dict(zip(map(id, self._background), self._executors))
+        for det in self.detectors:
+            if cut or det.runs_on(index):
+                continue
+            if id(det) in pools:  # on its own thread, after the frames it is still working on
+                futures.append(pools[id(det)].submit(run_detector, det, image))
+            else:
+                detections.extend((d.box, d.source) for d in run_detector(det, image))
 
     def _finish(self, frame: TrackedFrame) -> tuple[np.ndarray, Any, list[Box]]:
         image, payload = frame.payload
