@@ -82,7 +82,7 @@ def torso_size(pose: np.ndarray, *, visibility: float = BODY_VISIBILITY) -> floa
 
 
 def draw_body(
-    mask: np.ndarray, pose: np.ndarray, *, shape: str = "bones", width: float = 0.5, visibility: float = BODY_VISIBILITY
+    mask: np.ndarray, pose: np.ndarray, *, shape: str = "box", width: float = 0.3, visibility: float = BODY_VISIBILITY
 ) -> None:
     """Paint one person's body region (255) into a uint8 ``mask`` in place.
 
@@ -91,12 +91,12 @@ def draw_body(
     mask : ndarray, shape (height, width), uint8
     pose : ndarray, shape (33, 3)
         ``x, y`` [pixels of ``mask``] and visibility of MediaPipe's 33 body points.
-    shape : {"bones", "box"}
-        ``bones``: a band ``width`` torso sizes wide along each bone of
+    shape : {"box", "bones"}
+        ``box``: the box of the seen points grown by ``width`` of its width and height on every
+        side; ``bones``: a band ``width`` torso sizes wide along each bone of
         :data:`avanon.video.body.LIMBS`, a disc of the same width on each joint, the hull of the
-        shoulders and hips and a disc over the head points; ``box``: the box of the seen points
-        grown by ``width`` of its width and height on every side.
-    width : float >= 0 [torso sizes, or fractions of the box for ``box``]
+        shoulders and hips and a disc over the head points.
+    width : float >= 0 [fractions of the box for ``box``, torso sizes for ``bones``]
     visibility : float in [0, 1]
         Points seen from this visibility on are used.
     """
