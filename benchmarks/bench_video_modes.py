@@ -10,7 +10,8 @@ the same run (filter-only fps = frames / seconds spent in the filters). On the o
 - PCK@0.05 of body keypoints of every person found on the original
   (:func:`avanon.evaluate.video.compare_pose`: people found by face seeds and repeated frame-wide
   pose searches, each measured on its own crop of both videos), seeded (the scored value: the
-  landmark model on the output in the region tracked on the original) and detector-found (MediaPipe's
+  landmark model on the output in the region tracked on the original, median over ``--views``
+  shifted crops, 9 by default) and detector-found (MediaPipe's
   face-keyed person detector must find the person on the output), with the people per sampled frame
   found on the original, found again by the detector and tracked again by the seeded model; body
   modes excluded from the target;
@@ -20,13 +21,14 @@ the same run (filter-only fps = frames / seconds spent in the filters). On the o
   torso, the median torso size [pixels], the share of scored joints whose
   own 9x9 pixel patch the mode changed (mean |grey difference| > 30, e.g. covered by a face box),
   and the PCK of those joints and of the untouched ones;
-- face mesh only: median absolute difference of head yaw, pitch and gaze [degrees] measured with
+- recipes with a face-mesh filter: median absolute difference of head yaw, pitch and gaze [degrees] measured with
   MediaPipe face mesh on original and output frames at the same time (the output is searched
   around the face found on the original, so both are the same person), over the sampled frames
   where the original has a mesh; and the same on the dev face photos;
 - people per frame each mode handled (the filter's own counts).
 
-Run: ``.venv/bin/python benchmarks/bench_video_modes.py [--seconds 2] [--every 5] [--clips ...] [--modes ...]``
+Run: ``.venv/bin/python benchmarks/bench_video_modes.py [--seconds 2] [--every 5] [--views 9] [--clips ...] [--modes ...]``
+(a mode is a built-in recipe name or a recipe file in the repository folder).
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="evaluate every n-th frame")
     parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="clip labels to run")
     parser.add_argument("--modes", nargs="*", default=list(MODES), help="recipes to run")
-    parser.add_argument("--views", type=int, default=1, help="shifted crops per seeded pose measurement, median taken (avanon.evaluate.video._SeededPose)")
+    parser.add_argument("--views", type=int, default=9, help="shifted crops per seeded pose measurement, median taken (avanon.evaluate.video._SeededPose; 1 = the single view of the earlier tables)")
     args = parser.parse_args()
     seconds = args.seconds or [SECONDS[label] for label in args.clips]
     if len(seconds) == 1:
@@ -261,7 +263,7 @@ def main() -> None:
                                f"{pose.matched_per_frame.mean() if found.size else 0:.2f} / {pose.tracked_per_frame.mean() if found.size else 0:.2f}")
                 yaw = pitch = gaze = float("nan")
                 paired = "-"
-                if mode == "face-mesh":
+                if mode != "re-encode" and any(step.name == "face-mesh" for step in recipes.load(mode).video.filters):
                     yaw, pitch, gaze, paired = angles(src, dst, args.every)
                 top, mean = people(maskers[0]) if maskers else ("-", "-")
                 rows.append((label, mode, n, n / wall, filter_fps, leaks.leaks, leaks.faces_checked,

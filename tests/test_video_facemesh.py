@@ -194,6 +194,21 @@ def test_gaze_survives_the_rendering_on_the_dev_photos(dev_data: Path) -> None:
     assert np.median(errors) < 5.0
 
 
+def test_face_mesh_recipe_passes_the_region_test_on_a_large_face(dev_data: Path) -> None:
+    """The closest rendering of the dev photos (a 270-pixel face): SSIM 0.606, a leak, with the old 0.3 shading."""
+    from avanon import recipe as recipes
+    from avanon.video.faces import mask_image
+
+    path = dev_data / "face_recognition_examples/examples/knn_examples/train/rose_leslie/img2.jpg"
+    image = np.asarray(Image.open(path).convert("RGB")).copy()
+    out, stats = mask_image(recipes.load("face-mesh").video, image.copy())
+    points = lm.face_landmarks(image)
+    assert points is not None
+    box = (*points[:, :2].min(axis=0), *points[:, :2].max(axis=0))
+    assert lm.face_landmarks(out, box, pad=0.3) is not None  # the face was rendered as a mesh, not filled
+    assert region_ssim(image, out, box) < 0.58
+
+
 def test_large_head_crops_are_shrunk_before_the_mesh(face) -> None:
     image, points, box = face
     big = np.ascontiguousarray(np.repeat(np.repeat(image, 2, axis=0), 2, axis=1))  # a head well over 256 pixels
