@@ -45,8 +45,8 @@
     Read the value against its floor: MediaPipe's landmarks move by a median 0.01-0.04 torso under
     recompression alone, so the dev clips re-encoded without any masking score 0.60-0.83 at 0.05
     with one view per measurement (see ``benchmarks/results/video_modes.md``); the median over
-    ``views`` shifted crops averages much of that jitter out (9 views: 0.81-0.91 on basketball and
-    Hamilton), at ``views`` times the cost. The benchmark reports that floor beside each mode.
+    ``views`` shifted crops averages much of that jitter out (9 views: 0.71-0.91 on the four dev
+    clips), at ``views`` times the cost. The benchmark reports that floor beside each mode.
 ``motion_correlation``
     Pearson correlation of the per-frame motion energy (mean absolute grey-level difference between
     consecutive frames, on frames shrunk to 64 pixels wide) of the two videos.
