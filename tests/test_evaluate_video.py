@@ -176,13 +176,18 @@ def paint_people(frames: list[np.ndarray], people: dict[int, list[video.Person]]
     return painted
 
 
-def test_seeded_pose_measures_the_body_without_the_face_keyed_detector(tmp_path: Path, dev_data: Path) -> None:
-    """Seeded PCK: 1.0 on itself, survives a painted-out head that the person detector needs, fails a painted-out body."""
+def half_size_clip(dev_data: Path, tmp_path: Path, n: int) -> tuple[list[np.ndarray], int, Path]:
+    """The demo clip's first ``n`` frames at half size, their frame rate, and a video of them."""
     with av.open(str(dev_data / CLIP)) as inp:
         stream = inp.streams.video[0]
         rate = int(round(float(stream.average_rate)))
-        frames = [f.to_ndarray(format="rgb24")[::2, ::2].copy() for _, f in zip(range(10), inp.decode(stream))]
-    original = write_video(tmp_path / "orig.mp4", frames, rate=rate)
+        frames = [f.to_ndarray(format="rgb24")[::2, ::2].copy() for _, f in zip(range(n), inp.decode(stream))]
+    return frames, rate, write_video(tmp_path / "orig.mp4", frames, rate=rate)
+
+
+def test_seeded_pose_measures_the_body_without_the_face_keyed_detector(tmp_path: Path, dev_data: Path) -> None:
+    """Seeded PCK: 1.0 on itself, survives a painted-out head that the person detector needs, fails a painted-out body."""
+    frames, rate, original = half_size_clip(dev_data, tmp_path, 10)
     reference = video.reference_people(original, every=5)
     people = [p for frame_people in reference.values() for p in frame_people]
     assert len(people) == 4 and all(p.seeded_box is not None for p in people)
@@ -203,11 +208,7 @@ def test_seeded_pose_measures_the_body_without_the_face_keyed_detector(tmp_path:
 
 def test_seeded_pose_views_take_the_median_of_shifted_crops(tmp_path: Path, dev_data: Path) -> None:
     """Several shifted views: still exactly 1.0 on itself, a painted-out body still fails; bad views refused."""
-    with av.open(str(dev_data / CLIP)) as inp:
-        stream = inp.streams.video[0]
-        rate = int(round(float(stream.average_rate)))
-        frames = [f.to_ndarray(format="rgb24")[::2, ::2].copy() for _, f in zip(range(6), inp.decode(stream))]
-    original = write_video(tmp_path / "orig.mp4", frames, rate=rate)
+    frames, rate, original = half_size_clip(dev_data, tmp_path, 6)
     one = video.reference_people(original, every=5)
     five = video.reference_people(original, every=5, views=5)
     people = [p for frame_people in five.values() for p in frame_people]

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import av
 import numpy as np
 import pytest
 
 from avanon.errors import ParameterError
 from avanon.registry import create
 from avanon.video.background import Background, people_count, polygon_mask
-
-
-@pytest.fixture(scope="module")
-def street(dev_data: Path) -> np.ndarray:
-    with av.open(str(dev_data / "openpose_media/examples/media/video.avi")) as container:
-        for k, frame in enumerate(container.decode(video=0)):
-            if k == 20:
-                return frame.to_ndarray(format="rgb24")
-    raise AssertionError("clip too short")
 
 
 def test_empty_scene_becomes_the_colour() -> None:
@@ -177,15 +165,6 @@ def test_pose_models_are_declared_only_with_bodies() -> None:
 
     assert set(m.name for m in lm.POSE_MODELS) <= set(m.name for m in Background().models())
     assert not set(m.name for m in lm.POSE_MODELS) & set(m.name for m in Background(bodies="none").models())
-
-
-@pytest.fixture(scope="module")
-def dancer(dev_data: Path) -> np.ndarray:
-    with av.open(str(dev_data / "openpose_media/examples/media/video.avi")) as container:
-        for k, frame in enumerate(container.decode(video=0)):
-            if k == 40:
-                return frame.to_ndarray(format="rgb24")
-    raise AssertionError("clip too short")
 
 
 @pytest.mark.parametrize("shape", ["bones", "box"])

@@ -16,15 +16,6 @@ from avanon.video.body import Silhouette, Skeleton, core_polygon, draw_skeleton,
 from avanon.video.faces import FaceMasker
 
 
-@pytest.fixture(scope="module")
-def dancer(dev_data: Path) -> np.ndarray:
-    with av.open(str(dev_data / "openpose_media/examples/media/video.avi")) as container:
-        for k, frame in enumerate(container.decode(video=0)):
-            if k == 40:
-                return frame.to_ndarray(format="rgb24")
-    raise AssertionError("clip too short")
-
-
 def test_person_crops_from_heads_and_mask() -> None:
     # two heads side by side get one crop each, each centred on its head and reaching down the body
     left = head_region((40.0, 20.0, 80.0, 70.0), width=340, height=256)

@@ -69,21 +69,26 @@ def test_voices_keyed_by_secret_and_speaker() -> None:
     assert abs(jittered.voice(1, "s", recording="r1").warp - jittered.voice(1, "s", recording="r2").warp) < 0.1
 
 
-@pytest.mark.parametrize("banded", [{}, {"timbre_inner": 0.3, "warp_inner": 0.5, "band_tilt": True}])
-def test_stream_independent_of_block_sizes(banded: dict[str, object]) -> None:
-    sr = 16000
-    x = _vowelish(sr, 7.0)
-    t = PseudoSpeaker(chunk_s=2.0, **banded)
-    whole = t.apply(x, sr, seed=1, speaker="a")
-    stream = t.stream(sr, 1, seed=1, speaker="a")
-    rng = np.random.default_rng(0)
+def streamed(t: PseudoSpeaker, x: np.ndarray, sr: int, *, seed: int, blocks: int) -> np.ndarray:
+    """``x`` through ``t``'s stream in random block sizes (1-9000 samples, drawn with seed ``blocks``)."""
+    stream = t.stream(sr, 1, seed=seed, speaker="a")
+    rng = np.random.default_rng(blocks)
     out, i = [], 0
     while i < len(x):
         n = int(rng.integers(1, 9000))
         out.append(stream.process(x[i : i + n, None]))
         i += n
     out.append(stream.flush())
-    assert np.array_equal(np.concatenate(out)[:, 0], whole)
+    return np.concatenate(out)[:, 0]
+
+
+@pytest.mark.parametrize("banded", [{}, {"timbre_inner": 0.3, "warp_inner": 0.5, "band_tilt": True}])
+def test_stream_independent_of_block_sizes(banded: dict[str, object]) -> None:
+    sr = 16000
+    x = _vowelish(sr, 7.0)
+    t = PseudoSpeaker(chunk_s=2.0, **banded)
+    whole = t.apply(x, sr, seed=1, speaker="a")
+    assert np.array_equal(streamed(t, x, sr, seed=1, blocks=0), whole)
 
 
 def test_no_clicks_at_chunk_borders(speech: tuple[np.ndarray, int]) -> None:
@@ -455,15 +460,7 @@ def test_passthrough_is_seamless_across_chunk_borders(monkeypatch: pytest.Monkey
     assert roughness(chunked).max() < 1.5 * roughness(whole).max()
     # block sizes fed to the stream do not matter
     t = PseudoSpeaker(chunk_s=2.0, **_PASS)
-    stream = t.stream(sr, 1, seed=5, speaker="a")
-    rng = np.random.default_rng(1)
-    out, i = [], 0
-    while i < len(x):
-        n = int(rng.integers(1, 9000))
-        out.append(stream.process(x[i : i + n, None]))
-        i += n
-    out.append(stream.flush())
-    assert np.array_equal(np.concatenate(out)[:, 0], chunked)
+    assert np.array_equal(streamed(t, x, sr, seed=5, blocks=1), chunked)
 
 
 def test_passthrough_borders_are_smooth_cross_fades() -> None:
