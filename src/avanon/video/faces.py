@@ -136,7 +136,7 @@ class FaceMasker:
         # frames held while a background run works: one stride of the sparsest background detector
         self._in_flight = max([IN_FLIGHT] + [int(getattr(d, "every", 1)) for d in self._background])
         self._waiting: deque[tuple[int, np.ndarray, Any, list[tuple[Box, str]], list[Future], Shift]] = deque()
-        self._last: tuple[int, np.ndarray, bool] | None = None  # the latest frame pushed, and whether it was a cut
+        self._last_cut = False  # whether the latest frame pushed (always the last one waiting) was a cut
 
     def push(self, image: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any, list[Box]]]:
         """Add the next RGB frame; return ``(masked image, payload, boxes)`` for frames now final."""
@@ -144,7 +144,7 @@ class FaceMasker:
         self._index += 1
         shift = self.motion.update(image)
         cut = self.motion.cut  # a new shot: strided detectors run on its first frame too
-        self._last = (index, image, cut)
+        self._last_cut = cut
         futures = [pool.submit(run_detector, d, image) for d, pool in zip(self._background, self._executors) if cut or d.runs_on(index)]
         detections: list[tuple[Box, str]] = []
         # the main thread's detectors; background-capable ones last, so detections keep one order either way
@@ -185,13 +185,12 @@ class FaceMasker:
 
     def _detect_last(self) -> None:
         """Run the strided detectors that skipped the stream's last frame on it (see the module docstring)."""
-        if self._last is None or not self._waiting or self._waiting[-1][0] != self._last[0]:
-            return  # nothing pushed, or the last frame is already final (cannot happen while frames are held)
-        index, image, cut = self._last
-        _, _, _, detections, futures, _ = self._waiting[-1]
+        if not self._waiting or self._last_cut:  # nothing pushed, or every detector ran on it (a cut)
+            return
+        index, image, _, detections, futures, _ = self._waiting[-1]  # frames are held: the last one waits
         pools = dict(zip(map(id, self._background), self._executors))
         for det in self.detectors:
-            if cut or det.runs_on(index):
+            if det.runs_on(index):
                 continue
             if id(det) in pools:  # on its own thread, after the frames it is still working on
                 futures.append(pools[id(det)].submit(run_detector, det, image))
