@@ -16,6 +16,7 @@ Every validation error reads the same way, for example::
 
 from __future__ import annotations
 
+from abc import ABC
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -129,10 +130,12 @@ class Param:
     doc: str = ""
 
 
-class Method:
+class Method(ABC):
     """Base of every registered method: stores validated keyword parameters.
 
-    Subclasses set ``kind``, ``name`` and ``params`` and implement one working method.
+    Subclasses set ``kind``, ``name`` and ``params`` and implement one working method. ``Method``
+    is an :class:`abc.ABC`, so a base class may mark that working method ``@abstractmethod`` and a
+    subclass that does not implement it cannot be instantiated (``TypeError``).
     """
 
     kind: ClassVar[str] = ""
