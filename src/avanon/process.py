@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from avanon.audio.base import VoiceTransform, speaker_key
-from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_redactions, write_redaction_files
+from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_redactions, speech_models, write_redaction_files
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.probe import media_kind, probe
@@ -110,8 +110,10 @@ def speech_details(task: FileTask, recipe: Recipe, plan: RedactionPlan | None) -
         paths = write_redaction_files(task.dst, plan)
         if paths:
             details["derived"] = [{"path": p.relative_to(task.out_root).as_posix(), "sha256": sha256_path(p)} for p in paths]
+        details["pii_recognizers"] = list(plan.recognizers)
     if task.speech.turns and recipe.audio.turns and recipe.audio.voice:
         details["speakers"] = len({s for _, _, s in task.speech.turns})
+    details["models"] = speech_models(voice_for(recipe), plan)
     return details
 
 
@@ -200,7 +202,6 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.output_rel},
                   "audio_samples": coder.samples_out},
         "steps": steps_for(recipe, "audio", True, task.speech),
-        "models": [],
     }
 
 

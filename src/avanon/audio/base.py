@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from avanon.detect.models import ModelFile
 from avanon.registry import Method
 
 _SUBJECT = re.compile(r"(sub-[A-Za-z0-9]+)")
@@ -50,6 +51,10 @@ class VoiceTransform(Method):
         speaker : str
             Pseudonymous speaker key; the same key gets the same voice in every file.
         """
+
+    def models(self) -> list[ModelFile]:
+        """Model files this transform uses (recorded in the manifest); none by default."""
+        return []
 
     def apply(self, samples: np.ndarray, sample_rate: int, *, seed: int = 0, speaker: str = "") -> np.ndarray:
         """Transform a whole signal held in memory (convenience for short clips and tests)."""

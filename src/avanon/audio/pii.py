@@ -442,6 +442,21 @@ def _presidio(with_spacy: bool):  # type: ignore[no-untyped-def]
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
 
+def recognizers_used(*, use_spacy: bool = True, use_presidio: bool = True) -> list[str]:
+    """Names of the recognizers that :func:`find_pii` and :func:`find_pii_text` run here with these switches.
+
+    ``"roster"`` and ``"regex"`` always run; ``"spacy"`` when asked for and the pinned English model
+    is installed; ``"presidio"`` when asked for and ``presidio-analyzer`` is installed. The manifest
+    records this list, so a run that found less because a recognizer was missing says so.
+    """
+    used = ["roster", "regex"]
+    if use_spacy and spacy_available():
+        used.append("spacy")
+    if use_presidio and presidio_available():
+        used.append("presidio")
+    return used
+
+
 def _is_calendar_date(text: str) -> bool:
     """Whether a date/time phrase names a calendar date (not "yesterday", "two weeks", "10 am")."""
     tokens = [normalise(t) for t in text.split()]

@@ -22,7 +22,7 @@ import numpy as np
 
 from avanon.audio.base import VoiceTransform
 from avanon.audio.resample import resample
-from avanon.audio.transcribe import Transcript, Word, transcribe
+from avanon.audio.transcribe import WHISPER_TINY_EN, Transcript, Word, transcribe
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError, ParameterError
 from avanon.registry import Interval, Kind, Param, register
@@ -162,6 +162,9 @@ class Resynth(VoiceTransform):
         "chunk_s": Param(30.0, Interval(float, 10.0, 600.0), "chunk length for transcription [s]"),
         "per_channel": Param(False, Kind((bool,)), "transcribe each channel separately (one speaker per channel)"),
     }
+
+    def models(self) -> list[ModelFile]:
+        return [*WHISPER_TINY_EN, *PIPER_JOE]
 
     def stream(self, sample_rate: int, channels: int, *, seed: int, speaker: str) -> _ResynthStream:
         return _ResynthStream(self, sample_rate, channels)

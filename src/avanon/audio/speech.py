@@ -29,6 +29,7 @@ import numpy as np
 from avanon.audio.base import VoiceStream, VoiceTransform
 from avanon.audio.redact import Redaction, Redactor, Span, redact_transcript, write_textgrid, write_transcript_json
 from avanon.audio.turns import Turn, TurnStream
+from avanon.detect.models import ModelFile
 from avanon.errors import MediaError
 
 ASR_RATE = 16000
@@ -200,9 +201,18 @@ class RedactionPlan:
 
     redactions: tuple[Redaction, ...]
     transcript: Any  # avanon.audio.transcribe.Transcript (redacted), or None when nothing was transcribed
+    recognizers: tuple[str, ...] = ()  # PII recognizers that ran over the transcript (see pii.recognizers_used)
+    models: tuple[ModelFile, ...] = ()  # model files used to plan (Whisper, spaCy)
 
     def records(self) -> list[dict[str, Any]]:
         return [r.record() for r in self.redactions]
+
+
+def speech_models(voice: VoiceTransform | None, plan: RedactionPlan | None) -> list[dict[str, str]]:
+    """Manifest records of the model files the speech work of one recording used (voice, Whisper, spaCy)."""
+    files = [*(voice.models() if voice is not None else ()), *(plan.models if plan is not None else ())]
+    unique = {m.name: m for m in files}
+    return [m.record() for m in unique.values()]
 
 
 def plan_redactions(path: str | Path, redactor: Redactor, *, transcribe: bool, roster: Iterable[str] | None = None,
@@ -221,7 +231,7 @@ def plan_redactions(path: str | Path, redactor: Redactor, *, transcribe: bool, r
     spans : sequence of (float, float, str)
         Spans from annotation tiers, in seconds of the recording.
     """
-    from avanon.audio.pii import Roster
+    from avanon.audio.pii import SPACY_MODELS, Roster, recognizers_used
 
     names = tuple(n for n in (roster or ()) if n.strip())
     people = Roster(names=list(names)) if names else None
@@ -231,14 +241,16 @@ def plan_redactions(path: str | Path, redactor: Redactor, *, transcribe: bool, r
         duration = max((e for _, e, _ in spans), default=0.0)
         empty = Transcript(segments=(), duration=duration)
         return RedactionPlan(tuple(redactor.plan(empty, None, spans)), None)
-    from avanon.audio.transcribe import Transcript, transcribe as run_asr
+    from avanon.audio.transcribe import WHISPER_TINY_EN, Transcript, transcribe as run_asr
 
     samples, duration = decode_for_asr(path)
     hot = " ".join(names) if names else None
     transcript = run_asr(samples, ASR_RATE, hotwords=hot) if len(samples) else Transcript(segments=(), duration=duration)
     transcript = Transcript(transcript.segments, duration, transcript.language)
     plan = tuple(redactor.plan(transcript, people, spans))
-    return RedactionPlan(plan, redact_transcript(transcript, plan))
+    recognizers = tuple(recognizers_used(use_spacy=redactor.use_spacy))
+    models = (*WHISPER_TINY_EN, *(SPACY_MODELS if "spacy" in recognizers else ()))
+    return RedactionPlan(plan, redact_transcript(transcript, plan), recognizers, models)
 
 
 def write_redaction_files(out_media: Path, plan: RedactionPlan) -> list[Path]:

