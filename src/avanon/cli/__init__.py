@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "avanon.cli.access",
     "avanon.cli.features",
     "avanon.cli.voice",
+    "avanon.cli.methods",
 ]
 
 # The module that adds each top-level command or group (tests/test_cli.py checks this against what
@@ -39,6 +40,7 @@ COMMAND_OWNERS = {
     "access": "avanon.cli.access", "audit": "avanon.cli.access", "serve": "avanon.cli.access", "portal": "avanon.cli.access",
     "features": "avanon.cli.features",
     "transcribe": "avanon.cli.voice", "redact-speech": "avanon.cli.voice",
+    "methods": "avanon.cli.methods",
 }
 
 app = typer.Typer(
