@@ -52,7 +52,7 @@ DEV = REPO.parent / "shared" / "data" / "dev"
 
 from avanon import registry  # noqa: E402
 from avanon.evaluate import asv  # noqa: E402
-from avanon.secrets import derive_seed, study_secret  # noqa: E402
+from avanon.studykeys import derive_seed, study_secret  # noqa: E402
 
 DIGITS = "zero one two three four five six seven eight nine".split()
 

@@ -15,7 +15,7 @@ SECRET = b"s" * 32
 
 
 def namer(secret: bytes, kind: str, key: str) -> str:
-    """Stand-in for avanon.secrets.pseudonym: deterministic, keyed, kind-separated."""
+    """Stand-in for avanon.studykeys.pseudonym: deterministic, keyed, kind-separated."""
     return f"{kind[:3]}{hashlib.sha256(secret + kind.encode() + b'|' + key.encode()).hexdigest()[:6]}"
 
 
@@ -81,7 +81,7 @@ def test_load_roster_table_and_plain_list(tmp_path: Path) -> None:
 
 
 def test_default_pseudonyms_match_the_study_secret_module() -> None:
-    from avanon.secrets import pseudonym
+    from avanon.studykeys import pseudonym
 
     anon = TextAnonymizer(SECRET, {"Anna": "sub-01"})
     assert anon.text("Anna waves") == f"{pseudonym(SECRET, 'speaker', 'sub-01')} waves"

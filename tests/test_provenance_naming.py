@@ -54,7 +54,7 @@ def test_bids_path_and_sidecar() -> None:
 
 
 def test_default_namer_is_the_study_secret_module() -> None:
-    from avanon.secrets import pseudonym
+    from avanon.studykeys import pseudonym
 
     mapper = NameMapper(SECRET, ["Anna"])
     assert mapper.map_path("Anna/x.wav") == f"{pseudonym(SECRET, 'path', 'anna')}/x.wav"

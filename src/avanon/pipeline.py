@@ -40,7 +40,7 @@ from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, 
 from avanon.provenance.bids_layout import bids_layout
 from avanon.provenance.naming import NameMapper
 from avanon.recipe import Recipe
-from avanon.secrets import derive_seed, study_secret
+from avanon.studykeys import derive_seed, study_secret
 
 # Progress events: ("start", rel, total_units, unit), ("advance", rel, n), ("done", rel, entry), ("skip", rel),
 # and ("executor", info), ("segments", rel, n), ("retry", rel, step, error), ("whole", rel, why)

@@ -123,7 +123,7 @@ def carry_annotations(
     tolerance : float >= 0 [s]
         Slack for duration and alignment checks.
     namer : callable, optional
-        Pseudonym function; defaults to :func:`avanon.secrets.pseudonym`.
+        Pseudonym function; defaults to :func:`avanon.studykeys.pseudonym`.
 
     Returns
     -------

@@ -108,7 +108,7 @@ def anonymize_other(src: Path, dst: Path, *, secret: bytes,
     roster : sequence of str or mapping of str to str, optional
         Names to pseudonymize, optionally mapped to speaker keys.
     namer : callable, optional
-        Pseudonym function; defaults to :func:`avanon.secrets.pseudonym`.
+        Pseudonym function; defaults to :func:`avanon.studykeys.pseudonym`.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Anonymizing annotation text: roster names become keyed pseudonyms, other personal data placeholders.
 
-Pseudonyms come from :func:`avanon.secrets.pseudonym` (HMAC-SHA256 of the study secret), kind
+Pseudonyms come from :func:`avanon.studykeys.pseudonym` (HMAC-SHA256 of the study secret), kind
 ``"speaker"``, so that a participant gets the same pseudonym in every annotation file, in tier names,
 in ELAN ``PARTICIPANT`` attributes, and wherever the voice pipeline names that speaker: the key of a
 roster entry is its speaker key (``sub-01`` when the roster maps names to speaker keys, else the
@@ -49,7 +49,7 @@ ANNOTATOR_ATTRIBUTES = ("ANNOTATOR",)
 
 
 def _default_namer() -> Namer:
-    from avanon.secrets import pseudonym
+    from avanon.studykeys import pseudonym
 
     return pseudonym
 
@@ -91,7 +91,7 @@ class TextAnonymizer:
     Parameters
     ----------
     secret : bytes
-        The study secret (see :func:`avanon.secrets.study_secret`).
+        The study secret (see :func:`avanon.studykeys.study_secret`).
     roster : sequence of str or mapping of str to str, optional
         Names to replace; a mapping gives each name its speaker key (``{"Anna Smith": "sub-01"}``).
     detect_pii : bool
@@ -102,7 +102,7 @@ class TextAnonymizer:
     use_spacy : bool
         Also use spaCy's place and facility entities when the pinned English model is installed.
     namer : callable, optional
-        ``namer(secret, kind, key) -> str``; defaults to :func:`avanon.secrets.pseudonym`.
+        ``namer(secret, kind, key) -> str``; defaults to :func:`avanon.studykeys.pseudonym`.
 
     Attributes
     ----------

@@ -23,7 +23,7 @@ from typing import Iterable
 
 from avanon.media.probe import media_kind
 from avanon.provenance.naming import bids_path
-from avanon.secrets import pseudonym
+from avanon.studykeys import pseudonym
 
 SUFFIX = {"video": "video", "audio": "audio", "image": "photo"}
 _ENTITY = {key: re.compile(rf"(?:^|[/_]){key}-([A-Za-z0-9]+)") for key in ("sub", "ses", "task")}

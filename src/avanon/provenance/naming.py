@@ -32,7 +32,7 @@ BIDS_DATATYPES = ("beh", "audio", "video", "func", "anat", "eeg", "meg", "motion
 
 
 def _default_namer() -> Namer:
-    from avanon.secrets import pseudonym
+    from avanon.studykeys import pseudonym
 
     return pseudonym
 
@@ -49,7 +49,7 @@ class NameMapper:
     dates : bool
         Also mark components holding a calendar date (YYYY-MM-DD, YYYYMMDD, DD.MM.YYYY ...).
     namer : callable, optional
-        ``namer(secret, kind, key) -> str``; defaults to :func:`avanon.secrets.pseudonym`.
+        ``namer(secret, kind, key) -> str``; defaults to :func:`avanon.studykeys.pseudonym`.
     """
 
     def __init__(self, secret: bytes, roster: Sequence[str] | Mapping[str, str] | None = None, *,

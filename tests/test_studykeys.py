@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from avanon.errors import AccessError, IntegrityError, ParameterError
-from avanon.secrets import SECRET_FILE, derive_seed, pseudonym, study_secret
+from avanon.studykeys import SECRET_FILE, derive_seed, pseudonym, study_secret
 
 
 def test_created_once_private_and_reused(tmp_path: Path) -> None:
