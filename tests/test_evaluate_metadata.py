@@ -6,6 +6,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 from PIL import Image
 
 from avanon import registry
@@ -87,3 +88,28 @@ def test_identifying_metadata_is_found(tmp_path: Path) -> None:
     assert report.severe >= 5
     score = registry.create("metric", "metadata_residue", identifiers=["okay"]).measure(tmp_path, ["notes.TextGrid"])
     assert score.direction == "lower" and score.value >= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "in_file_name", "phone"),
+    [
+        ("1688-142285-0000", True, False),  # LibriSpeech speaker-chapter-utterance
+        ("61-70968-0000", True, False),
+        ("sub-01_2021-03-04", True, False),
+        ("20210304_120000", True, False),
+        ("call 555 123 4567", False, True),
+        ("(555) 123-4567", True, True),
+        ("+44 20 7946 0958", False, True),
+        ("ring 5551234567", False, True),
+        ("rec_5551234567", True, False),
+    ],
+)
+def test_phone_numbers_and_identifiers(text: str, in_file_name: bool, phone: bool) -> None:
+    assert metadata._phone(text, in_file_name=in_file_name) is phone
+
+
+def test_librispeech_file_names_are_not_phone_numbers(tmp_path: Path) -> None:
+    (tmp_path / "1688").mkdir()
+    (tmp_path / "1688" / "1688-142285-0000.TextGrid").write_text(TEXTGRID.format(text="hello there"), encoding="utf-8")
+    report = metadata.metadata_residue(tmp_path, ["1688/1688-142285-0000.TextGrid"], originals=["1688/1688-142285-0000.flac"])
+    assert [f.what for f in report.findings if "phone" in f.what] == []

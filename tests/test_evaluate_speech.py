@@ -135,11 +135,46 @@ def test_word_error_rate_by_hand() -> None:
 
 def test_wer_metric_uses_the_given_recognizer() -> None:
     metric = registry.create("metric", "wer")
-    metric.transcriber = lambda samples, rate: "one two three" if samples.max() > 0.2 else "one two"
+    metric.transcriber = lambda samples, rate: "the cat sat" if samples.max() > 0.2 else "the cat"
     loud, quiet = np.full(100, 0.5, np.float32), np.full(100, 0.1, np.float32)
     assert metric.compute(loud, quiet, SR).value == pytest.approx(1 / 3)
-    metric.reference = "one two"
-    assert metric.compute(loud, quiet, SR).value == 0.0
+    metric.reference = "The cat!"
+    score = metric.compute(loud, quiet, SR)
+    assert score.value == 0.0
+    assert score.detail["original_wer"] == pytest.approx(0.5)  # "the cat sat" against "the cat"
+    assert score.detail["wer_vs_original"] == pytest.approx(1 / 3)
+
+
+def test_wer_normalises_both_transcripts_as_whisper_does() -> None:
+    assert speech.wer("Mr. Smith paid twenty-one dollars, didn't he?", "mister smith paid 21 dollars did not he") == 0.0
+    assert speech.wer("A grain or two, perhaps, is good.", "a grain of two packs is good") == pytest.approx(2 / 7)
+    assert speech.wer("Um, the colour is grey.", "the color is gray") == 0.0
+
+
+def test_reference_transcripts_beside_the_audio(tmp_path: Path) -> None:
+    wav = tmp_path / "1688-142285-0000.flac"
+    wav.write_bytes(b"")
+    assert speech.reference_transcript(wav) is None
+    (tmp_path / "1688-142285.trans.txt").write_text("1688-142285-0000 THERE'S IRON THEY SAY\n1688-142285-0001 NO\n", encoding="utf-8")
+    assert speech.reference_transcript(wav) == "THERE'S IRON THEY SAY"
+    (tmp_path / "1688-142285-0000.lab").write_text("there is iron\n", encoding="utf-8")
+    assert speech.reference_transcript(wav) == "there is iron"
+
+
+def test_f0_range_is_measured_without_octave_errors(dev_data: Path) -> None:
+    """The fixed 75-500 Hz track of this female speaker jumps octaves and doubles her range; the
+    two-pass track agrees with pyworld's harvest run in the same range."""
+    import pyworld
+
+    x, sr = sf.read(dev_data / "sprocket_vcc2016/example/data/wav/SF1/100001.wav", dtype="float64")
+    fixed = speech.f0_summary(speech.f0_contour(x, sr))["range_st"]
+    adaptive = speech.f0_contour_adaptive(x, sr)
+    ranged = speech.f0_summary(adaptive)["range_st"]
+    voiced_f0 = adaptive[adaptive > 0]
+    harvest, _ = pyworld.harvest(x, sr, f0_floor=float(voiced_f0.min()) * 0.9, f0_ceil=float(voiced_f0.max()) * 1.1, frame_period=10)
+    assert fixed > 18.0
+    assert ranged < 11.0
+    assert ranged == pytest.approx(speech.f0_summary(harvest)["range_st"], abs=1.5)
 
 
 def test_speech_utility_on_a_real_recording(tmp_path: Path, dev_data: Path) -> None:

@@ -101,24 +101,22 @@ def eer(scores: np.ndarray, labels: np.ndarray) -> float:
     labels : ndarray of bool, shape (n_trials,)
         True for target (same-speaker) trials. Both classes must be present.
     """
+    from sklearn.metrics import roc_curve
+
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=bool)
     n_tar, n_non = int(labels.sum()), int((~labels).sum())
     if n_tar == 0 or n_non == 0:
         raise ParameterError(f"EER needs target and non-target trials; got {n_tar} target and {n_non} non-target.")
-    order = np.argsort(scores, kind="mergesort")
-    lab = labels[order]
-    # threshold after position i: everything up to i rejected
-    frr = np.concatenate([[0.0], np.cumsum(lab) / n_tar])
-    far = np.concatenate([[1.0], 1.0 - np.cumsum(~lab) / n_non])
-    i = int(np.argmin(np.abs(frr - far)))
-    # interpolate between the two neighbouring operating points where the curves cross
-    j = min(i + 1, len(frr) - 1) if frr[i] < far[i] else max(i - 1, 0)
-    d0, d1 = frr[i] - far[i], frr[j] - far[j]
-    if d0 == d1:
-        return float((frr[i] + far[i]) / 2)
-    t = d0 / (d0 - d1)
-    return float(((frr[i] + far[i]) / 2) * (1 - t) + ((frr[j] + far[j]) / 2) * t)
+    far, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    frr = 1.0 - tpr
+    # the curves cross between operating points i - 1 and i: interpolate linearly there
+    i = int(np.argmax(frr <= far))
+    if i == 0:
+        return float((far[0] + frr[0]) / 2)
+    d0, d1 = far[i - 1] - frr[i - 1], far[i] - frr[i]
+    t = d0 / (d0 - d1) if d0 != d1 else 0.5
+    return float(far[i - 1] + t * (far[i] - far[i - 1]))
 
 
 def trials(

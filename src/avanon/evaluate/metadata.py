@@ -32,7 +32,13 @@ TECHNICAL_TAGS = frozenset({
 SEVERE_TAGS = ("gps", "location", "xyz", "artist", "author", "creator", "copyright", "comment", "title",
                "date", "creation_time", "make", "model", "serial", "owner", "camera", "device", "user")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-PHONE = re.compile(r"(?<!\d)(?:\+?\d[\d ()-]{8,}\d)(?!\d)")
+# a phone number: an optional +country code, an optional (area code), then groups of 2-4 digits
+# joined by single spaces, dots or hyphens, 9-15 digits in all (555 123 4567, +44 20 7946 0958,
+# (555) 123-4567; see _phone); groups of 5 or more digits are identifiers such as LibriSpeech's
+# speaker-chapter-utterance 1688-142285-0000, and 8 digits are dates
+PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])")
+# in running text (not in file names, where long digit runs are ids and times) also 10-13 digits in a row
+PHONE_RUN = re.compile(r"(?<![\w+])\+?\d{10,13}(?!\w)")
 DATE = re.compile(r"(?<!\d)(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])(?!\d)")
 BIDS_ENTITY = re.compile(r"^(sub|ses|task|acq|run|rec|echo|part|desc|mod|recording)-[A-Za-z0-9]+$")
 COMMON_WORDS = frozenset({
@@ -74,14 +80,22 @@ def identifiers_from_names(paths: Iterable[str | Path]) -> set[str]:
     return found
 
 
+def _phone(text: str, *, in_file_name: bool) -> bool:
+    """Whether ``text`` holds a phone number (:data:`PHONE`; in running text also :data:`PHONE_RUN`)."""
+    if any(9 <= sum(c.isdigit() for c in m.group()) <= 15 for m in PHONE.finditer(text)):
+        return True
+    return not in_file_name and PHONE_RUN.search(text) is not None
+
+
 def _text_findings(text: str, identifiers: set[str], *, file: str, where: str) -> Iterator[Finding]:
     lowered = text.lower()
     for word in sorted(identifiers):
         if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", lowered):
             yield Finding(file, where, f"contains the identifier {word!r}", "severe")
-    for label, pattern in (("an e-mail address", EMAIL), ("a phone number", PHONE), ("a date", DATE)):
-        if pattern.search(text):
-            yield Finding(file, where, f"contains {label}", "severe" if pattern is not DATE else "warning")
+    phone = _phone(text, in_file_name=where == "file name")
+    for label, found in (("an e-mail address", EMAIL.search(text)), ("a phone number", phone), ("a date", DATE.search(text))):
+        if found:
+            yield Finding(file, where, f"contains {label}", "warning" if label == "a date" else "severe")
 
 
 def container_findings(path: Path, identifiers: set[str], *, name: str) -> list[Finding]:

@@ -113,7 +113,9 @@ def _mean_score(name: str, scores: list[Score]) -> Score | None:
     first = scores[0]
     return Score(name, float(np.mean(values)) if values else float("nan"), first.direction, first.aspect, first.unit,
                  n=len(values), detail={"files": len(scores), "min": json_number(min(values)) if values else None,
-                                        "max": json_number(max(values)) if values else None})
+                                        "max": json_number(max(values)) if values else None,
+                                        "median": json_number(float(np.median(values))) if values else None,
+                                        "quartiles": [json_number(float(q)) for q in np.percentile(values, [25, 75])] if values else None})
 
 
 def evaluate_study(
