@@ -3,11 +3,24 @@
 Every problem is raised as :class:`~avanon.errors.MediaError` with the file and the reason, so a
 study run can record it as the file's failure: zero-byte, unreadable, truncated or not a media file,
 wrong extension for the content, no video stream in a video file, an undecodable codec.
+
+Checks made before anything is decoded, so that a hostile file fails alone and cheaply:
+
+- only regular files are opened (a FIFO or a device named ``.wav`` would block or never end);
+- the frame size a video or photo declares is bounded by :attr:`Limits.max_pixels` (a 140 KB PNG can
+  declare 12000 x 12000 pixels, 430 MB per decoded copy);
+- an image container (JPEG, PNG, ...) behind a video or audio extension is refused (it would come out
+  as a one-frame video);
+- a file cut short is refused: a WAV whose header declares more sample bytes than the file holds, and
+  a container whose packets end well before the duration it declares (:data:`TRUNCATION_TOLERANCE`).
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import struct
+import warnings
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +32,31 @@ from avanon.errors import MediaError
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".oga", ".opus"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
+# FFmpeg demuxers that read a single still image (or an image sequence): never a recording
+IMAGE_DEMUXERS = frozenset({"image2", "gif", "apng", "webp_pipe", "tiff_pipe", "bmp_pipe", "psd_pipe", "svg_pipe"})
+# How much shorter than declared a container's packets may end before it counts as truncated [s], and as a fraction
+TRUNCATION_TOLERANCE = (0.5, 0.05)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits checked from a file's header before it is decoded.
+
+    Parameters
+    ----------
+    max_pixels : int > 0 [pixels]
+        Largest width x height of a photo or a video frame. The default, 40 megapixels, admits 8K
+        UHD video (33.2 MP) and photos from current cameras; masking a photo peaks at about 0.2 GB
+        of memory per megapixel (measured on the default recipe), so lower it on small machines.
+    max_annotation_bytes : int > 0 [bytes]
+        Largest annotation file read into memory (default 64 MiB).
+    """
+
+    max_pixels: int = 40_000_000
+    max_annotation_bytes: int = 64 * 1024 * 1024
+
+
+DEFAULT_LIMITS = Limits()
 
 
 def media_kind(path: str | Path) -> str | None:
@@ -67,15 +105,123 @@ class MediaInfo:
         return asdict(self)
 
 
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(f"{path}: file does not exist.")
-    if not path.is_file():
-        raise MediaError(f"{path}: not a regular file.")
+def check_regular(path: Path) -> os.stat_result:
+    """``stat`` of ``path`` if it is a readable regular file (links followed); nothing is opened.
+
+    Raises
+    ------
+    MediaError
+        Missing, not a regular file (FIFO, device, socket, folder), or not readable.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise MediaError(f"{path}: file does not exist.") from None
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot be examined ({exc.strerror or exc}).") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise MediaError(f"{path}: not a regular file (a FIFO, device, socket or folder); only regular files are read.")
     if not os.access(path, os.R_OK):
         raise MediaError(f"{path}: permission denied (the file is not readable by this user).")
-    if path.stat().st_size == 0:
+    return info
+
+
+def _check_readable(path: Path) -> None:
+    if check_regular(path).st_size == 0:
         raise MediaError(f"{path}: zero-byte file.")
+
+
+def _check_pixels(path: Path, width: int, height: int, limits: Limits, what: str) -> None:
+    if width * height > limits.max_pixels:
+        raise MediaError(f"{path}: the {what} declares {width}x{height} = {width * height} pixels, more than the limit of "
+                         f"{limits.max_pixels} pixels (Limits.max_pixels); refused before decoding.")
+
+
+def check_image(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
+    """Width and height [pixels] a photo declares in its header, refused above ``limits.max_pixels``.
+
+    Only the header is read (Pillow opens lazily); the pixels are not decoded.
+
+    Raises
+    ------
+    MediaError
+        Not a regular readable file, not an image Pillow can identify, or too many pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    _check_readable(path)
+    try:
+        with warnings.catch_warnings():  # the size is judged below against our own limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"{path}: not a readable image ({exc}).") from None
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{path}: refused before decoding ({exc}).") from None
+    _check_pixels(path, width, height, limits, "image")
+    return width, height
+
+
+def check_wav_length(path: Path) -> None:
+    """Refuse a RIFF/WAVE file whose ``data`` chunk declares more bytes than the file holds (a cut file).
+
+    FFmpeg silently takes the file's size instead, so a WAV cut at half its length would otherwise
+    come out half as long as its header says. Sizes 0 and 0xFFFFFFFF (written by streaming recorders
+    that never came back to fill them in) and RF64 files are not judged.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return
+            name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"data":
+                held = size - offset - 8
+                if length not in (0, 0xFFFFFFFF) and length > held:
+                    raise MediaError(f"{path}: truncated: the WAV header declares {length} bytes of samples but the file "
+                                     f"holds {held} ({100 * held // length}%).")
+                return
+            offset += 8 + length + (length & 1)
+
+
+def _packets_span(container: "av.container.InputContainer", declared: float) -> float:
+    """Seconds from the container's start to the end of its last packet (demuxed, not decoded).
+
+    Long files are only read from about 30 s before their declared end.
+    """
+    start = container.start_time / av.time_base if container.start_time is not None else 0.0
+    if declared > 60:
+        try:
+            container.seek(int((start + declared - 30) * av.time_base), backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            pass
+    end = start
+    for packet in container.demux():
+        if packet.pts is None or packet.time_base is None:
+            continue
+        end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return end - start
+
+
+def _check_complete(path: Path, container: "av.container.InputContainer", declared: float) -> None:
+    """Refuse a container whose packets end well before its declared duration (cut at the end)."""
+    if declared <= 0:
+        return
+    try:
+        span = _packets_span(container, declared)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: not a readable media file or truncated ({exc}).") from None
+    seconds, fraction = TRUNCATION_TOLERANCE
+    if declared - span > max(seconds, fraction * declared):
+        raise MediaError(f"{path}: truncated: the container declares {declared:.3f} s but its data ends at {span:.3f} s.")
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float:
@@ -84,20 +230,34 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float:
     return float(value * time_base)
 
 
-def probe(path: str | Path) -> MediaInfo:
+def probe(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> MediaInfo:
     """Open a media file and describe its first video and audio streams.
+
+    Parameters
+    ----------
+    path : str or Path
+    limits : Limits
+        ``limits.max_pixels`` bounds the declared frame size.
 
     Raises
     ------
     MediaError
-        If the file is missing, empty, unreadable, not a media file, or its content does not match
-        its extension (for example a video extension with no video stream).
+        If the file is missing, empty, unreadable, not a regular file, not a media file, cut short
+        (see the module docstring), its frame size is over the limit, or its content does not match
+        its extension (for example a video extension with no video stream, or a JPEG named ``.mp4``).
     """
     path = Path(path)
     _check_readable(path)
     kind = media_kind(path)
+    if path.suffix.lower() == ".wav":
+        check_wav_length(path)
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
+            fmt = container.format.name
+            if kind in ("video", "audio") and (fmt in IMAGE_DEMUXERS or fmt.endswith("_pipe")):
+                what = "an audio" if kind == "audio" else "a video"
+                raise MediaError(f"{path}: is a still image ({fmt.removesuffix('_pipe')}), not {what} recording; "
+                                 "wrong extension?")
             video = audio = None
             real_video = any(not (v.disposition & av.stream.Disposition.attached_pic) for v in container.streams.video)
             if container.streams.video:
@@ -105,6 +265,7 @@ def probe(path: str | Path) -> MediaInfo:
                 cc = s.codec_context
                 if cc.width <= 0 or cc.height <= 0:
                     raise MediaError(f"{path}: video stream has no frame size (truncated or corrupt file).")
+                _check_pixels(path, cc.width, cc.height, limits, "image" if kind == "image" else "video frame")
                 video = VideoInfo(
                     width=cc.width,
                     height=cc.height,
@@ -127,7 +288,8 @@ def probe(path: str | Path) -> MediaInfo:
                     start_time_s=_seconds(s.start_time, s.time_base),
                 )
             duration = float(container.duration / av.time_base) if container.duration else 0.0
-            fmt = container.format.name
+            if kind in ("video", "audio"):
+                _check_complete(path, container, duration)
     except MediaError:
         raise
     except av.error.PermissionError:
