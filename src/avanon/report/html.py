@@ -49,6 +49,10 @@ def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails
             if len(thumbnails) < max_thumbnails:
                 thumbnails.append(plots.image_uri(thumb))
     pitch = [plots.pitch_overlay(name, a, b) for name, a, b in evaluation.f0[:4]]
+    linkage = [{"metric": s.metric, "attack": s.detail.get("attack", ""), "rate": _fmt(s.value), "chance": _fmt(s.detail.get("chance")),
+                "ci": "-".join(_fmt(v) for v in s.detail["ci95"]) if s.detail.get("ci95") else "n/a", "trials": s.n,
+                "intended": s.aspect == "utility", "note": s.detail.get("note", "")}
+               for s in sorted(evaluation.summary.values(), key=lambda s: s.metric) if s.metric.startswith("linkage_")]
     return {
         "heading": heading,
         "files": len(evaluation.files),
@@ -58,6 +62,7 @@ def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails
         "leaks": leaks,
         "thumbnails": thumbnails,
         "pitch": pitch,
+        "linkage": linkage,
         "metadata": evaluation.metadata.get("items", [])[:100],
         "errors": evaluation.errors[:50],
     }
