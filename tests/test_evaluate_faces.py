@@ -13,6 +13,7 @@ from PIL import Image
 from avanon import registry
 from avanon.errors import MediaError, ParameterError
 from avanon.evaluate import faces
+from avanon.detect.boxes import nms
 from avanon.evaluate.faces import (
     group_faces,
     head_box,
@@ -22,6 +23,7 @@ from avanon.evaluate.faces import (
     residual_faces,
     ssim,
 )
+from avanon.evaluate.independent import IndependentDetectors
 
 HAMILTON = "face_recognition_examples/examples/short_hamilton_clip.mp4"
 OBAMA = "face_recognition_examples/examples/obama.jpg"
@@ -85,6 +87,7 @@ def grey_level_frames(levels: list[int], h: int = 64, w: int = 64) -> list[np.nd
 
 
 def test_ssim_matches_window_by_window_reference() -> None:
+    """skimage's SSIM with the project's settings equals Wang et al.'s definition computed by hand."""
     rng = np.random.default_rng(1)
     a = rng.integers(0, 256, (24, 26)).astype(float)
     b = np.clip(a + rng.normal(0, 30, a.shape), 0, 255)
@@ -136,20 +139,37 @@ def test_padded_output_keeps_pixel_coordinates() -> None:
 
 
 def test_head_box_and_grouping() -> None:
-    points = np.array([[100, 100], [90, 95], [110, 95], [80, 100], [120, 100], [95, 110], [105, 110]], float)
+    # nose, eyes, ears of a frontal head
+    points = np.array([[100, 100], [92, 95], [108, 95], [80, 97], [120, 97]], float)
     x0, y0, x1, y1 = head_box(points)
-    assert (x1 - x0) == pytest.approx(max(1.4 * 40, 2.5 * 15))
+    assert (x1 - x0) == pytest.approx(max(1.2 * 40, 3.0 * 5))
     assert x0 < 80 and x1 > 120
     inner = faces.Detection((90, 90, 110, 110), 0.9, "dlib")
-    outer = faces.Detection((70, 70, 130, 130), 0.5, "pose")
-    elsewhere = faces.Detection((300, 300, 340, 340), 0.8, "centerface")
+    outer = faces.Detection((70, 70, 130, 130), 0.5, "openpose")
+    elsewhere = faces.Detection((300, 300, 340, 340), 0.8, "yunet")
     groups = group_faces([inner, outer, elsewhere])
     assert sorted(len(g) for g in groups) == [1, 2]
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], float)
-    assert faces.nms(boxes, np.array([0.5, 0.9, 0.3]), 0.3) == [1, 2]
+    assert nms(boxes, np.array([0.5, 0.9, 0.3]), 0.3) == [1, 2]
+    assert nms(boxes, np.array([-0.5, -0.1, -0.3]), 0.3) == [1, 2]  # dlib scores can be negative
+    assert nms(boxes, np.array([0.5, 0.9, 0.3]), 0.3, min_score=0.4) == [1]
+
+
+def test_independent_detectors_do_not_include_the_masking_ones(street: np.ndarray) -> None:
+    run = IndependentDetectors()
+    assert run.names == ("dlib", "yunet", "openpose")
+    found, people = run(street)
+    assert {d.detector for d in found} >= {"yunet", "openpose"}  # dlib HOG misses these small faces
+    assert len(people) >= 3
+    heads = [d for d in found if d.detector == "openpose"]
+    assert all(4 <= d.box[2] - d.box[0] < 80 for d in heads)  # heads, not bodies
+    # every OpenPose head box lies on a person's upper body
+    for d in heads:
+        cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+        assert any(p.box()[0] - 20 <= cx <= p.box()[2] + 20 and p.box()[1] - 20 <= cy <= p.box()[1] + 60 for p in people)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +204,7 @@ def test_residual_faces_on_images_with_a_real_face(tmp_path: Path, dev_data: Pat
     original = tmp_path / "face.png"
     Image.fromarray(photo).save(original)
 
-    same = residual_faces(original, original, detectors=("dlib", "centerface"))
+    same = residual_faces(original, original, detectors=("dlib", "yunet"))
     assert same.faces_checked >= 1
     assert same.leaks == same.faces_checked
     assert len(same.thumbnails) == same.leaks
@@ -195,7 +215,7 @@ def test_residual_faces_on_images_with_a_real_face(tmp_path: Path, dev_data: Pat
         masked[max(0, y0 - 20) : y1 + 20, max(0, x0 - 20) : x1 + 20] = 0
     anonymized = tmp_path / "masked.png"
     Image.fromarray(masked).save(anonymized)
-    report = residual_faces(original, anonymized, detectors=("dlib", "centerface"))
+    report = residual_faces(original, anonymized, detectors=("dlib", "yunet"))
     assert report.faces_checked >= 1
     assert report.leaks == 0
     assert report.leak_rate == 0.0
@@ -260,7 +280,7 @@ def test_plain_reencode_of_a_real_clip_leaks(tmp_path: Path, dev_data: Path) -> 
     assert report.frames_checked == 3 and report.frames_unpaired == 0
     assert report.faces_checked >= 3
     assert report.leak_rate >= 0.95
-    assert {d for f in report.faces for d in f.found_by} >= {"dlib", "centerface"}
+    assert {d for f in report.faces for d in f.found_by} >= {"dlib", "yunet"}
 
 
 def test_blacked_out_real_clip_has_no_leaks(tmp_path: Path, dev_data: Path) -> None:
@@ -270,6 +290,6 @@ def test_blacked_out_real_clip_has_no_leaks(tmp_path: Path, dev_data: Path) -> N
         stream = inp.streams.video[0]
         size = (stream.height, stream.width)
     write_video(black, [np.zeros((*size, 3), np.uint8)] * 16, list(range(16)), rate=30)
-    report = residual_faces(clip, black, every=15, max_time=0.5, detectors=("centerface",))
+    report = residual_faces(clip, black, every=15, max_time=0.5, detectors=("yunet",))
     assert report.faces_checked >= 1
     assert report.leaks == 0

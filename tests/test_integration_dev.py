@@ -46,7 +46,7 @@ def test_hamilton_clip_keeps_timing_and_hides_faces(tmp_path, dev_data):
     n_in, _, _ = decoded_samples(src)
     n_out, _, _ = decoded_samples(dst)
     assert abs(n_out - n_in) <= 1024
-    report = residual_faces(src, dst, every=9, detectors=("centerface", "pose"))
+    report = residual_faces(src, dst, every=9, detectors=("yunet", "openpose"))
     assert report.faces_checked > 20
     assert report.leaks == 0, [f.to_json() for f in report.faces if f.leak]
     entry = json.loads((out / "avanon_manifest.json").read_text())["entries"][0]

