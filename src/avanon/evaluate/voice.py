@@ -16,6 +16,10 @@ the file stem). With embeddings from :mod:`avanon.evaluate.asv`:
 
 Trials are all enrol/test pairs except a chunk with itself. The EER is reported with a bootstrap
 95 % interval, the number of trials, and per gender where ``participants.tsv`` gives one.
+
+Every attack runs with two independent speaker encoders, resemblyzer (GE2E) and CAM++
+(:data:`avanon.evaluate.asv.ENCODERS`). Each attacker's entry is the worse of the two for privacy
+(the lower EER, ``encoder`` names it); ``by_encoder`` keeps both.
 """
 
 from __future__ import annotations
@@ -135,7 +139,11 @@ def voice_privacy(
     if voice_step:
         params = {k: v for k, v in voice_step.items() if k != "name"}
         attacker_voice = registry.create("voice", voice_step["name"], **params)
-    originals, anonymized, attacker, speakers = [], [], [], []
+    encoders = asv.ENCODERS
+    originals: dict[str, list[np.ndarray]] = {e: [] for e in encoders}
+    anonymized: dict[str, list[np.ndarray]] = {e: [] for e in encoders}
+    attacker: dict[str, list[np.ndarray]] = {e: [] for e in encoders}
+    speakers: list[str] = []
     for pair in pairs:
         x, rate_x = read_mono(Path(original_dir) / pair.input)
         y, rate_y = read_mono(Path(anonymized_dir) / pair.output)
@@ -146,22 +154,44 @@ def voice_privacy(
             b = y[int(start * rate_y / rate_x) : int(end * rate_y / rate_x)]
             if len(b) < rate_y:
                 continue
-            originals.append(asv.embed(a, rate_x))
-            anonymized.append(asv.embed(b, rate_y))
+            own = None
             if attacker_voice is not None:
                 own = attacker_voice.apply(a, rate_x, seed=seed + ATTACKER_SEED_OFFSET, speaker=pair.speaker)
-                attacker.append(asv.embed(own, rate_x))
+            for e in encoders:
+                originals[e].append(asv.embed(a, rate_x, encoder=e))
+                anonymized[e].append(asv.embed(b, rate_y, encoder=e))
+                if own is not None:
+                    attacker[e].append(asv.embed(own, rate_x, encoder=e))
             speakers.append(pair.speaker)
     result: dict[str, Any] = {"chunks": len(speakers), "speakers": len(set(speakers)),
                               "voice_transform": voice_step["name"] if voice_step else None}
     if not speakers:
         result["note"] = "no speech chunks of 2 s or more"
         return result
-    orig, anon = np.stack(originals), np.stack(anonymized)
+    by_encoder = {e: _attacks({k: np.stack(v) for k, v in (("orig", originals[e]), ("anon", anonymized[e]), ("lazy", attacker[e])) if v},
+                              speakers, original_dir, seed=seed) for e in encoders}
+    result["by_encoder"] = by_encoder
+    for key in ("original", "ignorant", "lazy_informed", "semi_informed"):
+        entries = [(e, by_encoder[e][key]) for e in encoders if key in by_encoder[e]]
+        computed = [(e, v) for e, v in entries if v.get("eer") is not None]
+        if computed:
+            e, worst = min(computed, key=lambda item: item[1]["eer"])
+            result[key] = {**worst, "encoder": e}
+        elif entries:
+            result[key] = entries[0][1]
+    worst = result.get("ignorant", {}).get("encoder", encoders[0])
+    if "by_gender" in by_encoder[worst]:
+        result["by_gender"] = by_encoder[worst]["by_gender"]
+    return result
+
+
+def _attacks(emb: dict[str, np.ndarray], speakers: list[str], original_dir: Path, *, seed: int) -> dict[str, Any]:
+    """The attackers' entries for one encoder's embeddings (``orig``, ``anon`` and optionally ``lazy``)."""
+    orig, anon, lazy = emb["orig"], emb["anon"], emb.get("lazy")
+    result: dict[str, Any] = {}
     result["original"] = _attack(orig, orig, speakers, seed=seed)  # the unprotected baseline
     result["ignorant"] = _attack(orig, anon, speakers, seed=seed)
-    if attacker:
-        lazy = np.stack(attacker)
+    if lazy is not None:
         result["lazy_informed"] = _attack(lazy, anon, speakers, seed=seed)
         result["semi_informed"] = semi_informed(lazy, anon, speakers)
     by_gender: dict[str, Any] = {}
@@ -171,8 +201,8 @@ def voice_privacy(
         if len(set(np.asarray(speakers)[sel])) >= 2:
             spk = list(np.asarray(speakers)[sel])
             by_gender[gender] = {"ignorant": _attack(orig[sel], anon[sel], spk, seed=seed)}
-            if attacker:
-                by_gender[gender]["lazy_informed"] = _attack(np.stack(attacker)[sel], anon[sel], spk, seed=seed)
+            if lazy is not None:
+                by_gender[gender]["lazy_informed"] = _attack(lazy[sel], anon[sel], spk, seed=seed)
     if by_gender:
         result["by_gender"] = by_gender
     return result
