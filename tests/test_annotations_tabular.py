@@ -89,3 +89,53 @@ def test_table_bad_time_names_row_and_column(tmp_path: Path) -> None:
     path.write_text("onset,offset,label\n1,2,a\n1,inf,b\n", encoding="utf-8")
     with pytest.raises(MediaError, match=r"row 3, column 'offset': 'inf' is not finite"):
         read_table(path)
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("long.csv", "onset,offset,label\n0.01,0.1," + "x" * 1_100_000 + "\n", r"line 2: broken table \(a cell longer than"),
+    ("boris.tsv", "Time\tSubject\tBehavior\tStatus\n0.1\ts\t" + "b" * 1_100_000 + "\tPOINT\n",
+     r"line 2: broken table \(a cell longer than"),
+    ("cr.csv", "onset,offset,label\n0.01,0.1,hi\n0.1,0.2,\ryo\n", r"row 4: 1 cells, the header has 3"),
+])
+def test_broken_tables_fail_with_a_named_reason(tmp_path: Path, name: str, text: str, message: str) -> None:
+    """csv module errors (a huge cell) become MediaError naming the file; a bare CR ends a row (issue 17)."""
+    from avanon.annotations import read_annotations
+
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    with pytest.raises(MediaError, match=f"{name}: {message}"):
+        read_annotations(path, format="boris" if name.endswith("tsv") else "csv")
+
+
+def test_a_bare_cr_ends_a_row_and_long_cells_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "old-mac.csv"
+    path.write_bytes(b"onset,offset,label\r0.01,0.1,hi\r0.1,0.2," + b"y" * 200_000 + b"\r")
+    doc = read_table(path)
+    assert [a.value[:2] for a in doc.tiers[0].annotations] == ["hi", "yy"]
+
+
+def test_fifo_annotation_is_refused_without_opening(tmp_path: Path) -> None:
+    import os
+
+    from avanon.annotations import read_annotations
+
+    os.mkfifo(tmp_path / "pipe.eaf")
+    with pytest.raises(MediaError, match=r"pipe\.eaf: not a regular file"):
+        read_annotations(tmp_path / "pipe.eaf")
+
+
+def test_written_tables_hold_no_formulas(tmp_path: Path) -> None:
+    """Labels and fields that a spreadsheet would run get a leading quote; times stay numbers (issue 17)."""
+    import csv
+
+    src = tmp_path / "a.csv"
+    src.write_text("onset,offset,label,note\n-1.5,0.5,=cmd|' /C calc'!A0,+1\n1,2,@SUM(1),-x\n", encoding="utf-8")
+    write_table(read_table(src), tmp_path / "out.csv")
+    rows = list(csv.reader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert rows[1] == ["-1.5", "0.5", "'=cmd|' /C calc'!A0", "+1"]
+    assert rows[2] == ["1", "2", "'@SUM(1)", "'-x"]
+    boris = tmp_path / "b.tsv"
+    boris.write_text("Time\tSubject\tBehavior\tStatus\tComment\n0.1\t=s\tb\tPOINT\t@evil\n", encoding="utf-8")
+    write_boris(read_boris(boris), tmp_path / "b-out.tsv")
+    out = (tmp_path / "b-out.tsv").read_text(encoding="utf-8")
+    assert "'=s" in out and "'@evil" in out and "\t=s" not in out

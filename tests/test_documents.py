@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -94,7 +96,8 @@ def test_xlsx_cells_and_properties(tmp_path: Path) -> None:
     rows = [[c.value for c in row] for row in out.active.iter_rows()]
     assert rows[0] == ["ID", "Name", "Phone", "Notes", "Score"]
     assert rows[1] == ["sub-01", person("sub-01"), "[PHONE]", f"{person('sub-01')} lives at [ADDRESS]", 3]
-    assert rows[2] == ["sub-02", person("ben jones"), None, "=1+2", 4]
+    assert rows[2] == ["sub-02", person("ben jones"), None, "'=1+2", 4]  # a formula is kept as inert text
+    assert out.active["D3"].data_type == "s"
     assert out.active["D2"].comment is None
     assert not out.properties.creator and not out.properties.lastModifiedBy and not out.properties.title
     with zipfile.ZipFile(tmp_path / "out.xlsx") as archive:
@@ -135,3 +138,17 @@ def test_real_childproject_metadata_tables(dev_data: Path, tmp_path: Path) -> No
         for old, new in zip(before, after):
             if old != new:
                 assert "[DATE]" in new or "[" in new, (src.name, old, new)
+
+
+def test_formulas_are_neutralized_in_tables(tmp_path: Path) -> None:
+    """Cells a spreadsheet would run (=, +, -, @, tab, CR) get a leading quote; numbers stay numbers (issue 17)."""
+    src = tmp_path / "participants.csv"
+    src.write_text("ID,Score,Notes\nsub-01,-1.5,=cmd|' /C calc'!A0\nsub-02,+3,@SUM(A1:A2)\nsub-03,1e-3,-2+3\n"
+                   "sub-04,7,\"\tx\"\n=HYPERLINK(1),2,ok\n", encoding="utf-8")
+    anonymize_other(src, tmp_path / "out.csv", secret=SECRET, roster=ROSTER, namer=namer)
+    rows = list(csv.reader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8"))))
+    assert rows[1] == ["sub-01", "-1.5", "'=cmd|' /C calc'!A0"]
+    assert rows[2] == ["sub-02", "+3", "'@SUM(A1:A2)"]
+    assert rows[3] == ["sub-03", "1e-3", "'-2+3"]
+    assert rows[4] == ["sub-04", "7", "'\tx"]
+    assert rows[5][0] == "'=HYPERLINK(1)"

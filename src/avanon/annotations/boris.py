@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 from avanon.annotations.model import Annotation, AnnotationDocument, MediaLink, Tier
-from avanon.annotations.safety import read_text
+from avanon.annotations.safety import csv_rows, neutralize_cell, read_text
 from avanon.files import write_atomic
 from avanon.errors import MediaError
 
@@ -62,7 +62,7 @@ def read_boris(path: Path) -> AnnotationDocument:
     path = Path(path)
     text = read_text(path)
     delimiter = delimiter_for(path, text)
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    rows = csv_rows(text, delimiter=delimiter, source=str(path))
     found = find_header(rows)
     if found is None:
         raise MediaError(f"{path}: not a BORIS export (no header row with Subject, Behavior and Time or Start (s)/Stop (s))")
@@ -197,9 +197,9 @@ def write_boris(doc: AnnotationDocument, path: Path) -> None:
         out.sort(key=lambda r: (r[1], r[0]))
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=doc.options.get("delimiter", ","), lineterminator="\n")
-    writer.writerows(preamble)
-    writer.writerow(columns)
-    writer.writerows(r[2] for r in out)
+    writer.writerows([neutralize_cell(c) for c in row] for row in preamble)
+    writer.writerow([neutralize_cell(c) for c in columns])
+    writer.writerows([neutralize_cell(c) for c in r[2]] for r in out)  # no cell runs as a spreadsheet formula
     write_atomic(Path(path), buffer.getvalue().encode("utf-8"))
 
 

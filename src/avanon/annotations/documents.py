@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from avanon.annotations.pseudonymize import Namer, TextAnonymizer
+from avanon.annotations.safety import neutralize_cell, table_error, wide_cells
 from avanon.errors import MediaError
 from avanon.files import write_atomic
 
@@ -177,7 +178,10 @@ def _plain(text: str, cells: _Cells, src: Path) -> str:
 
 
 def _table(text: str, cells: _Cells, src: Path) -> str:
-    """A CSV/TSV table; rows that do not change keep their bytes (quoting, line endings)."""
+    """A CSV/TSV table; rows that do not change keep their bytes (quoting, line endings).
+
+    Cells a spreadsheet would run as formulas are neutralized (:func:`neutralize_cell`).
+    """
     lines = text.splitlines(keepends=True)
     if not lines:
         return text
@@ -185,16 +189,21 @@ def _table(text: str, cells: _Cells, src: Path) -> str:
     reader = csv.reader(iter(lines), delimiter=delimiter)
     rows: list[tuple[list[str], str]] = []
     consumed = 0
-    for row in reader:
-        rows.append((row, "".join(lines[consumed:reader.line_num])))
-        consumed = reader.line_num
+    with wide_cells():
+        try:
+            for row in reader:
+                rows.append((row, "".join(lines[consumed:reader.line_num])))
+                consumed = reader.line_num
+        except csv.Error as exc:
+            raise table_error(exc, str(src), reader.line_num) from None
     if not rows:
         return text
     rules = [_column_rule(c) for c in rows[0][0]]
     cells.learn([row[i] for row, _ in rows[1:] for i, rule in enumerate(rules) if rule == "PERSON" and i < len(row)])
-    out = [rows[0][1]]
-    for row, raw in rows[1:]:
-        new = [cells.value(rules[i] if i < len(rules) else None, v) for i, v in enumerate(row)]
+    out = []
+    for number, (row, raw) in enumerate(rows):
+        new = [v if number == 0 else cells.value(rules[i] if i < len(rules) else None, v) for i, v in enumerate(row)]
+        new = [neutralize_cell(v) for v in new]
         if new == row:
             out.append(raw)
             continue
@@ -282,15 +291,15 @@ def _xlsx(src: Path, cells: _Cells) -> bytes:
         for row in rows[1:]:
             for i, cell in enumerate(row):
                 rule = rules[i] if i < len(rules) else None
-                if cell.data_type == "f" or cell.value is None:
+                if cell.value is None:
                     continue
-                if isinstance(cell.value, str):
-                    cell.value = cells.value(rule, cell.value)
+                if isinstance(cell.value, str):  # a formula too: its text may hold names, and it is kept as text
+                    _set_text(cell, cells.value(rule, cell.value))
                 elif rule is not None:  # a date of birth stored as a date, a phone number as a number
-                    cell.value = cells.value(rule, str(cell.value))
+                    _set_text(cell, cells.value(rule, str(cell.value)))
         for cell in rows[0]:
             if isinstance(cell.value, str):
-                cell.value = cells.anonymizer.text(cell.value)
+                _set_text(cell, cells.anonymizer.text(cell.value))
     book.properties = DocumentProperties(creator="")
     book.properties.lastModifiedBy = None
     book.custom_doc_props = CustomPropertyList()
@@ -301,6 +310,12 @@ def _xlsx(src: Path, cells: _Cells) -> bytes:
 
 _EPOCH = "1980-01-01T00:00:00Z"
 _W3CDTF = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)")
+
+
+def _set_text(cell: Any, value: str) -> None:
+    """Store ``value`` in a spreadsheet cell as text, never as a formula (a formula becomes ``'=...``)."""
+    cell.value = neutralize_cell(value)
+    cell.data_type = "s"
 
 
 def _fixed_times(data: bytes) -> bytes:

@@ -30,7 +30,7 @@ from avanon.annotations.rttm import read_rttm, write_rttm
 from avanon.annotations.safety import decode_text
 from avanon.annotations.table import read_table, table_columns, write_table
 from avanon.annotations.textgrid import read_textgrid, write_textgrid
-from avanon.errors import MediaError, ParameterError
+from avanon.errors import AvanonError, MediaError, ParameterError
 
 FORMATS = ("elan", "textgrid", "rttm", "chat", "boris", "csv")
 READERS: dict[str, Callable[[Path], AnnotationDocument]] = {
@@ -113,7 +113,8 @@ def read_annotations(path: Path, *, format: str | None = None) -> AnnotationDocu
     Raises
     ------
     MediaError
-        The file is not an annotation file, or is broken; the message names the file and the place.
+        The file is not an annotation file, or is broken (any error of a reader is turned into
+        one); the message names the file and the place.
     """
     path = Path(path)
     fmt = format or detect_format(path)
@@ -122,7 +123,12 @@ def read_annotations(path: Path, *, format: str | None = None) -> AnnotationDocu
                          "CHAT .cha, BORIS or onset/offset .csv/.tsv)")
     if fmt not in READERS:
         raise ParameterError(f"The 'format' parameter must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
-    return READERS[fmt](path)
+    try:
+        return READERS[fmt](path)
+    except AvanonError:
+        raise
+    except (OSError, ValueError, LookupError, TypeError, RecursionError, csv.Error) as exc:  # a reader tripped on a broken file
+        raise MediaError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {exc})") from None
 
 
 def write_annotations(doc: AnnotationDocument, path: Path) -> None:

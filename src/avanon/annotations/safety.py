@@ -4,11 +4,22 @@ Annotation files come from many machines and tools; some are broken and a few ma
 entity expansion, external entities, absurd nesting). Everything here raises
 :class:`~avanon.errors.MediaError` with a message that names the file and the place (line, column or
 byte offset), so that one bad file fails alone and the rest of the run goes on.
+
+Tables written back out are safe to open in a spreadsheet: :func:`neutralize_cell` prefixes a cell
+that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return) with a
+single quote, as OWASP recommends for CSV injection; plain numbers such as ``-1.5`` stay numbers.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
+import io
+import os
+import re
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from defusedxml import DefusedXmlException
@@ -29,12 +40,27 @@ _BOMS = (
 )
 
 
+MAX_CELL_CHARS = 1024 * 1024
+"""Longest table cell read [characters] (Python's csv module stops at 131,072 unless told)."""
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection)."""
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def read_bytes(path: Path, *, max_bytes: int = MAX_BYTES) -> bytes:
-    """Read a whole file, refusing one larger than ``max_bytes`` [bytes]."""
+    """Read a whole regular file, refusing one larger than ``max_bytes`` [bytes].
+
+    A FIFO, a device or a socket is refused before it is opened (reading one blocks or never ends).
+    """
     try:
-        size = path.stat().st_size
+        info = os.stat(path)
     except OSError as exc:
         raise MediaError(f"{path}: cannot read annotation file ({exc.strerror})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise MediaError(f"{path}: not a regular file (a FIFO, device, socket or folder); only regular files are read")
+    size = info.st_size
     if size > max_bytes:
         raise MediaError(f"{path}: annotation file is {size} bytes, larger than the limit of {max_bytes} bytes")
     return path.read_bytes()
@@ -72,6 +98,52 @@ def _decode(data: bytes, encoding: str, source: str) -> str:
 def read_text(path: Path, *, max_bytes: int = MAX_BYTES) -> str:
     """Read and decode a text annotation file (see :func:`decode_text`)."""
     return decode_text(read_bytes(path, max_bytes=max_bytes), str(path))
+
+
+@contextmanager
+def wide_cells() -> Iterator[None]:
+    """Let the csv module read cells up to :data:`MAX_CELL_CHARS` characters inside the block."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(MAX_CELL_CHARS)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def table_error(exc: csv.Error, source: str, line: int) -> MediaError:
+    """A :class:`MediaError` naming the file, the line and the problem, for a csv module error."""
+    message = str(exc)
+    if "new-line character" in message:
+        message = "a line break (carriage return) inside an unquoted cell; quote the cell or remove the break"
+    elif "field larger than field limit" in message:
+        message = f"a cell longer than {MAX_CELL_CHARS} characters"
+    return MediaError(f"{source}: line {line}: broken table ({message})")
+
+
+def csv_rows(text: str, *, delimiter: str, source: str) -> list[list[str]]:
+    """The rows of a CSV/TSV text, with errors that name the file, the line and the problem.
+
+    Cells may be up to :data:`MAX_CELL_CHARS` characters long. A carriage return inside an unquoted
+    cell (a cell edited on an old Mac) or a longer cell raises :class:`MediaError`.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    with wide_cells():
+        try:
+            return list(reader)
+        except csv.Error as exc:
+            raise table_error(exc, source, reader.line_num) from None
+
+
+def neutralize_cell(value: str) -> str:
+    """``value`` made safe to open in a spreadsheet: a would-be formula gets a leading single quote.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with
+    ``'`` (OWASP), unless it is a plain number (``-1.5``, ``+3``, ``1e-3``), which stays a number.
+    """
+    if value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def check_xml(path: Path, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_XML_DEPTH) -> None:

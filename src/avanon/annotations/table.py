@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from avanon.annotations.model import REDACTED_TIER, Annotation, AnnotationDocument, Tier
-from avanon.annotations.safety import read_text
+from avanon.annotations.safety import csv_rows, neutralize_cell, read_text
 from avanon.files import write_atomic
 from avanon.errors import MediaError
 
@@ -62,7 +62,7 @@ def read_table(path: Path) -> AnnotationDocument:
     first = text.split("\n", 1)[0]
     delimiter = "\t" if path.suffix.lower() == ".tsv" or first.count("\t") > max(first.count(","), first.count(";")) else (
         ";" if first.count(";") > first.count(",") else ",")
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    rows = csv_rows(text, delimiter=delimiter, source=str(path))
     if not rows:
         raise MediaError(f"{path}: empty annotation table")
     columns = rows[0]
@@ -141,8 +141,8 @@ def write_table(doc: AnnotationDocument, path: Path) -> None:
     out.sort(key=lambda r: (r[0], r[1]))
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=doc.options.get("delimiter", ","), lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(r[2] for r in out)
+    writer.writerow([neutralize_cell(c) for c in columns])
+    writer.writerows([neutralize_cell(c) for c in r[2]] for r in out)  # no cell runs as a spreadsheet formula
     write_atomic(Path(path), buffer.getvalue().encode("utf-8"))
 
 

@@ -48,12 +48,9 @@ class Limits:
         Largest width x height of a photo or a video frame. The default, 40 megapixels, admits 8K
         UHD video (33.2 MP) and photos from current cameras; masking a photo peaks at about 0.2 GB
         of memory per megapixel (measured on the default recipe), so lower it on small machines.
-    max_annotation_bytes : int > 0 [bytes]
-        Largest annotation file read into memory (default 64 MiB).
     """
 
     max_pixels: int = 40_000_000
-    max_annotation_bytes: int = 64 * 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()
