@@ -199,7 +199,7 @@ def speed(method, utts, reps: int = 1) -> float:  # type: ignore[no-untyped-def]
 
 def redaction_speed(utts) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """x real time of transcription + PII search + redaction on ~30 s of speech; and spans found."""
-    from avanon.audio.pii import Roster
+    from avanon.pii import Roster
     from avanon.audio.redact import Redactor
 
     sr = utts[0][2]

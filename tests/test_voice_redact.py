@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avanon.audio.pii import Roster
+from avanon.pii.recognizers import Roster
 from avanon.audio.redact import Redaction, Redactor, merge, redact_file, redact_transcript, write_textgrid, write_transcript_json
 from avanon.audio.transcribe import Segment, Transcript, Word
 from avanon.errors import ParameterError

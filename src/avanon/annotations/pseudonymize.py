@@ -7,7 +7,7 @@ roster entry is its speaker key (``sub-01`` when the roster maps names to speake
 case-folded name). Annotators (ELAN ``ANNOTATOR``, document ``AUTHOR``) get pseudonyms of kind
 ``"annotator"``. E-mail addresses, phone numbers and calendar dates found in text become
 ``[EMAIL]``, ``[PHONE]`` and ``[DATE]``; street addresses, places and ID numbers, found by the
-transcript recognizers of :mod:`avanon.audio.pii` (:func:`~avanon.audio.pii.find_pii_text`: regex
+transcript recognizers of :mod:`avanon.pii.recognizers` (:func:`~avanon.pii.recognizers.find_pii_text`: regex
 recognizers, spaCy's entities and Microsoft Presidio's analyzer, all offline), become ``[ADDRESS]``,
 ``[PLACE]`` and ``[ID_NUMBER]`` (Presidio's checksum-validated numbers, such as IBANs and card
 numbers, are taken as they are).
@@ -41,7 +41,7 @@ PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("PHONE", re.compile(r"(?<![\w.])\+?\(?\d[\d ()/-]{5,}\d(?!\w|\.\d)")),
 )
 TEXT_PII = ("ADDRESS", "PLACE", "ID_NUMBER")
-"""Categories of :func:`avanon.audio.pii.find_pii_text` replaced in annotation text."""
+"""Categories of :func:`avanon.pii.recognizers.find_pii_text` replaced in annotation text."""
 _ID_MIN_DIGITS = 5
 _TITLE_WORD = re.compile(r"\b[A-Z][a-z]")
 PERSON_ATTRIBUTES = ("PARTICIPANT",)
@@ -179,7 +179,7 @@ class TextAnonymizer:
         return value
 
     def _find_text_pii(self, value: str) -> list[tuple[int, int, str]]:
-        from avanon.audio.pii import Roster, find_pii_text
+        from avanon.pii.recognizers import Roster, find_pii_text
 
         words = len(value.split())
         if words < 2 and not self.places:

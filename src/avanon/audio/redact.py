@@ -1,7 +1,7 @@
 """Remove spoken personal information: silence, a tone or noise over padded word spans.
 
 :class:`Redactor` turns a transcript (:mod:`avanon.audio.transcribe`) and the findings of
-:mod:`avanon.audio.pii` into :class:`Redaction` spans, adds spans given by an annotation tier (for
+:mod:`avanon.pii.recognizers` into :class:`Redaction` spans, adds spans given by an annotation tier (for
 example a tier named ``PII``, passed as ``(start_s, end_s, category)`` triples), and replaces the
 audio in every span; the duration never changes. Each word span is padded by ``padding_ms`` on both
 sides (word times from the recognizer are approximate), and the replacement fades in and out within
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from avanon.audio.pii import CATEGORIES, Roster, find_pii, unlocated_names
+from avanon.pii.recognizers import CATEGORIES, Roster, find_pii, unlocated_names
 from avanon.audio.transcribe import Segment, Transcript, Word, transcribe
 from avanon.errors import MediaError, ParameterError
 from avanon.files import write_atomic

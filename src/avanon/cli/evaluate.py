@@ -50,7 +50,8 @@ def pilot(
     max_wer: Optional[float] = typer.Option(None, help="Highest acceptable word error rate (0-1 and above)."),
 ) -> None:
     """Run several anonymization levels on a sample, evaluate each and recommend the lightest safe one."""
-    from avanon.evaluate.pilot import THRESHOLD_OPTIONS, parse_fraction, run_pilot, write_pilot
+    from avanon.evaluate.pilot import THRESHOLD_OPTIONS, parse_fraction, run_pilot
+    from avanon.report.pilot import write_pilot
 
     chosen = [s.strip() for s in (recipes or levels).split(",") if s.strip()]
     given = {"min_eer": min_eer, "min_eer_ignorant": min_eer_ignorant, "max_leak_rate": max_leak_rate,

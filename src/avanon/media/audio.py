@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
-from avanon.audio.base import VoiceStream, VoiceTransform
 from avanon.errors import MediaError
+
+if TYPE_CHECKING:  # types only: media/ does not import audio/ at run time (audio/ builds on media/)
+    from avanon.audio.base import VoiceStream, VoiceTransform
 
 # Output codec per container format, and per input codec for formats that hold several.
 CONTAINER_AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "matroska": "aac", "avi": "libmp3lame", "webm": "libopus", "ipod": "aac", "mp3": "libmp3lame", "ogg": "libvorbis", "flac": "flac"}

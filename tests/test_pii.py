@@ -1,4 +1,4 @@
-"""Tests of the personal-information recognizers (avanon.audio.pii)."""
+"""Tests of the personal-information recognizers (avanon.pii)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from avanon.audio import pii
-from avanon.audio.pii import Roster, find_pii, find_pii_text, normalise, presidio_text_findings, unlocated_names
-from avanon.audio.transcribe import Segment, Transcript, Word
+from avanon.pii import recognizers as pii
+from avanon.pii.recognizers import Roster, find_pii, find_pii_text, normalise, presidio_text_findings, unlocated_names
+from avanon.pii.transcript import Segment, Transcript, Word
 
 
 def make_transcript(*texts: str, step: float = 0.4) -> Transcript:
@@ -118,7 +118,7 @@ def recall(*, use_spacy: bool, use_presidio: bool) -> float:
 
 
 def test_presidio_adds_recall_without_false_positives() -> None:
-    pytest.importorskip("presidio_analyzer")  # the pinned requirements install it; see the fallback test
+    assert pii.presidio_available(), "presidio-analyzer is pinned (requirements/nodeps.txt): `make install` installs it"
     regex, with_presidio = recall(use_spacy=False, use_presidio=False), recall(use_spacy=False, use_presidio=True)
     assert with_presidio >= regex + 0.2, (regex, with_presidio)
     assert [t for t in NO_PII if presidio_text_findings(t, with_spacy=False)] == []
@@ -151,7 +151,7 @@ def test_only_calendar_dates_from_presidio_and_spacy() -> None:
 
 
 def test_presidio_runs_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pytest.importorskip("presidio_analyzer")
+    assert pii.presidio_available(), "presidio-analyzer is pinned (requirements/nodeps.txt): `make install` installs it"
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("network blocked by the test")
@@ -210,3 +210,14 @@ def test_presidio_adds_nothing_to_real_annotation_labels(dev_data: Path) -> None
     assert len(values) > 1000
     hits = {v[f.start:f.end] for v in values for f in presidio_text_findings(v, with_spacy=False)}
     assert hits == {"2016-12-01"}  # the BORIS observation dates, the only personal data in these labels
+
+
+def test_recognizers_used_names_what_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pii.recognizers_used() == ["roster", "regex", "spacy", "presidio"]
+    assert pii.recognizers_used(use_spacy=False, use_presidio=False) == ["roster", "regex"]
+    monkeypatch.setitem(sys.modules, "presidio_analyzer", None)  # as if not installed
+    pii._presidio.cache_clear()
+    try:
+        assert pii.recognizers_used() == ["roster", "regex", "spacy"]
+    finally:
+        pii._presidio.cache_clear()

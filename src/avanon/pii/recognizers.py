@@ -1,6 +1,6 @@
 """Personal information in transcripts: which words to redact, and why.
 
-Recognizers work on the words of a :class:`~avanon.audio.transcribe.Transcript` and return
+Recognizers work on the words of a :class:`~avanon.pii.transcript.Transcript` and return
 :class:`Finding` objects (a range of word indices and a category), never the words themselves
 beyond this module. They need no NLP model:
 
@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avanon.audio.transcribe import Segment, Transcript, Word
+from avanon.pii.transcript import Segment, Transcript, Word
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError, ParameterError
 
