@@ -168,3 +168,30 @@ def test_login_is_recorded(world) -> None:
     logins = gov.audit.entries(action="login")
     assert [(e.actor, e.outcome) for e in logins] == [("res", "refused"), ("res", "ok")]
 
+
+
+def _cap_for(kind: str, audio: bool, video: bool, derived: bool) -> str | None:
+    from avanon.access.policy import Consent, consent_cap
+    from avanon.access.service import has_audio_of, kind_of
+
+    paths = {"video": "v.mp4", "video-silent": "v.mp4", "audio": "a.wav", "image": "p.jpg", "annotation": "a.eaf",
+             "other": "notes.txt", "derived": "v_features.parquet"}
+    entry: dict[str, object] = {"kind": kind.removesuffix("-silent")}
+    if kind == "video-silent":
+        entry["media"] = {"input": {"audio": None}}
+    consent = Consent(audio=audio, video=video, excerpts=False, derived=derived, public=False, until=None, withdrawn=False)
+    path = paths[kind]
+    cap, _ = consent_cap(kind_of(path, entry), [consent], has_audio=has_audio_of(path, entry), today=dt.date(2026, 1, 1))
+    return cap
+
+
+@pytest.mark.parametrize("derived", [False, True])
+@pytest.mark.parametrize("video", [False, True])
+@pytest.mark.parametrize("audio", [False, True])
+@pytest.mark.parametrize("kind", ["video", "video-silent", "audio", "image", "annotation", "other", "derived"])
+def test_every_kind_needs_its_own_consent(kind: str, audio: bool, video: bool, derived: bool) -> None:
+    """A masked photo needs video (image) consent, never only audio consent (issue 18); every kind x consent."""
+    needs = {"video": audio and video, "video-silent": video, "audio": audio, "image": video,
+             "annotation": derived or audio or video, "other": derived or audio or video, "derived": derived or audio or video}
+    cap = _cap_for(kind, audio, video, derived)
+    assert cap == ("authorized" if needs[kind] else "private"), (kind, audio, video, derived, cap)

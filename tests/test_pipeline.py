@@ -297,3 +297,25 @@ def test_other_files_are_anonymized_or_fail_closed(tmp_path):
     copied = run_study(study, tmp_path / "out2", recipe=recipe.parse("extends: default\nother_files: copy"), seed=3)
     assert not copied.failed
     assert (tmp_path / "out2" / "docs" / "consent.pdf").read_bytes() == (study / "docs" / "consent.pdf").read_bytes()
+
+
+def test_an_annotation_that_breaks_planning_fails_alone(study, tmp_path, monkeypatch):
+    """An unexpected error while planning speech from one annotation fails that file, not the run (issue 17)."""
+    from avanon.annotations import formats
+
+    (study / "sub-01" / "audio" / "broken.csv").write_text("onset,offset,label\n0.1,0.2,hi\n")
+    (study / "sub-01" / "audio" / "sub-01_read.csv").write_text("onset,offset,label\n0.1,0.2,ok\n")
+    real = formats.READERS["csv"]
+
+    def broken(path):
+        if path.name == "broken.csv":
+            raise RuntimeError("reader bug")
+        return real(path)
+
+    monkeypatch.setitem(formats.READERS, "csv", broken)
+    summary = run_study(study, tmp_path / "out", recipe=FAST, seed=7)
+    failed = dict(summary.failed)
+    assert set(failed) == {"sub-01/audio/broken.csv"}, failed
+    assert failed["sub-01/audio/broken.csv"] == ("sub-01/audio/broken.csv: cannot be read while planning "
+                                                      "(RuntimeError: reader bug).")
+    assert summary.ok == 5 and (tmp_path / "out" / "sub-01/audio/sub-01_read.csv").is_file()

@@ -8,7 +8,10 @@ every other file copied, writing ``OUT/avanon_manifest.json`` as results arrive.
   seed), which is then resumed: files already ``ok`` with an intact output are skipped;
 - every output is written under a temporary name and renamed when complete;
 - a file that fails is recorded as ``failed`` with the reason and leaves no output; the other files
-  still run and the summary lists the failures.
+  still run and the summary lists the failures. Files that must not be opened at all (FIFOs and
+  devices, symbolic links, names that are not UTF-8 or too long, names avanon reserves for its own
+  output files, photos declaring too many pixels) are refused while planning (:mod:`avanon.intake`),
+  and a file that breaks planning (an annotation no reader can parse) fails alone too.
 
 Work runs on local worker processes, a Dask ``LocalCluster`` or a running Dask cluster
 (:mod:`avanon.execute`); long videos are split at keyframes and stitched back. The outputs are the
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -27,13 +29,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from avanon import __version__
-from avanon.errors import AccessError, ParameterError
+from avanon.errors import AccessError, AvanonError, ParameterError
 from avanon.execute.coordinator import Coordinator
 from avanon.execute.executors import check_options, make_executor
 from avanon.execute.tasks import WORK_DIR
 from avanon.annotations import is_annotation
 from avanon.audio.speech import SpeechPlan, plans_for_study
 from avanon.audio.turns import speaker_for
+from avanon.intake import refusal, shown_name
 from avanon.media.probe import media_kind
 from avanon.process import FileTask, process_annotation, process_other, temp_path
 from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
@@ -73,10 +76,6 @@ def plan(study: Path) -> list[str]:
     return rels
 
 
-def _recipe_hash(recipe: Recipe) -> str:
-    return hashlib.sha256(json.dumps(recipe.dump(), sort_keys=True).encode()).hexdigest()
-
-
 def check_roots(study: Path, out: Path) -> None:
     """Refuse unsafe input/output roots (see module docstring)."""
     if not study.is_dir():
@@ -108,7 +107,7 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, s
         "avanon_manifest": FORMAT_VERSION,
         "tool": {"name": "avanon", "version": __version__},
         "recipe": recipe.dump(),
-        "recipe_sha256": _recipe_hash(recipe),
+        "recipe_sha256": recipe.sha256(),
         "seed": seed,
         "segment_seconds": segment_seconds,
         "versions": software_versions(),
@@ -187,8 +186,11 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
     manifest.header["secret_fingerprint"] = fingerprint
     names = NameMapper(secret, roster, dates=recipe.naming.dates) if recipe.naming.pseudonymize else None
     rels = plan(study)  # walked once
-    keys = {rel: names.map_path(rel) for rel in rels} if names else {}  # identifying components pseudonymized
-    layout = bids_layout(rels, secret) if recipe.naming.bids else {}
+    refused, annotation_rels = screen(study, rels)  # nothing opened that must not be
+    accepted = [rel for rel in rels if rel not in refused]
+    keys = {rel: names.map_path(rel) for rel in accepted} if names else {}  # identifying components pseudonymized
+    keys.update({rel: _refused_key(names, rel) for rel in refused})
+    layout = bids_layout(accepted, secret) if recipe.naming.bids else {}
     manifest.header["secret"] = "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
     manifest.save()
     with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
@@ -221,7 +223,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             if entry["status"] == "ok":
                 summary.ok += 1
             else:
-                summary.failed.append((real, entry.get("reason", "")))
+                summary.failed.append((shown_name(real), entry.get("reason", "")))
             if on_event:
                 on_event(("done", real, entry))
 
@@ -230,21 +232,19 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         todo: list[FileTask] = []
         annotations: list[FileTask] = []
         others: list[FileTask] = []  # neither media nor annotations: anonymized here, where the study secret is
-        annotation_rels = {rel for rel in rels if is_annotation(study / rel)}
-        recordings = [r for r in rels if media_kind(r) in ("audio", "video")]
-        speech = plans_for_study(study, sorted(annotation_rels), recordings, roster=roster,
-                                 recording_key=lambda rel: speaker_for(rel, speakers))
+        recordings = [r for r in accepted if media_kind(r) in ("audio", "video")]
+        speech = speech_plans(study, annotation_rels, recordings, refused, roster=roster,
+                              recording_key=lambda rel: speaker_for(rel, speakers))
         names_heard = tuple(n for n in (roster or ()) if n.strip())
         for rel in rels:
+            if rel in refused:
+                finish({"input": rel, "output": None, "kind": media_kind(rel) or "other", "status": "failed", "seed": seed,
+                        "reason": f"{rel}: {refused[rel]}"})
+                continue
             plan_ = speech.get(rel) or SpeechPlan(names=names_heard)
             if speakers:
                 plan_ = dataclasses.replace(plan_, speaker=speaker_for(rel, speakers))
             task = FileTask(study, out, rel, layout.get(rel) or keys.get(rel), speech=plan_)
-            if task.src.is_symlink():
-                manifest.record({"input": key(rel), "output": None, "kind": task.kind, "status": "failed", "seed": seed,
-                                 "reason": f"{key(rel)}: symbolic link not followed (copy the file into the study instead)."})
-                summary.failed.append((rel, "symbolic link not followed"))
-                continue
             if _completed(manifest, key(rel), task):
                 summary.skipped += 1
                 if on_event:
@@ -278,6 +278,61 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
     manifest.header["finished"] = now()
     manifest.save()
     return summary
+
+
+def screen(study: Path, rels: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+    """Refuse what must not be opened, and find the annotation files among the rest.
+
+    Returns ``(refused, annotations)``: relative path -> reason (one sentence, see
+    :func:`avanon.intake.refusal`), and the relative paths of annotation files. A file whose format
+    cannot be sniffed is refused with the reason instead of stopping the run.
+    """
+    refused: dict[str, str] = {}
+    annotations: set[str] = set()
+    for rel in rels:
+        why = refusal(study, rel)
+        if why is None:
+            try:
+                if is_annotation(study / rel):
+                    annotations.add(rel)
+            except Exception as exc:  # noqa: BLE001 - one unreadable file fails alone
+                why = f"cannot be read ({type(exc).__name__}: {exc})."
+        if why is not None:
+            refused[rel] = why
+    return refused, annotations
+
+
+def speech_plans(study: Path, annotation_rels: set[str], recordings: Sequence[str], refused: dict[str, str], *,
+                 roster: Sequence[str] | None, recording_key: Callable[[str], str]) -> dict[str, SpeechPlan]:
+    """:func:`~avanon.audio.speech.plans_for_study` over the annotations, isolating any that breaks it.
+
+    An annotation file that raises an unexpected error while planning is added to ``refused`` with
+    the reason and left out; the plans are made from the others.
+    """
+    rels = sorted(annotation_rels)
+    try:
+        return plans_for_study(study, rels, recordings, roster=roster, recording_key=recording_key)
+    except Exception:  # noqa: BLE001 - find the file that breaks it; the rest still plan
+        pass
+    for rel in rels:
+        try:
+            plans_for_study(study, [rel], recordings, roster=roster, recording_key=recording_key)
+        except Exception as exc:  # noqa: BLE001
+            reason = str(exc) if isinstance(exc, AvanonError) else f"{type(exc).__name__}: {exc}"
+            refused[rel] = f"cannot be read while planning ({reason.replace(str(study / rel) + ': ', '')})."
+            annotation_rels.discard(rel)
+    return plans_for_study(study, sorted(annotation_rels), recordings, roster=roster, recording_key=recording_key)
+
+
+def _refused_key(names: NameMapper | None, rel: str) -> str:
+    """How a refused file is named in the manifest: printable, and pseudonymized like the others."""
+    shown = shown_name(rel)
+    if names is None:
+        return shown
+    try:
+        return names.map_path(shown)
+    except AvanonError:
+        return shown
 
 
 def write_media_sidecar(out: Path, entry: dict[str, Any]) -> str:

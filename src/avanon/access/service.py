@@ -53,6 +53,7 @@ from avanon.errors import AccessError, ParameterError
 
 VIDEO_EXT = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
 AUDIO_EXT = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac"}
+IMAGE_EXT = {".jpg", ".jpeg", ".png"}
 DEFAULT_TIERS = {"video": "authorized", "audio": "authorized", "derived": "authorized"}
 MIN_PURPOSE = 10
 
@@ -123,12 +124,31 @@ class FileView:
 
 
 def kind_of(path: str, entry: dict[str, object]) -> str:
-    """``video``, ``audio`` or ``derived``: the manifest's ``kind`` when given, else the extension."""
+    """``video``, ``audio`` or ``derived``: the manifest's ``kind`` when given, else the extension.
+
+    A photo (manifest kind ``image``) is a picture of a person, masked or not: it is a ``video``
+    file for consent, so it needs video (image) consent, never only audio consent.
+    """
     declared = entry.get("kind")
     if declared in ("video", "audio", "derived"):
         return str(declared)
+    if declared == "image":
+        return "video"
     suffix = PurePosixPath(path).suffix.lower()
-    return "video" if suffix in VIDEO_EXT else "audio" if suffix in AUDIO_EXT else "derived"
+    return "video" if suffix in VIDEO_EXT | IMAGE_EXT else "audio" if suffix in AUDIO_EXT else "derived"
+
+
+def has_audio_of(path: str, entry: dict[str, object]) -> bool:
+    """Whether a file carries sound: never a photo; a video unless its manifest entry says it has no audio track."""
+    if entry.get("kind") == "image" or PurePosixPath(path).suffix.lower() in IMAGE_EXT:
+        return False
+    if "has_audio" in entry:
+        return bool(entry["has_audio"])
+    media = entry.get("media")
+    source = media.get("input") if isinstance(media, dict) else None
+    if isinstance(source, dict) and "audio" in source:
+        return source["audio"] is not None
+    return True
 
 
 class Governance:
@@ -246,7 +266,7 @@ class Governance:
                 codes = participants.get(item.input, [])
                 people = [self._participant(session, code, study) for code in codes]
                 row = ReleasedFile(release_id=release.id, path=item.path, original=item.input, kind=kind,
-                                   requested_tier=requested[kind], tier="private", has_audio=bool(item.entry.get("has_audio", True)),
+                                   requested_tier=requested[kind], tier="private", has_audio=has_audio_of(item.path, item.entry),
                                    size=item.size, input_sha256=item.input_sha256, output_sha256=item.output_sha256,
                                    participants=people)
                 session.add(row)

@@ -28,14 +28,12 @@ from pathlib import Path
 import av
 
 from avanon.errors import MediaError
+from avanon.files import media_kind
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"})
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".oga", ".opus"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 # FFmpeg demuxers that read a single still image (or an image sequence): never a recording
 IMAGE_DEMUXERS = frozenset({"image2", "gif", "apng", "webp_pipe", "tiff_pipe", "bmp_pipe", "psd_pipe", "svg_pipe"})
 # How much shorter than declared a container's packets may end before it counts as truncated [s], and as a fraction
-TRUNCATION_TOLERANCE = (0.5, 0.05)
+TRUNCATION_TOLERANCE = (0.1, 0.005)
 
 
 @dataclass(frozen=True)
@@ -54,18 +52,6 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-
-
-def media_kind(path: str | Path) -> str | None:
-    """``"video"``, ``"audio"``, ``"image"`` from the extension, or ``None`` for other files."""
-    ext = Path(path).suffix.lower()
-    if ext in VIDEO_EXTENSIONS:
-        return "video"
-    if ext in AUDIO_EXTENSIONS:
-        return "audio"
-    if ext in IMAGE_EXTENSIONS:
-        return "image"
-    return None
 
 
 @dataclass(frozen=True)
@@ -276,6 +262,9 @@ def probe(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> MediaInfo:
             if container.streams.audio:
                 s = container.streams.audio[0]
                 cc = s.codec_context
+                if not cc.sample_rate or not cc.channels:
+                    raise MediaError(f"{path}: audio stream has no sample rate or channels (not a readable media file, "
+                                     "or corrupt).")
                 audio = AudioInfo(
                     codec=cc.name,
                     sample_rate=int(cc.sample_rate),
@@ -295,6 +284,8 @@ def probe(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> MediaInfo:
         raise MediaError(f"{path}: not a readable media file or truncated ({exc}).") from None
     except av.error.FFmpegError as exc:
         raise MediaError(f"{path}: cannot be opened as media ({exc}).") from None
+    except (AttributeError, TypeError, ValueError, ZeroDivisionError) as exc:  # a stream whose codec FFmpeg could not set up
+        raise MediaError(f"{path}: stream parameters cannot be read; corrupt or truncated file ({type(exc).__name__}).") from None
     if kind == "video" and video is None:
         raise MediaError(f"{path}: has a video extension but no video stream.")
     if kind == "audio" and audio is None:
