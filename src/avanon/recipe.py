@@ -7,6 +7,8 @@ when the recipe is loaded, so a bad recipe fails before any file is touched.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -147,6 +149,14 @@ class Recipe(BaseModel):
         data["audio"]["voice"] = self.audio.voice.dump() if self.audio.voice else None
         data["audio"]["redact"] = self.audio.redact.dump() if self.audio.redact else None
         return data
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the recipe's plain data as JSON with sorted keys (the manifest's ``recipe_sha256``).
+
+        Two recipes that dump to the same data have the same hash, whatever YAML or ``extends``
+        chain they came from; a run resumes only into an output made with the same hash.
+        """
+        return hashlib.sha256(json.dumps(self.dump(), sort_keys=True).encode()).hexdigest()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.dump(), sort_keys=False)

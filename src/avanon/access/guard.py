@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avanon.errors import AccessError, IntegrityError, ParameterError
+from avanon.files import sha256_file as _sha256
 
 MANIFEST = "avanon_manifest.json"
 READ_BLOCK = 1024 * 1024
@@ -59,11 +60,7 @@ def sha256_file(path: Path) -> str:
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     cached = _HASH_CACHE.get(key)
     if cached is None:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while block := handle.read(READ_BLOCK):
-                digest.update(block)
-        cached = digest.hexdigest()
+        cached = _sha256(path, READ_BLOCK)
         if len(_HASH_CACHE) > 10_000:
             _HASH_CACHE.clear()
         _HASH_CACHE[key] = cached

@@ -47,7 +47,6 @@ from avanon.files import write_atomic
 MAX_BYTES = 64 * 1024 * 1024
 """Largest document anonymized [bytes]; a larger one is refused (64 MiB)."""
 
-TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".json", ".yaml", ".yml", ".xml", ".html", ".htm")
 PERSON_COLUMNS = ("name", "first_name", "firstname", "given_name", "last_name", "lastname", "surname",
                   "family_name", "full_name", "participant_name", "child_name", "parent_name", "mother_name",
                   "father_name", "guardian", "guardian_name")

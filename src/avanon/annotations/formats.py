@@ -31,6 +31,7 @@ from avanon.annotations.safety import decode_text
 from avanon.annotations.table import read_table, table_columns, write_table
 from avanon.annotations.textgrid import read_textgrid, write_textgrid
 from avanon.errors import AvanonError, MediaError, ParameterError
+from avanon.files import ANNOTATION_SUFFIXES as _SUFFIXES, TABLE_SUFFIXES as _TABLES
 
 FORMATS = ("elan", "textgrid", "rttm", "chat", "boris", "csv")
 READERS: dict[str, Callable[[Path], AnnotationDocument]] = {
@@ -41,8 +42,6 @@ WRITERS: dict[str, Callable[[AnnotationDocument, Path], None]] = {
     "elan": write_elan, "textgrid": write_textgrid, "rttm": write_rttm, "chat": write_chat, "boris": write_boris,
     "csv": write_table,
 }
-_SUFFIXES = {".eaf": "elan", ".textgrid": "textgrid", ".rttm": "rttm", ".cha": "chat"}
-_TABLES = (".csv", ".tsv")
 _SNIFF_BYTES = 64 * 1024
 
 

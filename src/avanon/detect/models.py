@@ -11,13 +11,13 @@ Other modules declare their own models the same way, next to the code that uses 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
 
 from avanon.errors import ModelError
+from avanon.files import sha256_file
 
 _KNOWN: dict[str, "ModelFile"] = {}
 
@@ -72,15 +72,6 @@ def _verified(model: ModelFile) -> Path:
             "refusing a file that differs from the one avanon was validated with."
         )
     return path
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def known_models() -> dict[str, ModelFile]:

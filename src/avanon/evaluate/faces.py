@@ -31,12 +31,12 @@ import numpy as np
 from avanon.detect.boxes import Box, clip_box
 from avanon.errors import MediaError, ParameterError
 from avanon.evaluate.base import Metric, json_number
+from avanon.files import IMAGE_SUFFIXES
 from avanon.evaluate.independent import DETECTORS, Detection, IndependentDetectors, _DlibHog, grey, group_faces, head_box
 from avanon.registry import Interval, Kind, Param, register
 
 __all__ = ["Box", "Detection", "_DlibHog", "group_faces", "head_box", "paired_frames", "region_ssim", "residual_faces", "ssim"]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SSIM_SIZE = 48  # pixels: the common scale crops are compared at
 CENTRAL = 0.6  # fraction of the box (per side length) kept around its centre
 LEAK_SSIM = 0.6  # SSIM at or above which a region counts as still recognisable

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -49,10 +48,6 @@ def file_key(rel: str) -> str:
 def work_dir(task: FileTask) -> Path:
     """``OUT/.avanon-work/<file key>``: intermediate pieces of one file."""
     return task.out_root / WORK_DIR / file_key(task.rel)
-
-
-def recipe_sha256(recipe: Recipe) -> str:
-    return hashlib.sha256(json.dumps(recipe.dump(), sort_keys=True).encode()).hexdigest()
 
 
 class _Ticker:
@@ -137,7 +132,7 @@ def start_video(task: FileTask, recipe: Recipe, seed: int | None, segment_second
         return {"entry": run_file(task, recipe, seed, voice_seed, emit=emit)}
     input_sha = sha256_path(task.src)
     folder = work_dir(task)
-    identity = {"input_sha256": input_sha, "recipe_sha256": recipe_sha256(recipe), "seed": seed,
+    identity = {"input_sha256": input_sha, "recipe_sha256": recipe.sha256(), "seed": seed,
                 "segment_seconds": segment_seconds, "plan": plan.to_dict()}
     marker = folder / "plan.json"
     if not (marker.is_file() and read_json(marker) == identity):

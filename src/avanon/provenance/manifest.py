@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from avanon import __version__
-from avanon.detect.models import sha256_file
+from avanon.files import sha256_file
 from avanon.errors import IntegrityError
 from avanon.files import write_atomic
 
@@ -51,9 +51,8 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file (one implementation for models, manifests and the vault)."""
-    return sha256_file(path, chunk)
+# The old name of :func:`avanon.files.sha256_file` (one implementation); new code imports that.
+sha256_path = sha256_file
 
 
 def canonical_json(data: Any) -> str:

@@ -17,7 +17,6 @@ dictionary agree and that annotations lie within their media; it lists everythin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mimetypes
 import posixpath
@@ -30,7 +29,7 @@ from typing import Any
 from avanon.annotations.alignment import check_within
 from avanon.annotations.formats import detect_format, read_annotations
 from avanon.annotations.pairing import pair_media
-from avanon.files import write_atomic
+from avanon.files import MEDIA_SUFFIXES, sha256_file, write_atomic
 from avanon.errors import AvanonError, IntegrityError, ParameterError
 from avanon.provenance.prov import PROV_NAME, read_prov_outputs, write_prov
 
@@ -43,7 +42,6 @@ HISTORY_DIR = "releases"
 MANIFEST_NAME = "avanon_manifest.json"
 _RELEASE_FILES = {SUMS_NAME, CHANGES_NAME, RELEASE_NAME}
 _GENERATED = {PACKAGE_NAME, DICTIONARY_NAME, PROV_NAME}
-_MEDIA_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus"}
 
 
 @dataclass
@@ -69,15 +67,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(root: Path) -> list[str]:
@@ -122,7 +111,7 @@ def build_datapackage(root: Path, *, version: int, files: list[str]) -> dict[str
     """The Frictionless descriptor of ``files`` under ``root``."""
     resources = []
     used: set[str] = set()
-    media_files = [f for f in files if posixpath.splitext(f)[1].lower() in _MEDIA_SUFFIXES]
+    media_files = [f for f in files if posixpath.splitext(f)[1].lower() in MEDIA_SUFFIXES]
     for rel in files:
         if rel in _GENERATED:
             continue
@@ -131,7 +120,7 @@ def build_datapackage(root: Path, *, version: int, files: list[str]) -> dict[str
         res: dict[str, Any] = {"name": _resource_name(rel, used), "path": rel, "bytes": path.stat().st_size,
                                "hash": "sha256:" + sha256_file(path),
                                "mediatype": mimetypes.guess_type(rel)[0] or "application/octet-stream"}
-        if suffix in _MEDIA_SUFFIXES:
+        if suffix in MEDIA_SUFFIXES:
             res["type"] = "media"
             try:
                 res.update(_probe(path))

@@ -34,9 +34,8 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from avanon.detect.models import sha256_file
 from avanon.errors import AccessError, IntegrityError, ParameterError
-from avanon.files import write_atomic
+from avanon.files import sha256_file, write_atomic
 from avanon.vault.crypto import (
     DEFAULT_CHUNK,
     MasterKey,
