@@ -9,6 +9,8 @@ Run from the repository root::
         --pseudo "" --pseudo "timbre_terms=6"              # compare settings, EERs and VAD only
     .venv/bin/python benchmarks/bench_voice.py --quick --privacy-only --wer \
         --pseudo "" --pseudo "timbre_inner=0.5"            # ... and the sprocket WER
+    .venv/bin/python benchmarks/bench_voice.py --protocol long   # trials of >= 8 s (issue 16), both
+        # attackers (resemblyzer, CAM++), normalised WER; see benchmarks/voice_long.py
 
 Data: ../shared/data/dev/sprocket_vcc2016 (4 speakers x 35 parallel sentences, 16 kHz) and
 ../shared/data/dev/fsdd (6 speakers; digits 0-9 x takes 0-1 by default, 8 kHz).
@@ -48,6 +50,7 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 DEV = REPO.parent / "shared" / "data" / "dev"
 
 from avanon import registry  # noqa: E402
@@ -281,6 +284,70 @@ def fmt(v: object) -> str:
     return str(v)
 
 
+def long_protocol(methods, per_speaker: int, groups: list[str], json_path: str | None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The >= 8 s trials of benchmarks/voice_long.py: one row per (group, method)."""
+    import json
+
+    import voice_long as vl
+
+    trials = {"fsdd": lambda: vl.fsdd_trials(DEV, per_speaker=min(per_speaker, 5)), "wide": lambda: vl.wide_trials(DEV, per_speaker=per_speaker)}
+    rows = []
+    for group in groups:
+        utts = trials[group]()
+        spk = [u[0] for u in utts]
+        rates = [u[2] for u in utts]
+        originals = [u[1] for u in utts]
+        seconds = sum(len(x) / sr for x, sr in zip(originals, rates))
+        print(f"# {group}: {len(utts)} trials of {len(set(spk))} speakers, {seconds:.0f} s, shortest {min(len(x) / sr for x, sr in zip(originals, rates)):.1f} s", flush=True)
+        enc = asv.ENCODERS
+        e_orig = {e: asv.embed_all([(s, x, sr) for s, x, sr, _ in utts], encoder=e)[1] for e in enc}
+        digits = group == "fsdd"
+        orig_text = transcripts(originals, rates)
+        refs = [u[3] for u in utts] if digits else orig_text
+        base = {"group": group, "method": "original", "trials": len(utts), "speakers": len(set(spk))}
+        for e in enc:
+            base[f"EER_orig/{e}"] = asv.pair_eer(e_orig[e], spk, e_orig[e], spk)
+        if digits:
+            errs = [vl.trial_errors(r, h, digits=True) for r, h in zip(refs, orig_text)]
+            base["WER"] = sum(a for a, _ in errs) / max(sum(n for _, n in errs), 1)
+        base["F0_range_st"] = vl.summary([vl.f0_range(x, sr) for x, sr in zip(originals, rates)])["median"]
+        rows.append(base)
+        for name, method in methods.items():
+            study, t_study = anonymize(method, utts, 1)
+            attacker, _ = anonymize(method, utts, 2)
+            row = {"group": group, "method": name, "trials": len(utts), "speakers": len(set(spk)), "xRT_batch": seconds / t_study}
+            for e in enc:
+                a = asv.embed_all([(s, x, sr) for s, x, sr in zip(spk, study, rates)], encoder=e)[1]
+                b = asv.embed_all([(s, x, sr) for s, x, sr in zip(spk, attacker, rates)], encoder=e)[1]
+                row[f"ignorant/{e}"] = asv.pair_eer(e_orig[e], spk, a, spk)
+                row[f"lazy/{e}"] = asv.pair_eer(b, spk, a, spk)
+                row[f"within/{e}"] = asv.pair_eer(a, spk, a, spk)
+            for k in ("ignorant", "lazy"):
+                row[k] = min(row[f"{k}/{e}"] for e in enc)
+            row["within"] = max(row[f"within/{e}"] for e in enc)  # the utility side: the encoder that separates speakers worst
+            row["F0_r"] = vl.summary([vl.f0_rho(x, y, sr) for x, y, sr in zip(originals, study, rates)])["median"]
+            row["F0_range_st"] = vl.summary([vl.f0_range(y, sr) for y, sr in zip(study, rates)])["median"]
+            row["VAD_F1"] = vad_f1(originals, study, rates)
+            hyp = transcripts(study, rates)
+            errs = [vl.trial_errors(r, h, digits=digits) for r, h in zip(refs, hyp)]
+            row["WER"] = sum(a for a, _ in errs) / max(sum(n for _, n in errs), 1)
+            per = vl.summary([a / n for a, n in errs if n])
+            row["WER_median"], row["WER_IQR"] = per["median"], (per["q25"], per["q75"])
+            rows.append(row)
+            print(f"#   {name}: {json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})}", flush=True)
+    cols = ["group", "method", "ignorant", "lazy", "within", "F0_r", "F0_range_st", "VAD_F1", "WER", "WER_median", "WER_IQR", "xRT_batch"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |")
+    ecols = ["group", "method"] + [f"{k}/{e}" for k in ("EER_orig", "ignorant", "lazy", "within") for e in asv.ENCODERS]
+    print("\nper encoder:\n| " + " | ".join(ecols) + " |\n|" + "---|" * len(ecols))
+    for r in rows:
+        print("| " + " | ".join(fmt(r.get(c, "")) for c in ecols) + " |")
+    if json_path:
+        Path(json_path).write_text(json.dumps(rows, indent=1, default=list), encoding="utf-8")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a third of sprocket, half of fsdd")
@@ -293,8 +360,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--privacy-only", action="store_true", help="EERs and VAD only: no McAdams, F0, WER, bootstrap, speed or redaction")
     parser.add_argument("--wer", action="store_true", help="with --privacy-only: also the WER figure (sprocket only, the fsdd WER is not meaningful)")
     parser.add_argument("--corpus", choices=("sprocket", "fsdd"), action="append", default=None, help="evaluate only this corpus (repeatable; the attacker pool still uses the other)")
+    parser.add_argument("--protocol", choices=("short", "long"), default="short", help="short: the corpora's own utterances; long: trials of >= 8 s (issue 16)")
+    parser.add_argument("--per-speaker", type=int, default=8, help="--protocol long: at most this many trials per speaker")
+    parser.add_argument("--group", choices=("fsdd", "wide"), action="append", default=None, help="--protocol long: only this group (repeatable)")
+    parser.add_argument("--no-mcadams", action="store_true", help="--protocol long: leave McAdams out")
+    parser.add_argument("--json", default=None, help="--protocol long: also write the rows to this JSON file")
     args = parser.parse_args(argv)
     settings = [parse_params(p) for p in (args.pseudo or [""])]
+    if args.protocol == "long":
+        methods = {} if args.no_mcadams else {"mcadams 0.8": registry.create("voice", "mcadams", alpha=0.8)}
+        for k, params in enumerate(settings):
+            methods["pseudo-speaker" if len(settings) == 1 else f"pseudo#{k + 1}"] = registry.create("voice", "pseudo-speaker", **params)
+        print(f"# bench_voice --protocol long  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  settings={settings}", flush=True)
+        long_protocol(methods, args.per_speaker, args.group or ["fsdd", "wide"], args.json)
+        return 0
     methods = {} if args.privacy_only else {"mcadams": registry.create("voice", "mcadams")}
     for k, params in enumerate(settings):
         methods["pseudo-speaker" if len(settings) == 1 else f"pseudo#{k + 1}"] = registry.create("voice", "pseudo-speaker", **params)
