@@ -209,7 +209,7 @@ MODULES_BY_KIND: dict[str, list[str]] = {
     "redaction": ["avanon.audio.redact"],
     "video": ["avanon.video.facemesh", "avanon.video.background", "avanon.video.body", "avanon.video.consent"],
     "metric": ["avanon.evaluate.faces", "avanon.evaluate.speech", "avanon.evaluate.video", "avanon.evaluate.metadata",
-               "avanon.evaluate.reid", "avanon.evaluate.turns", "avanon.evaluate.linkage"],
+               "avanon.evaluate.reid", "avanon.evaluate.turns", "avanon.evaluate.linkage", "avanon.evaluate.collateral"],
 }
 BUILTIN_MODULES: list[str] = [module for modules in MODULES_BY_KIND.values() for module in modules]
 

@@ -26,7 +26,8 @@ import numpy as np
 from avanon import registry
 from avanon.errors import AvanonError, IntegrityError, ParameterError
 from avanon.evaluate.base import Score, json_number
-from avanon.evaluate.faces import ResidualReport, residual_faces
+from avanon.evaluate.collateral import collateral, collateral_scores
+from avanon.evaluate.faces import ResidualReport
 from avanon.evaluate.metadata import metadata_residue
 
 MANIFEST_NAME = "avanon_manifest.json"
@@ -167,7 +168,12 @@ def evaluate_study(
         say(pair.input)
         try:
             if pair.kind in ("video", "image"):
-                report = residual_faces(src, dst, every=every, max_time=max_seconds)
+                measured = collateral(src, dst, every=every, max_time=max_seconds, sheets=0)  # leaks + collateral, one detection pass
+                report = measured.residual
+                assert report is not None
+                for score in collateral_scores(measured):
+                    per_metric.setdefault(score.metric, []).append(score)
+                    record["scores"][score.metric] = score.to_json()
                 result.residual.append(report)
                 faces_checked += report.faces_checked
                 leaks += report.leaks
