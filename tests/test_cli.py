@@ -103,3 +103,18 @@ def test_run_imports_neither_pyplot_nor_scipy_signal(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "0 []"
+
+
+def test_internal_error_exits_3_not_1(tmp_path, capsys, monkeypatch):
+    """A crash (a bug) is told apart from "some files failed" (1) and a usage error (2) (issue 17)."""
+    import avanon.cli.run as run_cli
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(run_cli, "run_study", crash)
+    write_wav(tmp_path / "study" / "a.wav", seconds=0.2)
+    assert main(["run", str(tmp_path / "study"), "-o", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: boom" in err and "Traceback" in err
+    assert main(["run", "--no-such-option"]) == 2

@@ -5,7 +5,11 @@ the main Typer application. Only the module that owns the command being run is i
 :mod:`avanon.cli.run`, which keeps the application a command group), so ``avanon run`` does not pay
 for importing the vault, the access database or the portal; ``--help`` and unknown commands import
 them all. Library errors (:class:`~avanon.errors.AvanonError`) are printed as one
-clear line and exit with status 2; no logic lives here.
+clear line; no logic lives here.
+
+Exit statuses (:data:`EXIT_CODES`): 0 everything ok; 1 the command ran but some files failed (each
+is listed, with its reason, and recorded in the manifest); 2 a usage, option, recipe or input error
+(nothing or not everything was attempted); 3 an internal error (a bug: the traceback is printed).
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
+EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES = {EXIT_OK: "all ok", EXIT_FILES_FAILED: "some files failed", EXIT_USAGE: "usage, recipe or input error",
+              EXIT_INTERNAL: "internal error"}
+
 
 _registered: set[str] = set()
 
@@ -77,6 +85,20 @@ def _register_for(argv: list[str]) -> None:
         _register(["avanon.cli.run", owner])  # avanon.cli.run adds several commands: the app stays a group
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """Whether ``exc`` is a click usage error (from click, or from the copy of click typer vendors)."""
+    import click
+
+    classes: list[type] = [click.exceptions.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:  # typer releases that use click itself
+        pass
+    else:
+        classes.append(VendoredClickException)
+    return isinstance(exc, tuple(classes))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     _register_for(sys.argv[1:] if argv is None else list(argv))
@@ -84,20 +106,24 @@ def main(argv: list[str] | None = None) -> int:
         code = app(args=argv, standalone_mode=False)
     except AvanonError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
+        return EXIT_USAGE
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
         err_console.print("aborted")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
+    except Exception as exc:  # click usage errors (typer vendors its own copy of click), else a bug
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            status = int(exc.exit_code)  # type: ignore[attr-defined]
+            return EXIT_USAGE if status == EXIT_FILES_FAILED else status  # 1 is kept for "some files failed"
+        import traceback
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
-    return code if isinstance(code, int) else 0
+        traceback.print_exc()
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (a bug in avanon; please report it "
+                          "with the traceback above)", highlight=False, soft_wrap=True)
+        return EXIT_INTERNAL
+    return code if isinstance(code, int) else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
