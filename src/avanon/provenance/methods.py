@@ -111,6 +111,7 @@ class MethodsStatement:
     privacy: list[Figure] = field(default_factory=list)
     utility: list[Figure] = field(default_factory=list)
     evaluation_errors: int = 0
+    execution: str = ""
     general: tuple[str, ...] = GENERAL
 
     @property
@@ -275,6 +276,9 @@ def collect(out_dir: Path, *, evaluation: Path | None = None) -> MethodsStatemen
         versions={str(k): str(v) for k, v in sorted((manifest.get("versions") or {}).items())},
         models=_models(entries), sources=sources,
     )
+    execution = manifest.get("execution") or {}
+    if execution.get("executor"):
+        statement.execution = f"{execution['executor']} executor with {execution.get('workers', 'an unrecorded number of')} workers"
     prov = out_dir / "provenance.json"
     if prov.is_file():
         release = out_dir / "RELEASE.json"
