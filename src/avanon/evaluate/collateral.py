@@ -299,6 +299,8 @@ class CollateralReport:
             "frames_unpaired": self.frames_unpaired,
             "every": self.every,
             "joints": sum(f.joints for f in self.frames),
+            "painted_pixels": sum(f.painted_pixels for f in self.frames),
+            "off_head_pixels": sum(f.off_head_pixels for f in self.frames),
             "joints_painted": json_number(self.joints_painted),
             "painted_off_head_of_painted": json_number(self.painted_off_head),
             "frame_painted_mean": json_number(self._frame_stat("painted", np.mean)),
