@@ -110,3 +110,65 @@ def test_key_file_and_bad_arguments(tmp_path, engine) -> None:  # noqa: F811
         AuditTrail(connect(engine), b"short")
     with pytest.raises(ParameterError, match="'outcome' parameter"):
         AuditTrail(connect(engine), AUDIT_KEY).record("a", "b", "c", outcome="maybe")
+
+
+@pytest.fixture()
+def signed(engine, clock: Clock, tmp_path) -> AuditTrail:  # noqa: F811
+    trail = AuditTrail(connect(engine), AUDIT_KEY, clock=clock, head_file=tmp_path / "audit.head")
+    for i in range(6):
+        trail.record("user", "download", f"study/p{i}.mp4")
+    return trail
+
+
+def test_signed_head_is_kept_outside_the_database(signed: AuditTrail) -> None:
+    import json
+    import stat
+
+    assert signed.verify() == []
+    data = json.loads(signed.head_file.read_text())
+    assert data["seq"] == 6 and data["hash"] == signed.entries()[-1].hash
+    assert stat.S_IMODE(signed.head_file.stat().st_mode) == 0o600
+
+
+def test_cut_tail_with_a_rewritten_head_row_is_caught(signed: AuditTrail) -> None:
+    """Deleting the newest entries and setting the head row back verifies by the chain alone (issue 17)."""
+    kept = signed.entries()[3]
+    _execute(signed, sa.delete(AuditEntry).where(AuditEntry.seq > 4))
+    _execute(signed, sa.update(AuditHead).values(seq=4, hash=kept.hash))
+    unsigned = AuditTrail(signed._engine, AUDIT_KEY)  # noqa: SLF001
+    assert unsigned.verify() == []  # what the attacker counted on
+    problems = [f.problem for f in signed.verify()]
+    assert problems == ["entries 5..6 at the end of the trail are missing (deleted); the signed head outside the database "
+                        "records entry 6"]
+
+
+def test_every_row_deleted_is_caught(signed: AuditTrail) -> None:
+    _execute(signed, sa.delete(AuditEntry))
+    _execute(signed, sa.delete(AuditHead))
+    assert [f.problem for f in signed.verify()] == [
+        "entries 1..6 at the end of the trail are missing (deleted); the signed head outside the database records entry 6"]
+
+
+def test_forged_or_missing_signed_head_is_caught(signed: AuditTrail) -> None:
+    import json
+
+    data = json.loads(signed.head_file.read_text())
+    signed.head_file.write_text(json.dumps({**data, "seq": 9}))
+    assert "was edited: its keyed MAC does not match" in signed.verify()[0].problem
+    signed.head_file.unlink()
+    assert "is missing" in signed.verify()[0].problem
+    signed.record("user", "login", "user")  # the next append writes it again
+    assert signed.verify() == []
+
+
+def test_rewritten_entry_at_the_signed_head_is_caught(signed: AuditTrail, tmp_path) -> None:
+    """A whole trail rebuilt by someone holding an old copy of the database is not the signed one."""
+    import shutil
+
+    shutil.copy(signed.head_file, tmp_path / "old.head")
+    signed.record("user", "download", "study/secret.mp4")
+    shutil.copy(tmp_path / "old.head", tmp_path / "stale.head")
+    stale = AuditTrail(signed._engine, AUDIT_KEY, head_file=tmp_path / "stale.head")  # noqa: SLF001
+    assert stale.verify() == []  # an older signed head still matches the entry it names
+    _execute(signed, sa.update(AuditEntry).where(AuditEntry.seq == 6).values(hash="f" * 64))
+    assert any("not the one the signed head outside the database records" in f.problem for f in stale.verify())

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 from access_support import ORIGINALS, make_run
 
-from avanon.access.db import AuditEntry
+from avanon.access.db import AuditEntry, AuditHead
+from avanon.access.service import Governance, Settings
 from avanon.cli import main
 
 
@@ -26,7 +27,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def test_vault_commands_round_trip(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_vault_commands_round_trip(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     study = tmp_path / "study1"
     for rel, data in ORIGINALS.items():
         (study / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +41,14 @@ def test_vault_commands_round_trip(home: Path, tmp_path: Path, capsys: pytest.Ca
     assert main(["vault", "get", "study1/p02/talk.wav", str(out), "--purpose", "check a transcript"]) == 0
     assert out.read_bytes() == ORIGINALS["p02/talk.wav"]
     assert main(["vault", "verify"]) == 0
+    elsewhere = tmp_path / "no-home"
+    monkeypatch.setenv("AVANON_HOME", str(elsewhere))  # a vault read with nowhere to record it is refused (issue 17)
+    monkeypatch.setenv("AVANON_VAULT", str(home / "vault"))
+    capsys.readouterr()
+    assert main(["vault", "get", "study1/p02/talk.wav", str(tmp_path / "x.wav"), "--purpose", "no record"]) == 2
+    assert "reading an original must be recorded" in capsys.readouterr().err and not (tmp_path / "x.wav").exists()
+    monkeypatch.setenv("AVANON_HOME", str(home))
+    monkeypatch.delenv("AVANON_VAULT")
     key = tmp_path / "new.key"
     assert main(["vault", "rotate-key", "--new-key-file", str(key)]) == 2  # key file must exist first
     from avanon.vault.crypto import MasterKey
@@ -71,6 +81,7 @@ def test_access_commands_and_tamper_detection(home: Path, tmp_path: Path, capsys
     assert main(["access", "release-add", str(run), "--study", "study1", "--tier", "audio=public",
                  "--participants", str(participants)]) == 0
     assert main(["access", "release-approve", "1", "--as", "guest1"]) == 2
+    assert main(["access", "release-approve", "1", "--as", "nobody"]) == 2
     assert main(["access", "release-approve", "1", "--as", "stew"]) == 0
     assert main(["access", "export", str(run), "p02/talk.wav", "--to", str(tmp_path / "share")]) == 0
     assert main(["access", "export", str(run), "p01/stray.mp4", "--to", str(tmp_path / "share2")]) == 2
@@ -79,6 +90,8 @@ def test_access_commands_and_tamper_detection(home: Path, tmp_path: Path, capsys
     assert main(["access", "consent-report", "study1", "-o", str(report)]) == 0
     assert "P02" in report.read_text()
     assert main(["audit", "verify"]) == 0
+    refusals = Governance.from_settings(Settings.from_env()).audit.entries(action="refusal")
+    assert [(e.actor, e.outcome) for e in refusals if e.target == "release 1"] == [("guest1", "refused"), ("nobody", "refused")]
     engine = sa.create_engine(f"sqlite:///{home / 'catalogue.sqlite'}")
     with engine.begin() as conn:
         conn.execute(sa.update(AuditEntry).where(AuditEntry.seq == 2).values(target="nothing to see"))
@@ -98,3 +111,17 @@ def test_every_command_has_help() -> None:
         for command in group.registered_commands:
             assert command.callback.__doc__, command.name
     assert serve.__doc__
+
+
+def test_audit_verify_catches_wholesale_deletion(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleting every row of the trail (entries and head) fails verification (issue 17)."""
+    assert main(["access", "user-add", "guest1", "--role", "guest", "--no-mfa"]) == 0
+    assert main(["audit", "verify"]) == 0
+    engine = sa.create_engine(f"sqlite:///{home / 'catalogue.sqlite'}")
+    with engine.begin() as conn:
+        conn.execute(sa.delete(AuditEntry))
+        conn.execute(sa.delete(AuditHead))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == 1
+    assert "entries 1..1 at the end of the trail are missing (deleted)" in capsys.readouterr().out

@@ -6,6 +6,13 @@ entry)``, where ``prev_hash`` is its predecessor's hash, and a one-row head tabl
 sequence number and hash. The key lives in a file outside the database, so someone who can edit
 the database cannot forge a consistent chain; :meth:`AuditTrail.verify` names every edited,
 deleted, inserted or reordered entry, and a cut-off tail.
+
+The chain alone cannot prove its own completeness: deleting the newest entries and setting the head
+row back to the last one kept, or deleting every row, leaves a chain that verifies. So each append
+also writes a *signed head* outside the database (``audit.head`` beside the key, mode 0600):
+``{"seq": N, "hash": H, "mac": HMAC-SHA256(key, "avanon-audit-head" | N | H)}``. Whoever can
+rewrite the database but not the governance home cannot move it back; :meth:`AuditTrail.verify`
+reports entries missing after it, a rewritten entry at its place, and a missing or forged head.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from avanon.access.db import AuditEntry, AuditHead, session_factory
 from avanon.errors import AccessError, ParameterError
+from avanon.files import write_atomic
 
 GENESIS = "0" * 64
 OUTCOMES = ("ok", "refused", "failed")
@@ -81,6 +89,21 @@ def write_key_file(path: Path) -> None:
         handle.write(secrets.token_hex(32) + "\n")
 
 
+def head_path(key_file: Path) -> Path:
+    """Where the signed head of the trail keyed by ``key_file`` lives: ``audit.head`` beside it."""
+    return Path(key_file).with_name("audit.head")
+
+
+def _head_mac(key: bytes, seq: int, digest: str) -> str:
+    return hmac.new(key, b"avanon-audit-head\x00" + f"{seq}|{digest}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def write_head(path: Path, key: bytes, seq: int, digest: str) -> None:
+    """Write the signed head (newest sequence number and hash) atomically, readable by the owner only."""
+    data = {"seq": seq, "hash": digest, "mac": _head_mac(key, seq, digest)}
+    write_atomic(Path(path), (json.dumps(data, sort_keys=True) + "\n").encode("ascii"))  # mkstemp: mode 0600
+
+
 def _canonical(values: dict[str, object]) -> bytes:
     return json.dumps({k: values[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -96,11 +119,16 @@ class AuditTrail:
         HMAC key, kept outside the database.
     clock : callable, optional
         Returns the current UTC time (tests pass a fixed clock).
+    head_file : Path, optional
+        The signed head outside the database (see the module docstring), written on every append
+        and checked by :meth:`verify`; ``None`` keeps none (the chain alone cannot show a cut tail).
     """
 
-    def __init__(self, engine: Engine, key: bytes, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(self, engine: Engine, key: bytes, *, clock: Callable[[], dt.datetime] | None = None,
+                 head_file: Path | None = None) -> None:
         if len(key) < 32:
             raise ParameterError(f"The audit key must be at least 32 bytes. Got {len(key)} bytes.")
+        self.head_file = Path(head_file) if head_file is not None else None
         self._engine = engine
         self._key = key
         self._sessions = session_factory(engine)
@@ -150,8 +178,33 @@ class AuditTrail:
                     head.seq, head.hash = int(values["seq"]), digest  # type: ignore[call-overload]
             except DBIntegrityError:
                 continue
+            if self.head_file is not None:
+                self._advance_head(int(values["seq"]), digest)  # type: ignore[call-overload]
             return Entry(prev_hash=prev_hash, hash=digest, **values)  # type: ignore[arg-type]
         raise AccessError("Could not append to the audit trail: too much contention.")
+
+    def _advance_head(self, seq: int, digest: str) -> None:
+        """Move the signed head forward (never back: another process may have written a newer one)."""
+        assert self.head_file is not None
+        with self._lock:
+            current = self._read_head()
+            if isinstance(current, tuple) and current[0] >= seq:
+                return
+            write_head(self.head_file, self._key, seq, digest)
+
+    def _read_head(self) -> tuple[int, str] | str | None:
+        """The signed head ``(seq, hash)``; a string saying what is wrong with it; ``None`` if there is none."""
+        assert self.head_file is not None
+        try:
+            data = json.loads(self.head_file.read_text(encoding="ascii"))
+            seq, digest, mac = int(data["seq"]), str(data["hash"]), str(data["mac"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return f"the signed head {self.head_file} cannot be read ({type(exc).__name__})"
+        if not hmac.compare_digest(_head_mac(self._key, seq, digest), mac):
+            return f"the signed head {self.head_file} was edited: its keyed MAC does not match"
+        return seq, digest
 
     def entries(self, *, action: str | None = None, actor: str | None = None, limit: int | None = None,
                 newest_first: bool = False) -> list[Entry]:
@@ -176,7 +229,11 @@ class AuditTrail:
         findings: list[Finding] = []
         expected_seq = 1
         prev_hash = GENESIS
+        signed = self._read_head() if self.head_file is not None else None
+        at_signed: str | None = None  # the chain's hash at the signed head's sequence number
         for row in self._iter_rows():
+            if isinstance(signed, tuple) and row.seq == signed[0]:
+                at_signed = row.hash
             values = {k: getattr(row, k) for k in FIELDS}
             if row.seq != expected_seq:
                 findings.append(Finding(row.seq, f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"
@@ -195,7 +252,25 @@ class AuditTrail:
                 findings.append(Finding(last + 1, f"entries {last + 1}..{head.seq} at the end of the trail are missing (deleted)"))
             else:
                 findings.append(Finding(head.seq, f"the trail head says entry {head.seq} is the newest, but it ends at {last}"))
+        if self.head_file is not None:
+            findings += self._check_signed(signed, last, at_signed)
         return findings
+
+    def _check_signed(self, signed: tuple[int, str] | str | None, last: int, at_signed: str | None) -> list[Finding]:
+        """Findings from comparing the database with the signed head outside it."""
+        if signed is None:
+            return [Finding(last, f"the signed head {self.head_file} outside the database is missing: the trail's "
+                                  "completeness cannot be shown (deleted, or a home made before signed heads)")]
+        if isinstance(signed, str):
+            return [Finding(last, signed)]
+        seq, digest = signed
+        if seq > last:
+            return [Finding(last + 1, f"entries {last + 1}..{seq} at the end of the trail are missing (deleted); the signed "
+                                      f"head outside the database records entry {seq}")]
+        if seq > 0 and at_signed != digest:
+            return [Finding(seq, f"entry {seq} is not the one the signed head outside the database records (the trail "
+                                 "was rewritten)")]
+        return []
 
     def export_csv(self, sink: TextIO) -> int:
         """Write every entry (with its hashes) as CSV; returns the number of rows."""

@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
-from avanon.access.audit import AuditTrail, read_key_file, write_key_file
+from avanon.access.audit import GENESIS, AuditTrail, head_path, read_key_file, write_head, write_key_file
 from avanon.access.auth import Authenticator, SessionInfo
 from avanon.access.db import (
     AccessRequest,
@@ -76,7 +76,8 @@ class Settings:
     db : str
         Catalogue URL (``$AVANON_DB``, default SQLite in ``home``).
     audit_key_file : Path
-        Audit HMAC key (``$AVANON_AUDIT_KEY_FILE``, default ``home/audit.key``).
+        Audit HMAC key (``$AVANON_AUDIT_KEY_FILE``, default ``home/audit.key``); the trail's signed
+        head is kept beside it (:attr:`audit_head_file`).
     vault : Path
         Vault directory (``$AVANON_VAULT``, default ``home/vault``).
     """
@@ -94,12 +95,19 @@ class Settings:
                    Path(os.environ.get("AVANON_AUDIT_KEY_FILE") or root / "audit.key"),
                    Path(os.environ.get("AVANON_VAULT") or root / "vault"))
 
+    @property
+    def audit_head_file(self) -> Path:
+        """The audit trail's signed head, outside the database (``audit.head`` beside the key)."""
+        return head_path(self.audit_key_file)
+
     def init(self) -> None:
-        """Create the home directory (mode 0700), the audit key and the catalogue tables."""
+        """Create the home directory (mode 0700), the audit key, the empty signed head and the catalogue tables."""
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
         if not self.audit_key_file.exists():
             write_key_file(self.audit_key_file)
+            if not self.audit_head_file.exists():
+                write_head(self.audit_head_file, read_key_file(self.audit_key_file), 0, GENESIS)
         connect(self.db).dispose()
 
 
@@ -166,21 +174,26 @@ class Governance:
         Returns the current UTC time.
     hasher : argon2.PasswordHasher, optional
         Password hasher (tests pass a cheap one).
+    audit_head : Path, optional
+        The audit trail's signed head outside the database (:attr:`Settings.audit_head_file`);
+        with it, ``audit verify`` also catches a cut tail and wholesale deletion.
     """
 
     def __init__(self, db: str | Engine, *, audit_key: bytes, vault: object | None = None,
-                 clock: Callable[[], dt.datetime] | None = None, hasher: PasswordHasher | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, hasher: PasswordHasher | None = None,
+                 audit_head: Path | None = None) -> None:
         self.engine = connect(db)
         self._sessions = session_factory(self.engine)
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
-        self.audit = AuditTrail(self.engine, audit_key, clock=self.clock)
+        self.audit = AuditTrail(self.engine, audit_key, clock=self.clock, head_file=audit_head)
         self.auth = Authenticator(self._sessions, self.clock, hasher)
         self.vault = vault
 
     @classmethod
     def from_settings(cls, settings: Settings, *, vault: object | None = None, hasher: PasswordHasher | None = None) -> Governance:
         """Open the catalogue named by ``settings``."""
-        return cls(settings.db, audit_key=read_key_file(settings.audit_key_file), vault=vault, hasher=hasher)
+        return cls(settings.db, audit_key=read_key_file(settings.audit_key_file), vault=vault, hasher=hasher,
+                   audit_head=settings.audit_head_file)
 
     # ------------------------------------------------------------------ users and sessions
     def create_user(self, actor: str, username: str, role: str, password: str, *, mfa: bool | None = None) -> str | None:
@@ -218,6 +231,23 @@ class Governance:
             self.refuse(principal.username, action, target, f"role {principal.role} lacks {action}", ip=ip,
                         flag=action == "review.original")
             require(principal, action)
+
+    def acting_user(self, username: str, action: str, target: str, *, ip: str | None = None) -> Principal:
+        """The user a command acts as (``--as USER``), allowed to do ``action``; a refusal is recorded.
+
+        Raises
+        ------
+        ParameterError
+            No such user (recorded as a refusal).
+        AccessError
+            The user's role lacks ``action`` (recorded as a refusal).
+        """
+        for user in self.auth.users():
+            if user.username == username:
+                self.check_permission(user, action, target, ip=ip)
+                return user
+        self.refuse(username, action, target, "no such user", ip=ip)
+        raise ParameterError(f"No user named {username!r}.")
 
     # ------------------------------------------------------------------ releases
     def register_release(self, actor: str, out_dir: Path, *, study: str, name: str | None = None,

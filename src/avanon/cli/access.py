@@ -19,7 +19,7 @@ from rich.console import Console
 
 from avanon.access.policy import ROLES, Principal
 from avanon.access.service import Governance, Settings, write_csv
-from avanon.errors import AccessError, ParameterError
+from avanon.errors import ParameterError
 
 console = Console()
 access_app = typer.Typer(help="Users, consent, releases and exports of the governance catalogue.", no_args_is_help=True)
@@ -42,13 +42,8 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _steward(gov: Governance, username: str) -> Principal:
-    for user in gov.auth.users():
-        if user.username == username:
-            if user.role not in ("steward", "administrator"):
-                raise AccessError(f"User {username} is a {user.role}; --as needs a steward or administrator.")
-            return user
-    raise ParameterError(f"No user named {username!r}.")
+def _steward(gov: Governance, username: str, action: str, target: str) -> Principal:
+    return gov.acting_user(username, action, target)  # a refusal is audited by the library
 
 
 @access_app.command("init")
@@ -128,7 +123,7 @@ def release_approve(release_id: int = typer.Argument(..., help="Release id."),
                     as_user: str = typer.Option(..., "--as", help="Approving steward or administrator.")) -> None:
     """Approve a release after re-checking every file with the export guard."""
     gov = _gov(with_vault=True)
-    count = gov.approve_release(_steward(gov, as_user), release_id)
+    count = gov.approve_release(_steward(gov, as_user, "release.approve", f"release {release_id}"), release_id)
     console.print(f"Release {release_id} approved with {count} files.")
 
 

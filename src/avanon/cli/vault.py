@@ -19,7 +19,7 @@ from rich.console import Console
 from avanon.access.audit import AuditTrail, read_key_file
 from avanon.access.db import connect
 from avanon.access.service import Governance, Settings
-from avanon.errors import ParameterError
+from avanon.errors import AccessError, ParameterError
 from avanon.vault import KEY_FILE_ENV, PASSPHRASE_ENV, Vault
 from avanon.vault.crypto import MasterKey
 from avanon.vault.store import backup_vault
@@ -61,7 +61,7 @@ def _audit() -> AuditTrail | None:
     settings = Settings.from_env()
     if not settings.audit_key_file.exists():
         return None
-    return AuditTrail(connect(settings.db), read_key_file(settings.audit_key_file))
+    return AuditTrail(connect(settings.db), read_key_file(settings.audit_key_file), head_file=settings.audit_head_file)
 
 
 def _record(action: str, target: str, **detail: object) -> None:
@@ -113,15 +113,17 @@ def get(path: str = typer.Argument(..., help="Vault path (STUDY/...) or file id.
         dest: Path = typer.Argument(..., help="File to write the decrypted original to ('-' for standard output)."),
         purpose: str = typer.Option(..., help="Why the original is needed (recorded in the audit trail)."),
         vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> None:
-    """Decrypt one original (recorded in the audit trail)."""
+    """Decrypt one original (recorded in the audit trail; refused without a governance home to record it)."""
+    trail = _audit()
+    if trail is None:
+        raise AccessError(f"No governance home at {Settings.from_env().home}: reading an original must be recorded in "
+                          "the audit trail. Run `avanon access init` (or set AVANON_HOME) first.")
     opened = _open(vault, key_file)
     if str(dest) == "-":
         stored = opened.decrypt_to(path, sys.stdout.buffer)
     else:
         stored = opened.get(path, dest)
-    trail = _audit()
-    if trail is not None:
-        trail.record(_actor(), "read", stored.path, purpose=purpose, detail={"sha256": stored.sha256})
+    trail.record(_actor(), "read", stored.path, purpose=purpose, detail={"sha256": stored.sha256})
 
 
 @vault_app.command("verify")
