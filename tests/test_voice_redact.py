@@ -127,3 +127,11 @@ def test_end_to_end_on_synthesized_pii(tmp_path: Path) -> None:
     for secret in ("anna", "miller", "867", "5309", "baker", "2019"):
         assert secret not in heard
     assert "weather" in heard
+
+
+def test_a_zero_length_word_inside_a_span_is_redacted_in_the_transcript() -> None:
+    """Whisper sometimes times a word as zero-length ("Mr. Brown," with Brown at 12.28-12.28 s)."""
+    words = (Word(11.86, 12.28, "Mr.", 0.9), Word(12.28, 12.28, "Brown,", 0.9), Word(12.54, 12.62, "in", 0.9))
+    transcript = Transcript((Segment(11.8, 12.7, "Mr. Brown, in", words),), 14.0, "en")
+    out = redact_transcript(transcript, [Redaction(12.13, 12.43, "PERSON", "transcript")])
+    assert out.segments[0].text == "[PERSON] [PERSON] in"

@@ -199,6 +199,8 @@ def redact_transcript(transcript: Transcript, redactions: Sequence[Redaction]) -
         for r in redactions:
             if min(end, r.end) - max(start, r.start) > min(0.01, (end - start) / 2):
                 return r
+            if end <= start and r.start <= start <= r.end:  # a word the recognizer timed as zero-length
+                return r
         return None
 
     segments = []
