@@ -72,8 +72,8 @@ def test_command_owners_match_what_modules_register():
     assert registered == COMMAND_OWNERS
 
 
-def test_run_does_not_import_the_access_database():
-    """``avanon run`` imports only the run command's module (start-up time of every run)."""
+def test_commands_of_the_run_module_do_not_import_the_access_database():
+    """``avanon recipes`` imports only its own command module, not the vault, access database or portal."""
     import subprocess
     import sys
 
@@ -118,3 +118,56 @@ def test_internal_error_exits_3_not_1(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: boom" in err and "Traceback" in err
     assert main(["run", "--no-such-option"]) == 2
+
+
+def test_every_option_has_help_text():
+    _register_all()
+    root = typer.main.get_command(app)
+    missing = [f"{' '.join(path)} {p.name}" for path, cmd in _commands(root) for p in cmd.params
+               if isinstance(p, click.Option) and p.name != "help" and not p.help]
+    missing += [f"{' '.join(path)} {p.name}" for path, cmd in _commands(root) for p in cmd.params
+                if isinstance(p, click.Argument) and not getattr(p, "help", None)]
+    assert not missing, f"options and arguments without help: {missing}"
+
+
+def test_no_command_function_takes_more_than_8_parameters():
+    import inspect
+
+    _register_all()
+    root = typer.main.get_command(app)
+    wide = {" ".join(path): n for path, cmd in _commands(root) if cmd.callback is not None
+            and (n := len(inspect.signature(inspect.unwrap(cmd.callback)).parameters)) > 8}
+    assert wide == {}
+
+
+def test_run_reads_the_roster_with_load_roster(tmp_path, monkeypatch):
+    """A CSV roster (name and speaker columns) and '#' comments in a plain list both reach the run."""
+    import avanon.cli.run as run_cli
+
+    seen = {}
+
+    def fake_run_study(study, out, **kwargs):
+        seen.update(kwargs)
+        raise typer.Exit(0)
+
+    monkeypatch.setattr(run_cli, "run_study", fake_run_study)
+    write_wav(tmp_path / "study" / "a.wav", seconds=0.2)
+    table = tmp_path / "roster.csv"
+    table.write_text("name,speaker\nAnna Smith,sub-01\nBo,\n", encoding="utf-8")
+    assert main(["run", str(tmp_path / "study"), "-o", str(tmp_path / "o1"), "--quiet", "--roster", str(table), "-w", "1"]) == 0
+    assert seen["roster"] == ["Anna Smith", "Bo"] and seen["workers"] == 1 and seen["executor"] == "local"
+    plain = tmp_path / "roster.txt"
+    plain.write_text("# participants\nAnna Smith\n\nBo\n", encoding="utf-8")
+    assert main(["run", str(tmp_path / "study"), "-o", str(tmp_path / "o2"), "--quiet", "--roster", str(plain)]) == 0
+    assert seen["roster"] == ["Anna Smith", "Bo"]
+
+
+def test_pilot_thresholds_are_name_value_pairs(tmp_path, capsys):
+    from avanon.evaluate.pilot import DEFAULT_THRESHOLDS_BOUND, parse_thresholds
+
+    assert parse_thresholds([]) == DEFAULT_THRESHOLDS_BOUND
+    got = parse_thresholds(["min_eer=0.4", "max-leak-rate=none", "max_wer=0.5"])
+    assert got == {"eer_lazy_informed": ("min", 0.4), "metadata_residue": ("max", 0.0), "wer": ("max", 0.5)}
+    write_wav(tmp_path / "study" / "sub-01" / "a.wav", seconds=0.2)
+    assert main(["pilot", str(tmp_path / "study"), "-o", str(tmp_path / "p"), "-t", "max_faces=1"]) == 2
+    assert "The 'threshold' option must be NAME=VALUE with NAME one of min_eer" in capsys.readouterr().err

@@ -58,7 +58,7 @@ def load_roster(path: Path) -> dict[str, str]:
     """Read a roster: a CSV/TSV with a ``name`` column and optionally a ``speaker`` column.
 
     A name without a speaker key is its own key (case-folded). Also accepted: a plain text file with
-    one name per line.
+    one name per line (lines starting with ``#`` are comments). ``avanon run --roster`` reads it.
 
     Raises
     ------
@@ -66,7 +66,7 @@ def load_roster(path: Path) -> dict[str, str]:
         A table without a ``name`` column.
     """
     text = read_text(Path(path))
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         return {}
     delimiter = "\t" if "\t" in lines[0] else ","

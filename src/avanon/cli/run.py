@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from avanon import recipe as recipes
+from avanon.cli.options import grouped
 from avanon.errors import ParameterError
 from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, check_roots, plan, run_study
 
@@ -74,35 +77,73 @@ def _summary(summary: RunSummary, quiet: bool) -> None:
         console.print(f"[red]failed[/] {rel}: {reason}", highlight=False, soft_wrap=True)
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where and how the tasks of a run execute (``--workers``, ``--executor``, ``--scheduler``, ``--segment-seconds``)."""
+
+    workers: int
+    executor: str = "local"
+    scheduler: Optional[str] = None
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+
+
+EXECUTION_OPTIONS = {
+    "workers": (int, typer.Option(max(1, os.cpu_count() or 1), "--workers", "-w", help="Local worker processes (default: all cores).")),
+    "executor": (str, typer.Option("local", "--executor", "-e",
+                                   help="Where tasks run: local (worker processes), dask-local (a Dask LocalCluster of --workers "
+                                        "single-threaded workers) or dask (a running Dask cluster, see --scheduler).")),
+    "scheduler": (Optional[str], typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --executor dask).")),
+    "segment_seconds": (float, typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
+                                            help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never).")),
+}
+
+
+@dataclass(frozen=True)
+class People:
+    """Who is in the study: roster names (keyed pseudonyms, redaction) and the recordings of each speaker."""
+
+    roster: Optional[list[str]] = None
+    speakers: Optional[dict[str, str]] = None
+
+    @classmethod
+    def read(cls, roster: Optional[Path] = None, speakers: Optional[Path] = None) -> "People":
+        """Read the roster (:func:`avanon.annotations.pseudonymize.load_roster`) and the speaker mapping file."""
+        from avanon.annotations.pseudonymize import load_roster
+
+        return cls(list(load_roster(roster)) if roster is not None else None,
+                   read_speaker_map(speakers) if speakers is not None else None)
+
+
+PEOPLE_OPTIONS = {
+    "roster": (Optional[Path], typer.Option(None, "--roster", help="Participant names: a text file with one name per line ('#' starts a comment) "
+                                                                   "or a CSV/TSV with a 'name' column; file and folder names holding one get keyed pseudonyms, annotation text too.")),
+    "speakers": (Optional[Path], typer.Option(None, "--speakers", help="Speaker mapping file: lines 'relative/path<TAB>speaker' (a file name or stem also matches); "
+                                                                       "recordings of one speaker get one pseudo-voice.")),
+}
+
+
+@grouped("people", People.read, PEOPLE_OPTIONS)
+@grouped("execution", Execution, EXECUTION_OPTIONS)
 def run(
     study: Path = typer.Argument(..., help="Study folder with videos, audio, photos and annotations (read only); with --from-vault, the study's name in the vault."),
     out: Path = typer.Option(..., "--out", "-o", help="New output folder (refused if inside the study or non-empty, unless resuming the same run)."),
     recipe: str = typer.Option("default", "--recipe", "-r", help="Built-in recipe name or path to a recipe YAML file."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Derive the study secret from this number (reproducible); default: a random secret kept in OUT.steward/."),
-    workers: int = typer.Option(max(1, os.cpu_count() or 1), "--workers", "-w", help="Local worker processes (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table; failures are still printed."),
-    executor: str = typer.Option("local", "--executor", "-e",
-                                 help="Where tasks run: local (worker processes), dask-local (a Dask LocalCluster of --workers "
-                                      "single-threaded workers) or dask (a running Dask cluster, see --scheduler)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --executor dask)."),
-    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
-                                          help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never)."),
-    roster: Optional[Path] = typer.Option(None, "--roster", help="Text file of participant names, one per line: file and folder names holding one get keyed pseudonyms, annotation text too."),
-    speakers: Optional[Path] = typer.Option(None, "--speakers", help="Speaker mapping file: lines 'relative/path<TAB>speaker' (a file name or stem also matches); recordings of one speaker get one pseudo-voice."),
     from_vault: Optional[Path] = typer.Option(None, "--from-vault", help="Read the originals from this vault (key from $AVANON_VAULT_PASSPHRASE or $AVANON_VAULT_KEY_FILE); they are decrypted to memory only."),
+    execution: Execution = Execution(workers=1),
+    people: People = People(),
 ) -> None:
     """Anonymize every media file of STUDY into OUT and write OUT/avanon_manifest.json."""
     chosen = recipes.load(recipe)
-    names = read_roster(roster) if roster is not None else None
-    mapping = read_speaker_map(speakers) if speakers is not None else None
     if from_vault is not None:
         from avanon.vault import unlock
         from avanon.vault.staging import study_from_vault
 
         with study_from_vault(unlock(from_vault), str(study)) as plain:
-            _run(plain, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names, mapping)
+            _run(plain, out, chosen, seed, execution, people, quiet=quiet)
     else:
-        _run(study, out, chosen, seed, workers, quiet, executor, scheduler, segment_seconds, names, mapping)
+        _run(study, out, chosen, seed, execution, people, quiet=quiet)
 
 
 def read_speaker_map(path: Path) -> dict[str, str]:
@@ -115,29 +156,19 @@ def read_speaker_map(path: Path) -> dict[str, str]:
         raise ParameterError(f"Speaker mapping file {path}: cannot be read as UTF-8 text ({exc}).") from None
 
 
-def read_roster(path: Path) -> list[str]:
-    """Names from a roster file: one per line, blank lines and ``#`` comments ignored."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParameterError(f"Roster file {path}: cannot be read as UTF-8 text ({exc}).") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _run(study: Path, out: Path, chosen: Any, seed: Optional[int], workers: int, quiet: bool, executor: str,
-         scheduler: Optional[str], segment_seconds: float, roster: Optional[list[str]],
-         speakers: Optional[dict[str, str]] = None) -> None:
+def _run(study: Path, out: Path, chosen: recipes.Recipe, seed: Optional[int], execution: Execution, people: People, *,
+         quiet: bool) -> None:
     check_roots(study, out)  # fail before any progress is drawn
 
-    options = {"executor": executor, "scheduler": scheduler, "segment_seconds": segment_seconds, "roster": roster, "speakers": speakers}
+    options = {**dataclasses.asdict(execution), "roster": people.roster, "speakers": people.speakers}
     if quiet:
-        summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, **options)
+        summary = run_study(study, out, recipe=chosen, seed=seed, **options)
     else:
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                    RateColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
             display = _Display(progress, len(plan(study)) if study.is_dir() else 0)
-            summary = run_study(study, out, recipe=chosen, seed=seed, workers=workers, on_event=display, **options)
+            summary = run_study(study, out, recipe=chosen, seed=seed, on_event=display, **options)
     _summary(summary, quiet)
     raise typer.Exit(summary.exit_code)
 

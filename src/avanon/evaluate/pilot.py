@@ -79,6 +79,60 @@ def parse_fraction(text: str) -> float:
         raise ParameterError(f"The 'sample' option must be a percentage like 10% or a fraction like 0.1. Got {text!r} instead.") from None
 
 
+def parse_thresholds(items: list[str] | tuple[str, ...]) -> dict[str, tuple[str, float]]:
+    """Thresholds from ``NAME=VALUE`` items over the defaults (:data:`DEFAULT_THRESHOLDS_BOUND`).
+
+    ``NAME`` is one of :data:`THRESHOLD_OPTIONS` (``min_eer``, ``max_leak_rate``, ...); ``VALUE`` is a
+    number, or ``none`` to drop that threshold. Returns metric name -> ``("min" | "max", value)``.
+    """
+    thresholds = dict(DEFAULT_THRESHOLDS_BOUND)
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        name, value = name.strip().replace("-", "_"), value.strip()
+        if not sep or name not in THRESHOLD_OPTIONS:
+            raise ParameterError(f"The 'threshold' option must be NAME=VALUE with NAME one of {', '.join(THRESHOLD_OPTIONS)}. Got {item!r} instead.")
+        metric, bound = THRESHOLD_OPTIONS[name]
+        if value.lower() == "none":
+            thresholds.pop(metric, None)
+            continue
+        try:
+            thresholds[metric] = (bound, float(value))
+        except ValueError:
+            raise ParameterError(f"The 'threshold' option {name} must be a number or none. Got {value!r} instead.") from None
+    return thresholds
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How each level is evaluated (the options shared by ``avanon evaluate`` and ``avanon pilot``).
+
+    Parameters
+    ----------
+    every : int >= 1 [frames]
+        Video frames sampled for the face and pose metrics.
+    max_seconds : float > 0 [s], optional
+        Only the first seconds of each file are evaluated.
+    voice_attacks : bool
+        Run the speaker-verification attackers.
+    transcriber : callable (samples, rate) -> text, optional
+        Recognizer for the WER (the project's offline recognizer by default).
+    """
+
+    every: int = 10
+    max_seconds: float | None = None
+    voice_attacks: bool = True
+    transcriber: Callable[[Any, int], str] | None = None
+
+    @classmethod
+    def from_options(cls, every: int = 10, max_seconds: float | None = None, no_voice_attacks: bool = False) -> "EvaluationSettings":
+        """From the command-line options ``--every``, ``--max-seconds`` and ``--no-voice-attacks``."""
+        return cls(every=every, max_seconds=max_seconds, voice_attacks=not no_voice_attacks)
+
+    def study_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`avanon.evaluate.study.evaluate_study`."""
+        return {"every": self.every, "max_seconds": self.max_seconds, "voice_attacks": self.voice_attacks, "transcriber": self.transcriber}
+
+
 def paired_annotations(study: Path, sample: list[str]) -> list[str]:
     """Annotation files of the study that belong (by file name) to a sampled media file."""
     from avanon.annotations.formats import is_annotation
@@ -207,10 +261,7 @@ def run_pilot(
     fraction: float = 0.1,
     thresholds: dict[str, tuple[str, float]] | None = None,
     seed: int = 0,
-    every: int = 10,
-    max_seconds: float | None = None,
-    voice_attacks: bool = True,
-    transcriber: Callable[[Any, int], str] | None = None,
+    evaluation: EvaluationSettings = EvaluationSettings(),
     progress: Callable[[str], None] | None = None,
 ) -> PilotResult:
     """Sample, anonymize with each level, evaluate and recommend (see the module docstring).
@@ -229,14 +280,10 @@ def run_pilot(
         Metric name -> ``("min" | "max", value)``; :data:`DEFAULT_THRESHOLDS_BOUND` by default.
     seed : int
         Seed of the sample and of every run.
-    every : int >= 1 [frames]
-        Video frames sampled for the face and pose metrics.
-    max_seconds : float > 0 [s], optional
-        Only the first seconds of each file are evaluated.
-    voice_attacks : bool
-        Run the speaker-verification attackers.
-    transcriber : callable (samples, rate) -> text, optional
-        Recognizer for the WER (the project's offline recognizer by default).
+    evaluation : EvaluationSettings
+        Frames, seconds, attackers and recognizer of each level's evaluation.
+    progress : callable (str) -> None, optional
+        Receives one line per step.
     """
     from avanon import recipe as recipes
     from avanon.evaluate.speech import default_transcriber
@@ -261,6 +308,7 @@ def run_pilot(
         _place(study / rel, sample_dir / rel)
     if (study / "participants.tsv").is_file():
         _place(study / "participants.tsv", sample_dir / "participants.tsv")
+    transcriber = evaluation.transcriber
     if transcriber is None:
         try:
             transcriber = default_transcriber()
@@ -274,11 +322,10 @@ def run_pilot(
         out = pilot_dir / "runs" / name
         summary = run_study(sample_dir, out, recipe=recipe, seed=seed)
         say(f"level {name}: evaluating")
-        evaluation = evaluate_study(sample_dir, out, every=every, max_seconds=max_seconds, voice_attacks=voice_attacks,
-                                    transcriber=transcriber)
-        failed, unjudged = check_thresholds(evaluation, thresholds)
+        measured = evaluate_study(sample_dir, out, **{**evaluation.study_options(), "transcriber": transcriber})
+        failed, unjudged = check_thresholds(measured, thresholds)
         meets = not failed and not summary.failed
-        results.append(LevelResult(name, evaluation, meets, failed, utility_index(evaluation), unjudged, list(summary.failed)))
+        results.append(LevelResult(name, measured, meets, failed, utility_index(measured), unjudged, list(summary.failed)))
     recommended, reason = recommend(results)
     return PilotResult(sample, results, thresholds, recommended, reason)
 
