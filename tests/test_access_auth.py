@@ -8,11 +8,22 @@ import datetime as dt
 import pytest
 from access_support import CHEAP_HASHER, PASSWORD, Clock, clock, engine  # noqa: F401
 
-from avanon.access.auth import MAX_FAILURES, Authenticator, hotp, matching_step, totp, totp_uri
-from avanon.access.db import connect, session_factory
+from avanon.access.auth import (
+    MAX_FAILURES,
+    MAX_PER_ACCOUNT,
+    MAX_PER_ADDRESS,
+    Authenticator,
+    SecretBox,
+    hotp,
+    matching_step,
+    totp,
+    totp_uri,
+)
+from avanon.access.db import User, connect, session_factory
 from avanon.errors import AccessError, ParameterError
 
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
+TOTP_KEY = b"k" * 32
 
 
 @pytest.mark.parametrize(("seconds", "expected"), [(59, "94287082"), (1111111109, "07081804"), (1111111111, "14050471"),
@@ -37,7 +48,7 @@ def test_matching_step_allows_one_step_drift() -> None:
 
 @pytest.fixture()
 def auth(engine, clock: Clock) -> Authenticator:  # noqa: F811
-    return Authenticator(session_factory(connect(engine)), clock, CHEAP_HASHER)
+    return Authenticator(session_factory(connect(engine)), clock, CHEAP_HASHER, secret_key=TOTP_KEY)
 
 
 def test_steward_needs_totp_and_codes_cannot_be_replayed(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
@@ -115,3 +126,64 @@ def test_sessions_expire_logout_and_disable(auth: Authenticator, clock: Clock) -
     assert auth.session(None) is None and auth.session("garbage") is None
     auth.set_password("res", "another long password")
     auth.login("res", "another long password", None)
+
+
+def test_totp_secrets_are_encrypted_at_rest(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
+    """A copy of the catalogue does not hold second factors in the clear (issue 17)."""
+    import sqlalchemy as sa
+
+    _, secret = auth.create_user("stew", "steward", PASSWORD)
+    assert secret
+    with auth._sessions() as session:  # noqa: SLF001 - read the row as a thief of the database would
+        stored = session.execute(sa.select(User.totp_secret).where(User.username == "stew")).scalar_one()
+    assert stored and secret not in stored and len(stored) <= 64
+    assert SecretBox(TOTP_KEY).open("stew", stored) == secret
+    with pytest.raises(AccessError, match="cannot be decrypted"):
+        SecretBox(b"x" * 32).open("stew", stored)
+    with pytest.raises(AccessError, match="cannot be decrypted"):
+        SecretBox(TOTP_KEY).open("other", stored)  # bound to the user name: rows cannot be swapped
+    auth.login("stew", PASSWORD, totp(secret, clock()))
+
+
+def test_plain_secret_of_an_older_version_is_encrypted_at_login(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
+    import sqlalchemy as sa
+
+    _, secret = auth.create_user("stew", "steward", PASSWORD)
+    with auth._sessions.begin() as session:  # noqa: SLF001
+        session.execute(sa.update(User).where(User.username == "stew").values(totp_secret=secret))
+    auth.login("stew", PASSWORD, totp(secret, clock()))
+    with auth._sessions() as session:  # noqa: SLF001
+        assert session.execute(sa.select(User.totp_secret).where(User.username == "stew")).scalar_one() != secret
+
+
+def test_one_person_behind_a_shared_address_cannot_lock_out_everyone(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
+    """Failures lock a user name from one address; colleagues behind the same address still log in (issue 17)."""
+    auth.create_user("res", "researcher", PASSWORD, mfa=False)
+    auth.create_user("other", "researcher", PASSWORD, mfa=False)
+    shared = "10.0.0.1"
+    for name in [f"guess{i}" for i in range(14)]:  # 70 failures behind a NAT: more than the old per-address limit (30)
+        for _ in range(MAX_FAILURES):
+            with pytest.raises(AccessError):
+                auth.login(name, "wrong password!", None, ip=shared)
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(AccessError):
+            auth.login("res", "wrong password!", None, ip=shared)
+    with pytest.raises(AccessError, match="too many failed logins for this user name"):
+        auth.login("res", PASSWORD, None, ip=shared)
+    auth.login("other", PASSWORD, None, ip=shared)  # a colleague behind the same address
+    auth.login("res", PASSWORD, None, ip="192.0.2.7")  # the same person from elsewhere
+    assert MAX_PER_ADDRESS > 15 * MAX_FAILURES and MAX_PER_ACCOUNT > MAX_FAILURES
+
+
+def test_address_and_account_ceilings(auth: Authenticator, clock: Clock) -> None:  # noqa: F811
+    auth.create_user("res", "researcher", PASSWORD, mfa=False)
+    for i in range(MAX_PER_ADDRESS):
+        with pytest.raises(AccessError):
+            auth.login(f"n{i}", "wrong password!", None, ip="10.0.0.2")
+    with pytest.raises(AccessError, match="from this address"):
+        auth.login("res", PASSWORD, None, ip="10.0.0.2")
+    for i in range(MAX_PER_ACCOUNT):
+        with pytest.raises(AccessError):
+            auth.login("res", "wrong password!", None, ip=f"172.16.0.{i}")
+    with pytest.raises(AccessError, match="for this user name"):
+        auth.login("res", PASSWORD, None, ip="192.0.2.8")

@@ -1,31 +1,38 @@
 """Multi-factor login: argon2 password hashes, time-based one-time passwords, lockout, sessions.
 
 * Passwords are hashed with Argon2id (``argon2-cffi``).
-* One-time passwords follow RFC 6238 (TOTP: HMAC-SHA1, 30 s steps, 6 digits), accepting one step of
-  clock drift either way and refusing a code whose step was already used (no replay).
+* One-time passwords follow RFC 6238 (TOTP: HMAC-SHA1, 30 s steps, 6 digits; computed by ``pyotp``),
+  accepting one step of clock drift either way and refusing a code whose step was already used (no
+  replay). TOTP secrets are stored encrypted (AES-256-GCM, bound to the user name) with a key kept
+  outside the database (:class:`SecretBox`), so a copy of the catalogue does not give away second
+  factors.
 * Stewards and administrators must give a one-time password; other users must give one when they
   have enrolled.
-* Failed logins lock a user name for :data:`LOCKOUT` after :data:`MAX_FAILURES` failures within
-  :data:`LOCKOUT`, whether or not the account exists, and one address may try at most
-  :data:`MAX_PER_ADDRESS` times per :data:`LOCKOUT`, so that nothing tells an attacker which
-  accounts exist.
+* Failed logins lock a user name *from one address* after :data:`MAX_FAILURES` failures within
+  :data:`LOCKOUT`, whether or not the account exists, so nothing tells an attacker which accounts
+  exist; one address may fail at most :data:`MAX_PER_ADDRESS` times and one user name at most
+  :data:`MAX_PER_ACCOUNT` times (from all addresses) per :data:`LOCKOUT`. Someone behind a shared
+  address (a campus NAT) who guesses at a colleague's name locks only that name from that address,
+  not every user behind it, and cannot lock anyone out from elsewhere with a few guesses.
 * Session tokens are random (256 bits); only their SHA-256 is stored, next to a CSRF token.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
 import secrets
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote
 
+import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm import sessionmaker
 
@@ -35,8 +42,9 @@ from avanon.errors import AccessError, ParameterError
 
 TOTP_STEP = 30
 TOTP_DIGITS = 6
-MAX_FAILURES = 5
-MAX_PER_ADDRESS = 30
+MAX_FAILURES = 5  # per user name and address
+MAX_PER_ADDRESS = 100  # per address, all user names
+MAX_PER_ACCOUNT = 50  # per user name, all addresses
 LOCKOUT = dt.timedelta(minutes=15)
 SESSION_LIFETIME = dt.timedelta(hours=8)
 MIN_PASSWORD = 10
@@ -45,20 +53,12 @@ LOGIN_REFUSED = "Invalid user name, password or one-time password."
 
 def totp_secret() -> str:
     """A new random TOTP secret (160 bits, base32 without padding)."""
-    return base64.b32encode(secrets.token_bytes(20)).decode("ascii").rstrip("=")
-
-
-def _secret_bytes(secret: str) -> bytes:
-    text = secret.strip().replace(" ", "").upper()
-    return base64.b32decode(text + "=" * (-len(text) % 8))
+    return pyotp.random_base32(32)
 
 
 def hotp(secret: str, counter: int, *, digits: int = TOTP_DIGITS, digest: str = "sha1") -> str:
     """HOTP value (RFC 4226) for ``counter``; ``secret`` is base32."""
-    mac = hmac.new(_secret_bytes(secret), struct.pack(">Q", counter), digest).digest()
-    offset = mac[-1] & 0x0F
-    code = (struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 10**digits
-    return str(code).zfill(digits)
+    return pyotp.HOTP(_normal(secret), digits=digits, digest=getattr(hashlib, digest)).at(counter)
 
 
 def totp(secret: str, when: dt.datetime, *, step: int = TOTP_STEP, digits: int = TOTP_DIGITS, digest: str = "sha1") -> str:
@@ -75,12 +75,12 @@ def totp(secret: str, when: dt.datetime, *, step: int = TOTP_STEP, digits: int =
     digits : int in [6, 10]
         Code length.
     """
-    return hotp(secret, int(when.timestamp()) // step, digits=digits, digest=digest)
+    return pyotp.TOTP(_normal(secret), digits=digits, digest=getattr(hashlib, digest), interval=step).at(when)
 
 
 def totp_uri(secret: str, username: str, issuer: str = "avanon") -> str:
     """``otpauth://`` URI for authenticator apps (shown once, at enrolment)."""
-    return f"otpauth://totp/{quote(issuer)}:{quote(username)}?secret={secret}&issuer={quote(issuer)}&digits={TOTP_DIGITS}&period={TOTP_STEP}"
+    return pyotp.TOTP(_normal(secret), digits=TOTP_DIGITS, interval=TOTP_STEP).provisioning_uri(name=username, issuer_name=issuer)
 
 
 def matching_step(secret: str, code: str, when: dt.datetime, *, drift: int = 1) -> int | None:
@@ -88,11 +88,70 @@ def matching_step(secret: str, code: str, when: dt.datetime, *, drift: int = 1) 
     code = code.strip().replace(" ", "")
     if not code.isdigit() or len(code) != TOTP_DIGITS:
         return None
-    now_step = int(when.timestamp()) // TOTP_STEP
+    generator = pyotp.TOTP(_normal(secret), digits=TOTP_DIGITS, interval=TOTP_STEP)
+    now_step = generator.timecode(when)
     for candidate in range(now_step - drift, now_step + drift + 1):
-        if hmac.compare_digest(hotp(secret, candidate), code):
+        if hmac.compare_digest(generator.generate_otp(candidate), code):
             return candidate
     return None
+
+
+def _normal(secret: str) -> str:
+    text = secret.strip().replace(" ", "").upper()
+    return text + "=" * (-len(text) % 8)
+
+
+class SecretBox:
+    """Encrypts TOTP secrets for the catalogue: AES-256-GCM, bound to the user name.
+
+    The stored form is 64 URL-safe base64 characters (12-byte nonce, the 20-byte secret, 16-byte
+    tag). A secret stored in the clear by an older version (32 base32 characters) is still read,
+    and encrypted at the user's next login.
+
+    Parameters
+    ----------
+    key : bytes, 32 bytes
+        Kept outside the database (:class:`avanon.access.service.Governance` derives it from the
+        audit key).
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ParameterError(f"The TOTP secret key must be 32 bytes. Got {len(key)} bytes.")
+        self._aead = AESGCM(key)
+
+    @staticmethod
+    def _aad(username: str) -> bytes:
+        return b"avanon-totp\x00" + username.encode("utf-8")
+
+    def seal(self, username: str, secret: str) -> str:
+        """The stored form of a base32 ``secret``."""
+        nonce = secrets.token_bytes(12)
+        raw = base64.b32decode(_normal(secret))
+        return base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, raw, self._aad(username))).decode("ascii")
+
+    def open(self, username: str, stored: str) -> str:
+        """The base32 secret from its stored form.
+
+        Raises
+        ------
+        AccessError
+            The stored value was made with another key, for another user, or was altered.
+        """
+        if is_plain_secret(stored):
+            return stored
+        try:
+            data = base64.urlsafe_b64decode(stored.encode("ascii"))
+            raw = self._aead.decrypt(data[:12], data[12:], self._aad(username))
+        except (binascii.Error, ValueError, InvalidTag):
+            raise AccessError(f"The one-time password secret of user {username!r} cannot be decrypted (other key, or "
+                              "altered); enrol the user again.") from None
+        return base64.b32encode(raw).decode("ascii").rstrip("=")
+
+
+def is_plain_secret(stored: str) -> bool:
+    """Whether a stored TOTP secret is base32 in the clear (written by an older version)."""
+    return len(stored) == 32 and all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in stored)
 
 
 @dataclass(frozen=True)
@@ -115,10 +174,13 @@ class Authenticator:
         Returns the current UTC time.
     hasher : argon2.PasswordHasher, optional
         Password hasher; the default uses argon2-cffi's recommended parameters.
+    secret_key : bytes, 32 bytes
+        Key that encrypts TOTP secrets in the catalogue (:class:`SecretBox`), kept outside it.
     """
 
     def __init__(self, sessions: sessionmaker[sa.orm.Session], clock: Callable[[], dt.datetime],
-                 hasher: PasswordHasher | None = None) -> None:
+                 hasher: PasswordHasher | None = None, *, secret_key: bytes) -> None:
+        self._box = SecretBox(secret_key)
         self._sessions = sessions
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
@@ -149,7 +211,8 @@ class Authenticator:
         with self._sessions.begin() as session:
             if session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none():
                 raise ParameterError(f"A user named {username!r} already exists.")
-            user = User(username=username, role=role, password_hash=self._hasher.hash(password), totp_secret=secret,
+            stored = self._box.seal(username, secret) if secret else None
+            user = User(username=username, role=role, password_hash=self._hasher.hash(password), totp_secret=stored,
                         totp_last_step=0, active=True, created=self._clock())
             session.add(user)
             session.flush()
@@ -185,21 +248,28 @@ class Authenticator:
             return [Principal(u.id, u.username, u.role) for u in session.execute(sa.select(User).order_by(User.username)).scalars()]
 
     def locked(self, username: str, ip: str | None) -> str | None:
-        """Why logins for ``username`` from ``ip`` are refused right now, or None."""
+        """Why logins for ``username`` from ``ip`` are refused right now, or None (see the module docstring)."""
         since = self._clock() - LOCKOUT
+        minutes = int(LOCKOUT.total_seconds() // 60)
+        recent = sa.and_(LoginAttempt.time > since, LoginAttempt.success.is_(False))
         with self._sessions() as session:
-            failures = session.execute(sa.select(LoginAttempt.success).where(
-                LoginAttempt.username == username, LoginAttempt.time > since).order_by(LoginAttempt.time.desc())).scalars().all()
+            pair = session.execute(sa.select(LoginAttempt.success).where(
+                LoginAttempt.username == username, LoginAttempt.ip.is_(None) if ip is None else LoginAttempt.ip == ip,
+                LoginAttempt.time > since).order_by(LoginAttempt.time.desc())).scalars().all()
             recent_failures = 0
-            for success in failures:
+            for success in pair:
                 if success:
                     break
                 recent_failures += 1
             if recent_failures >= MAX_FAILURES:
-                return f"too many failed logins for this user name; try again in {int(LOCKOUT.total_seconds() // 60)} minutes"
+                return f"too many failed logins for this user name; try again in {minutes} minutes"
+            account = session.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(
+                LoginAttempt.username == username, recent)).scalar_one()
+            if account >= MAX_PER_ACCOUNT:
+                return f"too many failed logins for this user name; try again in {minutes} minutes"
             if ip:
                 count = session.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(
-                    LoginAttempt.ip == ip, LoginAttempt.time > since, LoginAttempt.success.is_(False))).scalar_one()
+                    LoginAttempt.ip == ip, recent)).scalar_one()
                 if count >= MAX_PER_ADDRESS:
                     return "too many failed logins from this address; try again later"
         return None
@@ -230,8 +300,11 @@ class Authenticator:
             if ok and user is not None:
                 needs_otp = user.role in MFA_REQUIRED or user.totp_secret is not None
                 if needs_otp:
-                    step = matching_step(user.totp_secret, otp or "", now) if user.totp_secret else None
+                    plain = self._box.open(user.username, user.totp_secret) if user.totp_secret else None
+                    step = matching_step(plain, otp or "", now) if plain else None
                     ok = step is not None and step > user.totp_last_step
+                    if ok and plain and is_plain_secret(user.totp_secret or ""):
+                        user.totp_secret = self._box.seal(user.username, plain)  # encrypted from now on
                 ok = ok and user.active
             session.add(LoginAttempt(username=username, ip=ip, time=now, success=bool(ok)))
             if not ok or user is None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import hmac
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -159,6 +161,11 @@ def has_audio_of(path: str, entry: dict[str, object]) -> bool:
     return True
 
 
+def totp_key(audit_key: bytes) -> bytes:
+    """The key that encrypts TOTP secrets in the catalogue, derived from the audit key (kept outside it)."""
+    return hmac.new(audit_key, b"avanon-totp-secret-key", hashlib.sha256).digest()
+
+
 class Governance:
     """Access control, consent, releases and the audit trail over one catalogue.
 
@@ -186,7 +193,7 @@ class Governance:
         self._sessions = session_factory(self.engine)
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.audit = AuditTrail(self.engine, audit_key, clock=self.clock, head_file=audit_head)
-        self.auth = Authenticator(self._sessions, self.clock, hasher)
+        self.auth = Authenticator(self._sessions, self.clock, hasher, secret_key=totp_key(audit_key))
         self.vault = vault
 
     @classmethod
