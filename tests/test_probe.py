@@ -109,3 +109,14 @@ def test_special_files_are_not_opened(tmp_path, make):
         os.symlink("/dev/null", path)  # a character device (mknod needs root)
     with pytest.raises(MediaError, match="not a regular file"):
         probe(path)
+
+
+def test_check_decoded_compares_with_the_declared_duration(tmp_path):
+    from avanon.media.probe import check_decoded
+
+    info = probe(write_video(tmp_path / "v.mp4", frames=25, fps=25))  # 1 s, audio at 16 kHz
+    check_decoded(info, video_end_s=info.video.start_time_s + 1.0, audio_samples=16000)
+    with pytest.raises(MediaError, match=r"v\.mp4: truncated: 0\.232 s of video decoded, the container declares 1\.\d+ s"):
+        check_decoded(info, video_end_s=info.video.start_time_s + 0.232)
+    with pytest.raises(MediaError, match=r"truncated: 0\.500 s of audio decoded \(8000 samples at 16000 Hz\)"):
+        check_decoded(info, audio_samples=8000)

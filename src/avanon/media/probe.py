@@ -207,6 +207,43 @@ def _check_complete(path: Path, container: "av.container.InputContainer", declar
         raise MediaError(f"{path}: truncated: the container declares {declared:.3f} s but its data ends at {span:.3f} s.")
 
 
+def check_decoded(info: MediaInfo, *, video_end_s: float | None = None, audio_samples: int | None = None) -> None:
+    """Refuse a file whose decoded content ends well before the duration its container declares.
+
+    Call it after decoding, with what was decoded: the end of the last video frame and the number of
+    audio samples per channel. :func:`probe` already refuses files whose packets end early; this
+    catches packets that were there but did not decode (a damaged tail).
+
+    Parameters
+    ----------
+    info : MediaInfo
+        The input's :func:`probe` result (its ``duration_s`` and start times are the reference).
+    video_end_s : float, optional [s]
+        Presentation time of the end of the last decoded frame, on the container's clock.
+    audio_samples : int >= 0, optional
+        Decoded samples per channel of the first audio stream.
+
+    Raises
+    ------
+    MediaError
+        What was decoded is shorter than declared by more than :data:`TRUNCATION_TOLERANCE`.
+    """
+    declared = info.duration_s
+    if declared <= 0:
+        return
+    seconds, fraction = TRUNCATION_TOLERANCE
+    allowed = max(seconds, fraction * declared)
+    if video_end_s is not None and info.video is not None:
+        decoded = video_end_s - info.video.start_time_s
+        if declared - decoded > allowed:
+            raise MediaError(f"{info.path}: truncated: {decoded:.3f} s of video decoded, the container declares {declared:.3f} s.")
+    if audio_samples is not None and info.audio is not None and info.audio.sample_rate > 0:
+        decoded = audio_samples / info.audio.sample_rate
+        if declared - decoded > allowed:
+            raise MediaError(f"{info.path}: truncated: {decoded:.3f} s of audio decoded ({audio_samples} samples at "
+                             f"{info.audio.sample_rate} Hz), the container declares {declared:.3f} s.")
+
+
 def _seconds(value: int | None, time_base: Fraction | None) -> float:
     if value is None or time_base is None:
         return 0.0
