@@ -13,17 +13,12 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   the mel scale, ``timbre_db`` RMS) is added; this moves formants and replaces the speaker's timbre.
   Few, broad cosines (4 by default) change the timbre as much as many fine ones for a speaker
   encoder but leave the formant pattern more readable for a recognizer (benchmarks/results/voice.md).
-* **Formant band** (``formant_band_hz``, about F1 and F2): most of the phonetic content (which
-  vowel, which place of articulation) lies in the first two formants, while speaker identity is
-  also carried by the low band, the spectral tilt and F3-F5 above about 2.5 kHz. Inside the band
-  only a share ``timbre_inner`` of the timbre curve and ``warp_inner`` of the log warp factor are
-  applied (1 outside, raised-cosine tapers half an octave wide outside the band edges), so the
-  keyed curve adds no spurious peaks and valleys among the formants a recognizer reads; with
-  ``band_tilt`` the curve's straight-line slope across the band is kept in full (a keyed spectral
-  tilt, a voice-quality cue) and only its ripple is scaled. Off by default (``timbre_inner=1``):
-  it more than halves the recognizer's word errors, but the speaker encoder reads identity in the
-  same band, and an attacker comparing with original speech then links the voices far too often
-  (benchmarks/results/voice.md measures the trade-off).
+* **Formant band** (``formant_band_hz``, about F1 and F2, where most phonetic content lies):
+  inside it only a share ``timbre_inner`` of the timbre curve and ``warp_inner`` of the log warp
+  factor apply (raised-cosine tapers half an octave wide outside the edges); with ``band_tilt`` the
+  curve's straight-line slope across the band is kept in full. Off by default: it more than halves
+  the recognizer's word errors, but the speaker encoder reads identity in the same band, and an
+  attacker with original speech then links the voices far too often (benchmarks/results/voice.md).
 * **Minimum distance from the source**: a keyed voice can by chance land on the speaker's own one.
   The warp factor is drawn log-uniformly from ``warp_range`` without the band ``|log warp| <
   min_warp`` (every pseudo-voice moves the formants), and a pseudo-speaker mean F0 closer than
@@ -35,37 +30,29 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   run (jitter-like detail is an identity cue; the intonation contour is kept).
 * **Unvoiced frames** (``keep_unvoiced``): pauses, breath and voiceless consonants (unvoiced
   stretches up to ``unvoiced_max_ms``) keep their own envelope shape, blending into the
-  pseudo-voice's over ``unvoiced_ramp_ms`` next to converted frames. They carry little of the
-  vocal-fold and formant identity a speaker encoder uses, while a re-coloured background or burst is
-  what made a voice-activity detector miss speech onsets. Kept as they are, though, they are the
-  same under every study secret, which lets an attacker who anonymizes enrolment speech with his own
-  secret link them; so by default (``unvoiced_warp``) they get the pseudo-voice's frequency warp,
-  and optionally a share ``unvoiced_timbre`` of its timbre curve: a consonant keeps its broad
-  spectral shape but lands where the pseudo-speaker's vocal tract puts it. Longer unvoiced stretches
-  (whispered speech) are converted like voiced speech, except their pauses (30 dB below the loud
-  frames).
-* **Original samples in unvoiced stretches** (``unvoiced_passthrough``, off by default): WORLD
-  re-synthesises unvoiced sounds as envelope-shaped noise and smears bursts and onsets, which is
-  much of what makes a voice-activity detector disagree with the original on narrow-band speech
-  (about 0.98 F1 on 8 kHz digits even with nothing changed). With this option the kept unvoiced
-  frames take the original signal instead: quiet ones (at least ``passthrough_db`` below the
-  segment's loud frames: pauses, breath, weak onsets) whole, and louder ones (consonants) only above
-  ``passthrough_hz``, with raised-cosine cross-fades of ``passthrough_fade_ms`` at every border,
-  after the level matching; loud frames of long unvoiced stretches (whisper) are never passed
-  through. Below ``passthrough_hz`` the louder ones stay WORLD's noise with the warped envelope:
-  passing them through whole, or filtered to the warped envelope, cost 3 points of ignorant EER on
-  8 kHz digits. Off by default because the original samples, the same under every secret, link
-  speakers: on 16 kHz studio speech the quiet frames alone took the ignorant attacker's EER from 47
-  to 42 % and the lazy-informed one's from 43 to 37 %, below the targets, at any level threshold
-  tried (benchmarks/results/voice.md). It helps where voice-activity agreement on narrow-band
-  recordings matters more than that margin (with ``unvoiced_max_ms=400``: 0.964 to 0.981 F1 on the
-  8 kHz digits, privacy targets held there).
+  pseudo-voice's over ``unvoiced_ramp_ms``; a re-coloured background or burst made a voice-activity
+  detector miss speech onsets. Kept as they are, though, they are the same under every secret and
+  link speakers, so (``unvoiced_warp``) they get the pseudo-voice's frequency warp, and optionally a
+  share ``unvoiced_timbre`` of its timbre curve. Longer unvoiced stretches (whispered speech) are
+  converted like voiced speech, except their pauses (30 dB below the loud frames).
+* **Original samples in unvoiced stretches** were tried and removed (issue 18): passing the
+  original samples of kept unvoiced frames through raised voice-activity agreement on 8 kHz digits
+  (0.964 to 0.981 F1) but, the same under every secret, they linked speakers on 16 kHz speech
+  (ignorant EER 47 to 41 %, lazy-informed 43 to 36 %; benchmarks/results/voice.md).
 * **Band of upsampled input** (``extend_band``): an input below the processing rate has nothing
   above its own Nyquist frequency; the envelope there (the resampler's stop band) is replaced by
   its value at 90 % of the input's band before conversion, so a warp below 1 does not pull the empty
   band down into the input's top band, and the speaker's broad tilt is estimated without the cliff.
 * **Aperiodicity** is kept as analysed, and the output is given the input's loudness contour in
   20 ms frames (``match_level``), so intensity and pauses stay as they were.
+* **Synthesis** (``backend``): WORLD's vocoder, or WORLD's output re-rendered by the HiFi-GAN
+  neural vocoder (:mod:`avanon.audio.vocoder`). The neural back end gave no fewer word errors on
+  the >= 8 s dev trials and runs near real time on one core, so WORLD is the default
+  (benchmarks/results/voice_issue16.md).
+
+:func:`convert_world` takes the conversion settings as three small value objects that
+:meth:`PseudoSpeaker.options` builds from the recipe's parameters: :class:`EnvelopeOptions`,
+:class:`UnvoicedOptions` and :class:`ProsodyOptions`.
 
 The pseudo-speaker's parameters (target F0 mean and range, warp factor, timbre curve) are drawn by
 :func:`~avanon.audio.base.keyed_uniform` from ``(seed, speaker)``, where the pipeline passes
@@ -94,7 +81,7 @@ import numpy as np
 from avanon.audio.base import VoiceTransform, keyed_uniform
 from avanon.audio.resample import resample
 from avanon.errors import ParameterError
-from avanon.registry import Interval, Kind, Param, register
+from avanon.registry import Interval, Kind, Options, Param, register
 
 FRAME_MS = 10.0
 _MIN_RATE = 4000
@@ -110,6 +97,39 @@ class PseudoVoice:
     f0_sigma: float  # standard deviation of natural-log F0
     warp: float  # frequency scale of the envelope movement (> 1 moves formants up)
     timbre: tuple[float, ...]  # cosine coefficients of the timbre curve [natural log units]
+
+
+@dataclass(frozen=True)
+class EnvelopeOptions:
+    """How the spectral envelope is converted (the module docstring explains each)."""
+
+    flatten: float = 1.0  # share of the speaker's average envelope detail removed, in [0, 1]
+    lifter: int = 0  # cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all
+    formant_band: tuple[float, float] = (250.0, 2500.0)  # [Hz] where timbre_inner and warp_inner apply
+    timbre_inner: float = 1.0  # share of the timbre curve inside formant_band, in [0, 1]
+    warp_inner: float = 1.0  # share of the log warp factor inside formant_band, in [0, 1]
+    band_tilt: bool = False  # inside formant_band the curve's straight-line trend is applied in full
+    band_hz: float | None = None  # [Hz] band edge of an upsampled input; the envelope above is continued flat
+
+
+@dataclass(frozen=True)
+class UnvoicedOptions:
+    """What happens to unvoiced frames (see :func:`_kept_frames`)."""
+
+    keep: bool = False  # unvoiced frames keep their own envelope
+    ramp: int = 0  # [frames] blend from the pseudo-voice envelope to their own beside converted frames
+    max_run: int = 30  # [frames] longest unvoiced run kept whole; in longer runs only pauses are kept
+    warp: bool = False  # kept frames get the pseudo-voice's frequency warp
+    timbre: float = 0.0  # share of the pseudo-voice's timbre curve added to kept frames, in [0, 1]
+
+
+@dataclass(frozen=True)
+class ProsodyOptions:
+    """Pitch and level."""
+
+    f0_smooth: int = 1  # [frames] moving average of the normalised F0 contour within voiced runs
+    min_f0_shift: float = 0.0  # [natural-log units] smallest distance of the mean log F0 from the speaker's
+    match_level: bool = False  # give the output the input's loudness contour
 
 
 class _ChannelState:
@@ -209,25 +229,9 @@ def convert_world(
     voice: PseudoVoice,
     state: _ChannelState,
     *,
-    flatten: float,
-    lifter: int = 0,
-    f0_smooth: int = 1,
-    match_level: bool = False,
-    keep_unvoiced: bool = False,
-    unvoiced_ramp: int = 0,
-    unvoiced_max: int = 30,
-    unvoiced_warp: bool = False,
-    unvoiced_timbre: float = 0.0,
-    min_f0_shift: float = 0.0,
-    formant_band: tuple[float, float] = (250.0, 2500.0),
-    timbre_inner: float = 1.0,
-    warp_inner: float = 1.0,
-    band_tilt: bool = False,
-    passthrough: bool = False,
-    passthrough_db: float = 15.0,
-    passthrough_hz: float = 1000.0,
-    passthrough_fade: int = 0,
-    band_hz: float | None = None,
+    envelope: EnvelopeOptions,
+    unvoiced: UnvoicedOptions,
+    prosody: ProsodyOptions,
 ) -> np.ndarray:
     """Convert one mono float64 segment to the pseudo-voice; same length as ``x``.
 
@@ -240,50 +244,8 @@ def convert_world(
         The keyed pseudo-speaker.
     state : _ChannelState
         Speaker statistics accumulated so far; updated with this segment.
-    flatten : float in [0, 1]
-        Share of the speaker's average envelope detail removed.
-    lifter : int >= 0
-        Cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all.
-    f0_smooth : int >= 1 [frames]
-        Moving-average width for the normalised F0 contour within voiced runs.
-    match_level : bool
-        Give the output the loudness contour of ``x``.
-    keep_unvoiced : bool
-        Unvoiced frames keep their own envelope.
-    unvoiced_ramp : int >= 0 [frames]
-        Width of the blend from the pseudo-voice envelope to the original one beside converted frames.
-    unvoiced_max : int >= 1 [frames]
-        Longest unvoiced run kept whole; in longer runs only pauses are kept.
-    unvoiced_warp : bool
-        Kept unvoiced frames get the pseudo-voice's frequency warp (their own envelope, scaled).
-    unvoiced_timbre : float in [0, 1]
-        Share of the pseudo-voice's timbre curve added to kept unvoiced frames.
-    min_f0_shift : float >= 0 [natural-log units]
-        Smallest distance of the pseudo-voice mean log F0 from the speaker's running mean.
-    formant_band : (float, float) [Hz]
-        The band of the first two formants, where ``timbre_inner`` and ``warp_inner`` apply.
-    timbre_inner : float in [0, 1]
-        Share of the timbre curve applied inside ``formant_band`` (1 outside).
-    warp_inner : float in [0, 1]
-        Share of the log warp factor applied inside ``formant_band`` (1 outside).
-    band_tilt : bool
-        Inside ``formant_band`` the timbre curve's straight-line trend (in log frequency, joining its
-        values at the band edges) is applied in full; ``timbre_inner`` scales only the rest.
-    passthrough : bool
-        With ``keep_unvoiced``, kept unvoiced frames (see :func:`_kept_frames`) take the original samples instead of WORLD's
-        re-synthesis: whole where they are ``passthrough_db`` below the loud frames, above
-        ``passthrough_hz`` elsewhere.
-    passthrough_db : float >= 0 [dB]
-        Kept frames at least this far below the segment's loud frames (95th percentile) are passed
-        through whole.
-    passthrough_hz : float >= 0 [Hz]
-        In louder kept frames only the band above this frequency is the original's; 0 passes them
-        through whole.
-    passthrough_fade : int >= 0 [samples]
-        Width of the raised-cosine cross-fades between original and converted samples.
-    band_hz : float > 0 [Hz] or None
-        Upper edge of the input's band when it was resampled up to ``sr``: the envelope above it
-        (the resampler's empty stop band) is replaced by its value at the edge before conversion.
+    envelope, unvoiced, prosody
+        The conversion settings (:meth:`PseudoSpeaker.options` builds them from a recipe).
 
     Returns
     -------
@@ -301,8 +263,8 @@ def convert_world(
     sp = pyworld.cheaptrick(x, f0, t, sr)
     ap = pyworld.d4c(x, f0, t, sr)
     log_env = np.log(sp + 1e-16)
-    if band_hz is not None and band_hz < sr / 2:
-        edge = int(_BAND_EDGE * band_hz / (sr / 2) * (log_env.shape[1] - 1))
+    if envelope.band_hz is not None and envelope.band_hz < sr / 2:
+        edge = int(_BAND_EDGE * envelope.band_hz / (sr / 2) * (log_env.shape[1] - 1))
         log_env[:, edge + 1 :] = log_env[:, edge : edge + 1]
     voiced = f0 > 0
 
@@ -323,48 +285,39 @@ def convert_world(
         sd_s = np.sqrt(max(state.sum_lf0_sq / state.n_voiced - mu_s**2, 0.0))
         sd_s = max(sd_s, 0.03)
         z = np.clip((np.log(f0[voiced]) - mu_s) / sd_s, -4.0, 4.0)
-        if f0_smooth > 1:  # remove micro-prosody (jitter-like detail) within voiced runs
-            z = _smooth_runs(z, np.flatnonzero(voiced), f0_smooth)
+        if prosody.f0_smooth > 1:  # remove micro-prosody (jitter-like detail) within voiced runs
+            z = _smooth_runs(z, np.flatnonzero(voiced), prosody.f0_smooth)
         mu_t = np.log(voice.f0_mean_hz)
-        if abs(mu_t - mu_s) < min_f0_shift:  # too close to the speaker's own pitch: push away
-            mu_t = mu_s + (min_f0_shift if mu_t >= mu_s else -min_f0_shift)
+        shift = prosody.min_f0_shift
+        if abs(mu_t - mu_s) < shift:  # too close to the speaker's own pitch: push away
+            mu_t = mu_s + (shift if mu_t >= mu_s else -shift)
         new_f0[voiced] = np.exp(mu_t + voice.f0_sigma * z)
 
     tilt = _tilt(mean_env, 3)
-    moving = log_env - mean_env + (1.0 - flatten) * (mean_env - tilt)
-    if lifter > 0:  # keep only the broad envelope shape of the movement (drops fine speaker detail)
-        keep = max(2, int(round(lifter * sr / 16000)))  # same quefrency [s] at every processing rate
+    moving = log_env - mean_env + (1.0 - envelope.flatten) * (mean_env - tilt)
+    if envelope.lifter > 0:  # keep only the broad envelope shape of the movement (drops fine speaker detail)
+        keep = max(2, int(round(envelope.lifter * sr / 16000)))  # same quefrency [s] at every processing rate
         cep = np.fft.irfft(moving, axis=1)
         cep[:, keep : cep.shape[1] - keep + 1] = 0.0
         moving = np.fft.rfft(cep, axis=1).real
     freqs = np.linspace(0, sr / 2, log_env.shape[1])
-    timbre = _banded_timbre(_timbre_curve(voice.timbre, freqs), freqs, formant_band, timbre_inner, band_tilt)
-    warp = voice.warp ** _band_share(freqs, formant_band, warp_inner) if warp_inner != 1.0 else voice.warp
+    band = envelope.formant_band
+    timbre = _banded_timbre(_timbre_curve(voice.timbre, freqs), freqs, band, envelope.timbre_inner, envelope.band_tilt)
+    warp = voice.warp ** _band_share(freqs, band, envelope.warp_inner) if envelope.warp_inner != 1.0 else voice.warp
     new_env = _warp_bins(moving, warp) + tilt + timbre
-    frame_db = 10 * np.log10(sp.sum(axis=1) + 1e-30)
-    kept = _kept_frames(voiced, frame_db, unvoiced_max)
-    if keep_unvoiced:
-        w = _blend_weight(~kept, unvoiced_ramp)[:, None]
-        own = _warp_bins(log_env, warp) if unvoiced_warp else log_env
-        new_env = w * new_env + (1.0 - w) * (own + unvoiced_timbre * timbre)
+    if unvoiced.keep:
+        kept = _kept_frames(voiced, 10 * np.log10(sp.sum(axis=1) + 1e-30), unvoiced.max_run)
+        w = _blend_weight(~kept, unvoiced.ramp)[:, None]
+        own = _warp_bins(log_env, warp) if unvoiced.warp else log_env
+        new_env = w * new_env + (1.0 - w) * (own + unvoiced.timbre * timbre)
     y = pyworld.synthesize(
         np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS
     )
     out = np.zeros(n)
     m = min(n, len(y))
     out[:m] = y[:m]
-    passthrough = passthrough and keep_unvoiced
-    if passthrough:  # louder kept frames: the original's band above passthrough_hz
-        hop = sr * FRAME_MS / 1000
-        quiet = kept & (frame_db < np.percentile(frame_db, 95) - passthrough_db)
-        g = _passthrough_weight(kept & ~quiet, n, hop, passthrough_fade)
-        if g.any():
-            out = out + g * _high_band(x - out, passthrough_hz, sr, hop)
-    if match_level:
+    if prosody.match_level:
         out = _match_level(out, x, sr)
-    if passthrough:  # quiet kept frames (pauses, breath, weak onsets): the original samples
-        g = _passthrough_weight(quiet, n, hop, passthrough_fade)
-        out = out * (1.0 - g) + x * g
     return out
 
 
@@ -382,47 +335,6 @@ def _kept_frames(voiced: np.ndarray, frame_db: np.ndarray, max_run: int) -> np.n
         if stop - start > max_run:
             keep[start:stop] = frame_db[start:stop] < loud - _PAUSE_DB
     return keep
-
-
-def _high_band(x: np.ndarray, cutoff: float, sr: int, hop: float) -> np.ndarray:
-    """The band of ``x`` above ``cutoff`` [Hz]: STFT (Hann windows of four hops centred at ``round(k * hop)``), weighted overlap-add.
-
-    Same length as ``x``; ``cutoff <= 0`` returns ``x`` itself.
-    """
-    n = len(x)
-    if cutoff <= 0 or n == 0:
-        return x.copy()
-    size = 2 * int(round(2 * hop))
-    half = size // 2
-    n_fft = 1 << (size - 1).bit_length()
-    win = np.hanning(size + 1)[:size]
-    centres = np.rint(np.arange(int(np.ceil(n / hop)) + 1) * hop).astype(int)
-    pad = np.pad(x, (half, max(half, centres[-1] + size - half - n)))
-    idx = centres[:, None] + np.arange(size)[None, :]  # frame k covers [c_k - half, c_k + half) of x
-    spec = np.fft.rfft(pad[idx] * win, n_fft, axis=1)
-    spec[:, np.fft.rfftfreq(n_fft, 1.0 / sr) < cutoff] = 0.0
-    back = np.fft.irfft(spec, n_fft, axis=1)[:, :size] * win
-    out = np.bincount(idx.ravel(), weights=back.ravel(), minlength=len(pad))[half : half + n]
-    norm = np.bincount(idx.ravel(), weights=np.broadcast_to(win**2, idx.shape).ravel(), minlength=len(pad))[half : half + n]
-    return out / np.maximum(norm, 1e-3)
-
-
-def _passthrough_weight(frames: np.ndarray, n: int, hop: float, fade: int) -> np.ndarray:
-    """Per-sample share of the original signal: 1 in ``frames``, 0 elsewhere, raised-cosine fades.
-
-    Sample ``i`` belongs to the frame centred nearest to it (frame ``k`` is centred at ``k * hop``).
-    The 0/1 mask is box-filtered over ``fade`` samples and mapped through ``(1 - cos(pi r)) / 2``, so
-    an isolated border gets a raised-cosine cross-fade of ``fade`` samples centred on it, and runs
-    shorter than ``fade`` rise smoothly without reaching 1.
-    """
-    if n == 0 or not frames.any():
-        return np.zeros(n)
-    idx = np.clip(np.floor(np.arange(n) / hop + 0.5).astype(int), 0, len(frames) - 1)
-    g = frames[idx].astype(np.int64)
-    if fade <= 1:
-        return g.astype(float)
-    counts = np.convolve(np.pad(g, (fade // 2, fade - 1 - fade // 2), mode="edge"), np.ones(fade, dtype=np.int64), mode="valid")
-    return 0.5 - 0.5 * np.cos(np.pi * counts / fade)  # exact 0 and 1 away from the borders
 
 
 def _blend_weight(converted: np.ndarray, ramp: int) -> np.ndarray:
@@ -491,7 +403,7 @@ class _PseudoStream:
         self.pos = 0  # output emitted up to here
         self.tail: np.ndarray | None = None  # cross-fade tail covering [pos, pos + xfade)
         self.states = [_ChannelState() for _ in range(channels)]
-        self.f0_smooth = max(1, int(round(owner.f0_smooth_ms / FRAME_MS)) | 1)
+        self.envelope, self.unvoiced, self.prosody = owner.options(self.sr, self.work_sr)
 
     def _voice(self, c: int, first: np.ndarray) -> PseudoVoice:
         state = self.states[c]
@@ -508,27 +420,13 @@ class _PseudoStream:
             x = seg[:, c]
             if self.work_sr != self.sr:
                 x = resample(x, self.sr, self.work_sr)
-            y = convert_world(
-                x, self.work_sr, voice, self.states[c], flatten=self.owner.flatten,
-                lifter=self.owner.lifter,
-                f0_smooth=self.f0_smooth,
-                match_level=self.owner.match_level,
-                keep_unvoiced=self.owner.keep_unvoiced,
-                unvoiced_ramp=int(round(self.owner.unvoiced_ramp_ms / FRAME_MS)),
-                unvoiced_max=max(1, int(round(self.owner.unvoiced_max_ms / FRAME_MS))),
-                unvoiced_warp=self.owner.unvoiced_warp,
-                unvoiced_timbre=self.owner.unvoiced_timbre,
-                min_f0_shift=self.owner.min_f0_shift_st * np.log(2.0) / 12.0,
-                formant_band=self.owner.formant_band_hz,
-                timbre_inner=self.owner.timbre_inner,
-                warp_inner=self.owner.warp_inner,
-                band_tilt=self.owner.band_tilt,
-                passthrough=self.owner.unvoiced_passthrough,
-                passthrough_db=self.owner.passthrough_db,
-                passthrough_hz=self.owner.passthrough_hz,
-                passthrough_fade=int(round(self.owner.passthrough_fade_ms * 1e-3 * self.work_sr)),
-                band_hz=self.sr / 2 if self.owner.extend_band and self.work_sr > self.sr else None,
-            )
+            y = convert_world(x, self.work_sr, voice, self.states[c], envelope=self.envelope, unvoiced=self.unvoiced, prosody=self.prosody)
+            if self.owner.backend == "hifigan":  # the converted voice rendered by the neural vocoder
+                from avanon.audio import vocoder
+
+                y = vocoder.resynthesize(y, self.work_sr)
+                if self.owner.match_level:
+                    y = _match_level(y, x, self.work_sr)
             if self.work_sr != self.sr:
                 y = resample(y, self.work_sr, self.sr)
             m = min(len(y), len(seg))
@@ -604,10 +502,6 @@ class PseudoSpeaker(VoiceTransform):
         "unvoiced_max_ms": Param(300.0, Interval(float, 10.0, 2000.0), "longest unvoiced stretch kept whole; in longer ones (whisper) only pauses keep their envelope [ms]"),
         "unvoiced_warp": Param(True, Kind((bool,)), "kept unvoiced frames get the pseudo-voice's frequency warp, so they differ between secrets"),
         "unvoiced_timbre": Param(0.0, Interval(float, 0.0, 1.0), "share of the keyed timbre curve added to kept unvoiced frames"),
-        "unvoiced_passthrough": Param(False, Kind((bool,)), "kept unvoiced frames take the original samples instead of WORLD's re-synthesis: quiet ones whole, louder ones above passthrough_hz"),
-        "passthrough_db": Param(15.0, Interval(float, 0.0, 60.0), "kept unvoiced frames at least this far below the loud frames are passed through whole [dB]"),
-        "passthrough_hz": Param(1000.0, Interval(float, 0.0, 48000.0), "louder kept unvoiced frames take only the original's band above this frequency [Hz]; 0 = whole band"),
-        "passthrough_fade_ms": Param(5.0, Interval(float, 0.0, 50.0), "raised-cosine cross-fade between original and converted samples [ms]"),
         "extend_band": Param(True, Kind((bool,)), "input below the processing rate: continue its envelope flat above its band instead of converting the resampler's empty stop band"),
         "min_warp": Param(0.06, Interval(float, 0.0, 0.3), "smallest |log warp| drawn: every pseudo-voice moves the formants at least this much [natural-log units]"),
         "min_f0_shift_st": Param(6.0, Interval(float, 0.0, 12.0), "smallest distance of the pseudo-voice mean F0 from the speaker's own [semitones]"),
@@ -617,6 +511,7 @@ class PseudoSpeaker(VoiceTransform):
         "crossfade_ms": Param(20.0, Interval(float, 1.0, 200.0), "cross-fade at chunk borders [ms]"),
         "max_rate": Param(24000, Interval(int, 8000, 96000), "highest processing sample rate [Hz]"),
         "channel_voices": Param(False, Kind((bool,)), "give each channel its own pseudo-voice (one speaker per channel)"),
+        "backend": Param("world", Options(("world", "hifigan")), "synthesis of the converted voice: WORLD's vocoder, or the HiFi-GAN neural vocoder re-rendering it"),
     }
 
     def __init__(self, **kwargs: object) -> None:
@@ -628,6 +523,23 @@ class PseudoSpeaker(VoiceTransform):
                 raise ParameterError(
                     f"The {key!r} parameter of PseudoSpeaker must be a (low, high) pair with {lo_min} <= low <= high. Got {value!r} instead."
                 )
+
+    def options(self, sample_rate: int, work_rate: int) -> tuple[EnvelopeOptions, UnvoicedOptions, ProsodyOptions]:
+        """The conversion settings for input at ``sample_rate`` [Hz] converted at ``work_rate`` [Hz]."""
+        envelope = EnvelopeOptions(
+            flatten=self.flatten, lifter=self.lifter, formant_band=tuple(self.formant_band_hz),  # type: ignore[arg-type]
+            timbre_inner=self.timbre_inner, warp_inner=self.warp_inner, band_tilt=self.band_tilt,
+            band_hz=sample_rate / 2 if self.extend_band and work_rate > sample_rate else None,
+        )
+        unvoiced = UnvoicedOptions(
+            keep=self.keep_unvoiced, ramp=int(round(self.unvoiced_ramp_ms / FRAME_MS)),
+            max_run=max(1, int(round(self.unvoiced_max_ms / FRAME_MS))), warp=self.unvoiced_warp, timbre=self.unvoiced_timbre,
+        )
+        prosody = ProsodyOptions(
+            f0_smooth=max(1, int(round(self.f0_smooth_ms / FRAME_MS)) | 1),
+            min_f0_shift=self.min_f0_shift_st * np.log(2.0) / 12.0, match_level=self.match_level,
+        )
+        return envelope, unvoiced, prosody
 
     def voice(self, seed: int, speaker: str, *, recording: str = "") -> PseudoVoice:
         """The pseudo-voice of ``speaker``; ``recording`` keys the per-recording jitter."""
