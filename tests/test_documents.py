@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_notes_yaml_and_latin1_text(tmp_path: Path) -> None:
 
 
 def test_xlsx_cells_and_properties(tmp_path: Path) -> None:
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl  # pinned in requirements/main.txt
     from openpyxl.comments import Comment
 
     book = openpyxl.Workbook()
@@ -135,9 +136,8 @@ def test_real_childproject_metadata_tables(dev_data: Path, tmp_path: Path) -> No
         before = src.read_text(encoding="utf-8").splitlines()
         after = out.read_text(encoding="utf-8").splitlines()
         assert len(before) == len(after) and before[0] == after[0]
-        for old, new in zip(before, after):
-            if old != new:
-                assert "[DATE]" in new or "[" in new, (src.name, old, new)
+        for old, new in zip(before, after):  # the only personal data in these tables are ISO dates (birth, recording, import)
+            assert new == re.sub(r"\d{4}-\d{2}-\d{2}", "[DATE]", old), (src.name, old, new)
 
 
 def test_formulas_are_neutralized_in_tables(tmp_path: Path) -> None:
