@@ -197,3 +197,42 @@ def test_trailing_boxes_equal_the_per_box_definition():
     expected = [move(grow(b, _STALE_GROWTH * s), *offset) for b, s in zip(boxes, stale)]
     assert _trailing_boxes(boxes, stale, offset) == expected
     assert _trailing_boxes([], [], offset) == []
+
+
+def _run_with_candidates(tracker, found, candidates, n):
+    out = []
+    for i in range(n):
+        out += tracker.push(i, i, [(b, "a") for b in found.get(i, [])], candidates=candidates.get(i, []))
+    out += tracker.flush()
+    return out
+
+
+def test_a_lone_candidate_is_never_masked():
+    tracker = FaceTracker(width=640, height=480, max_gap=5, margin=3, expand=0.0)
+    frames = _run_with_candidates(tracker, {}, {i: [(BOX, "centerface")] for i in range(0, 30, 4)}, 30)
+    assert not any(f.boxes for f in frames)  # one kind of detector hitting the same place again and again is not evidence
+    assert frames[0].sources == {"centerface:candidate": 1}
+
+
+def test_a_candidate_continuing_a_confirmed_track_is_masked():
+    tracker = FaceTracker(width=640, height=480, max_gap=5, margin=2, expand=0.0)
+    moved = (110.0, 100.0, 150.0, 150.0)
+    frames = _run_with_candidates(tracker, {10: [BOX]}, {14: [(moved, "centerface")]}, 30)
+    assert [f.index for f in frames if f.boxes] == list(range(8, 17))  # margin, the gap to the candidate, trailing margin
+    assert moved in frames[14].boxes
+
+
+def test_a_candidate_much_larger_than_the_track_does_not_continue_it():
+    tracker = FaceTracker(width=640, height=480, max_gap=5, margin=0, expand=0.0)
+    huge = (60.0, 60.0, 260.0, 260.0)  # a body-sized box around the face
+    frames = _run_with_candidates(tracker, {10: [BOX]}, {12: [(huge, "pose-head")]}, 20)
+    assert not any(huge in f.boxes for f in frames)
+
+
+def test_two_kinds_of_detector_agreeing_confirm_a_candidate_back_to_its_first_hit():
+    tracker = FaceTracker(width=640, height=480, max_gap=8, margin=2, expand=0.0)
+    near = (102.0, 101.0, 142.0, 151.0)
+    frames = _run_with_candidates(tracker, {}, {10: [(BOX, "centerface")], 16: [(near, "blazeface")]}, 30)
+    masked = [f.index for f in frames if f.boxes]
+    assert masked == list(range(8, 19))  # leading margin before the first hit, the gap between the hits, trailing margin
+    assert BOX in frames[10].boxes and near in frames[16].boxes

@@ -21,8 +21,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from avanon.detect.boxes import nms
 from avanon.detect.mp import mediapipe
 from avanon.detect.models import ModelFile
+from avanon.detect.verify import CropVerifier
 from avanon.errors import ModelError
 from avanon.registry import Interval, Kind, Method, Options, Param, register
 
@@ -58,6 +60,7 @@ class Detection:
     y1: float
     score: float
     source: str
+    verified: bool = True  # False: a low-confidence candidate no second look confirmed (masked only on a confirmed track)
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -69,6 +72,8 @@ class FaceDetector(Method):
 
     kind = "detector"
     background = False  # True when detect() releases the GIL while its model runs, so it may run on another thread
+    union_verified = True  # a verified candidate is masked on its own box joined with the face the second look found
+    verify_sizes = (0.6, 1.6)  # sizes of a face found by the second look, relative to the candidate box
 
     def models(self) -> list[ModelFile]:
         """Model files this detector uses (recorded in the manifest)."""
@@ -89,6 +94,40 @@ class FaceDetector(Method):
     def close(self) -> None:
         """Release per-file state."""
 
+    def verify(self, image: np.ndarray, detections: list[Detection]) -> list[Detection]:
+        """Detections scoring at least ``confident`` as they are; the others looked at again.
+
+        A candidate (score under ``confident``) that :class:`~avanon.detect.verify.CropVerifier`
+        confirms at threshold ``verify`` becomes a verified detection on the verifier's box; the
+        others are returned with ``verified=False``. Detectors without a ``confident`` parameter
+        trust every detection.
+        """
+        confident = getattr(self, "confident", None)
+        if confident is None:
+            return detections
+        candidates = [d for d in detections if d.score < confident or confident >= 1.0]
+        if not candidates:
+            return detections
+        verdicts = _verifier(float(self.verify_threshold))(image, [d.box for d in candidates], sizes=self.verify_sizes)
+        checked = {id(d): v for d, v in zip(candidates, verdicts)}
+        h, w = image.shape[:2]
+        out = []
+        for d in detections:
+            v = checked.get(id(d))
+            if v is None:
+                out.append(d)
+            elif v.verified:
+                box = v.box if not self.union_verified else (min(d.x0, v.box[0]), min(d.y0, v.box[1]), max(d.x1, v.box[2]), max(d.y1, v.box[3]))
+                out.append(Detection(*box, d.score, d.source, True))
+            else:
+                out.append(Detection(*d.box, d.score, d.source, False))
+        return _clip(out, w, h)
+
+
+@lru_cache(maxsize=8)
+def _verifier(threshold: float) -> CropVerifier:
+    return CropVerifier(centerface=threshold, blazeface=max(threshold, 0.5))
+
 
 def _clip(det: list[Detection], width: int, height: int, min_size: float = 2.0) -> list[Detection]:
     out = []
@@ -96,7 +135,7 @@ def _clip(det: list[Detection], width: int, height: int, min_size: float = 2.0) 
         x0, y0 = max(0.0, d.x0), max(0.0, d.y0)
         x1, y1 = min(float(width), d.x1), min(float(height), d.y1)
         if x1 - x0 >= min_size and y1 - y0 >= min_size:
-            out.append(Detection(x0, y0, x1, y1, d.score, d.source))
+            out.append(Detection(x0, y0, x1, y1, d.score, d.source, d.verified))
     return out
 
 
@@ -134,6 +173,8 @@ class BlazeFace(FaceDetector):
         "model": Param("full", Options(("full", "short")), "full-range (faces up to ~5 m) or short-range (~2 m)"),
         "tiles": Param(2, Interval(int, 1, 4), "also run on an N x N grid of overlapping tiles (1 = whole frame only)"),
         "every": Param(1, Interval(int, 1, 100), "run on every N-th video frame"),
+        "confident": Param(0.5, Interval(float, 0.01, 1.0), "score from which a detection is masked at once; lower ones are candidates, looked at again"),
+        "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"),
     }
 
     def models(self) -> list[ModelFile]:
@@ -157,7 +198,7 @@ class BlazeFace(FaceDetector):
                         y0 + (rb.ymin + rb.height) * ch, float(det.score[0]), self.name,
                     )
                 )
-        return _clip(found, w, h)
+        return self.verify(image, _clip(found, w, h))
 
 
 # ---------------------------------------------------------------------------------------- CenterFace
@@ -190,22 +231,48 @@ def _centerface_session() -> Any:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression."""
-    order = np.argsort(-scores)
-    keep: list[int] = []
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    while order.size:
-        i = order[0]
-        keep.append(int(i))
-        xx0 = np.maximum(boxes[i, 0], boxes[order[1:], 0])
-        yy0 = np.maximum(boxes[i, 1], boxes[order[1:], 1])
-        xx1 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
-        yy1 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
-        inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
-        overlap = inter / (areas[i] + areas[order[1:]] - inter + 1e-9)
-        order = order[1:][overlap < iou]
-    return np.asarray(keep, dtype=int)
+def _centerface_decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, *, threshold: float) -> list[tuple[float, float, float, float, float]]:
+    """Boxes ``(x0, y0, x1, y1, score)`` in network input pixels from one image's CenterFace outputs."""
+    ys, xs = np.nonzero(heat > threshold)
+    if ys.size == 0:
+        return []
+    s0 = np.exp(scale[0, ys, xs]) * 4
+    s1 = np.exp(scale[1, ys, xs]) * 4
+    cx = (xs + offset[1, ys, xs] + 0.5) * 4
+    cy = (ys + offset[0, ys, xs] + 0.5) * 4
+    boxes = np.stack([cx - s1 / 2, cy - s0 / 2, cx + s1 / 2, cy + s0 / 2], axis=1)
+    scores = heat[ys, xs]
+    keep = nms(boxes, scores, 0.3)
+    return [(float(boxes[i, 0]), float(boxes[i, 1]), float(boxes[i, 2]), float(boxes[i, 3]), float(scores[i])) for i in keep]
+
+
+def _centerface_run(blob: np.ndarray, what: str) -> list[np.ndarray]:
+    try:
+        return _centerface_session().run(["537", "538", "539"], {"input.1": blob})
+    except Exception as exc:  # onnxruntime raises its own types
+        raise ModelError(f"CenterFace failed on {what}: {exc}") from exc
+
+
+def centerface_batch(crops: np.ndarray, *, threshold: float) -> list[list[tuple[float, float, float, float, float]]]:
+    """CenterFace on a batch of equal-sized RGB crops (N, S, S, 3), S a multiple of 32; boxes per crop in crop pixels."""
+    if len(crops) == 0:
+        return []
+    blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2).astype(np.float32))
+    heat, scale, offset = _centerface_run(blob, f"{len(crops)} crops of {crops.shape[2]}x{crops.shape[1]}")
+    return [_centerface_decode(heat[i, 0], scale[i], offset[i], threshold=threshold) for i in range(len(crops))]
+
+
+def blazeface_boxes(image: np.ndarray, *, threshold: float, model: str = "short") -> list[tuple[float, float, float, float, float]]:
+    """BlazeFace on one RGB image: ``(x0, y0, x1, y1, score)`` boxes in its pixels."""
+    h, w = image.shape[:2]
+    net = _blazeface(1 if model == "full" else 0, float(threshold))
+    with _mp_lock:
+        result = net.process(np.ascontiguousarray(image))
+    out = []
+    for det in result.detections or []:
+        rb = det.location_data.relative_bounding_box
+        out.append((rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h, float(det.score[0])))
+    return out
 
 
 @register
@@ -218,6 +285,8 @@ class CenterFace(FaceDetector):
         "threshold": Param(0.25, Interval(float, 0.01, 1.0), "heat-map threshold"),
         "scale": Param(1.0, Interval(float, 0.1, 2.0), "network input size as a fraction of the frame size"),
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
+        "confident": Param(0.5, Interval(float, 0.01, 1.0), "score from which a detection is masked at once; lower ones are candidates, looked at again"),
+        "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"),
     }
 
     def models(self) -> list[ModelFile]:
@@ -229,27 +298,11 @@ class CenterFace(FaceDetector):
         nh = max(32, int(np.ceil(h * self.scale / 32) * 32))
         blob = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
         blob = np.ascontiguousarray(blob.transpose(2, 0, 1)[None].astype(np.float32))
-        try:
-            heat, scale, offset, _ = _centerface_session().run(["537", "538", "539", "540"], {"input.1": blob})
-        except Exception as exc:  # onnxruntime raises its own types
-            raise ModelError(f"CenterFace failed on a {w}x{h} frame: {exc}") from exc
-        heat = heat[0, 0]
-        ys, xs = np.nonzero(heat > self.threshold)
-        if ys.size == 0:
-            return []
-        s0 = np.exp(scale[0, 0, ys, xs]) * 4
-        s1 = np.exp(scale[0, 1, ys, xs]) * 4
-        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
-        cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
-        boxes = np.stack([cx - s1 / 2, cy - s0 / 2, cx + s1 / 2, cy + s0 / 2], axis=1)
-        scores = heat[ys, xs]
-        keep = nms(boxes, scores, 0.3)
+        heat, scale, offset = _centerface_run(blob, f"a {w}x{h} frame")
         fx, fy = w / nw, h / nh
-        dets = [
-            Detection(b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy, float(s), self.name)
-            for b, s in zip(boxes[keep], scores[keep])
-        ]
-        return _clip(dets, w, h)
+        dets = [Detection(x0 * fx, y0 * fy, x1 * fx, y1 * fy, s, self.name)
+                for x0, y0, x1, y1, s in _centerface_decode(heat[0, 0], scale[0], offset[0], threshold=self.threshold)]
+        return self.verify(image, _clip(dets, w, h))
 
 
 # ------------------------------------------------------------------------------------------ pose head
@@ -277,8 +330,14 @@ class PoseHead(FaceDetector):
 
     name = "pose-head"
     background = True  # the MediaPipe graph runs with the GIL released (it calls back into Python)
+    union_verified = False  # a face found inside the estimated head is the better box
+    verify_sizes = (0.25, 1.2)  # the face is part of the head estimated from the body
     params = {
         "threshold": Param(0.3, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
+        "confident": Param(1.0, Interval(float, 0.01, 1.0),
+                           "mean head-point visibility from which a head is masked at once (1: never; a head is then a candidate, "
+                           "masked when a face is found on an upscaled crop of it or a face detector hits the same place)"),
+        "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (face detectors on an upscaled crop)"),
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
         "tracking": Param(False, Kind((bool,)), "follow one person between frames (faster) instead of detecting anew each time"),
     }
@@ -318,7 +377,7 @@ class PoseHead(FaceDetector):
         size = max(ear_span * 1.3, shoulder_span * 0.6, spread * 1.2, 12.0)
         cx, cy = float(np.median(visible[:, 0])), float(np.median(visible[:, 1]))
         score = float(visible[:, 2].mean())
-        return _clip([Detection(cx - size / 2, cy - size * 0.6, cx + size / 2, cy + size * 0.5, score, self.name)], w, h)
+        return self.verify(image, _clip([Detection(cx - size / 2, cy - size * 0.6, cx + size / 2, cy + size * 0.5, score, self.name)], w, h))
 
     def close(self) -> None:
         if self._pose is not None:

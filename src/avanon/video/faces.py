@@ -109,6 +109,12 @@ def run_detector(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> li
         raise ModelError(f"detector {detector.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
+def split(detections: list[Detection]) -> tuple[list[tuple[Box, str]], list[tuple[Box, str]]]:
+    """``(box, source)`` of the verified detections, and of the unverified candidates (for the tracker)."""
+    found = [(d.box, d.source) for d in detections if d.verified]
+    return found, [(d.box, d.source) for d in detections if not d.verified]
+
+
 IN_FLIGHT = 6  # at least: a strided CenterFace run overlaps the next frames' main-thread work
 
 
@@ -135,7 +141,7 @@ class FaceMasker:
 
         # frames held while a background run works: one stride of the sparsest background detector
         self._in_flight = max([IN_FLIGHT] + [int(getattr(d, "every", 1)) for d in self._background])
-        self._waiting: deque[tuple[int, np.ndarray, Any, list[tuple[Box, str]], list[Future], Shift]] = deque()
+        self._waiting: deque[tuple[int, np.ndarray, Any, list[Detection], list[Future], Shift]] = deque()
         self._last_cut = False  # whether the latest frame pushed (always the last one waiting) was a cut
 
     def push(self, image: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any, list[Box]]]:
@@ -146,23 +152,24 @@ class FaceMasker:
         cut = self.motion.cut  # a new shot: strided detectors run on its first frame too
         self._last_cut = cut
         futures = [pool.submit(run_detector, d, image) for d, pool in zip(self._background, self._executors) if cut or d.runs_on(index)]
-        detections: list[tuple[Box, str]] = []
+        detections: list[Detection] = []
         # the main thread's detectors; background-capable ones last, so detections keep one order either way
         inline = [d for d in self.detectors if not d.background] + [d for d in self.detectors if d.background and d not in self._background]
         for det in inline:
             if cut or det.runs_on(index):
-                detections.extend((d.box, d.source) for d in run_detector(det, image))
+                detections.extend(run_detector(det, image))
         self._waiting.append((index, image, payload, detections, futures, shift))
         out: list[tuple[np.ndarray, Any, list[Box]]] = []
         while len(self._waiting) > self._in_flight:  # frames in flight while the background detector works
             out += self._track(*self._waiting.popleft())
         return out
 
-    def _track(self, index: int, image: np.ndarray, payload: Any, detections: list[tuple[Box, str]], futures: list[Future],
+    def _track(self, index: int, image: np.ndarray, payload: Any, detections: list[Detection], futures: list[Future],
                shift: Shift) -> list[tuple[np.ndarray, Any, list[Box]]]:
         for fut in futures:
-            detections.extend((d.box, d.source) for d in fut.result())  # re-raises a detector failure
-        return [self._finish(f) for f in self.tracker.push(index, (image, payload), detections, shift)]
+            detections.extend(fut.result())  # re-raises a detector failure
+        found, candidates = split(detections)
+        return [self._finish(f) for f in self.tracker.push(index, (image, payload), found, shift, candidates=candidates)]
 
     def flush(self) -> list[tuple[np.ndarray, Any, list[Box]]]:
         """Masked remaining frames at the end of the stream; releases per-file detector state."""
@@ -195,7 +202,7 @@ class FaceMasker:
             if id(det) in pools:  # on its own thread, after the frames it is still working on
                 futures.append(pools[id(det)].submit(run_detector, det, image))
             else:
-                detections.extend((d.box, d.source) for d in run_detector(det, image))
+                detections.extend(run_detector(det, image))
 
     def _finish(self, frame: TrackedFrame) -> tuple[np.ndarray, Any, list[Box]]:
         image, payload = frame.payload
@@ -211,12 +218,13 @@ def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, Ma
     """Mask a still photo: every detector runs once; boxes are enlarged as for video."""
     h, w = image.shape[:2]
     tracker = FaceTracker(width=w, height=h, max_gap=0, margin=0, expand=section.tracking.expand, match_iou=section.tracking.match_iou)
-    detections: list[tuple[Box, str]] = []
+    detections: list[Detection] = []
     for det in build_detectors(section):
         kwargs = {"static": True} if det.name == "pose-head" else {}
-        detections.extend((d.box, d.source) for d in run_detector(det, image, **kwargs))
+        detections.extend(run_detector(det, image, **kwargs))
         det.close()
-    (frame,) = tracker.push(0, None, detections) + tracker.flush()
+    found, candidates = split(detections)
+    (frame,) = tracker.push(0, None, found, candidates=candidates) + tracker.flush()
     boxes = frame.boxes
     for filt in build_filters(section, width=w, height=h, fps=0.0):
         image, boxes = filt.apply(image, boxes, index=0)

@@ -10,6 +10,11 @@ stride detectors do not run on every frame. The tracker therefore:
   lost track on the ``margin`` frames after it was last seen, its box growing with every stale frame
   to follow motion;
 - enlarges every box by ``expand`` of its size on each side (more upwards) to cover hair and ears;
+- confirms candidates: a low-confidence detection that no second look verified
+  (:mod:`avanon.detect.verify`) is masked only where it continues a confirmed face track (a profile
+  turning away, a face going out of focus), or once detectors of two different kinds have hit the
+  same place (two independent networks agree); a candidate only one network keeps finding (a bottle,
+  a shirt, a sign) is never masked;
 - compensates camera motion: with the shift of the picture from one frame to the next
   (:class:`CameraMotion`, global phase correlation), tracks are kept in scene coordinates, so a face
   that stands still while a hand-held camera pans is matched, interpolated and given its margins
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -32,6 +37,7 @@ Box = tuple[float, float, float, float]
 Shift = tuple[float, float]
 
 _STALE_GROWTH = 0.04  # per stale frame, fraction of the box size added on each side
+_CANDIDATE_RATIO = 1.6  # a candidate continues a track or another candidate only when their sizes differ less than this
 
 
 def iou(a: Box, b: Box) -> float:
@@ -142,8 +148,11 @@ def merge_overlapping(boxes: Iterable[Box], threshold: float = 0.3) -> list[Box]
     return [tuple(float(v) for v in row) for row in merged[:count]]  # type: ignore[misc]
 
 
-def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float) -> np.ndarray:
-    """``iou + 0.001`` for every (box, track) pair that may continue the track, else -1 (vectorised)."""
+def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float, *, max_ratio: float = np.inf) -> np.ndarray:
+    """``iou + 0.001`` for every (box, track) pair that may continue the track, else -1 (vectorised).
+
+    ``max_ratio`` bounds the ratio of the two boxes' sizes (candidates must look like the face they continue).
+    """
     if not boxes or not tracks:
         return np.full((len(boxes), len(tracks)), -1.0)
     b = np.asarray(boxes, dtype=float)[:, None, :]
@@ -156,6 +165,9 @@ def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float) -> np.n
     size = np.maximum(np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]), np.maximum(t[..., 2] - t[..., 0], t[..., 3] - t[..., 1]))
     dist = np.hypot((b[..., 0] + b[..., 2]) / 2 - (t[..., 0] + t[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2 - (t[..., 1] + t[..., 3]) / 2)
     eligible = (overlap >= match_iou) | (dist < 0.6 * size)
+    if np.isfinite(max_ratio):
+        small = np.minimum(np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]), np.maximum(t[..., 2] - t[..., 0], t[..., 3] - t[..., 1]))
+        eligible &= size <= max_ratio * np.maximum(small, 1e-9)
     return np.where(eligible, overlap + 1e-3, -1.0)
 
 
@@ -180,6 +192,16 @@ class _Track:
 
 
 @dataclass
+class _Candidate:
+    """Hits of unverified detections at one place, not yet masked (see the module docstring)."""
+
+    last: int
+    box: Box  # scene coordinates
+    sources: set[str]
+    hits: list[tuple[int, Box, Box]]  # frame, scene box, frame box
+
+
+@dataclass
 class TrackedFrame:
     """A frame whose mask decision is final."""
 
@@ -199,6 +221,7 @@ class FaceTracker:
         self.window = max(max_gap, margin)
         self._pending: deque[TrackedFrame] = deque()
         self._tracks: list[_Track] = []
+        self._waiting: list[_Candidate] = []
         self._next_id = 0
         self.track_count = 0
         self._offset: Shift = (0.0, 0.0)
@@ -215,12 +238,14 @@ class FaceTracker:
             frame.boxes.append(move(scene_box, *frame.offset))
 
     def push(self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0), *,
-             merged: list[Box] | None = None) -> list[TrackedFrame]:
+             merged: list[Box] | None = None, candidates: Sequence[tuple[Box, str]] = ()) -> list[TrackedFrame]:
         """Add frame ``index`` (consecutive) with its detections; return the frames now final.
 
         ``shift`` is how far the picture moved since the previous frame [pixels] (see
         :class:`CameraMotion`); tracks are matched and interpolated in scene coordinates. ``merged``
         is ``merge_overlapping`` of the detections' boxes when the caller has it already.
+        ``candidates`` are unverified detections ``(box, source)``: masked only where they continue
+        a track or once two kinds of detector agree on them (module docstring).
         """
         if self._pending and index != self._pending[-1].index + 1:
             raise ValueError(f"frames must be pushed in order: got {index} after {self._pending[-1].index}")
@@ -251,18 +276,70 @@ class FaceTracker:
                 self._tracks.append(best)
                 for f in range(index - self.margin, index):  # leading margin
                     self._add(f, box)
-            elif best.last < index - 1:  # gap filling on an interpolated box
-                gap = index - best.last
-                for f in range(best.last + 1, index):
-                    t = (f - best.last) / gap
-                    self._add(f, tuple(float(a + (b - a) * t) for a, b in zip(best.box, box)))  # type: ignore[arg-type]
-            best.last, best.box = index, box
+            self._continue(best, index, box)
             matched.add(best.ident)
             frame.boxes.append(seen[i])  # as detected (not moved there and back: bit-identical to a still tracker's)
+        if candidates:
+            self._candidates_in(index, frame, candidates, offset, matched)
         trailing = [t for t in self._tracks if t.ident not in matched and 0 < index - t.last <= self.margin]
         frame.boxes += _trailing_boxes([t.box for t in trailing], [index - t.last for t in trailing], offset)
         self._tracks = [t for t in self._tracks if index - t.last <= self.window]
+        self._waiting = [c for c in self._waiting if index - c.last <= self.window]
         return self._emit(index - self.window)
+
+    def _continue(self, track: _Track, index: int, box: Box) -> None:
+        """Extend ``track`` to ``box`` at frame ``index``, filling a gap on interpolated boxes."""
+        if track.last < index - 1:
+            gap = index - track.last
+            for f in range(track.last + 1, index):
+                t = (f - track.last) / gap
+                self._add(f, tuple(float(a + (b - a) * t) for a, b in zip(track.box, box)))  # type: ignore[arg-type]
+        track.last, track.box = index, box
+
+    def _candidates_in(self, index: int, frame: TrackedFrame, candidates: Sequence[tuple[Box, str]], offset: Shift,
+                       matched: set[int]) -> None:
+        """Candidates that continue a confirmed track extend it; the others wait for a second kind of detector."""
+        for box_f, source in candidates:
+            key = f"{source}:candidate"
+            frame.sources[key] = frame.sources.get(key, 0) + 1
+            box = move(box_f, -offset[0], -offset[1])
+            scores = _match_scores([box], [t.box for t in self._tracks], self.match_iou, max_ratio=_CANDIDATE_RATIO)
+            if self._tracks and scores.max() > 0:
+                track = self._tracks[int(np.argmax(scores[0]))]
+                if track.ident not in matched:  # else a second box of a face already masked in this frame
+                    self._continue(track, index, box)
+                    matched.add(track.ident)
+                    frame.boxes.append(box_f)
+                continue
+            scores = _match_scores([box], [c.box for c in self._waiting], self.match_iou, max_ratio=_CANDIDATE_RATIO)
+            if self._waiting and scores.max() > 0:
+                waiting = self._waiting[int(np.argmax(scores[0]))]
+                waiting.last, waiting.box = index, box
+                waiting.sources.add(source)
+                waiting.hits.append((index, box, box_f))
+                if len(waiting.sources) >= 2:
+                    self._confirm(waiting, frame, matched)
+            else:
+                self._waiting.append(_Candidate(index, box, {source}, [(index, box, box_f)]))
+
+    def _confirm(self, waiting: _Candidate, frame: TrackedFrame, matched: set[int]) -> None:
+        """Two kinds of detector agree: the candidate becomes a track, masked back to its first hit."""
+        self._waiting.remove(waiting)
+        first_index, first_box, _ = waiting.hits[0]
+        track = _Track(self._next_id, first_index, first_index, first_box)
+        self._next_id += 1
+        self.track_count += 1
+        self._tracks.append(track)
+        for f in range(first_index - self.margin, first_index):  # leading margin
+            self._add(f, first_box)
+        for f, box, box_f in waiting.hits:
+            if f > track.last:
+                self._continue(track, f, box)  # gap filling between the hits
+            if f == frame.index:
+                frame.boxes.append(box_f)
+            else:
+                self._add(f, box)
+        matched.add(track.ident)
 
     def _emit(self, upto: int) -> list[TrackedFrame]:
         out = []
@@ -312,11 +389,12 @@ class CameraTracker:
     def track_count(self) -> int:
         return self.still.track_count
 
-    def push(self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0)) -> list[TrackedFrame]:
-        """Add frame ``index`` with its detections and the camera shift since the previous frame [pixels]."""
+    def push(self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0), *,
+             candidates: Sequence[tuple[Box, str]] = ()) -> list[TrackedFrame]:
+        """Add frame ``index`` with its detections, unverified candidates and the camera shift since the previous frame [pixels]."""
         merged = merge_overlapping(b for b, _ in detections)  # the same for both trackers
-        return self._union(self.still.push(index, payload, detections, merged=merged),
-                           self.moving.push(index, None, detections, shift, merged=merged))
+        return self._union(self.still.push(index, payload, detections, merged=merged, candidates=candidates),
+                           self.moving.push(index, None, detections, shift, merged=merged, candidates=candidates))
 
     def flush(self) -> list[TrackedFrame]:
         """Every remaining frame (end of the recording)."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from avanon.detect.faces import CenterFace
+from avanon.detect.verify import CropVerifier, square_crops
+
+
+@pytest.fixture(scope="module")
+def obama(dev_data):
+    image = cv2.cvtColor(cv2.imread(str(dev_data / "face_recognition_examples/examples/obama.jpg")), cv2.COLOR_BGR2RGB)
+    k = 120 / image.shape[0]
+    small = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)  # a face of about 40 px: a small face
+    canvas = np.full((360, 640, 3), 90, dtype=np.uint8)
+    canvas[100:100 + small.shape[0], 300:300 + small.shape[1]] = small
+    return canvas
+
+
+def _face(image):
+    best = max(CenterFace(threshold=0.3, every=1, confident=0.01).detect(image), key=lambda d: d.score)
+    return best.box
+
+
+def test_square_crops_are_centred_and_padded():
+    image = np.zeros((100, 200, 3), dtype=np.uint8)
+    image[40:60, 90:110] = 255
+    crops, origins = square_crops(image, [(90.0, 40.0, 110.0, 60.0), (0.0, 0.0, 10.0, 10.0)], context=2.0, size=40)
+    assert crops.shape == (2, 40, 40, 3)
+    assert tuple(origins[0]) == (80, 30, 40)  # a 40-px square around the box
+    assert crops[0][10:30, 10:30].min() == 255 and crops[0][:5].max() == 0  # the box in the middle, its surroundings around
+    assert tuple(origins[1]) == (-5, -5, 20)  # at the corner: the part outside the frame is black
+    assert crops[1][:8].max() == 0
+
+
+def test_a_small_real_face_is_verified_and_clutter_is_not(obama):
+    face = _face(obama)
+    x0, y0, x1, y1 = face
+    wall = (30.0, 250.0, 30.0 + (x1 - x0), 250.0 + (y1 - y0))  # flat background of the same size
+    verdicts = CropVerifier()(obama, [face, wall])
+    assert verdicts[0].verified and verdicts[0].score >= 0.5
+    assert not verdicts[1].verified and verdicts[1].score == 0.0
+
+
+def test_a_face_much_larger_than_the_candidate_does_not_verify_it(obama):
+    x0, y0, x1, y1 = _face(obama)
+    cx, cy, s = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2.5
+    speck = (cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2)  # a small candidate on the middle of the face
+    verifier = CropVerifier(context=6.0)  # a crop that holds the whole face
+    assert not verifier(obama, [speck])[0].verified
+    assert verifier(obama, [speck], sizes=(0.1, 10.0))[0].verified  # the same face accepted when sizes allow it
+
+
+def test_low_scoring_detections_are_candidates_until_verified(obama):
+    detector = CenterFace(threshold=0.05, every=1, confident=0.99, verify_threshold=0.5)
+    dets = detector.detect(obama)
+    face = _face(obama)
+    on_face = [d for d in dets if d.x0 < (face[0] + face[2]) / 2 < d.x1 and d.y0 < (face[1] + face[3]) / 2 < d.y1]
+    assert on_face and all(d.verified for d in on_face)
+    assert all(d.score < 0.99 for d in dets)  # none confident: each one went through the second look
