@@ -171,3 +171,16 @@ def test_pilot_thresholds_are_name_value_pairs(tmp_path, capsys):
     write_wav(tmp_path / "study" / "sub-01" / "a.wav", seconds=0.2)
     assert main(["pilot", str(tmp_path / "study"), "-o", str(tmp_path / "p"), "-t", "max_faces=1"]) == 2
     assert "The 'threshold' option must be NAME=VALUE with NAME one of min_eer" in capsys.readouterr().err
+
+
+def test_names_with_markup_or_escapes_are_printed_safely(tmp_path, capsys):
+    """A file named like rich markup ('[/x]') or holding a terminal escape fails alone; the summary prints (issue 17)."""
+    study = tmp_path / "study"
+    write_wav(study / "[b]good.wav", seconds=0.2)
+    (study / "[").mkdir()
+    (study / "[" / "x].wav").write_bytes(b"not audio" * 10)
+    (study / "esc\x1b[2J.wav").write_bytes(b"not audio" * 10)
+    assert main(["run", str(study), "-o", str(tmp_path / "out"), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "failed [/x].wav" in err and "failed esc%1B[2J.wav" in err and "\x1b" not in err
+    assert (tmp_path / "out" / "[b]good.wav").is_file()

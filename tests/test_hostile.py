@@ -71,6 +71,9 @@ def cases(media: Path) -> list[Case]:
         out.append((f"names/\udcff\udcfebad{ext}", _bytes(wav.read_bytes()), "not valid UTF-8"))
         out.append((f"names/{'a' * 246}{ext}", _bytes(wav.read_bytes()), "bytes long; at most 200"))
         out.append((f"names/x.avanon-partial{ext}", _bytes(wav.read_bytes()), "reserved for avanon's temporary outputs"))
+    for name in ("line\nbreak.wav", "esc\x1b[2Jape.txt", "tab\there.csv", "bell\x07.eaf"):
+        out.append((f"names/{name}", _bytes(wav.read_bytes()), "holds control characters"))
+    out.append(("names/[/x].wav", _bytes(b"not audio" * 10), "not a readable|cannot be opened"))  # rich markup in a name
     out.append(("avanon_manifest.json", _bytes(b"{}"), "reserved at the top of the study"))
     out.append((".avanon_manifest.json.x1", _bytes(b"{}"), "reserved at the top of the study"))
     out.append((".avanon-work/sub/a.wav", _bytes(wav.read_bytes()), "reserved for avanon's work files"))

@@ -6,7 +6,8 @@ alone, as that file's failure, and the rest of the run goes on:
 - a symbolic link (not followed: it may point outside the study, or at a FIFO);
 - anything else that is not a regular file: a FIFO, a character or block device, a socket (opening one
   blocks forever or reads without end); only ``lstat`` is called, nothing is opened;
-- a name that is not valid UTF-8 (the manifest, the work folders and most tools need text names);
+- a name that is not valid UTF-8 (the manifest, the work folders and most tools need text names),
+  or that holds control characters (a line break splits a log line, an escape drives a terminal);
 - a name component longer than :data:`MAX_NAME_BYTES` bytes: the temporary and derived names an
   output is written under (``.NAME.avanon-partial.wav``, ``NAME_transcript.TextGrid``) must fit
   the file system's 255-byte limit;
@@ -37,8 +38,14 @@ _SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character 
 
 
 def shown_name(rel: str) -> str:
-    """``rel`` as printable text: each byte that is not UTF-8 (kept by Python as a surrogate) is written ``%FF``."""
-    return "".join(f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in rel)
+    """``rel`` as printable text: a byte that is not UTF-8 (kept by Python as a surrogate) or a control
+    character (which could drive a terminal: ``\x1b[2J``) is written ``%FF``."""
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else
+                   f"%{ord(c):02X}" if _control(c) else c for c in rel)
+
+
+def _control(char: str) -> bool:
+    return ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0
 
 
 def refusal(study: Path, rel: str, *, limits: Limits = DEFAULT_LIMITS) -> str | None:
@@ -59,6 +66,8 @@ def refusal(study: Path, rel: str, *, limits: Limits = DEFAULT_LIMITS) -> str | 
         rel.encode("utf-8")
     except UnicodeEncodeError:
         return "the file name is not valid UTF-8 text; rename the file (UTF-8 names only)."
+    if any(_control(c) for c in rel):
+        return "the file name holds control characters (line breaks, tabs, terminal escapes); rename the file."
     parts = rel.split("/")
     reserved = _reserved(parts)
     if reserved:

@@ -19,6 +19,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from avanon.errors import AvanonError
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)
     except AvanonError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except typer.Exit as exc:
         return exc.exit_code
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc()
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (a bug in avanon; please report it "
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (a bug in avanon; please report it "
                           "with the traceback above)", highlight=False, soft_wrap=True)
         return EXIT_INTERNAL
     return code if isinstance(code, int) else EXIT_OK

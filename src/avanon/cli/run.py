@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -50,10 +51,10 @@ class _Display:
                 where += f"; Dask dashboard: {info['dashboard']}"
             self.progress.console.print(where, highlight=False)
         elif kind == "retry":
-            self.progress.console.print(f"[yellow]retrying[/] {rel} ({event[2]}): {event[3]}", highlight=False)
+            self.progress.console.print(f"[yellow]retrying[/] {escape(rel)} ({escape(str(event[2]))}): {escape(str(event[3]))}", highlight=False)
         elif kind == "start":
             total, unit = event[2], event[3]
-            self.files[rel] = self.progress.add_task(rel if len(rel) < 48 else "…" + rel[-47:], total=total, rate=unit)
+            self.files[rel] = self.progress.add_task(escape(rel if len(rel) < 48 else "…" + rel[-47:]), total=total, rate=unit)
         elif kind == "advance" and rel in self.files:
             self.progress.advance(self.files[rel], event[2])
         elif kind in ("done", "skip"):
@@ -74,7 +75,7 @@ def _summary(summary: RunSummary, quiet: bool) -> None:
         table.add_row("manifest", str(summary.out_root / "avanon_manifest.json"))
         out.print(table)
     for rel, reason in summary.failed:
-        console.print(f"[red]failed[/] {rel}: {reason}", highlight=False, soft_wrap=True)
+        console.print(f"[red]failed[/] {escape(rel)}: {escape(reason)}", highlight=False, soft_wrap=True)  # names may hold [markup]
 
 
 @dataclass(frozen=True)
