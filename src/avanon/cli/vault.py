@@ -15,6 +15,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from avanon.access.audit import AuditTrail, read_key_file
 from avanon.access.db import connect
@@ -105,7 +106,7 @@ def list_files(study: str | None = typer.Option(None, help="Only this study."), 
                key_file: Path | None = KeyOpt) -> None:
     """List stored originals: path, size in bytes, SHA-256."""
     for stored in _open(vault, key_file).files(study=study):
-        console.print(f"{stored.sha256}  {stored.size:>12}  {stored.path}", highlight=False)
+        console.print(f"{stored.sha256}  {stored.size:>12}  {escape(stored.path)}", highlight=False)
 
 
 @vault_app.command("get")
@@ -132,7 +133,7 @@ def verify(vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> Non
     opened = _open(vault, key_file)
     problems = opened.verify()
     for problem in problems:
-        console.print(f"[red]✗[/] {problem.path}: {problem.reason}", highlight=False)
+        console.print(f"[red]✗[/] {escape(problem.path)}: {escape(problem.reason)}", highlight=False)
     if problems:
         raise typer.Exit(code=1)
     console.print(f"OK: {len(opened.files())} files verified.")
