@@ -40,12 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from avanon.annotations.pseudonymize import Namer, TextAnonymizer
-from avanon.annotations.safety import neutralize_cell, table_error, wide_cells
+from avanon.annotations.safety import MAX_BYTES, neutralize_cell, table_error, wide_cells
 from avanon.errors import MediaError
 from avanon.files import write_atomic
 
-MAX_BYTES = 64 * 1024 * 1024
-"""Largest document anonymized [bytes]; a larger one is refused (64 MiB)."""
 
 PERSON_COLUMNS = ("name", "first_name", "firstname", "given_name", "last_name", "lastname", "surname",
                   "family_name", "full_name", "participant_name", "child_name", "parent_name", "mother_name",

@@ -27,8 +27,9 @@ from defusedxml.ElementTree import ParseError, iterparse
 
 from avanon.errors import MediaError
 
-MAX_BYTES = 256 * 1024 * 1024
-"""Largest annotation file read [bytes] (256 MiB; the largest real ELAN files are a few MiB)."""
+MAX_BYTES = 64 * 1024 * 1024
+"""Largest annotation or document file read [bytes] (64 MiB; the largest real ELAN files are a few MiB,
+and a parsed document takes several times its size in memory)."""
 
 MAX_XML_DEPTH = 32
 """Deepest XML element nesting accepted (ELAN documents nest 5 levels)."""
