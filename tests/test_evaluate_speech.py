@@ -113,6 +113,9 @@ def test_speech_activity_and_pauses_on_known_bursts() -> None:
     assert 0.7 < agreement.value < 0.95
     pause = registry.create("metric", "pause_change").compute(x, shifted, SR)
     assert pause.value == pytest.approx(abs((0.4 + 0.3) / 2 - (0.4 + 0.7) / 2), abs=0.06)
+    assert pause.detail["kept_share"] == 1.0 and pause.detail["kept_share_150ms"] == 1.0
+    filled = registry.create("metric", "pause_change").compute(x, bursts([0.3, 0.8, 1.2, 2.4], 0.5, 3.2), SR)
+    assert filled.detail["kept_share"] == 0.5 and filled.detail["kept_share_150ms"] == 0.5  # the 0.8-1.2 s pause is gone
 
 
 def test_speaking_rate_counts_syllable_like_bursts() -> None:
