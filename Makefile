@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all lint bench clean
 
 install: $(STAMP)
 
@@ -32,11 +32,19 @@ demo: install
 	rm -rf demo
 	$(PY) -m avanon.demo_cli demo
 
-test: install
-	$(PY) -m pytest -n 2 --dist loadfile -q
+# Lint and format check, then the tests. scripts/test-services.sh installs Debian's chromium when
+# it is missing (required by the browser tests) and starts PostgreSQL on loopback when it can (the
+# access tests then also run against it), then runs pytest. The slow tests that guard privacy
+# (marker `privacy`) run here too; `make test-all` runs every slow test.
+test: install lint
+	scripts/test-services.sh $(PY) -m pytest -n 2 --dist loadfile -q -m "not slow or privacy"
 
-test-all: install
-	$(PY) -m pytest -n 2 --dist loadfile -q -m "slow or not slow"
+test-all: install lint
+	scripts/test-services.sh $(PY) -m pytest -n 2 --dist loadfile -q -m "slow or not slow"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 bench: install $(VENV)-deface/.installed
 	$(PY) benchmarks/run_all.py

@@ -79,6 +79,7 @@ def test_corrupted_copies_fail_closed(tmp_path, dev_data):
     assert not (out / "cut.mp4").exists() and not (out / "renamed.wav").exists()
 
 
+@pytest.mark.privacy
 @pytest.mark.slow
 def test_openpose_crowd_has_no_leaks(tmp_path, dev_data):
     study = _study(tmp_path, dev_data, {"video.avi": OPENPOSE})

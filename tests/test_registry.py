@@ -39,7 +39,7 @@ def test_unknown_parameter_is_refused(kind, name):
 @pytest.mark.parametrize("kind,name", ALL)
 def test_bad_values_give_the_standard_message(kind, name):
     cls = registry.get(kind, name)
-    for key, spec in cls.params.items():
+    for key in cls.params:
         with pytest.raises(ParameterError) as info:
             cls(**{key: object()})
         assert str(info.value).startswith(f"The {key!r} parameter of {cls.__name__} must be ")

@@ -89,6 +89,7 @@ def test_writers(tmp_path: Path) -> None:
     assert "[PERSON]" in [e.label for e in tg.getTier("words").entries]
 
 
+@pytest.mark.privacy
 @pytest.mark.slow
 def test_redact_real_recording(dev_data: Path, tmp_path: Path) -> None:
     src = dev_data / "sprocket_vcc2016/example/data/wav/SF1/100008.wav"  # "One odd detail. All these books..."
@@ -108,6 +109,7 @@ def test_redact_real_recording(dev_data: Path, tmp_path: Path) -> None:
         redact_file(src, out)
 
 
+@pytest.mark.privacy
 @pytest.mark.slow
 def test_end_to_end_on_synthesized_pii(tmp_path: Path) -> None:
     """Speech with known personal information (made with the offline piper voice) loses all of it."""

@@ -20,6 +20,7 @@ def speech(dev_data: Path) -> tuple[np.ndarray, int]:
     return x, sr
 
 
+@pytest.mark.privacy
 @pytest.mark.slow
 def test_words_survive_at_their_times_voice_replaced(speech: tuple[np.ndarray, int]) -> None:
     x, sr = speech

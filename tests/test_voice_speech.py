@@ -159,6 +159,7 @@ def test_run_redacts_pii_tier_spans_and_marks_them(tmp_path: Path) -> None:
     assert "Anna" not in text
 
 
+@pytest.mark.privacy
 @pytest.mark.slow
 def test_run_transcribes_and_redacts_a_spoken_name(dev_data: Path, tmp_path: Path) -> None:
     """A roster word heard in a real recording is redacted after voice conversion, in time, with transcripts."""

@@ -91,9 +91,15 @@ class AudioSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     voice: Step | None = Field(default_factory=lambda: Step(name="mcadams"))
-    redact: Step | None = Field(None, description="transcribe every recording and redact spoken personal information (method kind 'redaction', e.g. {name: redact, mode: tone}); spans of annotation tiers named PII are redacted even without it")
+    redact: Step | None = Field(
+        None,
+        description="transcribe every recording and redact spoken personal information (method kind 'redaction', e.g. {name: redact, mode: tone}); "
+        "spans of annotation tiers named PII are redacted even without it",
+    )
     turns: bool = Field(True, description="give each speaker of a paired RTTM file or ELAN/TextGrid speaker tier their own pseudo-voice")
-    channel_speakers: bool = Field(False, description="each channel of a multi-channel recording is a different speaker with their own pseudo-voice (one microphone per speaker)")
+    channel_speakers: bool = Field(
+        False, description="each channel of a multi-channel recording is a different speaker with their own pseudo-voice (one microphone per speaker)"
+    )
 
 
 class NamingSection(BaseModel):

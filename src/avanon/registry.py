@@ -130,7 +130,7 @@ class Param:
     doc: str = ""
 
 
-class Method(ABC):
+class Method(ABC):  # noqa: B024 (the base classes of each kind declare the abstract working method)
     """Base of every registered method: stores validated keyword parameters.
 
     Subclasses set ``kind``, ``name`` and ``params`` and implement one working method. ``Method``

@@ -61,7 +61,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.is_file():
-        raise FileNotFoundError(f"{CHROMIUM} is missing: install Debian's chromium (source .ci/services.sh).")
+        raise FileNotFoundError(f"{CHROMIUM} is missing: install Debian's chromium (`make test` does: scripts/test-services.sh).")
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
