@@ -319,3 +319,21 @@ def test_an_annotation_that_breaks_planning_fails_alone(study, tmp_path, monkeyp
     assert failed["sub-01/audio/broken.csv"] == ("sub-01/audio/broken.csv: cannot be read while planning "
                                                       "(RuntimeError: reader bug).")
     assert summary.ok == 5 and (tmp_path / "out" / "sub-01/audio/sub-01_read.csv").is_file()
+
+
+def test_a_study_file_named_like_a_derived_output_does_not_replace_it(tmp_path):
+    """'v_motion.tsv' beside 'v.mp4' would overwrite (or, resuming, delete) the motion table derived from it (issue 17)."""
+    root = tmp_path / "study"
+    write_video(root / "sub-01" / "v.mp4", frames=6, audio_rate=None)
+    (root / "sub-01" / "v_motion.tsv").write_text("onset\tnote\n0\tcoder's own table\n")
+    with_features = recipe.parse("name: f\nextends: default\nvideo: {features: true, detectors: [{name: blazeface, tiles: 1}]}\n")
+    out = tmp_path / "out"
+    for _ in range(2):  # a fresh run, then a resumed one
+        summary = run_study(root, out, recipe=with_features, seed=4)
+        failed = dict(summary.failed)
+        assert list(failed) == ["sub-01/v_motion.tsv"]
+        assert "its output name sub-01/v_motion.tsv is taken by a file the run derived from sub-01/v.mp4" in failed["sub-01/v_motion.tsv"]
+        entry = json.loads((out / "avanon_manifest.json").read_text())["entries"]
+        video = next(e for e in entry if e["input"] == "sub-01/v.mp4")
+        table = next(d for d in video["derived"] if d["path"] == "sub-01/v_motion.tsv")
+        assert sha256_path(out / "sub-01/v_motion.tsv") == table["sha256"]

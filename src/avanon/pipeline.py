@@ -233,6 +233,15 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             if on_event:
                 on_event(("done", real, entry))
 
+        def taken(task: FileTask, written: Mapping[str, str]) -> bool:
+            """Fail ``task`` if its output name is a file the run wrote for another input (a transcript, a sidecar)."""
+            owner = written.get(task.output_rel)
+            if owner is not None and owner != key(task.rel):
+                finish({"input": task.rel, "output": None, "kind": task.kind, "status": "failed", "seed": seed,
+                        "reason": f"{task.rel}: its output name {task.output_rel} is taken by a file the run derived from "
+                                  f"{owner}; rename the file."})
+            return owner is not None and owner != key(task.rel)
+
         coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event,
                                   voice_seed=derive_seed(secret, "voice"))
         todo: list[FileTask] = []
@@ -242,6 +251,7 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         speech = speech_plans(study, annotation_rels, recordings, refused, roster=roster,
                               recording_key=lambda rel: speaker_for(rel, speakers))
         names_heard = tuple(n for n in (roster or ()) if n.strip())
+        written = outputs_written(manifest)  # when resuming
         for rel in rels:
             if rel in refused:
                 finish({"input": rel, "output": None, "kind": media_kind(rel) or "other", "status": "failed", "seed": seed,
@@ -251,6 +261,8 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             if speakers:
                 plan_ = dataclasses.replace(plan_, speaker=speaker_for(rel, speakers))
             task = FileTask(study, out, rel, layout.get(rel) or keys.get(rel), speech=plan_)
+            if taken(task, written):  # a file the run derived from another input (resumed run): not deleted, not overwritten
+                continue
             if _completed(manifest, key(rel), task):
                 summary.skipped += 1
                 if on_event:
@@ -270,14 +282,17 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
         # annotations last: they are re-linked and re-aligned to what their media became
         real_of = {key(rel): rel for rel in rels}
         media_entries = {real_of.get(k, k): e for k, e in manifest.entries.items() if e.get("kind") in ("video", "audio")}
+        written = outputs_written(manifest)
         for task in annotations:
             if on_event:
                 on_event(("start", task.rel, 1, "file"))
-            finish(process_annotation(task, media_entries, secret, roster=roster))
+            if not taken(task, written):
+                finish(process_annotation(task, media_entries, secret, roster=roster))
         for task in others:
             if on_event:
                 on_event(("start", task.rel, 1, "file"))
-            finish(process_other(task, recipe, secret, roster=roster, seed=seed))
+            if not taken(task, written):
+                finish(process_other(task, recipe, secret, roster=roster, seed=seed))
     if names is not None and names.mapping:
         names.save(steward_dir(out), release_root=out)  # the steward's key from output names back to input names
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)  # every file has its entry: what is left there is stale
@@ -328,6 +343,22 @@ def speech_plans(study: Path, annotation_rels: set[str], recordings: Sequence[st
             refused[rel] = f"cannot be read while planning ({reason.replace(str(study / rel) + ': ', '')})."
             annotation_rels.discard(rel)
     return plans_for_study(study, sorted(annotation_rels), recordings, roster=roster, recording_key=recording_key)
+
+
+def outputs_written(manifest: Manifest) -> dict[str, str]:
+    """Every file the ``ok`` entries wrote (outputs, derived files, BIDS sidecars) -> the input's manifest key.
+
+    Derived files (transcripts, redaction lists, feature tables) and sidecars are written beside a
+    media file's output under names made from its stem; a study file with such a name would
+    overwrite them (or, when resuming, delete them), so the run refuses it instead.
+    """
+    written: dict[str, str] = {}
+    for entry in manifest.entries.values():
+        if entry.get("status") != "ok":
+            continue
+        paths = [d.get("path") for d in entry.get("derived", []) if isinstance(d, dict)] + [entry.get("sidecar"), entry.get("output")]
+        written.update({path: str(entry["input"]) for path in paths if isinstance(path, str)})
+    return written
 
 
 def _refused_key(names: NameMapper | None, rel: str) -> str:
