@@ -142,6 +142,24 @@ def test_fsdd_voices_link_within_a_secret_not_across_secrets(dev_data: Path, tmp
     assert within.value >= 0.6  # one pseudo-voice per participant inside one release, by design
     assert across.value < within.value
     assert across.detail["ci95"][0] <= across.detail["chance"] + 0.05  # not significantly above chance + 5 points
+    from avanon.evaluate.study import read_pairs
+
+    scores = {s.metric: s for s in linkage.linkage_scores(study, tmp_path / "a", *read_pairs(study, tmp_path / "a"))}
+    assert set(scores) == {"linkage_voice_same_secret", "linkage_voice_cross_secret", "linkage_external_voice", "linkage_metadata"}
+    assert scores["linkage_voice_same_secret"].aspect == "utility" and scores["linkage_metadata"].n == 24
+    assert scores["linkage_external_voice"].value < scores["linkage_voice_same_secret"].value
+
+
+def test_the_html_report_shows_linkage_against_chance() -> None:
+    from avanon.evaluate.study import StudyEvaluation
+    from avanon.report.html import render
+
+    sessions = Sessions(np.array([[0.0], [10.0], [1.0], [11.0]]), ["a", "a", "b", "b"], ["1", "2", "3", "4"])  # nearest is always the other person
+    score = registry.create("metric", "linkage_metadata").measure(sessions)
+    evaluation = StudyEvaluation("orig", "anon", summary={score.metric: score})
+    html = render([("evaluation", evaluation)])
+    assert '<table id="linkage">' in html and "linkage_metadata" in html
+    assert "<td>0.000</td><td>0.000-0.490</td><td>0.333</td><td>4</td>" in html  # rate 0 of 4 (Wilson), chance 1/3
 
 
 @pytest.mark.slow
