@@ -68,13 +68,40 @@ DEFAULT_COMMAND = f"{AVANON} run {{study}} -o {{out}} --seed 1"
 TOOLS = ("default", "face-mesh", "skeleton", "deface")
 
 
-def make_study(root: Path, files: list[str]) -> Path:
-    """A study folder holding copies of the dev files, named by their dev path (``/`` -> ``__``)."""
+def make_study(root: Path, files: list[str], seconds: float | None = None) -> Path:
+    """A study folder holding copies of the dev files, named by their dev path (``/`` -> ``__``).
+
+    With ``seconds``, videos are cut to their first ``seconds`` by copying packets (no re-encode:
+    the frames kept are the original's).
+    """
     study = root / "study"
     study.mkdir(parents=True)
     for rel in files:
-        shutil.copyfile(DEV / rel, study / rel.replace("/", "__"))
+        dst = study / rel.replace("/", "__")
+        if seconds is not None and rel in VIDEOS.values():
+            try:
+                cut(DEV / rel, dst, seconds)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a container PyAV cannot remux is used whole
+                print(f"{rel}: not cut ({exc}); used whole", file=sys.stderr)
+        shutil.copyfile(DEV / rel, dst)
     return study
+
+
+def cut(src: Path, dst: Path, seconds: float) -> None:
+    """Copy the packets of every audio and video stream that start before ``seconds``."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        streams = [s for s in inp.streams if s.type in ("video", "audio")]
+        mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        for packet in inp.demux(streams):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and float(packet.pts * packet.time_base) >= seconds + float(packet.stream.start_time or 0) * float(packet.time_base):
+                continue
+            packet.stream = mapping[packet.stream.index]
+            out.mux(packet)
 
 
 def run_avanon(command: str, study: Path, out: Path, recipe: str | None) -> dict[str, Path]:
@@ -131,7 +158,7 @@ def pct(value: Any) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=50, help="measure every n-th video frame")
-    parser.add_argument("--max-seconds", type=float, default=None, help="only the first seconds of each video")
+    parser.add_argument("--max-seconds", type=float, default=None, help="cut each video to its first seconds (packets copied)")
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), help=f"among {', '.join(TOOLS)} (reencode always runs)")
     parser.add_argument("--command", default=DEFAULT_COMMAND, help="avanon-like command with {study} and {out}")
     parser.add_argument("--only", nargs="*", default=None, help="only dev files whose path contains one of these")
@@ -148,7 +175,7 @@ def main() -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {"every": args.every, "command": args.command, "tools": {}, "seconds": {}}
     try:
-        study = make_study(work, files)
+        study = make_study(work, files, args.max_seconds)
         outputs: dict[str, dict[str, Path]] = {}
         for tool in ["reencode"] + [t for t in args.tools if t != "reencode"]:
             t0 = time.perf_counter()
