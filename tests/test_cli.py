@@ -163,7 +163,7 @@ def test_run_reads_the_roster_with_load_roster(tmp_path, monkeypatch):
 
 
 def test_pilot_thresholds_are_name_value_pairs(tmp_path, capsys):
-    from avanon.evaluate.pilot import DEFAULT_THRESHOLDS_BOUND, parse_thresholds
+    from avanon.pilot import DEFAULT_THRESHOLDS_BOUND, parse_thresholds
 
     assert parse_thresholds([]) == DEFAULT_THRESHOLDS_BOUND
     got = parse_thresholds(["min_eer=0.4", "max-leak-rate=none", "max_wer=0.5"])

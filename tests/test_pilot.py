@@ -1,4 +1,4 @@
-"""Tests of `avanon pilot` (avanon.evaluate.pilot): sampling, levels, thresholds, recommendation, report."""
+"""Tests of `avanon pilot` (avanon.pilot): sampling, levels, thresholds, recommendation, report."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from avanon import recipe
 from avanon.cli import main
 from avanon.errors import AccessError, ParameterError
 from avanon.evaluate.base import Score
-from avanon.evaluate.pilot import (
+from avanon.pilot import (
     DEFAULT_LEVELS,
     LevelResult,
     check_thresholds,

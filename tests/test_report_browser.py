@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avanon.evaluate.base import Score
-from avanon.evaluate.pilot import LevelResult, PilotResult, check_thresholds, recommend, utility_index
+from avanon.pilot import LevelResult, PilotResult, check_thresholds, recommend, utility_index
 from avanon.report.pilot import write_pilot
 from avanon.evaluate.study import StudyEvaluation
 from avanon.report.html import render, write_report

@@ -20,7 +20,7 @@ EVALUATION_OPTIONS = {
 
 
 def _settings(every: int = 10, max_seconds: Optional[float] = None, no_voice_attacks: bool = False) -> Any:
-    from avanon.evaluate.pilot import EvaluationSettings
+    from avanon.pilot import EvaluationSettings
 
     return EvaluationSettings.from_options(every, max_seconds, no_voice_attacks)
 
@@ -62,7 +62,7 @@ def pilot(
     evaluation: Any = None,
 ) -> None:
     """Run several anonymization levels on a sample, evaluate each and recommend the lightest safe one."""
-    from avanon.evaluate.pilot import parse_fraction, parse_thresholds, run_pilot
+    from avanon.pilot import parse_fraction, parse_thresholds, run_pilot
     from avanon.report.pilot import write_pilot
 
     chosen = [s.strip() for s in levels.split(",") if s.strip()]

@@ -1,6 +1,6 @@
-"""The pilot's report: ``metrics.json`` and ``report.html`` from a :class:`~avanon.evaluate.pilot.PilotResult`.
+"""The pilot's report: ``metrics.json`` and ``report.html`` from a :class:`~avanon.pilot.PilotResult`.
 
-The pilot (:mod:`avanon.evaluate.pilot`) runs and judges the levels and returns a data object; this
+The pilot (:mod:`avanon.pilot`) runs and judges the levels and returns a data object; this
 module only writes it out, so evaluation does not depend on the report templates.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from avanon.evaluate.pilot import PRIVACY_AXES, UTILITY_SHARES, PilotResult
+from avanon.pilot import PRIVACY_AXES, UTILITY_SHARES, PilotResult
 from avanon.evaluate.study import plain
 from avanon.report import plots
 from avanon.report.html import render, write_report
