@@ -55,7 +55,8 @@ def _metrics(path: Path) -> Path:
         "f0_correlation": {"metric": "f0_correlation", "value": 0.8771, "direction": "higher", "aspect": "utility", "unit": "", "n": 4, "detail": {}},
     }
     data = {"original_dir": "/home/lab/Anna Example study", "anonymized_dir": "/home/lab/out", "recipe": "default", "seconds": 1.0,
-            "summary": summary, "voice": {}, "metadata": {}, "files": [], "errors": []}
+            "summary": summary, "voice": {"original": {"eer": 0.0833, "ci95": [0.0211, 0.1502], "trials": 380}},
+            "metadata": {}, "files": [], "errors": []}
     path.mkdir(parents=True, exist_ok=True)
     (path / "metrics.json").write_text(json.dumps(data), encoding="utf-8")
     return path / "metrics.json"
@@ -107,6 +108,7 @@ def test_numbers_in_the_text_equal_those_in_the_files(releases: dict[str, Path],
     assert "0.252-0.380 (bootstrap)" in long  # the evaluation's own interval, as recorded
     assert "chance 0.500" in short  # an EER's chance level
     assert "0.877" in short  # utility
+    assert "unanonymized speech (baseline; equal-error rate): 0.083 (95 % CI 0.021-0.150, bootstrap)" in short
     # every decimal number of the short form is one of the file's values (or a Wilson bound of its counts)
     allowed = {fmt_number(v) for v in _numbers(copy)} | {fmt_number(low), fmt_number(high), "0.500"}
     assert set(re.findall(r"\b\d+\.\d{3}\b", short)) <= allowed

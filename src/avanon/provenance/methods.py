@@ -47,6 +47,7 @@ METRIC_WORDS = {
     "residual_faces": "share of faces still recognisable as faces after masking",
     "face_reid_rank1": "face re-identification: share of anonymized faces matched to the right person",
     "metadata_residue": "metadata findings (identifying tags, names or dates left in the files)",
+    "eer_original": "speaker verification on the original, unanonymized speech (baseline; equal-error rate)",
     "eer_ignorant": "speaker verification, attacker enrolling original speech (equal-error rate)",
     "eer_lazy_informed": "speaker verification, attacker knowing the recipe but not the secret (equal-error rate)",
     "eer_semi_informed": "speaker verification, informed attacker with a trained back-end (equal-error rate)",
@@ -235,6 +236,11 @@ def _figures(metrics: dict[str, Any], source: str) -> tuple[list[Figure], list[F
                         chance if isinstance(chance, (int, float)) else None, ci, ci_method, str(score.get("direction", "")),
                         str(detail.get("note", "")), f"{source}: summary.{name}")
         (privacy if score.get("aspect") == "privacy" else utility).append(figure)
+    baseline = (metrics.get("voice") or {}).get("original") or {}
+    if baseline.get("eer") is not None:  # the attack on unanonymized speech: the reference the others are read against
+        ci, ci_method = _ci(baseline)
+        privacy.append(Figure("eer_original", METRIC_WORDS["eer_original"], baseline["eer"], n=int(baseline.get("trials") or 0),
+                              chance=0.5, ci=ci, ci_method=ci_method, direction="higher", source=f"{source}: voice.original"))
     return privacy, utility
 
 
