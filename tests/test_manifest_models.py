@@ -53,3 +53,20 @@ def test_without_spacy_the_manifest_says_so(dev_data: Path, tmp_path: Path):
     entry = _audio_entry(study, tmp_path / "out", "extends: default\naudio: {redact: {name: redact, use_spacy: false}}")
     assert entry["pii_recognizers"] == ["roster", "regex", "presidio"]
     assert not any(m["name"].startswith("spacy") for m in entry["models"])
+
+
+def test_annotation_and_text_entries_name_the_recognizers(dev_data: Path, tmp_path: Path):
+    study = tmp_path / "study"
+    (study / "sub-01").mkdir(parents=True)
+    shutil.copyfile(dev_data / "fsdd/recordings/0_george_0.wav", study / "sub-01" / "digit.wav")
+    (study / "sub-01" / "digit.TextGrid").write_text(
+        'File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\nxmax = 0.25\ntiers? <exists>\nsize = 1\nitem []:\n'
+        '    item [1]:\n        class = "IntervalTier"\n        name = "words"\n        xmin = 0\n        xmax = 0.25\n'
+        '        intervals: size = 1\n        intervals [1]:\n            xmin = 0\n            xmax = 0.25\n            text = "zero"\n',
+        encoding="utf-8")
+    (study / "notes.txt").write_text("Call Anna on 555 867 5309.\n", encoding="utf-8")
+    summary = run_study(study, tmp_path / "out", recipe=recipes.parse("extends: default\naudio: {voice: {name: mcadams}}"), seed=1)
+    assert not summary.failed
+    entries = {e["kind"]: e for e in json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())["entries"]}
+    for kind in ("annotation", "other"):
+        assert entries[kind]["steps"][0]["pii_recognizers"] == ["roster", "regex", "spacy", "presidio"], kind

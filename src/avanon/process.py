@@ -287,6 +287,7 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
     became (output path, input and output durations).
     """
     from avanon.annotations import MediaInfo, carry_annotations
+    from avanon.pii import recognizers_used
 
     started = time.perf_counter()
     entry: dict[str, Any] = {"input": task.rel, "output": None, "kind": "annotation", "input_sha256": None}
@@ -305,7 +306,7 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
         result = carry_annotations(task.src, study_root=task.study_root, out_root=task.out_root, media=media, secret=secret,
                                    roster=list(roster) if roster else None, output=task.out_rel, redactions=redactions)
         entry.update(format=result.format, media=list(result.media), counts=dict(result.counts),
-                     steps=[{"step": "annotations", "relink": True, "align": True, "pseudonymize": True}])
+                     steps=[{"step": "annotations", "relink": True, "align": True, "pseudonymize": True, "pii_recognizers": recognizers_used()}])
         if result.status == "ok" and result.output:
             entry.update(status="ok", output=result.output, output_sha256=sha256_path(task.out_root / result.output))
         else:
@@ -331,6 +332,7 @@ def process_other(task: FileTask, recipe: Recipe, secret: bytes, roster: Sequenc
     fails closed. ``other_files: copy`` copies the file unchanged.
     """
     from avanon.annotations.documents import anonymize_other
+    from avanon.pii import recognizers_used
 
     started = time.perf_counter()
     entry: dict[str, Any] = {"input": task.rel, "output": task.output_rel, "kind": "other", "seed": seed}
@@ -345,7 +347,7 @@ def process_other(task: FileTask, recipe: Recipe, secret: bytes, roster: Sequenc
             entry["steps"] = [{"step": "copy"}]
         else:
             counts = anonymize_other(task.src, tmp, secret=secret, roster=list(roster) if roster else None)
-            entry["steps"] = [{"step": "anonymize-text", "replaced": dict(sorted(counts.items()))}]
+            entry["steps"] = [{"step": "anonymize-text", "replaced": dict(sorted(counts.items())), "pii_recognizers": recognizers_used()}]
         entry["output_sha256"] = sha256_path(tmp)
         os.replace(tmp, task.dst)
         entry["status"] = "ok"
