@@ -62,8 +62,14 @@ def test_random_guesses_and_unscorable_probes() -> None:
 
 def test_metrics_are_registered_with_directions() -> None:
     names = registry.names("metric")
-    for name in ("linkage_voice_same_secret", "linkage_voice_cross_secret", "linkage_motion", "linkage_metadata",
-                 "linkage_external_voice", "linkage_external_face"):
+    for name in (
+        "linkage_voice_same_secret",
+        "linkage_voice_cross_secret",
+        "linkage_motion",
+        "linkage_metadata",
+        "linkage_external_voice",
+        "linkage_external_face",
+    ):
         assert name in names
     assert registry.create("metric", "linkage_voice_same_secret").aspect == "utility"  # intended
     assert registry.create("metric", "linkage_metadata").direction == "lower"
@@ -90,8 +96,14 @@ def _features_table(path: Path, *, arm: float, leg: float, frames: int = 60, see
         joints[f"{side}_hip"] = (x0 + dx, np.full(frames, 200.0))
         joints[f"{side}_knee"] = (x0 + dx + swing, 200 + 45 * leg)
         joints[f"{side}_ankle"] = (x0 + dx + 2 * swing, 200 + 90 * leg + 5 * np.sin(2 * np.pi * 1.2 * t + phase))
-    columns = {"frame": np.arange(frames), "time": t, "person": np.zeros(frames, int),
-               "motion_energy": rng.normal(10, 1, frames), "head_yaw": rng.normal(0, 5, frames), "head_pitch": rng.normal(0, 5, frames)}
+    columns = {
+        "frame": np.arange(frames),
+        "time": t,
+        "person": np.zeros(frames, int),
+        "motion_energy": rng.normal(10, 1, frames),
+        "head_yaw": rng.normal(0, 5, frames),
+        "head_pitch": rng.normal(0, 5, frames),
+    }
     for name, (x, y) in joints.items():
         columns[f"body_{name}_x"] = x + rng.normal(0, 0.5, frames)
         columns[f"body_{name}_y"] = y + rng.normal(0, 0.5, frames)
@@ -165,10 +177,13 @@ def test_the_html_report_shows_linkage_against_chance() -> None:
 @pytest.mark.slow
 def test_external_photos_find_people_in_originals_but_not_in_anonymized_photos(dev_data: Path, tmp_path: Path) -> None:
     examples = dev_data / "face_recognition_examples" / "examples" / "knn_examples"
-    pairs = {"obama": ("train/obama/obama.jpg", "train/obama/obama2.jpg"), "biden": ("train/biden/biden.jpg", "train/biden/biden2.jpg"),
-             "alex_lacamoire": ("train/alex_lacamoire/img1.jpg", "test/alex_lacamoire1.jpg"),
-             "kit_harington": ("train/kit_harington/john1.jpeg", "train/kit_harington/john2.jpeg"),
-             "rose_leslie": ("train/rose_leslie/img1.jpg", "train/rose_leslie/img2.jpg")}
+    pairs = {
+        "obama": ("train/obama/obama.jpg", "train/obama/obama2.jpg"),
+        "biden": ("train/biden/biden.jpg", "train/biden/biden2.jpg"),
+        "alex_lacamoire": ("train/alex_lacamoire/img1.jpg", "test/alex_lacamoire1.jpg"),
+        "kit_harington": ("train/kit_harington/john1.jpeg", "train/kit_harington/john2.jpeg"),
+        "rose_leslie": ("train/rose_leslie/img1.jpg", "train/rose_leslie/img2.jpg"),
+    }
     people = tuple(pairs)
     photos, study = [], tmp_path / "study"
     for person, (public, private) in pairs.items():  # one public photo per person; the other one goes into the "release"

@@ -45,18 +45,46 @@ def releases(dev_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 def _metrics(path: Path) -> Path:
     """An evaluation as `avanon evaluate` writes it, with known numbers (and local folder names)."""
     summary = {
-        "face_reid_rank1": {"metric": "face_reid_rank1", "value": 0.4321, "direction": "lower", "aspect": "privacy", "unit": "",
-                            "n": 10, "detail": {"identified": 4, "probes": 10, "chance": 0.25, "identities": 4}},
-        "eer_lazy_informed": {"metric": "eer_lazy_informed", "value": 0.3123, "direction": "higher", "aspect": "privacy", "unit": "",
-                              "n": 380, "detail": {"eer": 0.3123, "ci95": [0.2517, 0.3804], "trials": 380}},
-        "linkage_voice_cross_secret": {"metric": "linkage_voice_cross_secret", "value": 0.1875, "direction": "lower", "aspect": "privacy",
-                                       "unit": "", "n": 16, "detail": {"successes": 3, "trials": 16, "chance": 0.1667,
-                                                                        "ci95": [0.0659, 0.4301], "ci_method": "Wilson"}},
+        "face_reid_rank1": {
+            "metric": "face_reid_rank1",
+            "value": 0.4321,
+            "direction": "lower",
+            "aspect": "privacy",
+            "unit": "",
+            "n": 10,
+            "detail": {"identified": 4, "probes": 10, "chance": 0.25, "identities": 4},
+        },
+        "eer_lazy_informed": {
+            "metric": "eer_lazy_informed",
+            "value": 0.3123,
+            "direction": "higher",
+            "aspect": "privacy",
+            "unit": "",
+            "n": 380,
+            "detail": {"eer": 0.3123, "ci95": [0.2517, 0.3804], "trials": 380},
+        },
+        "linkage_voice_cross_secret": {
+            "metric": "linkage_voice_cross_secret",
+            "value": 0.1875,
+            "direction": "lower",
+            "aspect": "privacy",
+            "unit": "",
+            "n": 16,
+            "detail": {"successes": 3, "trials": 16, "chance": 0.1667, "ci95": [0.0659, 0.4301], "ci_method": "Wilson"},
+        },
         "f0_correlation": {"metric": "f0_correlation", "value": 0.8771, "direction": "higher", "aspect": "utility", "unit": "", "n": 4, "detail": {}},
     }
-    data = {"original_dir": "/home/lab/Anna Example study", "anonymized_dir": "/home/lab/out", "recipe": "default", "seconds": 1.0,
-            "summary": summary, "voice": {"original": {"eer": 0.0833, "ci95": [0.0211, 0.1502], "trials": 380}},
-            "metadata": {}, "files": [], "errors": []}
+    data = {
+        "original_dir": "/home/lab/Anna Example study",
+        "anonymized_dir": "/home/lab/out",
+        "recipe": "default",
+        "seconds": 1.0,
+        "summary": summary,
+        "voice": {"original": {"eer": 0.0833, "ci95": [0.0211, 0.1502], "trials": 380}},
+        "metadata": {},
+        "files": [],
+        "errors": [],
+    }
     path.mkdir(parents=True, exist_ok=True)
     (path / "metrics.json").write_text(json.dumps(data), encoding="utf-8")
     return path / "metrics.json"
@@ -154,7 +182,8 @@ def test_cli_writes_into_the_release_and_refuses_a_folder_without_manifest(relea
     shutil.copytree(releases["default"], out)
     assert main(["methods", str(out), "--evaluation", str(_metrics(tmp_path / "ev"))]) == 0
     assert sorted(p.name for p in (out / "methods").iterdir()) == sorted(
-        [EVALUATION_COPY] + [f"methods_{f}.{x}" for f in ("short", "long") for x in ("md", "tex", "txt")])
+        [EVALUATION_COPY] + [f"methods_{f}.{x}" for f in ("short", "long") for x in ("md", "tex", "txt")]
+    )
     assert main(["methods", str(tmp_path / "ev")]) == 2
     with pytest.raises(IntegrityError, match="no evaluation here"):
         collect(out, evaluation=tmp_path / "nowhere")

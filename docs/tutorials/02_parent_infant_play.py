@@ -23,8 +23,10 @@ from avanon.demo import build_demo_study
 
 SECONDS = 3.0
 CODES = [  # (tier, start ms, end ms, value)
-    ("CHI", 200, 1400, "reach"), ("CHI", 1600, 2800, "gaze_toy"),
-    ("MOT", 0, 1000, "show_toy"), ("MOT", 1200, 2600, "smile"),
+    ("CHI", 200, 1400, "reach"),
+    ("CHI", 1600, 2800, "gaze_toy"),
+    ("MOT", 0, 1000, "show_toy"),
+    ("MOT", 1200, 2600, "smile"),
     ("notes", 300, 2500, "Emma reaches for the red block; mother praises her"),
 ]
 

@@ -54,7 +54,7 @@ def consent_photo(video: Path, dest: Path) -> None:
             if faces:
                 top, right, bottom, left = max(faces, key=lambda f: (f[2] - f[0]) * (f[1] - f[3]))
                 m = (bottom - top) // 2
-                crop = image[max(0, top - m): bottom + m, max(0, left - m): right + m]
+                crop = image[max(0, top - m) : bottom + m, max(0, left - m) : right + m]
                 Image.fromarray(np.ascontiguousarray(crop)).save(dest)
                 return
             if i > 60:

@@ -14,8 +14,9 @@ console = Console(stderr=True)
 def methods(
     out_dir: Path = typer.Argument(..., help="Folder written by `avanon run` (holds avanon_manifest.json)."),
     evaluation: Optional[Path] = typer.Option(None, "--evaluation", help="metrics.json of `avanon evaluate` (or its report folder)."),
-    dest: Optional[Path] = typer.Option(None, "-o", "--out", help="Where to write the statements (default OUT/methods; "
-                                                                 "run before `avanon release` so they are part of the release)."),
+    dest: Optional[Path] = typer.Option(
+        None, "-o", "--out", help="Where to write the statements (default OUT/methods; run before `avanon release` so they are part of the release)."
+    ),
 ) -> None:
     """Write the methods statement (short and long form; Markdown, LaTeX, plain text) from the manifest, provenance and evaluation."""
     from avanon.provenance.methods import write_methods

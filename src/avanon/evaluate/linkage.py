@@ -50,9 +50,18 @@ from avanon.evaluate.intervals import wilson_interval
 from avanon.registry import Interval, Param, register
 
 ATTACKER_SEED_OFFSET = 7919  # the attacker's own secret: the study seed plus this (as in evaluate.voice)
-LIMBS = (("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
-         ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),
-         ("right_knee", "right_ankle"), ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"))
+LIMBS = (
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+    ("left_shoulder", "right_shoulder"),
+    ("left_hip", "right_hip"),
+)
 
 
 @dataclass
@@ -83,11 +92,18 @@ class LinkageResult:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rate": json_number(self.rate), "chance": json_number(self.chance), "successes": self.successes,
-                "trials": self.trials, "identities": self.identities, "unscorable": self.unscorable,
-                "ci95": [json_number(v) for v in self.ci95] if self.ci95 else None, "ci_method": "Wilson",
-                "margin_over_chance": json_number(self.rate - self.chance) if self.trials else None,
-                "note": "; ".join(self.notes)}
+        return {
+            "rate": json_number(self.rate),
+            "chance": json_number(self.chance),
+            "successes": self.successes,
+            "trials": self.trials,
+            "identities": self.identities,
+            "unscorable": self.unscorable,
+            "ci95": [json_number(v) for v in self.ci95] if self.ci95 else None,
+            "ci_method": "Wilson",
+            "margin_over_chance": json_number(self.rate - self.chance) if self.trials else None,
+            "note": "; ".join(self.notes),
+        }
 
 
 def nearest_link(probes: Sessions, candidates: Sessions, *, guesses: np.ndarray | None = None, seed: int = 0) -> LinkageResult:
@@ -123,10 +139,16 @@ def nearest_link(probes: Sessions, candidates: Sessions, *, guesses: np.ndarray 
             pick = int(index[usable][int(np.argmin(distances))])
         successes += int(cl[pick] == label)
     if not trials:
-        return LinkageResult(float("nan"), float("nan"), 0, 0, identities, unscorable,
-                             notes=["not computable: needs at least 2 sessions of one participant, from different recordings"])
-    return LinkageResult(successes / trials, float(np.mean(chances)), successes, trials, identities, unscorable,
-                         wilson_interval(successes, trials))
+        return LinkageResult(
+            float("nan"),
+            float("nan"),
+            0,
+            0,
+            identities,
+            unscorable,
+            notes=["not computable: needs at least 2 sessions of one participant, from different recordings"],
+        )
+    return LinkageResult(successes / trials, float(np.mean(chances)), successes, trials, identities, unscorable, wilson_interval(successes, trials))
 
 
 def standardize(*sessions: Sessions) -> list[Sessions]:
@@ -191,8 +213,11 @@ def _motion_vector(parquet: Path) -> np.ndarray:
     persons = table.column("person").to_numpy()
     person = int(np.bincount(persons - persons.min()).argmax() + persons.min())
     rows = persons == person
-    col = {name: table.column(name).to_numpy(zero_copy_only=False)[rows].astype(np.float64) for name in table.column_names
-           if name.startswith("body_") or name in ("time", "motion_energy", "head_yaw", "head_pitch")}
+    col = {
+        name: table.column(name).to_numpy(zero_copy_only=False)[rows].astype(np.float64)
+        for name in table.column_names
+        if name.startswith("body_") or name in ("time", "motion_energy", "head_yaw", "head_pitch")
+    }
 
     def point(name: str) -> np.ndarray:
         return np.stack([col[f"body_{name}_x"], col[f"body_{name}_y"]], axis=1)
@@ -206,8 +231,7 @@ def _motion_vector(parquet: Path) -> np.ndarray:
     for a in ("left_wrist", "left_ankle"):
         step = np.linalg.norm(np.diff(point(a), axis=0), axis=1) / torso[1:] / np.where(dt > 0, dt, np.nan)
         values.append(np.nanmedian(step) if np.isfinite(step).any() else np.nan)
-    values += [np.nanmean(col["motion_energy"]), np.nanstd(col["motion_energy"]), np.nanstd(col["head_yaw"]),
-               np.nanstd(col["head_pitch"])]
+    values += [np.nanmean(col["motion_energy"]), np.nanstd(col["motion_energy"]), np.nanstd(col["head_yaw"]), np.nanstd(col["head_pitch"])]
     values.append(_gait_period(col["body_left_ankle_y"] - col["body_right_ankle_y"], dt))
     values.append(np.nanmedian(torso) if np.isfinite(torso).any() else np.nan)
     with np.errstate(all="ignore"):
@@ -236,9 +260,16 @@ def metadata_vector(entry: dict[str, Any], out_dir: Path) -> np.ndarray:
     path = Path(out_dir) / entry["output"]
     size = path.stat().st_size if path.is_file() else np.nan
     frames = (entry.get("media") or {}).get("frames") or video.get("frames")
-    values = [np.log1p(media.get("duration_s") or np.nan), np.log1p(size), np.log1p(frames or np.nan),
-              video.get("width", np.nan), video.get("height", np.nan), _number(video.get("average_rate")),
-              audio.get("sample_rate", np.nan), audio.get("channels", np.nan)]
+    values = [
+        np.log1p(media.get("duration_s") or np.nan),
+        np.log1p(size),
+        np.log1p(frames or np.nan),
+        video.get("width", np.nan),
+        video.get("height", np.nan),
+        _number(video.get("average_rate")),
+        audio.get("sample_rate", np.nan),
+        audio.get("channels", np.nan),
+    ]
     return np.asarray([_number(v) for v in values], dtype=np.float64)
 
 
@@ -368,8 +399,7 @@ class ExternalFaceLinkage(_Linkage):
                 probes.append(np.full(candidates.vectors.shape[1], np.nan))
             guesses.append(not faces)
             labels_p.append(label)
-        score = self.measure(Sessions(np.stack(probes), labels_p, [f"release:{i}" for i in range(len(labels_p))]), candidates,
-                             guesses=np.asarray(guesses))
+        score = self.measure(Sessions(np.stack(probes), labels_p, [f"release:{i}" for i in range(len(labels_p))]), candidates, guesses=np.asarray(guesses))
         score.detail.update(faces_found=found, files_without_face=int(sum(guesses)))
         return score
 
@@ -404,8 +434,9 @@ def link_releases(first: Path, second: Path, *, kinds: tuple[str, ...] = ("audio
     return registry.create("metric", "linkage_voice_cross_secret", seed=seed, seconds=seconds).measure(sides[0], sides[1])  # type: ignore[attr-defined]
 
 
-def linkage_scores(original_dir: Path, anonymized_dir: Path, pairs: Sequence[Any], header: dict[str, Any], *,
-                   voice_attacks: bool = True, max_seconds: float | None = None) -> list[Score]:
+def linkage_scores(
+    original_dir: Path, anonymized_dir: Path, pairs: Sequence[Any], header: dict[str, Any], *, voice_attacks: bool = True, max_seconds: float | None = None
+) -> list[Score]:
     """Every linkage attack a study supports (see the module docstring); one :class:`Score` each.
 
     ``pairs`` are :class:`avanon.evaluate.study.Pair` objects. Voice attacks need at least two
@@ -427,18 +458,28 @@ def linkage_scores(original_dir: Path, anonymized_dir: Path, pairs: Sequence[Any
         step = (header.get("recipe") or {}).get("audio", {}).get("voice")
         if step:
             voice = registry.create("voice", step["name"], **{k: v for k, v in step.items() if k != "name"})
-            own = Sessions(np.stack([voice_vector(Path(original_dir) / p.input, seconds=seconds, voice=voice,
-                                                  seed=seed + ATTACKER_SEED_OFFSET, speaker=p.speaker) for p in sound]), labels, groups)
+            own = Sessions(
+                np.stack(
+                    [
+                        voice_vector(Path(original_dir) / p.input, seconds=seconds, voice=voice, seed=seed + ATTACKER_SEED_OFFSET, speaker=p.speaker)
+                        for p in sound
+                    ]
+                ),
+                labels,
+                groups,
+            )
             scores.append(registry.create("metric", "linkage_voice_cross_secret", seconds=seconds).measure(anon, own))  # type: ignore[attr-defined]
     meta_rows = [(p, entries[p.input]) for p in pairs if p.input in entries]
     if len(meta_rows) >= 2:
-        meta = Sessions(np.stack([metadata_vector(e, Path(anonymized_dir)) for _, e in meta_rows]),
-                        [p.speaker for p, _ in meta_rows], [p.input for p, _ in meta_rows])
+        meta = Sessions(
+            np.stack([metadata_vector(e, Path(anonymized_dir)) for _, e in meta_rows]), [p.speaker for p, _ in meta_rows], [p.input for p, _ in meta_rows]
+        )
         scores.append(registry.create("metric", "linkage_metadata").measure(standardize(meta)[0]))  # type: ignore[attr-defined]
     tables = [(p, d["path"]) for p, e in meta_rows for d in e.get("derived") or [] if str(d.get("path", "")).endswith("_features.parquet")]
     if len(tables) >= 2:
-        motion = Sessions(np.stack([motion_vector(Path(anonymized_dir) / path) for _, path in tables]),
-                          [p.speaker for p, _ in tables], [p.input for p, _ in tables])
+        motion = Sessions(
+            np.stack([motion_vector(Path(anonymized_dir) / path) for _, path in tables]), [p.speaker for p, _ in tables], [p.input for p, _ in tables]
+        )
         scores.append(registry.create("metric", "linkage_motion").measure(standardize(motion)[0]))  # type: ignore[attr-defined]
     visual = [p for p in pairs if p.kind in ("video", "image")]
     if len({p.speaker for p in visual}) >= 2 and len(visual) > len({p.speaker for p in visual}):
@@ -464,8 +505,11 @@ def _external_faces(original_dir: Path, anonymized_dir: Path, visual: Sequence[A
         faces = face_vectors(Path(anonymized_dir) / p.output, frames=metric.frames)  # type: ignore[attr-defined]
         probes.append(faces[0] if faces else np.full(128, np.nan))
         guesses.append(not faces)
-    score = metric.measure(Sessions(np.stack(probes), [p.speaker for p in visual], [p.input for p in visual]), candidates,  # type: ignore[attr-defined]
-                           guesses=np.asarray(guesses))
+    score = metric.measure(
+        Sessions(np.stack(probes), [p.speaker for p in visual], [p.input for p in visual]),
+        candidates,  # type: ignore[attr-defined]
+        guesses=np.asarray(guesses),
+    )
     score.detail["files_without_face"] = int(sum(guesses))
     return score
 

@@ -38,9 +38,15 @@ FORMS = ("short", "long")
 # recipe step -> registry kind of the method it names
 STEP_KINDS = {"detect": "detector", "filter": "video", "obfuscate": "obfuscation", "voice": "voice", "redact": "redaction"}
 STEP_WORDS = {
-    "detect": "face detection", "track": "face tracking", "expand": "face box enlargement", "filter": "whole-frame video filter",
-    "obfuscate": "face obfuscation", "encode": "video encoding", "voice": "voice transformation",
-    "redact": "redaction of spoken personal information", "strip-metadata": "removal of container metadata",
+    "detect": "face detection",
+    "track": "face tracking",
+    "expand": "face box enlargement",
+    "filter": "whole-frame video filter",
+    "obfuscate": "face obfuscation",
+    "encode": "video encoding",
+    "voice": "voice transformation",
+    "redact": "redaction of spoken personal information",
+    "strip-metadata": "removal of container metadata",
 }
 PER_FILE_KEYS = {"step", "name", "annotation_spans", "speaker_turns"}  # vary per file: not recipe parameters
 METRIC_WORDS = {
@@ -125,8 +131,10 @@ class MethodsStatement:
 
     def by_modality(self) -> list[dict[str, Any]]:
         """Per modality (``audio``, ``video`` ...): its file counts and the steps applied to it."""
-        return [{"modality": kind, "ok": counts.get("ok", 0), "failed": counts.get("failed", 0),
-                 "steps": [s for s in self.steps if kind in s.modalities]} for kind, counts in self.files.items()]
+        return [
+            {"modality": kind, "ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "steps": [s for s in self.steps if kind in s.modalities]}
+            for kind, counts in self.files.items()
+        ]
 
     def methods_used(self) -> list[Step]:
         """Registered methods applied (one per name), for the limitations."""
@@ -186,8 +194,16 @@ def _steps(entries: list[dict[str, Any]]) -> list[Step]:
             key = json.dumps([raw.get("step"), name, params], sort_keys=True, default=str)
             step = found.get(key)
             if step is None:
-                step = found[key] = Step(str(raw.get("step", "")), STEP_WORDS.get(str(raw.get("step", "")), str(raw.get("step", ""))),
-                                         name, kind, params, [], 0, limitation(kind, name) if kind else "")
+                step = found[key] = Step(
+                    str(raw.get("step", "")),
+                    STEP_WORDS.get(str(raw.get("step", "")), str(raw.get("step", ""))),
+                    name,
+                    kind,
+                    params,
+                    [],
+                    0,
+                    limitation(kind, name) if kind else "",
+                )
             modality = str(entry.get("kind", ""))
             if modality not in step.modalities:
                 step.modalities.append(modality)
@@ -232,15 +248,36 @@ def _figures(metrics: dict[str, Any], source: str) -> tuple[list[Figure], list[F
         chance = detail.get("chance")
         if chance is None and name in EER_METRICS:
             chance = 0.5  # an attacker who guesses has an equal-error rate of one half, by definition
-        figure = Figure(name, _metric_words(name), score.get("value"), str(score.get("unit") or ""), int(score.get("n") or 0),
-                        chance if isinstance(chance, (int, float)) else None, ci, ci_method, str(score.get("direction", "")),
-                        str(detail.get("note", "")), f"{source}: summary.{name}")
+        figure = Figure(
+            name,
+            _metric_words(name),
+            score.get("value"),
+            str(score.get("unit") or ""),
+            int(score.get("n") or 0),
+            chance if isinstance(chance, (int, float)) else None,
+            ci,
+            ci_method,
+            str(score.get("direction", "")),
+            str(detail.get("note", "")),
+            f"{source}: summary.{name}",
+        )
         (privacy if score.get("aspect") == "privacy" else utility).append(figure)
     baseline = (metrics.get("voice") or {}).get("original") or {}
     if baseline.get("eer") is not None:  # the attack on unanonymized speech: the reference the others are read against
         ci, ci_method = _ci(baseline)
-        privacy.append(Figure("eer_original", METRIC_WORDS["eer_original"], baseline["eer"], n=int(baseline.get("trials") or 0),
-                              chance=0.5, ci=ci, ci_method=ci_method, direction="higher", source=f"{source}: voice.original"))
+        privacy.append(
+            Figure(
+                "eer_original",
+                METRIC_WORDS["eer_original"],
+                baseline["eer"],
+                n=int(baseline.get("trials") or 0),
+                chance=0.5,
+                ci=ci,
+                ci_method=ci_method,
+                direction="higher",
+                source=f"{source}: voice.original",
+            )
+        )
     return privacy, utility
 
 
@@ -269,18 +306,28 @@ def collect(out_dir: Path, *, evaluation: Path | None = None) -> MethodsStatemen
     recipe = dict(manifest.get("recipe") or {})
     seed = manifest.get("seed")
     fingerprint = manifest.get("secret_fingerprint", "")
-    secret = ("a study secret derived from a fixed seed (reproducible: anyone who knows the seed can rebuild the voice mapping)"
-              if seed is not None else "a random study secret kept by the data steward")
+    secret = (
+        "a study secret derived from a fixed seed (reproducible: anyone who knows the seed can rebuild the voice mapping)"
+        if seed is not None
+        else "a random study secret kept by the data steward"
+    )
     if fingerprint:
         secret += f" (secret fingerprint {fingerprint})"
     sources = [{"role": "run manifest", "path": MANIFEST_NAME, "sha256": sha256_path(manifest_path)}]
     statement = MethodsStatement(
         release=out_dir.name,
-        recipe={"name": recipe.get("name", ""), "version": recipe.get("version", ""), "description": recipe.get("description", ""),
-                "sha256": manifest.get("recipe_sha256", "")},
-        seed=secret, files=dict(sorted(files.items())), steps=_steps(entries),
+        recipe={
+            "name": recipe.get("name", ""),
+            "version": recipe.get("version", ""),
+            "description": recipe.get("description", ""),
+            "sha256": manifest.get("recipe_sha256", ""),
+        },
+        seed=secret,
+        files=dict(sorted(files.items())),
+        steps=_steps(entries),
         versions={str(k): str(v) for k, v in sorted((manifest.get("versions") or {}).items())},
-        models=_models(entries), sources=sources,
+        models=_models(entries),
+        sources=sources,
     )
     execution = manifest.get("execution") or {}
     if execution.get("executor"):
@@ -309,8 +356,18 @@ def collect(out_dir: Path, *, evaluation: Path | None = None) -> MethodsStatemen
 
 def _latex(text: Any) -> str:
     """Escape LaTeX's special characters in ``text``."""
-    table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    table = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+    }
     return "".join(table.get(c, c) for c in str(text))
 
 
@@ -350,8 +407,14 @@ def render(statement: MethodsStatement, *, form: str, fmt: str) -> str:
         raise ParameterError(f"The 'form' of a methods statement must be one of {', '.join(FORMS)}. Got {form!r} instead.")
     if fmt not in ("md", "tex", "txt"):
         raise ParameterError(f"The 'fmt' of a methods statement must be one of md, tex, txt. Got {fmt!r} instead.")
-    env = Environment(loader=PackageLoader("avanon.report", "templates"), autoescape=False, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=PackageLoader("avanon.report", "templates"),
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(num=fmt_number, latex=_latex, params=_params)
     template = env.get_template("methods.tex.j2" if fmt == "tex" else "methods.md.j2")
     text = template.render(s=statement, long=form == "long")
