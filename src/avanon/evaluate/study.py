@@ -241,7 +241,8 @@ def evaluate_study(
     try:  # linkage attacks: sessions of one participant linked by voice, metadata, motion, external samples
         from avanon.evaluate.linkage import linkage_scores
 
-        result.summary.update({s.metric: s for s in linkage_scores(original_dir, anonymized_dir, pairs, header, voice_attacks=voice_attacks, max_seconds=max_seconds)})
+        linked = linkage_scores(original_dir, anonymized_dir, pairs, header, voice_attacks=voice_attacks, max_seconds=max_seconds)
+        result.summary.update({s.metric: s for s in linked})
     except AvanonError as exc:
         result.errors.append({"file": "*", "metric": "linkage", "error": str(exc)})
     result.seconds = time.perf_counter() - started
