@@ -226,3 +226,17 @@ def test_an_interrupted_segmented_video_resumes_from_its_finished_pieces(study: 
         again.run()
     assert entries[0]["output_sha256"] == fresh[0]["output_sha256"]
     assert entries[0]["masking"] == fresh[0]["masking"]
+
+
+def test_a_segmented_video_keeps_its_feature_tables(tmp_path: Path) -> None:
+    """``video.features`` is honoured whether a video is processed whole or in segments (one entry builder)."""
+    study = tmp_path / "study"
+    study.mkdir()
+    make_video(study / "long.mp4", seconds=5.0)
+    recipe = light_recipe()
+    recipe = recipe.model_copy(update={"video": recipe.video.model_copy(update={"features": True})})
+    out = tmp_path / "out"
+    summary = run_study(study, out, recipe=recipe, workers=1, segment_seconds=SEGMENT_S)
+    (entry,) = json.loads((out / "avanon_manifest.json").read_text())["entries"]
+    assert summary.ok == 1 and entry["segments"]["count"] >= 2
+    assert entry["derived"] and all((out / d["path"]).is_file() for d in entry["derived"])

@@ -236,3 +236,12 @@ def test_two_kinds_of_detector_agreeing_confirm_a_candidate_back_to_its_first_hi
     masked = [f.index for f in frames if f.boxes]
     assert masked == list(range(8, 19))  # leading margin before the first hit, the gap between the hits, trailing margin
     assert BOX in frames[10].boxes and near in frames[16].boxes
+
+
+def test_boxes_grow_only_after_a_track_is_last_seen():
+    tracker = FaceTracker(width=640, height=480, max_gap=8, margin=4, expand=0.0)
+    frames = _run(tracker, {0: [BOX], 6: [BOX]}, 20)  # a strided detector: seen on frames 0 and 6 only
+    for f in frames[1:6]:
+        assert f.boxes == [BOX]  # between sightings: the interpolated box, not one grown while stale
+    assert len(frames[8].boxes) == 1 and frames[8].boxes[0][2] > BOX[2]  # after the last sighting the margin grows
+    assert not frames[11].boxes

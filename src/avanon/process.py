@@ -24,7 +24,7 @@ from avanon.audio.base import VoiceTransform, speaker_key
 from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_redactions, speech_models, write_redaction_files
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
-from avanon.media.probe import media_kind, probe
+from avanon.media.probe import MediaInfo, media_kind, probe
 from avanon.media.video import transcode_video
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
@@ -146,21 +146,44 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         masker_factory=lambda w, h, fps: FaceMasker(recipe.video, width=w, height=h, fps=fps),
         voice=voice, seed=seed, speaker=recording_speaker(task), encoder=recipe.video.encoder, progress=progress,  # type: ignore[arg-type]
     )
-    out = probe(tmp)
+    return video_entry(task, recipe, info, tmp, frames=result.frames, audio_samples=result.audio_samples, masking=result.masking,
+                       speech=speech_details(task, recipe, plan), repaired_timestamps=result.repaired_timestamps)
+
+
+def video_entry(task: FileTask, recipe: Recipe, info: MediaInfo, written: Path, *, frames: int, audio_samples: int,
+                masking: dict[str, Any], speech: dict[str, Any], repaired_timestamps: int = 0) -> dict[str, Any]:
+    """The manifest details of an anonymized video (whole or stitched from segments): checks the
+    written file keeps the input's size, writes the derived feature tables the recipe asks for.
+
+    Parameters
+    ----------
+    info : MediaInfo
+        The probed input.
+    written : Path
+        The anonymized video, under its temporary name.
+    frames, audio_samples : int
+        Frames and audio samples written.
+    masking : dict
+        :meth:`avanon.video.faces.MaskStats.to_dict` of the file.
+    speech : dict
+        :func:`speech_details` of the file's audio (redactions, transcripts, models).
+    """
+    out = probe(written)
     assert out.video is not None and info.video is not None
     if (out.video.width, out.video.height) != (info.video.width, info.video.height):
         raise MediaError(f"{task.src}: output size {out.video.width}x{out.video.height} differs from the input's.")
+    speech = dict(speech)
     derived = _features(task, recipe) if recipe.video.features else []
-    speech = speech_details(task, recipe, plan)
     derived += speech.pop("derived", [])
+    models = [m.record() for m in models_used(recipe.video)] + speech.pop("models", [])
     return {
         **({"derived": derived} if derived else {}),
         **speech,
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": result.frames,
-                  "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
-        "masking": result.masking,
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": frames,
+                  "audio_samples": audio_samples, "repaired_timestamps": repaired_timestamps},
+        "masking": masking,
         "steps": steps_for(recipe, "video", info.audio is not None, task.speech),
-        "models": [m.record() for m in models_used(recipe.video)],
+        "models": models,
     }
 
 

@@ -98,14 +98,16 @@ class FaceDetector(Method):
         """Detections scoring at least ``confident`` as they are; the others looked at again.
 
         A candidate (score under ``confident``) that :class:`~avanon.detect.verify.CropVerifier`
-        confirms at threshold ``verify`` becomes a verified detection on the verifier's box; the
-        others are returned with ``verified=False``. Detectors without a ``confident`` parameter
-        trust every detection.
+        confirms at threshold ``verify_threshold`` becomes a verified detection on the verifier's
+        box; the others are returned with ``verified=False``. Candidates smaller than ``small``
+        pixels (longer side), where a second look cannot tell a face from clutter, are kept as they
+        are (masked: fail closed). Detectors without a ``confident`` parameter trust every detection.
         """
         confident = getattr(self, "confident", None)
         if confident is None:
             return detections
-        candidates = [d for d in detections if d.score < confident or confident >= 1.0]
+        small = float(getattr(self, "small", 0.0))  # too small for a second look to tell: masked (fail closed)
+        candidates = [d for d in detections if (d.score < confident or confident >= 1.0) and max(d.x1 - d.x0, d.y1 - d.y0) >= small]
         if not candidates:
             return detections
         verdicts = _verifier(float(self.verify_threshold))(image, [d.box for d in candidates], sizes=self.verify_sizes)
@@ -122,6 +124,9 @@ class FaceDetector(Method):
             else:
                 out.append(Detection(*d.box, d.score, d.source, False))
         return _clip(out, w, h)
+
+
+SMALL_FACE = 14.0  # [pixels] below this a candidate is masked unverified (BENCHMARKS.md, precise face masks: where precision and recall trade)
 
 
 @lru_cache(maxsize=8)
@@ -175,6 +180,7 @@ class BlazeFace(FaceDetector):
         "every": Param(1, Interval(int, 1, 100), "run on every N-th video frame"),
         "confident": Param(0.5, Interval(float, 0.01, 1.0), "score from which a detection is masked at once; lower ones are candidates, looked at again"),
         "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"),
+        "small": Param(SMALL_FACE, Interval(float, 0.0, 10000.0), "candidates smaller than this [pixels, longer side] are masked without a second look"),
     }
 
     def models(self) -> list[ModelFile]:
@@ -287,6 +293,7 @@ class CenterFace(FaceDetector):
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
         "confident": Param(0.5, Interval(float, 0.01, 1.0), "score from which a detection is masked at once; lower ones are candidates, looked at again"),
         "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"),
+        "small": Param(SMALL_FACE, Interval(float, 0.0, 10000.0), "candidates smaller than this [pixels, longer side] are masked without a second look"),
     }
 
     def models(self) -> list[ModelFile]:

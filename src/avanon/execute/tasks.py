@@ -32,7 +32,7 @@ from avanon.execute.segments import (
 )
 from avanon.media.probe import probe
 from avanon.media.video import muxer_options
-from avanon.process import FileTask, plan_voice, process_file, recording_speaker, speech_details, steps_for
+from avanon.process import FileTask, plan_voice, process_file, recording_speaker, speech_details, video_entry
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 
@@ -276,28 +276,17 @@ def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any]
         packets = stitch(parts, audio, tmp, fmt=fmt, muxer_options=options)
         if packets != vp.frames:
             raise MediaError(f"{task.src}: stitched {packets} frames, the input has {vp.frames}.")
-        info, out = probe(task.src), probe(tmp)
-        assert out.video is not None and info.video is not None
-        if (out.video.width, out.video.height) != (info.video.width, info.video.height):
-            raise MediaError(f"{task.src}: output size {out.video.width}x{out.video.height} differs from the input's.")
+        speech = read_json(audio.with_suffix(".json")).get("speech", {}) if audio is not None else {}
+        details = video_entry(task, recipe, probe(task.src), tmp, frames=vp.frames, audio_samples=audio_samples, masking=masking, speech=speech)
         output_sha = sha256_path(tmp)
         task.dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, task.dst)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    from avanon.video.faces import models_used
-
-    speech = read_json(audio.with_suffix(".json")).get("speech", {}) if audio is not None else {}
     return {
-        **speech,
         "input": task.rel, "output": task.output_rel, "kind": "video", "seed": seed, "status": "ok",
-        "input_sha256": input_sha256, "output_sha256": output_sha,
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": vp.frames,
-                  "audio_samples": audio_samples, "repaired_timestamps": 0},
-        "masking": masking,
+        "input_sha256": input_sha256, "output_sha256": output_sha, **details,
         "segments": {"count": len(vp.segments), "first_frames": [s.first_frame for s in vp.segments]},
-        "steps": steps_for(recipe, "video", vp.has_audio, task.speech),
-        "models": [m.record() for m in models_used(recipe.video)],
         "seconds": round(time.perf_counter() - started, 3),
     }
 

@@ -210,6 +210,7 @@ class TrackedFrame:
     boxes: list[Box] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
     offset: Shift = (0.0, 0.0)  # camera position: where the scene origin lies in this frame [pixels]
+    trailing: list[tuple[int, Box]] = field(default_factory=list, repr=False)  # (track, grown box) while the track is unseen
 
 
 class FaceTracker:
@@ -222,6 +223,7 @@ class FaceTracker:
         self._pending: deque[TrackedFrame] = deque()
         self._tracks: list[_Track] = []
         self._waiting: list[_Candidate] = []
+        self._seen: dict[int, int] = {}  # track -> last frame it was seen on (kept while frames it may cover are held)
         self._next_id = 0
         self.track_count = 0
         self._offset: Shift = (0.0, 0.0)
@@ -282,13 +284,16 @@ class FaceTracker:
         if candidates:
             self._candidates_in(index, frame, candidates, offset, matched)
         trailing = [t for t in self._tracks if t.ident not in matched and 0 < index - t.last <= self.margin]
-        frame.boxes += _trailing_boxes([t.box for t in trailing], [index - t.last for t in trailing], offset)
+        frame.trailing = list(zip((t.ident for t in trailing), _trailing_boxes([t.box for t in trailing], [index - t.last for t in trailing], offset)))
         self._tracks = [t for t in self._tracks if index - t.last <= self.window]
+        if len(self._seen) > 4 * len(self._tracks) + 64:  # forget tracks whose frames have all been emitted
+            self._seen = {k: v for k, v in self._seen.items() if index - v <= 2 * self.window + self.margin}
         self._waiting = [c for c in self._waiting if index - c.last <= self.window]
         return self._emit(index - self.window)
 
     def _continue(self, track: _Track, index: int, box: Box) -> None:
         """Extend ``track`` to ``box`` at frame ``index``, filling a gap on interpolated boxes."""
+        self._seen[track.ident] = index
         if track.last < index - 1:
             gap = index - track.last
             for f in range(track.last + 1, index):
@@ -327,6 +332,7 @@ class FaceTracker:
         self._waiting.remove(waiting)
         first_index, first_box, _ = waiting.hits[0]
         track = _Track(self._next_id, first_index, first_index, first_box)
+        self._seen[track.ident] = first_index
         self._next_id += 1
         self.track_count += 1
         self._tracks.append(track)
@@ -345,6 +351,10 @@ class FaceTracker:
         out = []
         while self._pending and self._pending[0].index <= upto:
             frame = self._pending.popleft()
+            # a stale track's grown box only where the track was not seen again later: where it was, the
+            # frame has the box interpolated between the two sightings (margins grow only at a track's end)
+            frame.boxes += [box for ident, box in frame.trailing if self._seen.get(ident, -1) < frame.index]
+            frame.trailing = []
             frame.boxes = self._final_all(frame.boxes)
             out.append(frame)
         return out
