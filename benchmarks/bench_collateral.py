@@ -212,6 +212,7 @@ def main() -> int:
                 data = report.summary()
                 assert report.residual is not None
                 data["faces_checked"], data["leaks"] = report.residual.faces_checked, report.residual.leaks
+                data["leak_detail"] = [f.to_json() for f in report.residual.faces if f.leak][:30]
                 entry[labels[rel]] = data
                 if report.sheets and tool != "reencode":
                     report.write_contact_sheet(args.sheets / tool / f"{src.stem}.png")
