@@ -5,6 +5,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+
+from avanon.detect.faces import Detection
 import numpy as np
 import pytest
 
@@ -82,7 +84,7 @@ def test_masking_applies_to_frames(tmp_path):
         background = False
         def session(self): return self
         def runs_on(self, i): return True
-        def detect(self, image): return [type("D", (), {"box": (0.0, 0.0, 64.0, 48.0), "source": "x"})()]
+        def detect(self, image): return [Detection(0.0, 0.0, 64.0, 48.0, 1.0, "x")]
         def close(self): pass
 
     def factory(w, h, fps):

@@ -24,7 +24,7 @@ from avanon.audio.base import VoiceTransform, speaker_key
 from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_redactions, speech_models, write_redaction_files
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
-from avanon.media.probe import MediaInfo, media_kind, probe
+from avanon.media.probe import MediaInfo, check_decoded, check_image, media_kind, probe
 from avanon.media.video import transcode_video
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
@@ -146,6 +146,7 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         masker_factory=lambda w, h, fps: FaceMasker(recipe.video, width=w, height=h, fps=fps),
         voice=voice, seed=seed, speaker=recording_speaker(task), encoder=recipe.video.encoder, progress=progress,  # type: ignore[arg-type]
     )
+    check_decoded(info, video_end_s=result.end_s, audio_samples=result.audio_samples_in if info.audio is not None else None)
     return video_entry(task, recipe, info, tmp, frames=result.frames, audio_samples=result.audio_samples, masking=result.masking,
                        speech=speech_details(task, recipe, plan), repaired_timestamps=result.repaired_timestamps)
 
@@ -220,6 +221,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         out.mux(coder.flush())
     if coder.samples_in == 0:
         raise MediaError(f"{task.src}: the audio stream has no decodable samples.")
+    check_decoded(info, audio_samples=coder.samples_in)
     return {
         **speech_details(task, recipe, plan),
         "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.output_rel},
@@ -229,6 +231,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
 
 
 def anonymize_image(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
+    check_image(task.src)  # the pixel limit before any pixel is decoded
     try:
         with Image.open(task.src) as img:
             img.load()
@@ -335,7 +338,8 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
         else:
             problems = result.problems or ["could not be carried"]
             more = f"; and {len(problems) - 3} more problems" if len(problems) > 3 else ""
-            entry.update(status="failed", reason=f"{task.src}: " + "; ".join(problems[:3]) + more)
+            named = [p if p.startswith((str(task.src), task.rel)) else f"{task.src}: {p}" for p in problems[:3]]  # the file named once
+            entry.update(status="failed", reason="; ".join(named) + more)
     except AvanonError as exc:
         entry.update(status="failed", reason=str(exc))
     except Exception as exc:  # a broken annotation file fails alone, closed

@@ -45,6 +45,8 @@ class VideoResult:
     repaired_timestamps: int
     audio_samples: int
     masking: dict[str, Any]
+    end_s: float = 0.0  # end of the last decoded frame on the container's clock [s]
+    audio_samples_in: int = 0  # decoded samples per channel of the audio stream
 
 
 def video_stream(out: av.container.OutputContainer, vin: av.video.stream.VideoStream, fmt: str, encoder: Encoder) -> Any:
@@ -193,6 +195,7 @@ def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscod
     return VideoResult(
         frames=state["frames"], repaired_timestamps=state["repaired"],
         audio_samples=audio.samples_out if audio else 0, masking=masker.stats.to_dict(),
+        end_s=float((state["last_pts"] + step) * vin.time_base), audio_samples_in=audio.samples_in if audio else 0,
     )
 
 
