@@ -40,7 +40,7 @@ test: install lint
 	scripts/test-services.sh $(PY) -m pytest -n 2 --dist loadfile -q -m "not slow or privacy"
 
 test-all: install lint
-	scripts/test-services.sh $(PY) -m pytest -n 2 --dist loadfile -q -m "slow or not slow"
+	AVANON_FUZZ=long scripts/test-services.sh $(PY) -m pytest -n 2 --dist loadfile -q -m "slow or not slow"
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -56,4 +56,4 @@ $(VENV)-deface/.installed: benchmarks/requirements-deface.txt
 	touch $@
 
 clean:
-	rm -rf demo bench_out .pytest_cache
+	rm -rf demo bench_out .pytest_cache build

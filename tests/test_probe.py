@@ -118,5 +118,7 @@ def test_check_decoded_compares_with_the_declared_duration(tmp_path):
     check_decoded(info, video_end_s=info.video.start_time_s + 1.0, audio_samples=16000)
     with pytest.raises(MediaError, match=r"v\.mp4: truncated: 0\.232 s of video decoded, the container declares 1\.\d+ s"):
         check_decoded(info, video_end_s=info.video.start_time_s + 0.232)
-    with pytest.raises(MediaError, match=r"truncated: 0\.500 s of audio decoded \(8000 samples at 16000 Hz\)"):
+    with pytest.raises(MediaError, match=r"truncated: 0\.500 s of audio decoded, the container"):
         check_decoded(info, audio_samples=8000)
+    # the container lasts as long as its longest stream: video shorter than audio is not a cut (Hamilton's clip)
+    check_decoded(info, video_end_s=info.video.start_time_s + 0.5, audio_samples=16000)

@@ -234,15 +234,14 @@ def check_decoded(info: MediaInfo, *, video_end_s: float | None = None, audio_sa
         return
     seconds, fraction = TRUNCATION_TOLERANCE
     allowed = max(seconds, fraction * declared)
+    ends = {}  # what each stream decoded [s]; a container's duration is that of its longest stream
     if video_end_s is not None and info.video is not None:
-        decoded = video_end_s - info.video.start_time_s
-        if declared - decoded > allowed:
-            raise MediaError(f"{info.path}: truncated: {decoded:.3f} s of video decoded, the container declares {declared:.3f} s.")
+        ends["video"] = video_end_s - info.video.start_time_s
     if audio_samples is not None and info.audio is not None and info.audio.sample_rate > 0:
-        decoded = audio_samples / info.audio.sample_rate
-        if declared - decoded > allowed:
-            raise MediaError(f"{info.path}: truncated: {decoded:.3f} s of audio decoded ({audio_samples} samples at "
-                             f"{info.audio.sample_rate} Hz), the container declares {declared:.3f} s.")
+        ends["audio"] = audio_samples / info.audio.sample_rate
+    if ends and declared - max(ends.values()) > allowed:
+        decoded = " and ".join(f"{v:.3f} s of {k}" for k, v in ends.items())
+        raise MediaError(f"{info.path}: truncated: {decoded} decoded, the container declares {declared:.3f} s.")
 
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float:
