@@ -172,7 +172,12 @@ def parse_params(text: str) -> dict[str, object]:
             return v.lower() == "true"
         if ":" in v:
             return tuple(float(t) for t in v.split(":"))
-        return int(v) if v.lstrip("-").isdigit() else float(v)
+        if v.lstrip("-").isdigit():
+            return int(v)
+        try:
+            return float(v)
+        except ValueError:
+            return v  # a word, such as backend=hifigan
 
     return {k: value(v) for k, v in (p.split("=") for p in text.split(",") if p)}
 
