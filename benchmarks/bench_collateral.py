@@ -98,8 +98,8 @@ def cut(src: Path, dst: Path, seconds: float) -> None:
         for packet in inp.demux(streams):
             if packet.dts is None:
                 continue
-            if packet.pts is not None and float(packet.pts * packet.time_base) >= seconds + float(packet.stream.start_time or 0) * float(packet.time_base):
-                continue
+            if float((packet.dts - (packet.stream.start_time or 0)) * packet.time_base) >= seconds:
+                continue  # by decoding time: every frame kept has its references
             packet.stream = mapping[packet.stream.index]
             out.mux(packet)
 
