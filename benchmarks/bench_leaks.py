@@ -29,7 +29,7 @@ import numpy as np
 
 from avanon import recipe as recipes
 from avanon.evaluate.faces import is_image, load_image, residual_faces
-from avanon.media.video import transcode_video
+from avanon.video.transcode import transcode_video
 from avanon.video.faces import FaceMasker, mask_image
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"

@@ -2,7 +2,7 @@
 
 For each clip (trimmed to its first seconds, see ``SECONDS``) and each mode's built-in recipe, the
 full pipeline (decode, detectors, tracking, filter, obfuscation, libx264 encode) runs through
-:func:`avanon.media.video.transcode_video` and is timed; the filters' own time is measured inside
+:func:`avanon.video.transcode.transcode_video` and is timed; the filters' own time is measured inside
 the same run (filter-only fps = frames / seconds spent in the filters). On the outputs:
 
 - leaked faces: :func:`avanon.evaluate.faces.residual_faces` (SSIM >= 0.6 of the central 60 % of
@@ -45,7 +45,7 @@ from avanon import recipe as recipes
 from avanon.detect import landmarks as lm
 from avanon.evaluate.faces import paired_frames, residual_faces
 from avanon.evaluate.video import BODY_JOINTS, Person, PoseComparison, compare_pose, reference_people
-from avanon.media.video import transcode_video
+from avanon.video.transcode import transcode_video
 from avanon.video.faces import FaceMasker
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"

@@ -25,7 +25,7 @@ from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_re
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.probe import MediaInfo, check_decoded, check_image, media_kind, probe
-from avanon.media.video import transcode_video
+from avanon.video.transcode import transcode_video
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 from avanon.video.faces import FaceMasker, mask_image, models_used

@@ -87,7 +87,7 @@ class VideoPlan:
 
 
 def output_format(src: Path, dst: Path) -> str:
-    """The container format the output is written in (as :func:`avanon.media.video.transcode_video` chooses it)."""
+    """The container format the output is written in (as :func:`avanon.video.transcode.transcode_video` chooses it)."""
     return OUTPUT_FORMATS.get(dst.suffix.lower()) or OUTPUT_FORMATS.get(src.suffix.lower(), "mp4")
 
 
@@ -210,7 +210,7 @@ def encode_range(src: Path, dst: Path, segment: Segment, boxes: list[list[Box]],
                  encoder: Encoder, fmt: str, progress: Callable[[int], None] | None = None) -> int:
     """Mask the frames of ``segment`` with ``boxes`` (one list per frame) and encode them, video only, into ``dst``.
 
-    The stream is set up exactly as :func:`avanon.media.video.transcode_video` sets it up (codec,
+    The stream is set up exactly as :func:`avanon.video.transcode.transcode_video` sets it up (codec,
     pixel format, time base, encoder options and threads). Returns the number of frames written.
     """
     if len(boxes) != segment.frames:

@@ -12,7 +12,7 @@ import pytest
 
 from avanon import recipe
 from avanon.audio.mcadams import McAdams
-from avanon.media.video import transcode_video
+from avanon.video.transcode import transcode_video
 from avanon.video.faces import FaceMasker
 from synth import decoded_samples, decoded_video, write_video
 
@@ -111,7 +111,7 @@ def test_one_thread_budget_decodes_inline_with_the_same_bytes(tmp_path, monkeypa
     import threading
 
     src = write_video(tmp_path / "in.mp4", frames=30, size=(161, 121))
-    import avanon.media.video as video
+    import avanon.video.transcode as video
 
     seen: dict[str, set[str]] = {}
     original = video._decoded
@@ -134,7 +134,7 @@ def test_one_thread_budget_decodes_inline_with_the_same_bytes(tmp_path, monkeypa
 def test_read_ahead_keeps_order_reraises_and_stops_its_thread():
     import threading
 
-    from avanon.media.video import _read_ahead
+    from avanon.media.video import read_ahead as _read_ahead
 
     def items():
         yield from range(5)
