@@ -95,10 +95,12 @@ def cut(src: Path, dst: Path, seconds: float) -> None:
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         streams = [s for s in inp.streams if s.type in ("video", "audio")]
         mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        # One time origin for all streams (a video track may start later than the audio).
+        origin = min(float((s.start_time or 0) * s.time_base) for s in streams)
         for packet in inp.demux(streams):
             if packet.dts is None:
                 continue
-            if float((packet.dts - (packet.stream.start_time or 0)) * packet.time_base) >= seconds:
+            if float(packet.dts * packet.time_base) - origin >= seconds:
                 continue  # by decoding time: every frame kept has its references
             packet.stream = mapping[packet.stream.index]
             out.mux(packet)
@@ -110,8 +112,10 @@ def run_avanon(command: str, study: Path, out: Path, recipe: str | None) -> dict
     if recipe:
         cmd += ["--recipe", recipe]
     done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
+    if not (out / "avanon_manifest.json").is_file():
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr[-2000:]}")
+    if done.returncode != 0:  # some files failed: they are reported as "no output"
+        print(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr[-1000:]}", file=sys.stderr)
     manifest = json.loads((out / "avanon_manifest.json").read_text(encoding="utf-8"))
     outputs = {}
     for entry in manifest.get("entries", []):
@@ -215,7 +219,7 @@ def main() -> int:
                 data["leak_detail"] = [f.to_json() for f in report.residual.faces if f.leak][:30]
                 entry[labels[rel]] = data
                 if report.sheets and tool != "reencode":
-                    report.write_contact_sheet(args.sheets / tool / f"{src.stem}.png")
+                    report.write_contact_sheet(args.sheets / Path(tool).stem / f"{src.stem}.png")  # a recipe path as a tool: its stem
             print(f"{labels[rel]}: measured ({time.perf_counter() - t0:.0f} s so far)", flush=True)
         results["seconds"]["measure"] = round(time.perf_counter() - t0, 1)
     finally:
