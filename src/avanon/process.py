@@ -25,7 +25,7 @@ from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_re
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.probe import MediaInfo, check_decoded, check_image, media_kind, probe
-from avanon.video.transcode import transcode_video
+from avanon.video.transcode import VideoResult, transcode_video
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 from avanon.video.faces import FaceMasker, mask_image, models_used
@@ -147,12 +147,10 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         voice=voice, seed=seed, speaker=recording_speaker(task), encoder=recipe.video.encoder, progress=progress,  # type: ignore[arg-type]
     )
     check_decoded(info, video_end_s=result.end_s, audio_samples=result.audio_samples_in if info.audio is not None else None)
-    return video_entry(task, recipe, info, tmp, frames=result.frames, audio_samples=result.audio_samples, masking=result.masking,
-                       speech=speech_details(task, recipe, plan), repaired_timestamps=result.repaired_timestamps)
+    return video_entry(task, recipe, info, tmp, result, speech=speech_details(task, recipe, plan))
 
 
-def video_entry(task: FileTask, recipe: Recipe, info: MediaInfo, written: Path, *, frames: int, audio_samples: int,
-                masking: dict[str, Any], speech: dict[str, Any], repaired_timestamps: int = 0) -> dict[str, Any]:
+def video_entry(task: FileTask, recipe: Recipe, info: MediaInfo, written: Path, result: VideoResult, *, speech: dict[str, Any]) -> dict[str, Any]:
     """The manifest details of an anonymized video (whole or stitched from segments): checks the
     written file keeps the input's size, writes the derived feature tables the recipe asks for.
 
@@ -162,10 +160,8 @@ def video_entry(task: FileTask, recipe: Recipe, info: MediaInfo, written: Path, 
         The probed input.
     written : Path
         The anonymized video, under its temporary name.
-    frames, audio_samples : int
-        Frames and audio samples written.
-    masking : dict
-        :meth:`avanon.video.faces.MaskStats.to_dict` of the file.
+    result : VideoResult
+        Frames and audio samples written, timestamps repaired, what the masking did.
     speech : dict
         :func:`speech_details` of the file's audio (redactions, transcripts, models).
     """
@@ -180,9 +176,9 @@ def video_entry(task: FileTask, recipe: Recipe, info: MediaInfo, written: Path, 
     return {
         **({"derived": derived} if derived else {}),
         **speech,
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": frames,
-                  "audio_samples": audio_samples, "repaired_timestamps": repaired_timestamps},
-        "masking": masking,
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": result.frames,
+                  "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
+        "masking": result.masking,
         "steps": steps_for(recipe, "video", info.audio is not None, task.speech),
         "models": models,
     }

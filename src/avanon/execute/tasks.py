@@ -34,6 +34,7 @@ from avanon.media.probe import probe
 from avanon.media.video import muxer_options
 from avanon.process import FileTask, plan_voice, process_file, recording_speaker, speech_details, video_entry
 from avanon.provenance.manifest import sha256_path
+from avanon.video.transcode import VideoResult
 from avanon.recipe import Recipe
 
 Emit = Callable[[tuple[Any, ...]], None] | None
@@ -277,7 +278,8 @@ def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any]
         if packets != vp.frames:
             raise MediaError(f"{task.src}: stitched {packets} frames, the input has {vp.frames}.")
         speech = read_json(audio.with_suffix(".json")).get("speech", {}) if audio is not None else {}
-        details = video_entry(task, recipe, probe(task.src), tmp, frames=vp.frames, audio_samples=audio_samples, masking=masking, speech=speech)
+        written = VideoResult(frames=vp.frames, repaired_timestamps=0, audio_samples=audio_samples, masking=masking)
+        details = video_entry(task, recipe, probe(task.src), tmp, written, speech=speech)
         output_sha = sha256_path(tmp)
         task.dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, task.dst)

@@ -65,18 +65,29 @@ def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int,
             if ain is not None:
                 codec = audio_codec_for(fmt, ain.codec_context.name)
                 audio = AudioTranscoder(out, ain, codec=codec, voice=voice, seed=seed, speaker=speaker, path=src)
-            result = _run(inp, out, vin, ain, vout, audio, masker, src, progress)
+            result = _run(_Streams(inp, out, vin, ain, vout), audio, masker, src, progress)
     return result
 
 
-def _run(inp: Any, out: Any, vin: Any, ain: Any, vout: Any, audio: AudioTranscoder | None, masker: FaceMasker,
-         src: Path, progress: Callable[[int], None] | None) -> VideoResult:
+@dataclass(frozen=True)
+class _Streams:
+    """The open containers and streams of one pass: input, output, video in, audio in (or None), video out."""
+
+    inp: Any
+    out: Any
+    vin: Any
+    ain: Any
+    vout: Any
+
+
+def _run(streams: _Streams, audio: AudioTranscoder | None, masker: FaceMasker, src: Path, progress: Callable[[int], None] | None) -> VideoResult:
     """Decode (ahead, on a background thread, unless this process has one thread); mask, encode and
     mux in this thread, in demux order.
 
     Every encoder and muxer call happens here, in an order fixed by the input file, so the output
     bytes do not depend on thread timing. The decode queue is bounded (memory stays bounded).
     """
+    inp, out, vin, ain, vout = streams.inp, streams.out, streams.vin, streams.ain, streams.vout
     items = _decoded(inp, vin, ain, audio, src)
     if budget() > 1:
         items = read_ahead(items, depth=16)
