@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avanon.detect.faces import CenterFace
+from avanon.detect.faces import CenterFace, Detection
 from avanon.detect.verify import CropVerifier, square_crops
 
 
@@ -59,3 +59,14 @@ def test_low_scoring_detections_are_candidates_until_verified(obama):
     on_face = [d for d in dets if d.x0 < (face[0] + face[2]) / 2 < d.x1 and d.y0 < (face[1] + face[3]) / 2 < d.y1]
     assert on_face and all(d.verified for d in on_face)
     assert all(d.score < 0.99 for d in dets)  # none confident: each one went through the second look
+
+
+def test_small_and_edge_candidates_are_masked_without_a_second_look():
+    """Where a second look cannot tell (tiny, or cut by the frame's edge) a candidate is kept: fail closed."""
+    image = np.full((200, 300, 3), 90, dtype=np.uint8)
+    detector = CenterFace(threshold=0.05, every=1, confident=0.9, small=20.0)
+    found = [Detection(100.0, 100.0, 110.0, 110.0, 0.2, "centerface"),  # 10 px: too small to verify
+             Detection(0.0, 50.0, 40.0, 90.0, 0.2, "centerface"),  # touches the left edge
+             Detection(150.0, 60.0, 190.0, 100.0, 0.2, "centerface")]  # 40 px of flat grey in the middle
+    kept = detector.verify(image, found)
+    assert [d.verified for d in kept] == [True, True, False]

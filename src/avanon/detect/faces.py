@@ -74,6 +74,7 @@ class FaceDetector(Method):
     background = False  # True when detect() releases the GIL while its model runs, so it may run on another thread
     union_verified = True  # a verified candidate is masked on its own box joined with the face the second look found
     verify_sizes = (0.6, 1.6)  # sizes of a face found by the second look, relative to the candidate box
+    mask_edge_candidates = True  # a candidate cut by the frame's edge is masked unverified (fail closed)
 
     def models(self) -> list[ModelFile]:
         """Model files this detector uses (recorded in the manifest)."""
@@ -100,19 +101,25 @@ class FaceDetector(Method):
         A candidate (score under ``confident``) that :class:`~avanon.detect.verify.CropVerifier`
         confirms at threshold ``verify_threshold`` becomes a verified detection on the verifier's
         box; the others are returned with ``verified=False``. Candidates smaller than ``small``
-        pixels (longer side), where a second look cannot tell a face from clutter, are kept as they
-        are (masked: fail closed). Detectors without a ``confident`` parameter trust every detection.
+        pixels (longer side), where a second look cannot tell a face from clutter, and face
+        candidates cut by the frame's edge are kept as they are (masked: fail closed). Detectors without a ``confident`` parameter trust every detection.
         """
         confident = getattr(self, "confident", None)
         if confident is None:
             return detections
         small = float(getattr(self, "small", 0.0))  # too small for a second look to tell: masked (fail closed)
-        candidates = [d for d in detections if (d.score < confident or confident >= 1.0) and max(d.x1 - d.x0, d.y1 - d.y0) >= small]
+        h, w = image.shape[:2]
+
+        def unverifiable(d: Detection) -> bool:
+            """Too small, or cut by the frame's edge (the crop would be half black): masked as found."""
+            at_edge = self.mask_edge_candidates and (d.x0 <= 1 or d.y0 <= 1 or d.x1 >= w - 1 or d.y1 >= h - 1)
+            return max(d.x1 - d.x0, d.y1 - d.y0) < small or at_edge
+
+        candidates = [d for d in detections if (d.score < confident or confident >= 1.0) and not unverifiable(d)]
         if not candidates:
             return detections
         verdicts = _verifier(float(self.verify_threshold))(image, [d.box for d in candidates], sizes=self.verify_sizes)
         checked = {id(d): v for d, v in zip(candidates, verdicts)}
-        h, w = image.shape[:2]
         out = []
         for d in detections:
             v = checked.get(id(d))
@@ -126,7 +133,7 @@ class FaceDetector(Method):
         return _clip(out, w, h)
 
 
-SMALL_FACE = 14.0  # [pixels] below this a candidate is masked unverified (BENCHMARKS.md, precise face masks: where precision and recall trade)
+SMALL_FACE = 24.0  # [pixels] below this a candidate is masked unverified (BENCHMARKS.md, precise face masks: where precision and recall trade)
 
 
 @lru_cache(maxsize=8)
@@ -339,6 +346,7 @@ class PoseHead(FaceDetector):
     background = True  # the MediaPipe graph runs with the GIL released (it calls back into Python)
     union_verified = False  # a face found inside the estimated head is the better box
     verify_sizes = (0.25, 1.2)  # the face is part of the head estimated from the body
+    mask_edge_candidates = False  # a head estimated from the body often reaches the edge: still verified
     params = {
         "threshold": Param(0.3, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
         "confident": Param(1.0, Interval(float, 0.01, 1.0),
