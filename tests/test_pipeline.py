@@ -337,3 +337,18 @@ def test_a_study_file_named_like_a_derived_output_does_not_replace_it(tmp_path):
         video = next(e for e in entry if e["input"] == "sub-01/v.mp4")
         table = next(d for d in video["derived"] if d["path"] == "sub-01/v_motion.tsv")
         assert sha256_path(out / "sub-01/v_motion.tsv") == table["sha256"]
+
+
+def test_a_lone_video_runs_in_this_process_whatever_workers_says(tmp_path):
+    """Two workers for one short video would leave one idle and cut the other's threads (issue 18)."""
+    study = tmp_path / "study"
+    study.mkdir()
+    write_video(study / "v.mp4", frames=10)
+    out = tmp_path / "out"
+    assert run_study(study, out, recipe=recipe.load("default"), seed=1, workers=2).exit_code == 0
+    header = json.loads((out / "avanon_manifest.json").read_text())
+    assert header["execution"] == {"executor": "local", "workers": 1}
+    write_wav(study / "a.wav", seconds=1.0)
+    out2 = tmp_path / "out2"
+    assert run_study(study, out2, recipe=recipe.load("default"), seed=1, workers=2).exit_code == 0
+    assert json.loads((out2 / "avanon_manifest.json").read_text())["execution"] == {"executor": "local", "workers": 2}
