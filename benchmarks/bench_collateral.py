@@ -19,7 +19,12 @@ once and shared by all tools. Results: ``benchmarks/results/collateral.json`` an
 contact sheets of the worst frames (heads pixelated on the "before" side) go to ``--sheets``
 (default ``bench_out/collateral_sheets``, outside version control).
 
-    .venv/bin/python benchmarks/bench_collateral.py --every 50          # about 10 minutes on 2 loaded cores
+    .venv/bin/python benchmarks/bench_collateral.py                       # --every 30 --max-seconds 3
+    .venv/bin/python benchmarks/bench_collateral.py --every 50 --max-seconds 0 --out benchmarks/results/collateral_full_clips.json
+
+The defaults (every 30th frame of the first 3 s of each video, 12 photos, all tools) took 620 s on
+the 2 cores shared with other jobs (deface 246 s of it, the avanon recipes 53-115 s each, the
+measurements 125 s); whole clips at every 50th frame took 1755 s under a heavier load.
 """
 
 from __future__ import annotations
@@ -161,8 +166,9 @@ def pct(value: Any) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--every", type=int, default=50, help="measure every n-th video frame")
-    parser.add_argument("--max-seconds", type=float, default=None, help="cut each video to its first seconds (packets copied)")
+    parser.add_argument("--every", type=int, default=30, help="measure every n-th video frame")
+    parser.add_argument("--max-seconds", type=float, default=3.0,
+                        help="cut each video to its first seconds (packets copied); 0 keeps whole clips")
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), help=f"among {', '.join(TOOLS)} (reencode always runs)")
     parser.add_argument("--command", default=DEFAULT_COMMAND, help="avanon-like command with {study} and {out}")
     parser.add_argument("--only", nargs="*", default=None, help="only dev files whose path contains one of these")
@@ -170,6 +176,7 @@ def main() -> int:
     parser.add_argument("--sheets", type=Path, default=REPO / "bench_out/collateral_sheets")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/collateral.json")
     args = parser.parse_args()
+    args.max_seconds = args.max_seconds or None
 
     files = [rel for rel in list(VIDEOS.values()) + ([] if args.no_photos else PHOTOS) if (DEV / rel).is_file()]
     if args.only:
@@ -274,8 +281,8 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         "## Collateral of face masking (issue 15)",
         "",
-        f"`.venv/bin/python benchmarks/bench_collateral.py --every {args.every}`"
-        + (f" `--max-seconds {args.max_seconds}`" if args.max_seconds else "")
+        f"`.venv/bin/python benchmarks/bench_collateral.py --every {args.every}"
+        + f" --max-seconds {args.max_seconds or 0:g}`"
         + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {results['seconds'].get('total', 0):.0f} s in all.",
         "Leaks: region test with dlib HOG, YuNet and OpenPose heads (detectors the masking does not use). "
         "Shares in %: joints = OpenPose elbows/wrists/hips/knees/ankles of the original painted over; "
