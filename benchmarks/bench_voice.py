@@ -207,8 +207,8 @@ def speed(method, utts, reps: int = 1) -> float:  # type: ignore[no-untyped-def]
 
 def redaction_speed(utts) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """x real time of transcription + PII search + redaction on ~30 s of speech; and spans found."""
-    from avanon.pii import Roster
     from avanon.audio.redact import Redactor
+    from avanon.pii import Roster
 
     sr = utts[0][2]
     x = np.concatenate([u[1] for u in utts if u[2] == sr])[: 30 * sr]
@@ -303,7 +303,8 @@ def long_protocol(methods, per_speaker: int, groups: list[str], json_path: str |
         rates = [u[2] for u in utts]
         originals = [u[1] for u in utts]
         seconds = sum(len(x) / sr for x, sr in zip(originals, rates))
-        print(f"# {group}: {len(utts)} trials of {len(set(spk))} speakers, {seconds:.0f} s, shortest {min(len(x) / sr for x, sr in zip(originals, rates)):.1f} s", flush=True)
+        shortest = min(len(x) / sr for x, sr in zip(originals, rates))
+        print(f"# {group}: {len(utts)} trials of {len(set(spk))} speakers, {seconds:.0f} s, shortest {shortest:.1f} s", flush=True)
         enc = asv.ENCODERS
         e_orig = {e: asv.embed_all([(s, x, sr) for s, x, sr, _ in utts], encoder=e)[1] for e in enc}
         digits = group == "fsdd"
@@ -364,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", action="store_true", help=f"also run pseudo-speaker with the earlier defaults ({BEFORE})")
     parser.add_argument("--privacy-only", action="store_true", help="EERs and VAD only: no McAdams, F0, WER, bootstrap, speed or redaction")
     parser.add_argument("--wer", action="store_true", help="with --privacy-only: also the WER figure (sprocket only, the fsdd WER is not meaningful)")
-    parser.add_argument("--corpus", choices=("sprocket", "fsdd"), action="append", default=None, help="evaluate only this corpus (repeatable; the attacker pool still uses the other)")
+    parser.add_argument("--corpus", choices=("sprocket", "fsdd"), action="append", default=None,
+                        help="evaluate only this corpus (repeatable; the attacker pool still uses the other)")
     parser.add_argument("--protocol", choices=("short", "long"), default="short", help="short: the corpora's own utterances; long: trials of >= 8 s (issue 16)")
     parser.add_argument("--per-speaker", type=int, default=8, help="--protocol long: at most this many trials per speaker")
     parser.add_argument("--group", choices=("fsdd", "wide"), action="append", default=None, help="--protocol long: only this group (repeatable)")

@@ -48,8 +48,7 @@ def weights_path() -> Path:
     try:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
-        raise ModelError(f"Model 'hifigan-universal' needs the package {DISTRIBUTION}=={VERSION}, which is not installed "
-                         "(run `make install`).") from None
+        raise ModelError(f"Model 'hifigan-universal' needs the package {DISTRIBUTION}=={VERSION}, which is not installed (run `make install`).") from None
     return _verified(Path(str(dist.locate_file(WEIGHTS))))
 
 
@@ -59,8 +58,10 @@ def _verified(path: Path) -> Path:
         raise ModelError(f"Model 'hifigan-universal': {path} not found in {DISTRIBUTION}.")
     digest = sha256_file(path)
     if digest != WEIGHTS_SHA256:
-        raise ModelError(f"Model 'hifigan-universal' at {path} has sha256 {digest}, expected the pinned {WEIGHTS_SHA256}; "
-                         "refusing a file that differs from the one avanon was validated with.")
+        raise ModelError(
+            f"Model 'hifigan-universal' at {path} has sha256 {digest}, expected the pinned {WEIGHTS_SHA256}; "
+            "refusing a file that differs from the one avanon was validated with."
+        )
     return path
 
 
@@ -123,10 +124,10 @@ def _generator() -> Any:
     class ResBlock(nn.Module):
         def __init__(self, prefix: str, channels: int, kernel: int) -> None:
             super().__init__()
-            self.convs1 = nn.ModuleList(conv(f"{prefix}.convs1.{i}", nn.Conv1d(channels, channels, kernel, dilation=d, padding=(kernel * d - d) // 2))
-                                        for i, d in enumerate((1, 3, 5)))
-            self.convs2 = nn.ModuleList(conv(f"{prefix}.convs2.{i}", nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2))
-                                        for i in range(3))
+            self.convs1 = nn.ModuleList(
+                conv(f"{prefix}.convs1.{i}", nn.Conv1d(channels, channels, kernel, dilation=d, padding=(kernel * d - d) // 2)) for i, d in enumerate((1, 3, 5))
+            )
+            self.convs2 = nn.ModuleList(conv(f"{prefix}.convs2.{i}", nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2)) for i in range(3))
 
         def forward(self, x: Any) -> Any:
             for c1, c2 in zip(self.convs1, self.convs2):

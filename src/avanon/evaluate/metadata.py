@@ -130,11 +130,13 @@ def image_findings(path: Path, identifiers: set[str], *, name: str) -> list[Find
             label = ExifTags.TAGS.get(tag, str(tag))
             if label == "Orientation":
                 continue
-            severity = "severe" if label in ("GPSInfo", "Make", "Model", "Artist", "Copyright", "BodySerialNumber", "DateTimeOriginal", "DateTime") else "warning"
+            severe = ("GPSInfo", "Make", "Model", "Artist", "Copyright", "BodySerialNumber", "DateTimeOriginal", "DateTime")
+            severity = "severe" if label in severe else "warning"
             findings.append(Finding(name, "exif", f"EXIF {label} is present", severity))
             findings += _text_findings(str(value), identifiers, file=name, where=f"exif {label}")
         for key, value in (image.info or {}).items():
-            if key in ("dpi", "gamma", "transparency", "aspect", "jfif", "jfif_version", "jfif_unit", "jfif_density", "progressive", "progression", "interlace", "srgb", "icc_profile", "exif"):
+            if key in ("dpi", "gamma", "transparency", "aspect", "jfif", "jfif_version", "jfif_unit", "jfif_density", "progressive",
+                       "progression", "interlace", "srgb", "icc_profile", "exif"):
                 continue
             findings.append(Finding(name, "image info", f"{key!r} is present", "severe" if key in ("xmp", "XML:com.adobe.xmp") else "warning"))
             findings += _text_findings(str(value), identifiers, file=name, where=f"image info {key!r}")
