@@ -245,3 +245,13 @@ def test_boxes_grow_only_after_a_track_is_last_seen():
         assert f.boxes == [BOX]  # between sightings: the interpolated box, not one grown while stale
     assert len(frames[8].boxes) == 1 and frames[8].boxes[0][2] > BOX[2]  # after the last sighting the margin grows
     assert not frames[11].boxes
+
+
+def test_one_detector_hitting_clearly_on_two_runs_confirms_a_candidate():
+    tracker = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    moved = (108.0, 100.0, 148.0, 150.0)
+    frames = _run_with_candidates(tracker, {}, {8: [(BOX, "centerface", 0.3)], 16: [(moved, "centerface", 0.35)]}, 30)
+    assert [f.index for f in frames if f.boxes] == list(range(6, 19))  # back to the first hit, with margins
+    faint = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    frames = _run_with_candidates(faint, {}, {8: [(BOX, "centerface", 0.08)], 16: [(BOX, "centerface", 0.1)]}, 30)
+    assert not any(f.boxes for f in frames)  # faint hits on the same place (a bottle) stay unmasked

@@ -273,7 +273,7 @@ class Coordinator:
                     index = seg.first_frame
                     found = [d for d in found if first_cut or self._detectors[d[0]].runs_on(index)]  # what an unsplit pass ran
                 detections = [((float(d[1]), float(d[2]), float(d[3]), float(d[4])), str(d[5])) for d in found if d[6]]
-                candidates = [((float(d[1]), float(d[2]), float(d[3]), float(d[4])), str(d[5])) for d in found if not d[6]]
+                candidates = [((float(d[1]), float(d[2]), float(d[3]), float(d[4])), str(d[5]), float(d[7])) for d in found if not d[6]]
                 for frame in tracker.push(seg.first_frame + offset, None, detections, shift, candidates=candidates):
                     self._final(state, frame)
             state.track_next += 1

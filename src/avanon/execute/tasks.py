@@ -169,7 +169,7 @@ def detect_segments(task: FileTask, recipe: Recipe, plan: dict[str, Any], indice
     """Run the recipe detectors at ``positions`` over segments ``indices`` (in order, one detector session).
 
     Writes one ``det-<group>-<k>.json`` per segment: for every frame, the list of
-    ``[position, x0, y0, x1, y1, source, verified]`` detections. A chain of several segments keeps each stateful
+    ``[position, x0, y0, x1, y1, source, verified, score]`` detections. A chain of several segments keeps each stateful
     detector's state across them exactly as an unsplit pass does. Returns the segment indices done.
     """
     from avanon.video.faces import run_detector  # fail-closed wrapper shared with FaceMasker
@@ -198,7 +198,7 @@ def detect_segments(task: FileTask, recipe: Recipe, plan: dict[str, Any], indice
                 found: list[list[Any]] = []
                 for pos, det in detectors:
                     if cut or det.runs_on(index):
-                        found.extend([pos, *d.box, d.source, d.verified] for d in run_detector(det, image))
+                        found.extend([pos, *d.box, d.source, d.verified, d.score] for d in run_detector(det, image))
                 frames.append(found)
                 shifts.append([shift[0], shift[1], float(cut)])
                 first = small if first is None else first

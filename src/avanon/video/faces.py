@@ -109,10 +109,10 @@ def run_detector(detector: FaceDetector, image: np.ndarray, **kwargs: Any) -> li
         raise ModelError(f"detector {detector.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def split(detections: list[Detection]) -> tuple[list[tuple[Box, str]], list[tuple[Box, str]]]:
-    """``(box, source)`` of the verified detections, and of the unverified candidates (for the tracker)."""
+def split(detections: list[Detection]) -> tuple[list[tuple[Box, str]], list[tuple[Box, str, float]]]:
+    """``(box, source)`` of the verified detections, and ``(box, source, score)`` of the unverified candidates (for the tracker)."""
     found = [(d.box, d.source) for d in detections if d.verified]
-    return found, [(d.box, d.source) for d in detections if not d.verified]
+    return found, [(d.box, d.source, d.score) for d in detections if not d.verified]
 
 
 IN_FLIGHT = 6  # at least: a strided CenterFace run overlaps the next frames' main-thread work

@@ -37,6 +37,7 @@ Box = tuple[float, float, float, float]
 Shift = tuple[float, float]
 
 _STALE_GROWTH = 0.04  # per stale frame, fraction of the box size added on each side
+REPEAT_SCORE = 0.2  # a candidate scoring this much, hit again along its track on another frame, is confirmed
 _CANDIDATE_RATIO = 1.6  # a candidate continues a track or another candidate only when their sizes differ less than this
 
 
@@ -199,6 +200,12 @@ class _Candidate:
     box: Box  # scene coordinates
     sources: set[str]
     hits: list[tuple[int, Box, Box]]  # frame, scene box, frame box
+    strong: int = 0  # hits scoring at least REPEAT_SCORE
+
+    def confirmed(self) -> bool:
+        """Two kinds of detector agree, or one kept finding it, clearly, on separate frames."""
+        frames = {f for f, _, _ in self.hits}
+        return len(self.sources) >= 2 or (self.strong >= 2 and len(frames) >= 2)
 
 
 @dataclass
@@ -246,8 +253,8 @@ class FaceTracker:
         ``shift`` is how far the picture moved since the previous frame [pixels] (see
         :class:`CameraMotion`); tracks are matched and interpolated in scene coordinates. ``merged``
         is ``merge_overlapping`` of the detections' boxes when the caller has it already.
-        ``candidates`` are unverified detections ``(box, source)``: masked only where they continue
-        a track or once two kinds of detector agree on them (module docstring).
+        ``candidates`` are unverified detections ``(box, source[, score])``: masked only where they
+        continue a track or once evidence gathers in time (module docstring).
         """
         if self._pending and index != self._pending[-1].index + 1:
             raise ValueError(f"frames must be pushed in order: got {index} after {self._pending[-1].index}")
@@ -304,7 +311,8 @@ class FaceTracker:
     def _candidates_in(self, index: int, frame: TrackedFrame, candidates: Sequence[tuple[Box, str]], offset: Shift,
                        matched: set[int]) -> None:
         """Candidates that continue a confirmed track extend it; the others wait for a second kind of detector."""
-        for box_f, source in candidates:
+        for box_f, source, *score in candidates:
+            strong = int(bool(score) and score[0] >= REPEAT_SCORE)
             key = f"{source}:candidate"
             frame.sources[key] = frame.sources.get(key, 0) + 1
             box = move(box_f, -offset[0], -offset[1])
@@ -322,13 +330,14 @@ class FaceTracker:
                 waiting.last, waiting.box = index, box
                 waiting.sources.add(source)
                 waiting.hits.append((index, box, box_f))
-                if len(waiting.sources) >= 2:
+                waiting.strong += strong
+                if waiting.confirmed():
                     self._confirm(waiting, frame, matched)
             else:
-                self._waiting.append(_Candidate(index, box, {source}, [(index, box, box_f)]))
+                self._waiting.append(_Candidate(index, box, {source}, [(index, box, box_f)], strong))
 
     def _confirm(self, waiting: _Candidate, frame: TrackedFrame, matched: set[int]) -> None:
-        """Two kinds of detector agree: the candidate becomes a track, masked back to its first hit."""
+        """Second evidence in time: the candidate becomes a track, masked back to its first hit."""
         self._waiting.remove(waiting)
         first_index, first_box, _ = waiting.hits[0]
         track = _Track(self._next_id, first_index, first_index, first_box)
