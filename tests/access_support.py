@@ -99,10 +99,17 @@ def make_run(root: Path, originals: dict[str, bytes]) -> Path:
     for rel, (data, source, extra) in files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_bytes(data)
-        entries.append({"input": source, "output": rel, "status": "ok", "input_sha256": sha(originals[source]),
-                        "output_sha256": sha(data), **extra})
-    entries.append({"input": "p02/failed.mp4", "output": "p02/failed.mp4", "status": "failed", "reason": "decode error",
-                    "input_sha256": sha(originals["p02/failed.mp4"]), "output_sha256": None})
+        entries.append({"input": source, "output": rel, "status": "ok", "input_sha256": sha(originals[source]), "output_sha256": sha(data), **extra})
+    entries.append(
+        {
+            "input": "p02/failed.mp4",
+            "output": "p02/failed.mp4",
+            "status": "failed",
+            "reason": "decode error",
+            "input_sha256": sha(originals["p02/failed.mp4"]),
+            "output_sha256": None,
+        }
+    )
     (out / "p01" / "stray.mp4").write_bytes(originals["p01/session.mp4"])
     (out / "avanon_manifest.json").write_text(json.dumps({"entries": entries}), encoding="utf-8")
     return out
@@ -126,8 +133,9 @@ def code(secret: str, gov: Governance) -> str:
 USERS = [("ada", "administrator"), ("stew", "steward"), ("res", "researcher"), ("guest", "guest")]
 
 
-def build_world(engine: sa.Engine | str, tmp_path: Path, *, clock: Clock | None = None,
-                mfa_for_all: bool = False) -> tuple[Governance, dict[str, object], dict[str, str | None], int, Path]:
+def build_world(
+    engine: sa.Engine | str, tmp_path: Path, *, clock: Clock | None = None, mfa_for_all: bool = False
+) -> tuple[Governance, dict[str, object], dict[str, str | None], int, Path]:
     """A vault with the study's originals, a run, consenting participants P01/P02, four users, one draft release.
 
     Returns the governance object, principals by role, TOTP secrets by role, the release id and the run root.
@@ -145,11 +153,15 @@ def build_world(engine: sa.Engine | str, tmp_path: Path, *, clock: Clock | None 
     gov.set_consent("stew", "P02", "study1", audio=True, derived=True, public=True)
     principals, secrets_by_role = {}, {}
     for name, role in USERS:
-        secrets_by_role[role] = gov.create_user("system", name, role, PASSWORD,
-                                                mfa=True if mfa_for_all else role in ("administrator", "steward"))
+        secrets_by_role[role] = gov.create_user("system", name, role, PASSWORD, mfa=True if mfa_for_all else role in ("administrator", "steward"))
         principals[role] = next(u for u in gov.auth.users() if u.username == name)
     run = make_run(tmp_path, ORIGINALS)
-    release = gov.register_release("stew", run, study="study1", name="wave1",
-                                   tiers={"video": "authorized", "audio": "public", "derived": "public"},
-                                   participants={"p01/session.mp4": ["P01"], "p02/talk.wav": ["P02"]})
+    release = gov.register_release(
+        "stew",
+        run,
+        study="study1",
+        name="wave1",
+        tiers={"video": "authorized", "audio": "public", "derived": "public"},
+        participants={"p01/session.mp4": ["P01"], "p02/talk.wav": ["P02"]},
+    )
     return gov, principals, secrets_by_role, release, run

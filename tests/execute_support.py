@@ -37,8 +37,18 @@ def face_crop(dev_data: Path, size: int = 96) -> np.ndarray:
         return np.array(img.convert("RGB").resize((size, size)))
 
 
-def make_video(path: Path, *, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 240), gop: int = 25,
-               face: np.ndarray | None = None, hidden: set[int] = frozenset(), audio: bool = True, preset: str = "veryfast") -> Path:
+def make_video(
+    path: Path,
+    *,
+    seconds: float,
+    fps: int = 25,
+    size: tuple[int, int] = (320, 240),
+    gop: int = 25,
+    face: np.ndarray | None = None,
+    hidden: set[int] = frozenset(),
+    audio: bool = True,
+    preset: str = "veryfast",
+) -> Path:
     """An H.264 (with B-frames) video with keyframes every ``gop`` frames and optional AAC audio.
 
     ``face`` is pasted moving left and right on every frame not in ``hidden``.
@@ -59,7 +69,7 @@ def make_video(path: Path, *, seconds: float, fps: int = 25, size: tuple[int, in
                 fs = face.shape[0]
                 x = int((w - fs) * (0.5 + 0.5 * np.sin(i / 20)))
                 y = (h - fs) // 2
-                img[y:y + fs, x:x + fs] = face
+                img[y : y + fs, x : x + fs] = face
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
             out.mux(v.encode(frame))
@@ -128,13 +138,15 @@ def output_hashes(out: Path) -> dict[str, str]:
     """sha256 of every file under an output root except the manifest."""
     import hashlib
 
-    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file() and p.name != "avanon_manifest.json"}
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != "avanon_manifest.json"
+    }
 
 
 def worker_settings(*, emit: Any = None) -> dict[str, Any]:
     """What a worker process runs with: the allocator variable Dask's nannies set, and the profiler."""
     import dask
 
-    return {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-            "profile": dask.config.get("distributed.worker.profile.enabled")}
+    return {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile": dask.config.get("distributed.worker.profile.enabled")}

@@ -21,9 +21,19 @@ def face_image(size: tuple[int, int] = (320, 240), centre: tuple[int, int] | Non
     return img
 
 
-def write_video(path: Path, *, frames: int = 20, fps: int = 25, size: tuple[int, int] = (160, 120), start_pts: int = 0,
-                time_base: Fraction | None = None, pts_step: int = 1, audio_rate: int | None = 16000,
-                metadata: dict[str, str] | None = None, vfr: bool = False) -> Path:
+def write_video(
+    path: Path,
+    *,
+    frames: int = 20,
+    fps: int = 25,
+    size: tuple[int, int] = (160, 120),
+    start_pts: int = 0,
+    time_base: Fraction | None = None,
+    pts_step: int = 1,
+    audio_rate: int | None = 16000,
+    metadata: dict[str, str] | None = None,
+    vfr: bool = False,
+) -> Path:
     """A video with a known frame count, start time, time base and (optionally) a tone audio track."""
     w, h = size
     tb = time_base or Fraction(1, fps)

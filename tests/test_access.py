@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 
 import pytest
-from access_support import ORIGINALS, PASSWORD, Clock, build_world, clock, engine, sha  # noqa: F401
 
+from access_support import ORIGINALS, PASSWORD, Clock, build_world, clock, engine, sha  # noqa: F401
 from avanon.access.guard import ExportRefused
 from avanon.access.service import Governance, HiddenFile, write_csv
 from avanon.errors import AccessError, ParameterError
@@ -136,8 +136,7 @@ def test_withdrawal_excludes_files_and_schedules_originals(world, clock: Clock) 
 
 def test_consent_expiry_and_narrowing(world, clock: Clock) -> None:  # noqa: F811
     gov, users, release, _ = world
-    gov.set_consent("stew", "P02", "study1", audio=True, derived=True, public=False,
-                    until=dt.date(2025, 3, 10))
+    gov.set_consent("stew", "P02", "study1", audio=True, derived=True, public=False, until=dt.date(2025, 3, 10))
     assert _by_path(gov, users["steward"])["p02/talk.wav"].tier == "authorized"
     clock.advance(days=30)
     gov.register_release("stew", world[3], study="study1", name="wave2", participants={"p02/talk.wav": ["P02"]})
@@ -169,13 +168,19 @@ def test_login_is_recorded(world) -> None:
     assert [(e.actor, e.outcome) for e in logins] == [("res", "refused"), ("res", "ok")]
 
 
-
 def _cap_for(kind: str, audio: bool, video: bool, derived: bool) -> str | None:
     from avanon.access.policy import Consent, consent_cap
     from avanon.access.service import has_audio_of, kind_of
 
-    paths = {"video": "v.mp4", "video-silent": "v.mp4", "audio": "a.wav", "image": "p.jpg", "annotation": "a.eaf",
-             "other": "notes.txt", "derived": "v_features.parquet"}
+    paths = {
+        "video": "v.mp4",
+        "video-silent": "v.mp4",
+        "audio": "a.wav",
+        "image": "p.jpg",
+        "annotation": "a.eaf",
+        "other": "notes.txt",
+        "derived": "v_features.parquet",
+    }
     entry: dict[str, object] = {"kind": kind.removesuffix("-silent")}
     if kind == "video-silent":
         entry["media"] = {"input": {"audio": None}}
@@ -191,7 +196,14 @@ def _cap_for(kind: str, audio: bool, video: bool, derived: bool) -> str | None:
 @pytest.mark.parametrize("kind", ["video", "video-silent", "audio", "image", "annotation", "other", "derived"])
 def test_every_kind_needs_its_own_consent(kind: str, audio: bool, video: bool, derived: bool) -> None:
     """A masked photo needs video (image) consent, never only audio consent (issue 18); every kind x consent."""
-    needs = {"video": audio and video, "video-silent": video, "audio": audio, "image": video,
-             "annotation": derived or audio or video, "other": derived or audio or video, "derived": derived or audio or video}
+    needs = {
+        "video": audio and video,
+        "video-silent": video,
+        "audio": audio,
+        "image": video,
+        "annotation": derived or audio or video,
+        "other": derived or audio or video,
+        "derived": derived or audio or video,
+    }
     cap = _cap_for(kind, audio, video, derived)
     assert cap == ("authorized" if needs[kind] else "private"), (kind, audio, video, derived, cap)

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from access_support import AUDIT_KEY, Clock, clock, engine  # noqa: F401
 
+from access_support import AUDIT_KEY, Clock, clock, engine  # noqa: F401
 from avanon.access.audit import AuditTrail, read_key_file, write_key_file
 from avanon.access.db import AuditEntry, AuditHead, connect
 from avanon.errors import ParameterError
@@ -19,8 +19,7 @@ from avanon.errors import ParameterError
 def trail(engine, clock: Clock) -> AuditTrail:  # noqa: F811
     trail = AuditTrail(connect(engine), AUDIT_KEY, clock=clock)
     for i in range(6):
-        trail.record(f"user{i % 2}", "download", f"study/p{i}.mp4", ip="127.0.0.1", purpose="thesis chapter 3",
-                     detail={"i": i})
+        trail.record(f"user{i % 2}", "download", f"study/p{i}.mp4", ip="127.0.0.1", purpose="thesis chapter 3", detail={"i": i})
         clock.advance(seconds=1)
     return trail
 
@@ -64,9 +63,12 @@ def test_reordered_entries_are_named(trail: AuditTrail) -> None:
     # Swap the contents of entries 2 and 3 while keeping their sequence numbers.
     for seq, other in ((2, 3), (3, 2)):
         src = rows[other]
-        _execute(trail, sa.update(AuditEntry).where(AuditEntry.seq == seq).values(
-            time=src.time, actor=src.actor, action=src.action, target=src.target, detail=src.detail,
-            prev_hash=src.prev_hash, hash=src.hash))
+        _execute(
+            trail,
+            sa.update(AuditEntry)
+            .where(AuditEntry.seq == seq)
+            .values(time=src.time, actor=src.actor, action=src.action, target=src.target, detail=src.detail, prev_hash=src.prev_hash, hash=src.hash),
+        )
     seqs = {f.seq for f in trail.verify()}
     assert {2, 3} <= seqs
 
@@ -138,15 +140,15 @@ def test_cut_tail_with_a_rewritten_head_row_is_caught(signed: AuditTrail) -> Non
     unsigned = AuditTrail(signed._engine, AUDIT_KEY)  # noqa: SLF001
     assert unsigned.verify() == []  # what the attacker counted on
     problems = [f.problem for f in signed.verify()]
-    assert problems == ["entries 5..6 at the end of the trail are missing (deleted); the signed head outside the database "
-                        "records entry 6"]
+    assert problems == ["entries 5..6 at the end of the trail are missing (deleted); the signed head outside the database records entry 6"]
 
 
 def test_every_row_deleted_is_caught(signed: AuditTrail) -> None:
     _execute(signed, sa.delete(AuditEntry))
     _execute(signed, sa.delete(AuditHead))
     assert [f.problem for f in signed.verify()] == [
-        "entries 1..6 at the end of the trail are missing (deleted); the signed head outside the database records entry 6"]
+        "entries 1..6 at the end of the trail are missing (deleted); the signed head outside the database records entry 6"
+    ]
 
 
 def test_forged_or_missing_signed_head_is_caught(signed: AuditTrail) -> None:

@@ -6,8 +6,8 @@ import base64
 import datetime as dt
 
 import pytest
-from access_support import CHEAP_HASHER, PASSWORD, Clock, clock, engine  # noqa: F401
 
+from access_support import CHEAP_HASHER, PASSWORD, Clock, clock, engine  # noqa: F401
 from avanon.access.auth import (
     MAX_FAILURES,
     MAX_PER_ACCOUNT,
@@ -26,8 +26,10 @@ RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
 TOTP_KEY = b"k" * 32
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [(59, "94287082"), (1111111109, "07081804"), (1111111111, "14050471"),
-                                                   (1234567890, "89005924"), (2000000000, "69279037"), (20000000000, "65353130")])
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(59, "94287082"), (1111111109, "07081804"), (1111111111, "14050471"), (1234567890, "89005924"), (2000000000, "69279037"), (20000000000, "65353130")],
+)
 def test_totp_rfc6238_sha1_vectors(seconds: int, expected: str) -> None:
     when = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
     assert totp(RFC_SECRET, when, digits=8) == expected

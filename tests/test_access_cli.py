@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from access_support import ORIGINALS, make_run
 
+from access_support import ORIGINALS, make_run
 from avanon.access.db import AuditEntry, AuditHead
 from avanon.access.service import Governance, Settings
 from avanon.cli import main
@@ -27,8 +27,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def test_vault_commands_round_trip(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vault_commands_round_trip(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     study = tmp_path / "study1"
     for rel, data in ORIGINALS.items():
         (study / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -78,8 +77,7 @@ def test_access_commands_and_tamper_detection(home: Path, tmp_path: Path, capsys
     assert main(["access", "consent", "P02", "--study", "study1", "--audio", "--public"]) == 0
     participants = tmp_path / "participants.json"
     participants.write_text(json.dumps({"p02/talk.wav": ["P02"]}))
-    assert main(["access", "release-add", str(run), "--study", "study1", "--tier", "audio=public",
-                 "--participants", str(participants)]) == 0
+    assert main(["access", "release-add", str(run), "--study", "study1", "--tier", "audio=public", "--participants", str(participants)]) == 0
     assert main(["access", "release-approve", "1", "--as", "guest1"]) == 2
     assert main(["access", "release-approve", "1", "--as", "nobody"]) == 2
     assert main(["access", "release-approve", "1", "--as", "stew"]) == 0

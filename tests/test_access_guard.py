@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from access_support import ORIGINALS, make_run, sha
 
+from access_support import ORIGINALS, make_run, sha
 from avanon.access.guard import ExportGuard, ExportRefused, load_manifest
 from avanon.errors import IntegrityError, ParameterError
 
@@ -26,12 +26,15 @@ def test_sweep_clears_only_anonymized_verified_files(run: Path) -> None:
     assert "QA did not pass" in reasons["p02/qa.mp4"]
 
 
-@pytest.mark.parametrize(("path", "reason"), [
-    ("p01/stray.mp4", "not an anonymized output listed in the manifest"),
-    ("../secret.txt", "outside the anonymized output"),
-    ("/etc/passwd", "outside the anonymized output"),
-    ("avanon_manifest.json", "not an anonymized output"),
-])
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("p01/stray.mp4", "not an anonymized output listed in the manifest"),
+        ("../secret.txt", "outside the anonymized output"),
+        ("/etc/passwd", "outside the anonymized output"),
+        ("avanon_manifest.json", "not an anonymized output"),
+    ],
+)
 def test_unlisted_and_escaping_paths(run: Path, path: str, reason: str) -> None:
     with pytest.raises(ExportRefused, match=reason):
         ExportGuard(run).check(path)

@@ -19,8 +19,7 @@ def namer(secret: bytes, kind: str, key: str) -> str:
 def _study(tmp_path: Path, dev_data: Path) -> Path:
     study = tmp_path / "study"
     (study / "anna").mkdir(parents=True)
-    shutil.copy(dev_data / "childproject_annotations/examples/valid_raw_data/annotations/eaf_basic/raw/example.eaf",
-                study / "anna" / "session.eaf")
+    shutil.copy(dev_data / "childproject_annotations/examples/valid_raw_data/annotations/eaf_basic/raw/example.eaf", study / "anna" / "session.eaf")
     shutil.copy(dev_data / "praatio/tests/files/mary.TextGrid", study / "anna" / "mary_words.TextGrid")
     return study
 
@@ -28,9 +27,16 @@ def _study(tmp_path: Path, dev_data: Path) -> Path:
 def test_elan_carried_with_links_rewritten_and_redactions(tmp_path: Path, dev_data: Path) -> None:
     study = _study(tmp_path, dev_data)
     media = {"anna/VanDam_FJ11_020816b.wav": MediaInfo("sub-01/sub-01_audio.wav", 301.0, 301.0)}
-    result = carry_annotations(study / "anna/session.eaf", study_root=study, out_root=tmp_path / "out", media=media,
-                               secret=SECRET, roster=["FA1"], redactions={"anna/VanDam_FJ11_020816b.wav": [(5.0, 6.0, "name")]},
-                               namer=namer)
+    result = carry_annotations(
+        study / "anna/session.eaf",
+        study_root=study,
+        out_root=tmp_path / "out",
+        media=media,
+        secret=SECRET,
+        roster=["FA1"],
+        redactions={"anna/VanDam_FJ11_020816b.wav": [(5.0, 6.0, "name")]},
+        namer=namer,
+    )
     assert result.status == "ok", result.problems
     assert result.output.startswith("sub-01/sub-01_audio_ann-")
     text = (tmp_path / "out" / result.output).read_text(encoding="utf-8")
@@ -44,8 +50,7 @@ def test_elan_carried_with_links_rewritten_and_redactions(tmp_path: Path, dev_da
 def test_misaligned_file_fails_naming_tier_annotation_and_times(tmp_path: Path, dev_data: Path) -> None:
     study = _study(tmp_path, dev_data)
     media = {"anna/VanDam_FJ11_020816b.wav": MediaInfo("sub-01/a.wav", 10.0, 10.0)}
-    result = carry_annotations(study / "anna/session.eaf", study_root=study, out_root=tmp_path / "out", media=media,
-                               secret=SECRET, namer=namer)
+    result = carry_annotations(study / "anna/session.eaf", study_root=study, out_root=tmp_path / "out", media=media, secret=SECRET, namer=namer)
     assert result.status == "failed" and result.output is None
     assert any("ends after the media, which lasts 10.000 s" in p and "tier 'CHI'" in p for p in result.problems)
     assert not (tmp_path / "out").exists()
@@ -69,8 +74,7 @@ def test_duration_change_fails_and_retiming_applies(tmp_path: Path, dev_data: Pa
 def test_retiming_moves_annotations(tmp_path: Path, dev_data: Path) -> None:
     study = _study(tmp_path, dev_data)
     media = {"anna/mary.wav": MediaInfo("m.wav", 1.87, 1.87, input_start=0.01)}
-    result = carry_annotations(study / "anna/mary_words.TextGrid", study_root=study, out_root=tmp_path / "out",
-                               media=media, secret=SECRET, namer=namer)
+    result = carry_annotations(study / "anna/mary_words.TextGrid", study_root=study, out_root=tmp_path / "out", media=media, secret=SECRET, namer=namer)
     assert result.status == "ok", result.problems
     original = read_annotations(study / "anna/mary_words.TextGrid").tier("word").annotations[1]
     moved = read_annotations(tmp_path / "out" / result.output).tier("word").annotations[1]
@@ -80,10 +84,8 @@ def test_retiming_moves_annotations(tmp_path: Path, dev_data: Path) -> None:
 def test_unpaired_and_broken_files_fail_alone(tmp_path: Path, dev_data: Path) -> None:
     study = _study(tmp_path, dev_data)
     (study / "anna/broken.eaf").write_text("<ANNOTATION_DOCUMENT>", encoding="utf-8")
-    result = carry_annotations(study / "anna/broken.eaf", study_root=study, out_root=tmp_path / "out", media={},
-                               secret=SECRET, namer=namer)
+    result = carry_annotations(study / "anna/broken.eaf", study_root=study, out_root=tmp_path / "out", media={}, secret=SECRET, namer=namer)
     assert result.status == "failed" and result.reason.startswith("anna/broken.eaf: line 1")
     assert str(study) not in result.reason
-    result = carry_annotations(study / "anna/mary_words.TextGrid", study_root=study, out_root=tmp_path / "out", media={},
-                               secret=SECRET, namer=namer)
+    result = carry_annotations(study / "anna/mary_words.TextGrid", study_root=study, out_root=tmp_path / "out", media={}, secret=SECRET, namer=namer)
     assert "no media file of the study pairs with it" in result.reason

@@ -76,7 +76,7 @@ def test_reference_tier_times_and_rewrite_keeps_vocabulary(tmp_path: Path) -> No
     assert "codes" in native.controlled_vocabularies
     assert native.linguistic_types["code"]["CONSTRAINTS"] == "Symbolic_Association"
     assert [(a.onset, a.offset, a.value) for a in again.tier("avanon-redacted").annotations] == [(0.2, 0.4, "name")]
-    assert 'EAFv3.0.xsd' in out.read_text(encoding="utf-8")
+    assert "EAFv3.0.xsd" in out.read_text(encoding="utf-8")
 
 
 def test_every_tier_type_of_pympi_sample(dev_data: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from avanon.annotations.formats import detect_format, is_annotation, read_annotations, write_annotations
+
 DEV = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev").resolve()
 
 FOLDERS = ("childproject_annotations", "pympi", "boris_testfiles", "praatio", "mfa_testdata", "parselmouth_examples")
@@ -25,9 +26,14 @@ EXAMPLES = _examples()
 
 
 def _summary(doc) -> list[tuple]:
-    return [(t.name, t.kind, [(a.onset, a.offset, a.value, a.ref,
-                               tuple(sorted((k, v) for k, v in a.fields.items() if not k.startswith("_"))))
-                              for a in t.annotations]) for t in doc.tiers]
+    return [
+        (
+            t.name,
+            t.kind,
+            [(a.onset, a.offset, a.value, a.ref, tuple(sorted((k, v) for k, v in a.fields.items() if not k.startswith("_")))) for a in t.annotations],
+        )
+        for t in doc.tiers
+    ]
 
 
 def _close(a: float | None, b: float | None) -> bool:

@@ -79,14 +79,24 @@ item []:
             mark = "tap"
 """
 RTTM = "SPEAKER rec 1 0.50 1.25 <NA> <NA> spk1 <NA> <NA>\nSPEAKER rec 1 2.00 0.75 <NA> <NA> spk2 <NA> <NA>\n"
-CHAT = ("@UTF8\n@Begin\n@Languages:\teng\n@Participants:\tCHI Anna Target_Child, MOT Mother\n"
-        "@ID:\teng|Study|CHI|2;06.15|female|TD||Target_Child|||\n*MOT:\tlook Anna , a dog ! \x150_1500\x15\n"
-        "%com:\tpoints\n*CHI:\tdog . \x151500_2500\x15\n@End\n")
-BORIS = ("Observation id\tobs1\n\nTime\tMedia file path\tSubject\tBehavior\tComment\tStatus\n"
-         "0.5\ta.mp4\tAnna\tgaze\t\tSTART\n1.5\ta.mp4\tAnna\tgaze\t\tSTOP\n2.0\ta.mp4\tTom\tpoint\tnote\tPOINT\n")
-CSV = "onset,offset,label,speaker\n0.5,1.0,hello,CHI\n1.2,2.0,\"quoted, cell\",MOT\n"
-SEEDS = {"elan": (".eaf", ELAN), "textgrid": (".TextGrid", TEXTGRID), "rttm": (".rttm", RTTM), "chat": (".cha", CHAT),
-         "boris": (".tsv", BORIS), "csv": (".csv", CSV)}
+CHAT = (
+    "@UTF8\n@Begin\n@Languages:\teng\n@Participants:\tCHI Anna Target_Child, MOT Mother\n"
+    "@ID:\teng|Study|CHI|2;06.15|female|TD||Target_Child|||\n*MOT:\tlook Anna , a dog ! \x150_1500\x15\n"
+    "%com:\tpoints\n*CHI:\tdog . \x151500_2500\x15\n@End\n"
+)
+BORIS = (
+    "Observation id\tobs1\n\nTime\tMedia file path\tSubject\tBehavior\tComment\tStatus\n"
+    "0.5\ta.mp4\tAnna\tgaze\t\tSTART\n1.5\ta.mp4\tAnna\tgaze\t\tSTOP\n2.0\ta.mp4\tTom\tpoint\tnote\tPOINT\n"
+)
+CSV = 'onset,offset,label,speaker\n0.5,1.0,hello,CHI\n1.2,2.0,"quoted, cell",MOT\n'
+SEEDS = {
+    "elan": (".eaf", ELAN),
+    "textgrid": (".TextGrid", TEXTGRID),
+    "rttm": (".rttm", RTTM),
+    "chat": (".cha", CHAT),
+    "boris": (".tsv", BORIS),
+    "csv": (".csv", CSV),
+}
 
 
 @st.composite
@@ -103,13 +113,13 @@ def mutated(draw: st.DrawFn, seed: str) -> bytes:
         if kind == "insert":
             text = text[:at] + piece + text[at:]
         elif kind == "delete":
-            text = text[:at] + text[at + draw(st.integers(1, 40)):]
+            text = text[:at] + text[at + draw(st.integers(1, 40)) :]
         elif kind == "replace":
-            text = text[:at] + piece + text[at + len(piece):]
+            text = text[:at] + piece + text[at + len(piece) :]
         elif kind == "cut":
             text = text[:at]
         else:
-            text = text[:at] + text[at:at + 60] * draw(st.integers(2, 5)) + text[at + 60:]
+            text = text[:at] + text[at : at + 60] * draw(st.integers(2, 5)) + text[at + 60 :]
     encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-16", "latin-1"]))
     return text.encode(encoding, "replace")
 

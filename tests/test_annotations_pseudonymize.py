@@ -22,8 +22,7 @@ def namer(secret: bytes, kind: str, key: str) -> str:
 def test_roster_names_replaced_consistently_and_case_insensitively() -> None:
     anon = TextAnonymizer(SECRET, ["Anna", "Anna Smith", "Bo"], namer=namer)
     text = anon.text("anna Smith said hi to Anna and Bob; bo laughed")
-    assert text == f"{namer(SECRET, 'speaker', 'anna smith')} said hi to {namer(SECRET, 'speaker', 'anna')} and Bob; " \
-                   f"{namer(SECRET, 'speaker', 'bo')} laughed"
+    assert text == f"{namer(SECRET, 'speaker', 'anna smith')} said hi to {namer(SECRET, 'speaker', 'anna')} and Bob; {namer(SECRET, 'speaker', 'bo')} laughed"
     assert anon.counts["names"] == 3
 
 
@@ -33,16 +32,19 @@ def test_roster_mapping_uses_speaker_keys() -> None:
     assert anon.person("anna") == anon.speaker("sub-01")
 
 
-@pytest.mark.parametrize(("text", "expected", "label"), [
-    ("mail anna@example.org now", "mail [EMAIL] now", "EMAIL"),
-    ("call +49 30 1234567", "call [PHONE]", "PHONE"),
-    ("call 555-867-5309.", "call [PHONE].", "PHONE"),
-    ("v 1234567.5", "v 1234567.5", None),
-    ("born 2019-03-01", "born [DATE]", "DATE"),
-    ("born 1.3.2019.", "born [DATE].", "DATE"),
-    ("pitch 120 at 1985.4920000000002", "pitch 120 at 1985.4920000000002", None),
-    ("score 12 34", "score 12 34", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected", "label"),
+    [
+        ("mail anna@example.org now", "mail [EMAIL] now", "EMAIL"),
+        ("call +49 30 1234567", "call [PHONE]", "PHONE"),
+        ("call 555-867-5309.", "call [PHONE].", "PHONE"),
+        ("v 1234567.5", "v 1234567.5", None),
+        ("born 2019-03-01", "born [DATE]", "DATE"),
+        ("born 1.3.2019.", "born [DATE].", "DATE"),
+        ("pitch 120 at 1985.4920000000002", "pitch 120 at 1985.4920000000002", None),
+        ("score 12 34", "score 12 34", None),
+    ],
+)
 def test_pii_placeholders(text: str, expected: str, label: str | None) -> None:
     anon = TextAnonymizer(SECRET, namer=namer)
     assert anon.text(text) == expected
@@ -88,14 +90,17 @@ def test_default_pseudonyms_match_the_study_secret_module() -> None:
     assert anon.annotator("Jane") == pseudonym(SECRET, "annotator", "jane")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("we went to 12 Baker Street, then home", "we went to [ADDRESS], then home"),
-    ("lives in Leeds.", "lives in [PLACE]."),
-    ("NHS id AB123456C", "NHS id [ID_NUMBER]"),
-    ("recorded 12-SEP-2016", "recorded [DATE]"),
-    ("score 12 34 at a4390", "score 12 34 at a4390"),
-    ("the quick brown fox 288", "the quick brown fox 288"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("we went to 12 Baker Street, then home", "we went to [ADDRESS], then home"),
+        ("lives in Leeds.", "lives in [PLACE]."),
+        ("NHS id AB123456C", "NHS id [ID_NUMBER]"),
+        ("recorded 12-SEP-2016", "recorded [DATE]"),
+        ("score 12 34 at a4390", "score 12 34 at a4390"),
+        ("the quick brown fox 288", "the quick brown fox 288"),
+    ],
+)
 def test_places_addresses_and_ids_in_annotation_text(text: str, expected: str) -> None:
     assert TextAnonymizer(SECRET, namer=namer).text(text) == expected
 
@@ -116,9 +121,8 @@ def test_find_pii_text_spans() -> None:
     from avanon.pii.recognizers import Roster, find_pii_text
 
     text = "Anna (anna@example.org) lives at 12 Baker Street, call 0161 496 0000."
-    found = {(text[f.start:f.end], f.category) for f in find_pii_text(text, Roster(names=["Anna"]), use_spacy=False)}
-    assert found == {("Anna", "PERSON"), ("anna@example.org", "EMAIL"), ("12 Baker Street", "ADDRESS"),
-                     ("0161 496 0000", "PHONE")}
+    found = {(text[f.start : f.end], f.category) for f in find_pii_text(text, Roster(names=["Anna"]), use_spacy=False)}
+    assert found == {("Anna", "PERSON"), ("anna@example.org", "EMAIL"), ("12 Baker Street", "ADDRESS"), ("0161 496 0000", "PHONE")}
     with pytest.raises(ParameterError, match="'categories' parameter of find_pii_text"):
         find_pii_text(text, categories=["NAME"])
 

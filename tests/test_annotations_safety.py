@@ -8,8 +8,8 @@ import pytest
 
 from avanon.annotations.formats import read_annotations
 from avanon.annotations.safety import check_xml, decode_text, read_bytes
-from avanon.files import write_atomic
 from avanon.errors import MediaError
+from avanon.files import write_atomic
 
 BOMB = """<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>

@@ -23,16 +23,19 @@ def test_rttm_tiers_media_and_noscore(tmp_path: Path, dev_data: Path) -> None:
     out = tmp_path / "out.rttm"
     write_rttm(doc, out)
     assert "NOSCORE namibie_aiku_20160714_1 1 1 1 name" in out.read_text()
-    assert read_rttm(out).tier(f"NOSCORE:<NA>").annotations[0].value == "name"
+    assert read_rttm(out).tier("NOSCORE:<NA>").annotations[0].value == "name"
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("SPEAKER f 1 1.0 0.5 <NA> <NA>", "line 1: expected 10 space-separated RTTM fields, found 7"),
-    ("SPEAKERS f 1 1.0 0.5 <NA> <NA> A <NA> <NA>", "line 1: unknown RTTM type 'SPEAKERS'"),
-    ("SPEAKER f 1 -1.0 0.5 <NA> <NA> A <NA> <NA>", "line 1: onset '-1.0' must be a finite number of seconds >= 0"),
-    ("SPEAKER f 1 nan 0.5 <NA> <NA> A <NA> <NA>", "line 1: onset 'nan' must be a finite"),
-    ("SPEAKER f 1 1.0 abc <NA> <NA> A <NA> <NA>", "line 1: duration 'abc' is not a number"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("SPEAKER f 1 1.0 0.5 <NA> <NA>", "line 1: expected 10 space-separated RTTM fields, found 7"),
+        ("SPEAKERS f 1 1.0 0.5 <NA> <NA> A <NA> <NA>", "line 1: unknown RTTM type 'SPEAKERS'"),
+        ("SPEAKER f 1 -1.0 0.5 <NA> <NA> A <NA> <NA>", "line 1: onset '-1.0' must be a finite number of seconds >= 0"),
+        ("SPEAKER f 1 nan 0.5 <NA> <NA> A <NA> <NA>", "line 1: onset 'nan' must be a finite"),
+        ("SPEAKER f 1 1.0 abc <NA> <NA> A <NA> <NA>", "line 1: duration 'abc' is not a number"),
+    ],
+)
 def test_rttm_errors_name_the_line(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "bad.rttm"
     path.write_text(line + "\n", encoding="utf-8")
@@ -61,13 +64,16 @@ def test_boris_aggregated_points_and_states(dev_data: Path) -> None:
     assert kinds == {("STATE", False), ("POINT", True)}
 
 
-@pytest.mark.parametrize(("rows", "message"), [
-    ("1.0\tA\ts\tSTOP\n", r"row 2: subject 'A', behaviour 's' stops without a START"),
-    ("1.0\tA\ts\tSTART\n", r"row 2: behaviour 's' starts at 1.0 s and never stops"),
-    ("2.0\tA\ts\tSTART\n1.0\tA\ts\tSTOP\n", r"row 3: subject 'A', behaviour 's' stops at 1.0 s, before its start at 2.0 s"),
-    ("x\tA\ts\tPOINT\n", r"row 2: time 'x' is not a number"),
-    ("1\tA\ts\tMAYBE\n", r"row 2: Status 'MAYBE' is not one of START, STOP, POINT"),
-])
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("1.0\tA\ts\tSTOP\n", r"row 2: subject 'A', behaviour 's' stops without a START"),
+        ("1.0\tA\ts\tSTART\n", r"row 2: behaviour 's' starts at 1.0 s and never stops"),
+        ("2.0\tA\ts\tSTART\n1.0\tA\ts\tSTOP\n", r"row 3: subject 'A', behaviour 's' stops at 1.0 s, before its start at 2.0 s"),
+        ("x\tA\ts\tPOINT\n", r"row 2: time 'x' is not a number"),
+        ("1\tA\ts\tMAYBE\n", r"row 2: Status 'MAYBE' is not one of START, STOP, POINT"),
+    ],
+)
 def test_boris_errors_name_the_row(tmp_path: Path, rows: str, message: str) -> None:
     path = tmp_path / "events.tsv"
     path.write_text("Time\tSubject\tBehavior\tStatus\n" + rows, encoding="utf-8")
@@ -91,12 +97,14 @@ def test_table_bad_time_names_row_and_column(tmp_path: Path) -> None:
         read_table(path)
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("long.csv", "onset,offset,label\n0.01,0.1," + "x" * 1_100_000 + "\n", r"line 2: broken table \(a cell longer than"),
-    ("boris.tsv", "Time\tSubject\tBehavior\tStatus\n0.1\ts\t" + "b" * 1_100_000 + "\tPOINT\n",
-     r"line 2: broken table \(a cell longer than"),
-    ("cr.csv", "onset,offset,label\n0.01,0.1,hi\n0.1,0.2,\ryo\n", r"row 4: 1 cells, the header has 3"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("long.csv", "onset,offset,label\n0.01,0.1," + "x" * 1_100_000 + "\n", r"line 2: broken table \(a cell longer than"),
+        ("boris.tsv", "Time\tSubject\tBehavior\tStatus\n0.1\ts\t" + "b" * 1_100_000 + "\tPOINT\n", r"line 2: broken table \(a cell longer than"),
+        ("cr.csv", "onset,offset,label\n0.01,0.1,hi\n0.1,0.2,\ryo\n", r"row 4: 1 cells, the header has 3"),
+    ],
+)
 def test_broken_tables_fail_with_a_named_reason(tmp_path: Path, name: str, text: str, message: str) -> None:
     """csv module errors (a huge cell) become MediaError naming the file; a bare CR ends a row (issue 17)."""
     from avanon.annotations import read_annotations

@@ -11,8 +11,9 @@ from scipy.signal import resample_poly
 from avanon.audio.resample import resample
 
 
-@pytest.mark.parametrize(("rate_in", "rate_out"), [(8000, 16000), (16000, 8000), (48000, 24000), (44100, 24000),
-                                                   (24000, 44100), (22050, 16000), (11025, 16000), (16000, 48000)])
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out"), [(8000, 16000), (16000, 8000), (48000, 24000), (44100, 24000), (24000, 44100), (22050, 16000), (11025, 16000), (16000, 48000)]
+)
 @pytest.mark.parametrize("n", [1, 7, 99, 4410, 70001])
 def test_equal_to_resample_poly(rate_in, rate_out, n):
     x = np.random.default_rng(n).standard_normal(n)

@@ -116,8 +116,15 @@ def test_carried_with_media_renamed_and_alignment_checked(tmp_path: Path, dev_da
     (study / "fam").mkdir(parents=True)
     shutil.copy(dev_data / VANDAM, study / "fam" / "BN32_010007.cha")
     media = {"fam/BN32_010007.wav": MediaInfo("sub-01/sub-01_audio.wav", 140.0, 140.0)}
-    result = carry_annotations(study / "fam/BN32_010007.cha", study_root=study, out_root=tmp_path / "out", media=media,
-                               secret=SECRET, redactions={"fam/BN32_010007.wav": [(90.0, 93.2, "name")]}, namer=namer)
+    result = carry_annotations(
+        study / "fam/BN32_010007.cha",
+        study_root=study,
+        out_root=tmp_path / "out",
+        media=media,
+        secret=SECRET,
+        redactions={"fam/BN32_010007.wav": [(90.0, 93.2, "name")]},
+        namer=namer,
+    )
     assert result.status == "ok", result.problems
     assert result.output == "sub-01/sub-01_audio.cha"
     text = (tmp_path / "out" / result.output).read_text(encoding="utf-8")
@@ -127,7 +134,6 @@ def test_carried_with_media_renamed_and_alignment_checked(tmp_path: Path, dev_da
     assert text.endswith("@Comment:\tavanon-redacted 90.000-93.200 s: name\n")
 
     short = {"fam/BN32_010007.wav": MediaInfo("sub-01/sub-01_audio.wav", 100.0, 100.0)}
-    failed = carry_annotations(study / "fam/BN32_010007.cha", study_root=study, out_root=tmp_path / "out2", media=short,
-                               secret=SECRET, namer=namer)
+    failed = carry_annotations(study / "fam/BN32_010007.cha", study_root=study, out_root=tmp_path / "out2", media=short, secret=SECRET, namer=namer)
     assert failed.status == "failed"
     assert "tier 'CHI', annotation r" in failed.reason and "103.086-114.242 s" in failed.reason

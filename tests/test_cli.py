@@ -123,10 +123,12 @@ def test_internal_error_exits_3_not_1(tmp_path, capsys, monkeypatch):
 def test_every_option_has_help_text():
     _register_all()
     root = typer.main.get_command(app)
-    missing = [f"{' '.join(path)} {p.name}" for path, cmd in _commands(root) for p in cmd.params
-               if isinstance(p, click.Option) and p.name != "help" and not p.help]
-    missing += [f"{' '.join(path)} {p.name}" for path, cmd in _commands(root) for p in cmd.params
-                if isinstance(p, click.Argument) and not getattr(p, "help", None)]
+    missing = [
+        f"{' '.join(path)} {p.name}" for path, cmd in _commands(root) for p in cmd.params if isinstance(p, click.Option) and p.name != "help" and not p.help
+    ]
+    missing += [
+        f"{' '.join(path)} {p.name}" for path, cmd in _commands(root) for p in cmd.params if isinstance(p, click.Argument) and not getattr(p, "help", None)
+    ]
     assert not missing, f"options and arguments without help: {missing}"
 
 
@@ -135,8 +137,11 @@ def test_no_command_function_takes_more_than_8_parameters():
 
     _register_all()
     root = typer.main.get_command(app)
-    wide = {" ".join(path): n for path, cmd in _commands(root) if cmd.callback is not None
-            and (n := len(inspect.signature(inspect.unwrap(cmd.callback)).parameters)) > 8}
+    wide = {
+        " ".join(path): n
+        for path, cmd in _commands(root)
+        if cmd.callback is not None and (n := len(inspect.signature(inspect.unwrap(cmd.callback)).parameters)) > 8
+    }
     assert wide == {}
 
 

@@ -14,7 +14,7 @@ def obama(dev_data):
     k = 120 / image.shape[0]
     small = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)  # a face of about 40 px: a small face
     canvas = np.full((360, 640, 3), 90, dtype=np.uint8)
-    canvas[100:100 + small.shape[0], 300:300 + small.shape[1]] = small
+    canvas[100 : 100 + small.shape[0], 300 : 300 + small.shape[1]] = small
     return canvas
 
 
@@ -65,8 +65,10 @@ def test_small_and_edge_candidates_are_masked_without_a_second_look():
     """Where a second look cannot tell (tiny, or cut by the frame's edge) a candidate is kept: fail closed."""
     image = np.full((200, 300, 3), 90, dtype=np.uint8)
     detector = CenterFace(threshold=0.05, every=1, confident=0.9, small=20.0)
-    found = [Detection(100.0, 100.0, 110.0, 110.0, 0.2, "centerface"),  # 10 px: too small to verify
-             Detection(0.0, 50.0, 40.0, 90.0, 0.2, "centerface"),  # touches the left edge
-             Detection(150.0, 60.0, 190.0, 100.0, 0.2, "centerface")]  # 40 px of flat grey in the middle
+    found = [
+        Detection(100.0, 100.0, 110.0, 110.0, 0.2, "centerface"),  # 10 px: too small to verify
+        Detection(0.0, 50.0, 40.0, 90.0, 0.2, "centerface"),  # touches the left edge
+        Detection(150.0, 60.0, 190.0, 100.0, 0.2, "centerface"),
+    ]  # 40 px of flat grey in the middle
     kept = detector.verify(image, found)
     assert [d.verified for d in kept] == [True, True, False]

@@ -29,9 +29,12 @@ def person(key: str) -> str:
 
 def test_participants_tsv_columns_replaced_whole_and_names_everywhere(tmp_path: Path) -> None:
     src = tmp_path / "participants.tsv"
-    src.write_text("participant_id\tname\tdob\temail\tphone\taddress\tnotes\n"
-                   "sub-01\tAnna Smith\t2019-03-01\tanna@example.org\t+44 161 496 0000\t12 Baker Street\tAnna Smith cried\n"
-                   "sub-02\tBen Jones\t01/02/2018\t\t\tFlat 3\tBen Jones moved to 4 Elm Road\n", encoding="utf-8")
+    src.write_text(
+        "participant_id\tname\tdob\temail\tphone\taddress\tnotes\n"
+        "sub-01\tAnna Smith\t2019-03-01\tanna@example.org\t+44 161 496 0000\t12 Baker Street\tAnna Smith cried\n"
+        "sub-02\tBen Jones\t01/02/2018\t\t\tFlat 3\tBen Jones moved to 4 Elm Road\n",
+        encoding="utf-8",
+    )
     counts = anonymize_other(src, tmp_path / "out.tsv", secret=SECRET, roster=ROSTER, namer=namer)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()]
     assert rows[0] == ["participant_id", "name", "dob", "email", "phone", "address", "notes"]
@@ -44,15 +47,29 @@ def test_participants_tsv_columns_replaced_whole_and_names_everywhere(tmp_path: 
 
 def test_json_keys_kept_values_anonymized(tmp_path: Path) -> None:
     src = tmp_path / "participants.json"
-    src.write_text(json.dumps({"study": "play", "participants": [
-        {"id": "sub-01", "first_name": "Anna", "birthdate": "2019-03-01", "age_months": 30,
-         "note": "mother: anna.smith@example.org, call 0161 496 0000"}]}, indent=2), encoding="utf-8")
+    src.write_text(
+        json.dumps(
+            {
+                "study": "play",
+                "participants": [
+                    {
+                        "id": "sub-01",
+                        "first_name": "Anna",
+                        "birthdate": "2019-03-01",
+                        "age_months": 30,
+                        "note": "mother: anna.smith@example.org, call 0161 496 0000",
+                    }
+                ],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     anonymize_other(src, tmp_path / "out.json", secret=SECRET, roster=ROSTER, namer=namer)
     data = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     entry = data["participants"][0]
     assert list(entry) == ["id", "first_name", "birthdate", "age_months", "note"]
-    assert entry == {"id": "sub-01", "first_name": person("anna"), "birthdate": "[DATE]", "age_months": 30,
-                     "note": "mother: [EMAIL], call [PHONE]"}
+    assert entry == {"id": "sub-01", "first_name": person("anna"), "birthdate": "[DATE]", "age_months": 30, "note": "mother: [EMAIL], call [PHONE]"}
     assert data["study"] == "play"
 
 
@@ -60,15 +77,15 @@ def test_notes_yaml_and_latin1_text(tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("Session with Anna Smith on 2021-05-12.\nShe lives in Oxford; CHI MOT codes.\n", encoding="utf-8")
     counts = anonymize_other(notes, tmp_path / "notes_out.txt", secret=SECRET, roster=ROSTER, namer=namer)
-    assert (tmp_path / "notes_out.txt").read_text(encoding="utf-8") == \
-        f"Session with {person('sub-01')} on [DATE].\nShe lives in [PLACE]; CHI MOT codes.\n"
+    assert (tmp_path / "notes_out.txt").read_text(encoding="utf-8") == f"Session with {person('sub-01')} on [DATE].\nShe lives in [PLACE]; CHI MOT codes.\n"
     assert counts == {"names": 1, "DATE": 1, "PLACE": 1}
 
     meta = tmp_path / "meta.yml"
     meta.write_text("# sessions\nname: 'Zoe Brown'  \nemail: zoe@example.org\ntask: play with Zoe Brown\n", encoding="utf-8")
     anonymize_other(meta, tmp_path / "meta_out.yml", secret=SECRET, namer=namer)
-    assert (tmp_path / "meta_out.yml").read_text(encoding="utf-8") == \
-        f"# sessions\nname: '{person('zoe brown')}'  \nemail: [EMAIL]\ntask: play with {person('zoe brown')}\n"
+    assert (tmp_path / "meta_out.yml").read_text(
+        encoding="utf-8"
+    ) == f"# sessions\nname: '{person('zoe brown')}'  \nemail: [EMAIL]\ntask: play with {person('zoe brown')}\n"
 
     legacy = tmp_path / "consent"  # no suffix: sniffed as Latin-1 text
     legacy.write_bytes("Zustimmung: Anna Smith, Köln\n".encode("latin-1"))
@@ -108,11 +125,14 @@ def test_xlsx_cells_and_properties(tmp_path: Path) -> None:
     assert (tmp_path / "again.xlsx").read_bytes() == (tmp_path / "out.xlsx").read_bytes()  # no save-time stamps
 
 
-@pytest.mark.parametrize(("name", "data", "what"), [
-    ("consent.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
-    ("consent.docx", b"PK\x03\x04" + bytes(40), "a ZIP container"),
-    ("blob.bin", bytes(range(256)) * 4, "binary data"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "what"),
+    [
+        ("consent.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
+        ("consent.docx", b"PK\x03\x04" + bytes(40), "a ZIP container"),
+        ("blob.bin", bytes(range(256)) * 4, "binary data"),
+    ],
+)
 def test_binary_formats_refused_naming_the_file(tmp_path: Path, name: str, data: bytes, what: str) -> None:
     src = tmp_path / name
     src.write_bytes(data)
@@ -143,8 +163,9 @@ def test_real_childproject_metadata_tables(dev_data: Path, tmp_path: Path) -> No
 def test_formulas_are_neutralized_in_tables(tmp_path: Path) -> None:
     """Cells a spreadsheet would run (=, +, -, @, tab, CR) get a leading quote; numbers stay numbers (issue 17)."""
     src = tmp_path / "participants.csv"
-    src.write_text("ID,Score,Notes\nsub-01,-1.5,=cmd|' /C calc'!A0\nsub-02,+3,@SUM(A1:A2)\nsub-03,1e-3,-2+3\n"
-                   "sub-04,7,\"\tx\"\n=HYPERLINK(1),2,ok\n", encoding="utf-8")
+    src.write_text(
+        "ID,Score,Notes\nsub-01,-1.5,=cmd|' /C calc'!A0\nsub-02,+3,@SUM(A1:A2)\nsub-03,1e-3,-2+3\nsub-04,7,\"\tx\"\n=HYPERLINK(1),2,ok\n", encoding="utf-8"
+    )
     anonymize_other(src, tmp_path / "out.csv", secret=SECRET, roster=ROSTER, namer=namer)
     rows = list(csv.reader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8"))))
     assert rows[1] == ["sub-01", "-1.5", "'=cmd|' /C calc'!A0"]

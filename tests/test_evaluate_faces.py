@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from avanon import registry
+from avanon.detect.boxes import nms
 from avanon.errors import MediaError, ParameterError
 from avanon.evaluate import faces
-from avanon.detect.boxes import nms
 from avanon.evaluate.faces import (
     group_faces,
     head_box,
@@ -182,9 +182,7 @@ def test_frames_are_paired_by_time_not_by_index(tmp_path: Path) -> None:
     original = write_video(tmp_path / "orig.mp4", grey_level_frames(levels), list(range(12)))
     # The anonymized file starts 0.5 s later in its container and lacks frame 5.
     kept = [i for i in range(12) if i != 5]
-    anonymized = write_video(
-        tmp_path / "anon.mp4", grey_level_frames([levels[i] for i in kept]), [i + 5 for i in kept]
-    )
+    anonymized = write_video(tmp_path / "anon.mp4", grey_level_frames([levels[i] for i in kept]), [i + 5 for i in kept])
     pairs = list(paired_frames(original, anonymized))
     assert [p.index for p in pairs] == list(range(12))
     for pair in pairs:

@@ -12,7 +12,7 @@ from PIL import Image
 from avanon import registry
 from avanon.evaluate import metadata
 
-TEXTGRID = '''File type = "ooTextFile"
+TEXTGRID = """File type = "ooTextFile"
 Object class = "TextGrid"
 
 xmin = 0
@@ -34,7 +34,7 @@ item []:
             xmin = 1
             xmax = 2
             text = "okay"
-'''
+"""
 
 
 def tiny_video(path: Path, tags: dict[str, str]) -> Path:
@@ -61,8 +61,7 @@ def test_clean_files_have_no_findings(tmp_path: Path) -> None:
     tiny_video(tmp_path / "sub-01_task-play.mp4", {})
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "sub-01_photo.jpg")
     (tmp_path / "sub-01.TextGrid").write_text(TEXTGRID.format(text="hello there"), encoding="utf-8")
-    report = metadata.metadata_residue(tmp_path, ["sub-01_task-play.mp4", "sub-01_photo.jpg", "sub-01.TextGrid"],
-                                       originals=["jane_doe/sub-01_task-play.mp4"])
+    report = metadata.metadata_residue(tmp_path, ["sub-01_task-play.mp4", "sub-01_photo.jpg", "sub-01.TextGrid"], originals=["jane_doe/sub-01_task-play.mp4"])
     assert report.files == 3
     assert report.findings == []
 
@@ -74,9 +73,7 @@ def test_identifying_metadata_is_found(tmp_path: Path) -> None:
     exif[0x8825] = {1: "N"}  # GPSInfo
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "doe.jpg", exif=exif)
     (tmp_path / "notes.TextGrid").write_text(TEXTGRID.format(text="Jane says write to jane@example.org"), encoding="utf-8")
-    report = metadata.metadata_residue(
-        tmp_path, ["sub-01_2021-03-04.mp4", "doe.jpg", "notes.TextGrid"], originals=["jane_doe.mp4"]
-    )
+    report = metadata.metadata_residue(tmp_path, ["sub-01_2021-03-04.mp4", "doe.jpg", "notes.TextGrid"], originals=["jane_doe.mp4"])
     whats = {(f.file, f.what) for f in report.findings}
     assert ("sub-01_2021-03-04.mp4", "tag 'title' is present") in whats
     assert ("sub-01_2021-03-04.mp4", "contains a phone number") in whats

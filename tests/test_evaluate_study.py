@@ -62,7 +62,10 @@ def study(tmp_path: Path, dev_data: Path) -> tuple[Path, Path]:
 def test_pairs_come_from_the_manifest(study: tuple[Path, Path], tmp_path: Path) -> None:
     pairs, header = read_pairs(*study)
     assert [(p.input, p.kind) for p in pairs] == [  # the manifest's order; the failed entry is left out
-        ("sub-01/sub-01_task-read.wav", "audio"), ("sub-02/sub-02_task-read.wav", "audio"), ("sub-01/sub-01_task-play.mp4", "video")]
+        ("sub-01/sub-01_task-read.wav", "audio"),
+        ("sub-02/sub-02_task-read.wav", "audio"),
+        ("sub-01/sub-01_task-play.mp4", "video"),
+    ]
     assert {p.speaker for p in pairs} == {"sub-01", "sub-02"}
     assert header["seed"] == 1
     with pytest.raises(IntegrityError, match="no run manifest"):

@@ -101,8 +101,9 @@ def test_speaker_tiers_from_elan_and_rttm(tmp_path: Path) -> None:
     (tmp_path / "other.rttm").write_text("SPEAKER other 1 0.5 1.0 <NA> <NA> spk1 <NA> <NA>\n", encoding="utf-8")
     doc = read_annotations(tmp_path / "sub-01" / "sub-01_task-play.eaf")
     assert turns.speaker_segments(doc) == [(0.9, 2.1, "CHI"), (2.9, 4.1, "FA1")]  # xds@FA1 is a dependent tier
-    found = turns.find_speaker_segments(tmp_path, "sub-01/sub-01_task-play.wav",
-                                        ["other.rttm", "sub-01/sub-01_task-play.eaf", "sub-01/sub-01_task-play_words.TextGrid"])
+    found = turns.find_speaker_segments(
+        tmp_path, "sub-01/sub-01_task-play.wav", ["other.rttm", "sub-01/sub-01_task-play.eaf", "sub-01/sub-01_task-play_words.TextGrid"]
+    )
     assert found == ("sub-01/sub-01_task-play.eaf", SEGMENTS)
     assert turns.find_speaker_segments(tmp_path, "sub-01/sub-01_task-play.wav", ["other.rttm"]) == (None, [])
     rttm = read_annotations(tmp_path / "other.rttm")

@@ -196,11 +196,15 @@ def test_seeded_pose_measures_the_body_without_the_face_keyed_detector(tmp_path:
     assert itself.score()[0] == 1.0 and itself.detector_score()[0] == 1.0
     assert itself.tracked_per_frame.tolist() == [2, 2] and itself.unseeded == 0
 
-    headless = video.compare_pose(original, write_video(tmp_path / "headless.mp4", paint_people(frames, reference, 5, "head"), rate=rate), every=5, reference=reference)
+    headless = video.compare_pose(
+        original, write_video(tmp_path / "headless.mp4", paint_people(frames, reference, 5, "head"), rate=rate), every=5, reference=reference
+    )
     assert headless.tracked_per_frame.tolist() == [2, 2]  # every body found in the region tracked on the original ...
     assert headless.score()[0] > 0.9 > headless.detector_score()[0]  # ... while the detector's own regions move the joints
 
-    bodiless = video.compare_pose(original, write_video(tmp_path / "bodiless.mp4", paint_people(frames, reference, 5, "body"), rate=rate), every=5, reference=reference)
+    bodiless = video.compare_pose(
+        original, write_video(tmp_path / "bodiless.mp4", paint_people(frames, reference, 5, "body"), rate=rate), every=5, reference=reference
+    )
     assert bodiless.score()[0] < 0.2
     per_joint = bodiless.seeded.joint_pck()
     assert np.nanmax(per_joint[list(video.BODY_JOINTS)]) <= 0.5  # no body joint survives
@@ -221,7 +225,9 @@ def test_seeded_pose_views_take_the_median_of_shifted_crops(tmp_path: Path, dev_
 
     itself = video.compare_pose(original, original, every=5, reference=five, views=5)
     assert itself.score()[0] == 1.0 and itself.tracked_per_frame.tolist() == [2, 2]
-    bodiless = video.compare_pose(original, write_video(tmp_path / "bodiless.mp4", paint_people(frames, five, 5, "body"), rate=rate), every=5, reference=five, views=5)
+    bodiless = video.compare_pose(
+        original, write_video(tmp_path / "bodiless.mp4", paint_people(frames, five, 5, "body"), rate=rate), every=5, reference=five, views=5
+    )
     assert bodiless.score()[0] < 0.2
 
     with pytest.raises(ParameterError, match="views"):

@@ -89,8 +89,7 @@ def test_voice_privacy_on_real_speakers(tmp_path: Path, dev_data: Path) -> None:
                 (root / f"sub-{speaker}").mkdir(parents=True, exist_ok=True)
                 sf.write(root / rel, signal, rate)
             pairs.append(SimpleNamespace(input=rel, output=rel, speaker=f"sub-{speaker}"))
-    (original / "participants.tsv").write_text("participant_id\tsex\nsub-SF1\tF\nsub-SM1\tM\nsub-TF1\tF\nsub-TM1\tM\n",
-                                               encoding="utf-8")
+    (original / "participants.tsv").write_text("participant_id\tsex\nsub-SF1\tF\nsub-SM1\tM\nsub-TF1\tF\nsub-TM1\tM\n", encoding="utf-8")
     header = {"recipe": {"audio": {"voice": {"name": "mcadams", "alpha": 0.8}}}, "seed": 3}
     result = voice_privacy(original, anonymized, pairs, header)
     assert result["speakers"] == 4 and result["chunks"] == 8

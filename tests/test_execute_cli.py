@@ -23,8 +23,7 @@ def test_run_with_segments_on_the_local_executor(study: Path, tmp_path: Path) ->
     recipe = tmp_path / "light.yaml"
     recipe.write_text(LIGHT_RECIPE, encoding="utf-8")
     out = tmp_path / "out"
-    code = main(["run", str(study), "-o", str(out), "-r", str(recipe), "--executor", "local", "--workers", "1",
-                 "--segment-seconds", "1.5", "--quiet"])
+    code = main(["run", str(study), "-o", str(out), "-r", str(recipe), "--executor", "local", "--workers", "1", "--segment-seconds", "1.5", "--quiet"])
     assert code == 0
     manifest = json.loads((out / "avanon_manifest.json").read_text())
     assert manifest["segment_seconds"] == 1.5 and manifest["execution"] == {"executor": "local", "workers": 1}

@@ -15,11 +15,11 @@ import av
 import psutil
 import pytest
 
-from avanon.media.video import to_rgb
 from avanon.errors import AccessError
 from avanon.execute import tasks
 from avanon.execute.coordinator import Coordinator, boxes_of, detector_groups
 from avanon.execute.executors import InlineExecutor
+from avanon.media.video import to_rgb
 from avanon.pipeline import run_study
 from avanon.process import FileTask
 from avanon.recipe import parse
@@ -108,7 +108,8 @@ def test_a_task_failing_twice_fails_its_file_with_the_reason(study: Path, tmp_pa
 
 def _run_script(tmp_path: Path, study: Path, out: Path, workers: int) -> Path:
     script = tmp_path / "run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(TESTS)!r})
         from execute_support import light_recipe
@@ -116,7 +117,8 @@ def _run_script(tmp_path: Path, study: Path, out: Path, workers: int) -> Path:
         if __name__ == "__main__":
             s = run_study({str(study)!r}, {str(out)!r}, recipe=light_recipe(), workers={workers}, segment_seconds={SEGMENT_S})
             sys.exit(s.exit_code)
-    """))
+    """)
+    )
     return script
 
 
@@ -156,8 +158,7 @@ def test_a_killed_worker_is_replaced_and_its_task_retried(study: Path, reference
         deadline = time.monotonic() + 60
         victim = None
         while victim is None and time.monotonic() < deadline and proc.poll() is None:
-            busy = [c for c in psutil.Process(proc.pid).children() if "resource_tracker" not in " ".join(c.cmdline())
-                    and c.cpu_percent(0.2) > 20]
+            busy = [c for c in psutil.Process(proc.pid).children() if "resource_tracker" not in " ".join(c.cmdline()) and c.cpu_percent(0.2) > 20]
             victim = busy[0] if busy and _entries(out) >= 1 else None
         assert victim is not None, "no busy worker to kill"
         victim.send_signal(signal.SIGKILL)

@@ -69,7 +69,8 @@ def test_task_exceptions_come_back_with_their_type() -> None:
 
 def test_workers_die_with_a_killed_coordinator(tmp_path: Path) -> None:
     script = tmp_path / "coordinator.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(TESTS)!r})
         from avanon.execute.executors import ProcessExecutor
@@ -77,7 +78,8 @@ def test_workers_die_with_a_killed_coordinator(tmp_path: Path) -> None:
             ex = ProcessExecutor(2)
             print(" ".join(map(str, ex.pids())), flush=True)
             time.sleep(60)
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]

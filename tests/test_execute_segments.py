@@ -62,8 +62,15 @@ def test_stitch_keeps_every_timestamp_and_the_audio(video: Path, tmp_path: Path)
     parts = []
     for seg in plan.segments:
         part = tmp_path / f"part{seg.index}.mp4"
-        encode_range(video, part, seg, [[(10.0, 10.0, 30.0, 30.0)]] * seg.frames,
-                     paint=lambda image, boxes: image.__setitem__((slice(10, 30), slice(10, 30)), 0), encoder=Encoder(threads=1), fmt="mp4")
+        encode_range(
+            video,
+            part,
+            seg,
+            [[(10.0, 10.0, 30.0, 30.0)]] * seg.frames,
+            paint=lambda image, boxes: image.__setitem__((slice(10, 30), slice(10, 30)), 0),
+            encoder=Encoder(threads=1),
+            fmt="mp4",
+        )
         parts.append(part)
     audio = tmp_path / "audio.mp4"
     samples = encode_audio(video, audio, voice=None, seed=0, speaker="x", fmt="mp4")

@@ -29,8 +29,20 @@ def test_write_atomic_leaves_only_the_file(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["out.json"]
 
 
-@pytest.mark.parametrize("name,kind", [("a/b.MP4", "video"), ("x.webm", "video"), ("x.oga", "audio"), ("x.m4a", "audio"),
-                                       ("x.JPG", "image"), ("x.png", "image"), ("x.tif", None), ("x.eaf", None), ("x", None)])
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("a/b.MP4", "video"),
+        ("x.webm", "video"),
+        ("x.oga", "audio"),
+        ("x.m4a", "audio"),
+        ("x.JPG", "image"),
+        ("x.png", "image"),
+        ("x.tif", None),
+        ("x.eaf", None),
+        ("x", None),
+    ],
+)
 def test_media_kind(name: str, kind: str | None) -> None:
     assert media_kind(name) == kind
 
@@ -52,8 +64,7 @@ def _functions(predicate) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def _uses_hashlib_sha256(node: ast.FunctionDef) -> bool:
-    return any(isinstance(n, ast.Attribute) and n.attr == "sha256" and isinstance(n.value, ast.Name) and n.value.id == "hashlib"
-               for n in ast.walk(node))
+    return any(isinstance(n, ast.Attribute) and n.attr == "sha256" and isinstance(n.value, ast.Name) and n.value.id == "hashlib" for n in ast.walk(node))
 
 
 def test_one_file_hash() -> None:

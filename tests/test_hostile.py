@@ -44,6 +44,7 @@ def _special(kind: str) -> Callable[[Path], None]:
             os.mkfifo(path)
         else:
             os.mknod(path, 0o600 | (stat.S_IFCHR if kind == "chr" else stat.S_IFBLK), os.makedev(1, 5 if kind == "chr" else 0))
+
     return make
 
 
@@ -60,8 +61,7 @@ def cases(media: Path) -> list[Case]:
     wav, mkv, mp4, avi = media / "a.wav", media / "v.mkv", media / "v.mp4", media / "v.avi"
     jpeg = (media / "p.jpg").read_bytes()
     out: list[Case] = []
-    exts = [".txt", ".eaf", ".csv", ".tsv", ".TextGrid", ".rttm", ".cha", ".json", ".wav", ".mp4", ".mkv", ".jpg", ".png",
-            ".xlsx", ".yaml"]
+    exts = [".txt", ".eaf", ".csv", ".tsv", ".TextGrid", ".rttm", ".cha", ".json", ".wav", ".mp4", ".mkv", ".jpg", ".png", ".xlsx", ".yaml"]
     for ext in exts:  # 15 FIFOs, 15 character devices, 4 block devices
         out.append((f"special/fifo{ext}", _special("fifo"), NOT_REGULAR))
         out.append((f"special/chr{ext}", _special("chr"), NOT_REGULAR))
@@ -95,8 +95,7 @@ def cases(media: Path) -> list[Case]:
         out.append((f"bombs/png{side}.png", _bytes(_png(side, side)), "more than the limit"))
     out.append(("bombs/wide.png", _bytes(_png(70000, 600)), "more than the limit"))
     out.append(("bombs/garbage.jpg", _bytes(b"\xff\xd8\xff garbage"), "not a readable image"))
-    entity = ('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "x"><!ENTITY f "&e;&e;&e;">]>'
-              '<ANNOTATION_DOCUMENT>&f;</ANNOTATION_DOCUMENT>')
+    entity = '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "x"><!ENTITY f "&e;&e;&e;">]><ANNOTATION_DOCUMENT>&f;</ANNOTATION_DOCUMENT>'
     annotations = {  # broken annotation files
         "ann/entities.eaf": (entity, "unsafe XML|DTD|entit"),
         "ann/broken.eaf": ("<ANNOTATION_DOCUMENT><TIER>", "broken XML"),
@@ -117,9 +116,13 @@ def cases(media: Path) -> list[Case]:
     for rel, (text, pattern) in annotations.items():
         data = "onset,offset,label\n0.1,0.2,caf\xe9\n".encode("latin-1") if text is None else text.encode("utf-8")
         out.append((rel, _bytes(data), pattern))
-    for rel, data in {"other/doc.pdf": b"%PDF-1.4 binary", "other/archive.zip": b"PK\x03\x04 rest",
-                      "other/binary.dat": bytes(range(256)) * 8, "other/broken.json": b"{not json",
-                      "other/broken.xlsx": b"PK\x03\x04 not a workbook"}.items():
+    for rel, data in {
+        "other/doc.pdf": b"%PDF-1.4 binary",
+        "other/archive.zip": b"PK\x03\x04 rest",
+        "other/binary.dat": bytes(range(256)) * 8,
+        "other/broken.json": b"{not json",
+        "other/broken.xlsx": b"PK\x03\x04 not a workbook",
+    }.items():
         out.append((rel, _bytes(data), "cannot check|binary|broken JSON|not a readable .xlsx"))
     return out
 

@@ -13,8 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "avanon"
 
 # Edges of cycles that other work in progress removes (issue 18); each entry must still exist, so
 # the list shrinks as they go. Nothing may be added here.
-PENDING: dict[tuple[str, str], str] = {
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def _unit(module: str) -> str | None:
@@ -106,10 +105,7 @@ def test_no_import_cycles_between_subpackages():
     edges = import_graph()
     for a, b in PENDING:
         edges.get(a, {}).pop(b, None)
-    described = [
-        " / ".join(f"{a} -> {b} ({', '.join(edges[a][b][:2])})" for a in c for b in c if b in edges.get(a, {}))
-        for c in cycles(edges)
-    ]
+    described = [" / ".join(f"{a} -> {b} ({', '.join(edges[a][b][:2])})" for a in c for b in c if b in edges.get(a, {})) for c in cycles(edges)]
     assert described == []
 
 

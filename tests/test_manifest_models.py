@@ -63,7 +63,8 @@ def test_annotation_and_text_entries_name_the_recognizers(dev_data: Path, tmp_pa
         'File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\nxmax = 0.25\ntiers? <exists>\nsize = 1\nitem []:\n'
         '    item [1]:\n        class = "IntervalTier"\n        name = "words"\n        xmin = 0\n        xmax = 0.25\n'
         '        intervals: size = 1\n        intervals [1]:\n            xmin = 0\n            xmax = 0.25\n            text = "zero"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (study / "notes.txt").write_text("Call Anna on 555 867 5309.\n", encoding="utf-8")
     summary = run_study(study, tmp_path / "out", recipe=recipes.parse("extends: default\naudio: {voice: {name: mcadams}}"), seed=1)
     assert not summary.failed

@@ -47,9 +47,11 @@ def test_roster_names_with_misspelling_and_possessive(tmp_path: Path) -> None:
 
 
 def test_numbers_emails_dates_addresses() -> None:
-    hits = found("call 555 867 5309 or five five five one two three four and mail jo@uni.edu "
-                 "or jo at uni dot edu my code is ab12cd and pin 4821 I moved on March 3rd 2019 "
-                 "to 12 Baker Street on Monday born 12/05/1990")
+    hits = found(
+        "call 555 867 5309 or five five five one two three four and mail jo@uni.edu "
+        "or jo at uni dot edu my code is ab12cd and pin 4821 I moved on March 3rd 2019 "
+        "to 12 Baker Street on Monday born 12/05/1990"
+    )
     assert hits["PHONE"] == ["555 867 5309", "five five five one two three four"]
     assert hits["EMAIL"] == ["jo@uni.edu", "jo at uni dot edu"]
     assert "ab12cd" in hits["ID_NUMBER"] and "4821" in hits["ID_NUMBER"]
@@ -125,20 +127,26 @@ def test_presidio_adds_recall_without_false_positives() -> None:
 
 
 def test_presidio_entities_map_to_categories() -> None:
-    text = ("SSN 536-22-8145, IBAN GB82 WEST 1234 5698 7654 32, card 4111 1111 1111 1111, "
-            "host 192.168.1.20, phone (212) 555-0188, mail jo@uni.edu, on 12/05/2021")
-    got = {(text[f.start:f.end], f.category) for f in presidio_text_findings(text, with_spacy=False)}
-    assert {("536-22-8145", "ID_NUMBER"), ("GB82 WEST 1234 5698 7654 32", "ID_NUMBER"),
-            ("4111 1111 1111 1111", "ID_NUMBER"), ("192.168.1.20", "ID_NUMBER"), ("(212) 555-0188", "PHONE"),
-            ("jo@uni.edu", "EMAIL"), ("12/05/2021", "DATE")} <= got
+    text = (
+        "SSN 536-22-8145, IBAN GB82 WEST 1234 5698 7654 32, card 4111 1111 1111 1111, host 192.168.1.20, phone (212) 555-0188, mail jo@uni.edu, on 12/05/2021"
+    )
+    got = {(text[f.start : f.end], f.category) for f in presidio_text_findings(text, with_spacy=False)}
+    assert {
+        ("536-22-8145", "ID_NUMBER"),
+        ("GB82 WEST 1234 5698 7654 32", "ID_NUMBER"),
+        ("4111 1111 1111 1111", "ID_NUMBER"),
+        ("192.168.1.20", "ID_NUMBER"),
+        ("(212) 555-0188", "PHONE"),
+        ("jo@uni.edu", "EMAIL"),
+        ("12/05/2021", "DATE"),
+    } <= got
     assert all(f.recognizer == "presidio" for f in presidio_text_findings(text, with_spacy=False))
 
 
 def test_presidio_findings_become_word_ranges() -> None:
     tr = make_transcript("the camera at 192.168.1.20 and", "card 4111 1111 1111 1111 expired")
     words = tr.words
-    got = {(" ".join(w.text for w in words[f.first : f.last + 1]), f.category)
-           for f in find_pii(tr, use_spacy=False) if f.recognizer == "presidio"}
+    got = {(" ".join(w.text for w in words[f.first : f.last + 1]), f.category) for f in find_pii(tr, use_spacy=False) if f.recognizer == "presidio"}
     assert ("192.168.1.20", "ID_NUMBER") in got and ("4111 1111 1111 1111", "ID_NUMBER") in got
     assert not any(f.recognizer == "presidio" for f in find_pii(tr, use_spacy=False, use_presidio=False))
 
@@ -192,7 +200,8 @@ def test_presidio_spacy_entities_keep_the_spacy_recognizer() -> None:
     assert pii.spacy_available(), "the pinned spaCy model (requirements) must be installed"
     found_ = presidio_text_findings("Anna Smith moved to Paris yesterday", with_spacy=True)
     assert {("Anna Smith", "PERSON", "spacy"), ("Paris", "PLACE", "spacy")} <= {
-        ("Anna Smith moved to Paris yesterday"[f.start:f.end], f.category, f.recognizer) for f in found_}
+        ("Anna Smith moved to Paris yesterday"[f.start : f.end], f.category, f.recognizer) for f in found_
+    }
     assert not any(f.category == "DATE" for f in found_)  # "yesterday" is not a calendar date
     assert recall(use_spacy=True, use_presidio=True) >= recall(use_spacy=True, use_presidio=False)
 
@@ -208,7 +217,7 @@ def test_presidio_adds_nothing_to_real_annotation_labels(dev_data: Path) -> None
                 values.add(ann.value)
                 values.update(v for k, v in ann.fields.items() if k not in doc.media_fields and not k.startswith("_"))
     assert len(values) > 1000
-    hits = {v[f.start:f.end] for v in values for f in presidio_text_findings(v, with_spacy=False)}
+    hits = {v[f.start : f.end] for v in values for f in presidio_text_findings(v, with_spacy=False)}
     assert hits == {"2016-12-01"}  # the BORIS observation dates, the only personal data in these labels
 
 

@@ -14,6 +14,7 @@ from avanon import recipe
 from avanon.cli import main
 from avanon.errors import AccessError, ParameterError
 from avanon.evaluate.base import Score
+from avanon.evaluate.study import StudyEvaluation
 from avanon.pilot import (
     DEFAULT_LEVELS,
     LevelResult,
@@ -26,7 +27,6 @@ from avanon.pilot import (
     sample_study,
     utility_index,
 )
-from avanon.evaluate.study import StudyEvaluation
 from synth import write_video
 
 HAMILTON = "face_recognition_examples/examples/short_hamilton_clip.mp4"
@@ -109,7 +109,7 @@ def test_pilot_report_is_self_contained(piloted: tuple[Path, Path, int]) -> None
     assert 'id="recommended-level"' in html and "privacy-utility trade-off" in html
     assert html.count('class="tradeoff-plot"') >= 1 and html.count('class="level-plot"') >= 3
     assert "level light" in html and "level medium" in html
-    table = html[html.index('<table id="levels">'):]
+    table = html[html.index('<table id="levels">') :]
     assert "<td></td>" not in table[: table.index("</table>")]  # every level has a value for every metric shown
     assert "http://" not in html and "https://" not in html and "<script" not in html
     for sensitive in ("sub-02_task-talk.rttm", "spk1"):

@@ -13,9 +13,7 @@ from avanon.pipeline import run_study
 from avanon.provenance.manifest import sha256_path
 from synth import decoded_samples, decoded_video, write_video, write_wav
 
-FAST = recipe.parse(
-    "name: fast\nvideo:\n  detectors: [{name: blazeface, tiles: 1}]\n  encoder: {preset: ultrafast}\n"
-)
+FAST = recipe.parse("name: fast\nvideo:\n  detectors: [{name: blazeface, tiles: 1}]\n  encoder: {preset: ultrafast}\n")
 
 
 @pytest.fixture()
@@ -42,8 +40,7 @@ def test_run_mirrors_tree_and_writes_manifest(study, tmp_path):
     manifest = json.loads((out / "avanon_manifest.json").read_text())
     assert manifest["seed"] == 7 and manifest["summary"] == {"ok": 4, "failed": 0}
     entries = {e["input"]: e for e in manifest["entries"]}
-    assert set(entries) == {"sub-01/video/sub-01_play.mp4", "sub-01/audio/sub-01_read.wav",
-                            "sub-02/audio/sub-02_read.flac", "sub-01/notes/session.eaf.txt"}
+    assert set(entries) == {"sub-01/video/sub-01_play.mp4", "sub-01/audio/sub-01_read.wav", "sub-02/audio/sub-02_read.flac", "sub-01/notes/session.eaf.txt"}
     for rel, e in entries.items():
         assert e["status"] == "ok" and e["output"] == rel
         assert e["input_sha256"] == sha256_path(study / rel)
@@ -316,8 +313,7 @@ def test_an_annotation_that_breaks_planning_fails_alone(study, tmp_path, monkeyp
     summary = run_study(study, tmp_path / "out", recipe=FAST, seed=7)
     failed = dict(summary.failed)
     assert set(failed) == {"sub-01/audio/broken.csv"}, failed
-    assert failed["sub-01/audio/broken.csv"] == ("sub-01/audio/broken.csv: cannot be read while planning "
-                                                      "(RuntimeError: reader bug).")
+    assert failed["sub-01/audio/broken.csv"] == ("sub-01/audio/broken.csv: cannot be read while planning (RuntimeError: reader bug).")
     assert summary.ok == 5 and (tmp_path / "out" / "sub-01/audio/sub-01_read.csv").is_file()
 
 

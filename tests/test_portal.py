@@ -9,16 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
-from access_support import ORIGINALS, PASSWORD, build_world
 from fastapi.testclient import TestClient
 
+from access_support import ORIGINALS, PASSWORD, build_world
 from avanon.access.auth import totp
 from avanon.errors import ParameterError
 from avanon.portal import check_bind, create_app
 
 ROLES = ["administrator", "steward", "researcher", "guest", "anonymous"]
-TIER_FILES = {"private": "p03/unconsented.mp4", "authorized": "p01/session.mp4", "learning": "p01/session_pose.csv",
-              "public": "p02/talk.wav"}
+TIER_FILES = {"private": "p03/unconsented.mp4", "authorized": "p01/session.mp4", "learning": "p01/session_pose.csv", "public": "p02/talk.wav"}
 CURATORS = {"administrator", "steward"}
 
 
@@ -26,8 +25,7 @@ def login(client: TestClient, username: str, secret: str | None) -> None:
     page = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
     otp = totp(secret, dt.datetime.now(dt.timezone.utc)) if secret else ""
-    response = client.post("/login", data={"username": username, "password": PASSWORD, "otp": otp, "csrf": csrf},
-                           follow_redirects=False)
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "otp": otp, "csrf": csrf}, follow_redirects=False)
     assert response.status_code == 303, response.text
 
 
@@ -62,8 +60,14 @@ def may_read(role: str, tier: str) -> bool:
 
 
 FILE_ROUTES = ["/files/{id}", "/files/{id}/download", "/review/{id}", "/review/{id}/original"]
-PAGE_ROUTES = {"/": set(ROLES) - {"anonymous"}, "/requests": set(ROLES) - {"anonymous"}, "/releases": CURATORS,
-               "/flags": CURATORS, "/audit": CURATORS, "/admin/users": {"administrator"}}
+PAGE_ROUTES = {
+    "/": set(ROLES) - {"anonymous"},
+    "/requests": set(ROLES) - {"anonymous"},
+    "/releases": CURATORS,
+    "/flags": CURATORS,
+    "/audit": CURATORS,
+    "/admin/users": {"administrator"},
+}
 
 
 def expected_file_status(role: str, route: str, tier: str) -> int:
@@ -98,8 +102,13 @@ def test_page_route_matrix(portal, role: str, route: str) -> None:
     assert response.status_code == expected
 
 
-POST_ROUTES = {"/requests": {"researcher"}, "/requests/{request}/approve": CURATORS, "/requests/{request}/deny": CURATORS,
-               "/releases/{release}/approve": CURATORS, "/logout": set(ROLES) - {"anonymous"}}
+POST_ROUTES = {
+    "/requests": {"researcher"},
+    "/requests/{request}/approve": CURATORS,
+    "/requests/{request}/deny": CURATORS,
+    "/releases/{release}/approve": CURATORS,
+    "/logout": set(ROLES) - {"anonymous"},
+}
 
 
 @pytest.mark.parametrize("route", sorted(POST_ROUTES))
@@ -121,8 +130,9 @@ def test_post_route_matrix_with_and_without_csrf(portal, role: str, route: str) 
 
 
 def test_matrix_covers_every_route(portal) -> None:
-    covered = set(FILE_ROUTES) | set(PAGE_ROUTES) | {r.replace("{request}", "{request_id}").replace("{release}", "{release_id}")
-                                                      for r in POST_ROUTES} | {"/login"}
+    covered = (
+        set(FILE_ROUTES) | set(PAGE_ROUTES) | {r.replace("{request}", "{request_id}").replace("{release}", "{release_id}") for r in POST_ROUTES} | {"/login"}
+    )
     routes = {r.path.replace("{file_id}", "{id}") for r in portal["app"].routes if getattr(r, "methods", None)}
     routes -= {"/openapi.json"}
     assert routes == covered, routes ^ covered
@@ -196,8 +206,11 @@ def test_out_of_range_request_and_release_ids_are_malformed(portal, route: str) 
 def test_nul_characters_in_forms_are_refused_with_the_field_named(portal) -> None:
     client = portal["clients"]["researcher"]
     before = len(portal["gov"].requests(portal["users"]["researcher"]))
-    response = client.post("/requests", data={"study": "study1\x00", "tier": "authorized", "csrf": csrf_of(client),
-                                              "purpose": "Replication of the gesture analysis"}, follow_redirects=False)
+    response = client.post(
+        "/requests",
+        data={"study": "study1\x00", "tier": "authorized", "csrf": csrf_of(client), "purpose": "Replication of the gesture analysis"},
+        follow_redirects=False,
+    )
     assert response.status_code == 422
     assert "The 'study' field must not contain NUL characters." in html.unescape(response.text)
     assert len(portal["gov"].requests(portal["users"]["researcher"])) == before

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from access_support import build_world
 
+from access_support import build_world
 from avanon.portal import create_app
 
 CLIENTS = 50
@@ -46,8 +46,7 @@ def test_fifty_concurrent_downloads_bounded_memory(tmp_path: Path) -> None:
         if entry["output"] == "p02/talk.wav":
             entry["output_sha256"] = digest.hexdigest()
     (run / "avanon_manifest.json").write_text(json.dumps(manifest))
-    release = gov.register_release("stew", run, study="study1", name="big", tiers={"audio": "public"},
-                                   participants={"p02/talk.wav": ["P02"]})
+    release = gov.register_release("stew", run, study="study1", name="big", tiers={"audio": "public"}, participants={"p02/talk.wav": ["P02"]})
     gov.approve_release(users["steward"], release)
     file_id = next(f.id for f in gov.catalogue(users["guest"]) if f.release == "big")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import schemathesis
 import sqlalchemy as sa
-from access_support import BACKENDS, PASSWORD, Clock, build_world, catalogue_engine
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
 
+from access_support import BACKENDS, PASSWORD, Clock, build_world, catalogue_engine
 from avanon.access.auth import totp
 from avanon.access.service import Governance
 from avanon.portal import create_app
@@ -84,8 +84,7 @@ schema = schemathesis.pytest.from_fixture("portal_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=12, derandomize=True, deadline=None, database=None, print_blob=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=12, derandomize=True, deadline=None, database=None, print_blob=True, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_documented_answers(case: schemathesis.Case, world: dict[str, object]) -> None:
     generated = dict(case.body) if isinstance(case.body, dict) else None
     for role in ROLES:
@@ -100,6 +99,10 @@ def test_no_server_errors_and_documented_answers(case: schemathesis.Case, world:
 
 def test_schema_lists_every_route(portal_schema: schemathesis.BaseSchema, world: dict[str, object]) -> None:
     documented = {(op.ok().method.upper(), op.ok().path) for op in portal_schema.get_all_operations()}
-    routed = {(method, route.path) for route in world["app"].routes for method in getattr(route, "methods", None) or ()
-              if method != "HEAD" and route.path not in ("/openapi.json",)}
+    routed = {
+        (method, route.path)
+        for route in world["app"].routes
+        for method in getattr(route, "methods", None) or ()
+        if method != "HEAD" and route.path not in ("/openapi.json",)
+    }
     assert documented == routed

@@ -46,11 +46,23 @@ def test_bids_path_and_sidecar() -> None:
     assert sidecar_path(rel) == "sub-01/ses-01/beh/sub-01_ses-01_task-play_video.json"
     with pytest.raises(ParameterError, match="'subject' parameter of bids_path must be alphanumeric. Got 'a_b'"):
         bids_path(subject="a_b", datatype="beh", suffix="video", extension=".mp4")
-    info = SimpleNamespace(duration_s=10.0, video=SimpleNamespace(average_rate="2997/100", codec="h264", width=640, height=360),
-                           audio=SimpleNamespace(sample_rate=48000, channels=2, codec="aac"))
+    info = SimpleNamespace(
+        duration_s=10.0,
+        video=SimpleNamespace(average_rate="2997/100", codec="h264", width=640, height=360),
+        audio=SimpleNamespace(sample_rate=48000, channels=2, codec="aac"),
+    )
     data = media_sidecar(info, anonymization={"video": "solid"})
-    assert data == {"Duration": 10.0, "FrameRate": 29.97, "VideoCodec": "h264", "Width": 640, "Height": 360,
-                    "SamplingFrequency": 48000, "AudioChannelCount": 2, "AudioCodec": "aac", "Anonymization": {"video": "solid"}}
+    assert data == {
+        "Duration": 10.0,
+        "FrameRate": 29.97,
+        "VideoCodec": "h264",
+        "Width": 640,
+        "Height": 360,
+        "SamplingFrequency": 48000,
+        "AudioChannelCount": 2,
+        "AudioCodec": "aac",
+        "Anonymization": {"video": "solid"},
+    }
 
 
 def test_default_namer_is_the_study_secret_module() -> None:

@@ -9,11 +9,22 @@ from prov.model import ProvDocument
 
 from avanon.provenance.prov import build_prov, read_prov_outputs, write_prov
 
-MANIFEST = {"seed": 3, "versions": {"avanon": "0.1.0", "av": "16.0.1"}, "entries": [
-    {"input": "Anna Smith/2019-03-01.mp4", "output": "sub-01/sub-01_video.mp4", "status": "ok", "input_sha256": "1" * 64,
-     "output_sha256": "2" * 64, "steps": [{"name": "solid"}], "models": [{"name": "blazeface", "sha256": "3" * 64}]},
-    {"input": "Bo/bo.wav", "status": "failed", "reason": "Bo/bo.wav: cannot decode", "input_sha256": "4" * 64},
-]}
+MANIFEST = {
+    "seed": 3,
+    "versions": {"avanon": "0.1.0", "av": "16.0.1"},
+    "entries": [
+        {
+            "input": "Anna Smith/2019-03-01.mp4",
+            "output": "sub-01/sub-01_video.mp4",
+            "status": "ok",
+            "input_sha256": "1" * 64,
+            "output_sha256": "2" * 64,
+            "steps": [{"name": "solid"}],
+            "models": [{"name": "blazeface", "sha256": "3" * 64}],
+        },
+        {"input": "Bo/bo.wav", "status": "failed", "reason": "Bo/bo.wav: cannot decode", "input_sha256": "4" * 64},
+    ],
+}
 
 
 def test_prov_document_round_trips_and_links_records(tmp_path: Path) -> None:

@@ -45,9 +45,20 @@ def out_dir(tmp_path: Path) -> Path:
     (out / "sub-01" / "sub-01_audio.TextGrid").write_text(GRID, encoding="utf-8")
     (out / "README.txt").write_text("study notes\n", encoding="utf-8")
     wav_sha = sha256_file(out / "sub-01" / "sub-01_audio.wav")
-    manifest = {"seed": 7, "versions": {"avanon": "0.1.0"}, "entries": [
-        {"input": "anna/anna.wav", "output": "sub-01/sub-01_audio.wav", "status": "ok", "input_sha256": "a" * 64,
-         "output_sha256": wav_sha, "steps": [{"name": "mcadams", "params": {"alpha": 0.8}}]}]}
+    manifest = {
+        "seed": 7,
+        "versions": {"avanon": "0.1.0"},
+        "entries": [
+            {
+                "input": "anna/anna.wav",
+                "output": "sub-01/sub-01_audio.wav",
+                "status": "ok",
+                "input_sha256": "a" * 64,
+                "output_sha256": wav_sha,
+                "steps": [{"name": "mcadams", "params": {"alpha": 0.8}}],
+            }
+        ],
+    }
     (out / "avanon_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return out
 

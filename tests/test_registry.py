@@ -178,7 +178,6 @@ def test_non_default_values_survive_a_yaml_round_trip(kind, name):
 @pytest.fixture(scope="module")
 def portrait():  # type: ignore[no-untyped-def]
     from PIL import Image
-
     from tests.conftest import DEV
 
     return np.asarray(Image.open(DEV / "face_recognition_examples/examples/obama-480p.jpg").convert("RGB"))
@@ -242,8 +241,8 @@ def test_redaction_is_deterministic_and_changes_only_its_spans(mode):
     b = registry.create("redaction", "redact", mode=mode).apply(x, rate, spans)
     assert a.shape == x.shape and a.dtype == np.float32
     assert np.array_equal(a, b)
-    assert np.array_equal(a[: rate // 4], x[: rate // 4]) and np.array_equal(a[rate // 2:], x[rate // 2:])
-    assert not np.allclose(a[rate // 4 + 200: rate // 2 - 200], x[rate // 4 + 200: rate // 2 - 200])
+    assert np.array_equal(a[: rate // 4], x[: rate // 4]) and np.array_equal(a[rate // 2 :], x[rate // 2 :])
+    assert not np.allclose(a[rate // 4 + 200 : rate // 2 - 200], x[rate // 4 + 200 : rate // 2 - 200])
 
 
 @pytest.mark.parametrize("name", registry.names("metric"))

@@ -11,15 +11,23 @@ import numpy as np
 import pytest
 
 from avanon.evaluate.base import Score
-from avanon.pilot import LevelResult, PilotResult, check_thresholds, recommend, utility_index
-from avanon.report.pilot import write_pilot
 from avanon.evaluate.study import StudyEvaluation
+from avanon.pilot import LevelResult, PilotResult, check_thresholds, recommend, utility_index
 from avanon.report.html import render, write_report
+from avanon.report.pilot import write_pilot
 
 CHROMIUM = Path(os.environ.get("AVANON_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("AVANON_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "build" / "test-artifacts")) / "browser"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 THRESHOLDS = {"residual_faces": ("max", 0.0), "eer_lazy_informed": ("min", 0.3), "metadata_residue": ("max", 0.0)}
 
 
@@ -32,8 +40,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         raise FileNotFoundError(f"{CHROMIUM} is missing: install Debian's chromium (`make test` does: scripts/test-services.sh).")
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                                args=FLAGS, viewport={"width": 1280, "height": 900})
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS, viewport={"width": 1280, "height": 900}
+        )
         try:
             yield context
         finally:
@@ -50,11 +59,13 @@ def contour(seed: int, shift: float) -> np.ndarray:
 
 def level_evaluation(name: str, *, leaks: float, eer: float, f0: float, pck: float, shift: float) -> StudyEvaluation:
     ev = StudyEvaluation("study", f"runs/{name}", recipe=name, seconds=3.2)
-    for metric, value, direction, aspect in (("residual_faces", leaks, "lower", "privacy"),
-                                             ("eer_lazy_informed", eer, "higher", "privacy"),
-                                             ("metadata_residue", 0.0, "lower", "privacy"),
-                                             ("f0_correlation", f0, "higher", "utility"),
-                                             ("pose_pck", pck, "higher", "utility")):
+    for metric, value, direction, aspect in (
+        ("residual_faces", leaks, "lower", "privacy"),
+        ("eer_lazy_informed", eer, "higher", "privacy"),
+        ("metadata_residue", 0.0, "lower", "privacy"),
+        ("f0_correlation", f0, "higher", "utility"),
+        ("pose_pck", pck, "higher", "utility"),
+    ):
         ev.summary[metric] = Score(metric, value, direction, aspect, n=12)
     ev.voice = {"lazy_informed": {"eer": eer, "ci95": [eer - 0.05, eer + 0.05], "trials": 56}}
     ev.f0 = [("sub-01/sub-01_task-read.wav", contour(1, 0.0), contour(1, shift))]
@@ -65,9 +76,11 @@ def level_evaluation(name: str, *, leaks: float, eer: float, f0: float, pck: flo
 def pilot_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pilot report over three levels: light leaks, medium and strong are safe, medium keeps more."""
     results = []
-    for name, values in (("light", dict(leaks=0.2, eer=0.21, f0=0.97, pck=0.95, shift=3.0)),
-                         ("medium", dict(leaks=0.0, eer=0.34, f0=0.93, pck=0.9, shift=8.0)),
-                         ("strong", dict(leaks=0.0, eer=0.48, f0=0.1, pck=0.85, shift=40.0))):
+    for name, values in (
+        ("light", dict(leaks=0.2, eer=0.21, f0=0.97, pck=0.95, shift=3.0)),
+        ("medium", dict(leaks=0.0, eer=0.34, f0=0.93, pck=0.9, shift=8.0)),
+        ("strong", dict(leaks=0.0, eer=0.48, f0=0.1, pck=0.85, shift=40.0)),
+    ):
         ev = level_evaluation(name, **values)
         failed, unjudged = check_thresholds(ev, THRESHOLDS)
         results.append(LevelResult(name, ev, not failed, failed, utility_index(ev), unjudged))

@@ -132,7 +132,7 @@ def test_camera_shift_depends_on_the_two_frames_only():
     from avanon.video.tracking import CameraMotion
 
     scene = _textured(300, 700, seed=4)
-    frames = [scene[20:280, 10 + 7 * i:330 + 7 * i] for i in range(4)]
+    frames = [scene[20:280, 10 + 7 * i : 330 + 7 * i] for i in range(4)]
     along = CameraMotion()
     shifts = [along.update(f) for f in frames]
     alone = CameraMotion()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import cv2
-import pytest
 import numpy as np
+import pytest
 
 from avanon import recipe
 from avanon.detect.faces import Detection
@@ -54,7 +54,7 @@ def _masked(frames: int = 33) -> list[tuple[int, list]]:
     out = []
     for i in range(frames):
         x = int(STEP * i)
-        out += [(payload, boxes) for _, payload, boxes in masker.push(np.ascontiguousarray(scene[:, x:x + W]), i)]
+        out += [(payload, boxes) for _, payload, boxes in masker.push(np.ascontiguousarray(scene[:, x : x + W]), i)]
     out += [(payload, boxes) for _, payload, boxes in masker.flush()]
     return out
 
@@ -101,10 +101,9 @@ def test_one_thread_budget_gives_the_same_masks(monkeypatch, dev_data):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from execute_support import face_crop
-
     from avanon import recipe as recipes
     from avanon.threads import ENV
+    from execute_support import face_crop
 
     section = recipes.load("default").video
     face = face_crop(dev_data, 64)
@@ -114,7 +113,7 @@ def test_one_thread_budget_gives_the_same_masks(monkeypatch, dev_data):
         frame = np.clip(rng.normal(120, 20, (180, 240, 3)), 0, 255).astype(np.uint8)
         if 2 <= i < 13:
             x = 20 + 8 * i
-            frame[50:114, x:x + 64] = face
+            frame[50:114, x : x + 64] = face
         frames.append(frame)
 
     def boxes(threads: str) -> tuple[list, int]:
@@ -173,7 +172,7 @@ def test_a_face_that_appears_after_the_last_strided_run_is_masked(monkeypatch, b
         frame = scene.copy()
         frame[0, 0, 0] = i
         if i >= 26:
-            frame[face[1]:face[3], face[0]:face[2]] = (0, 255, 0)
+            frame[face[1] : face[3], face[0] : face[2]] = (0, 255, 0)
         out += [(payload, boxes) for _, payload, boxes in masker.push(frame, i)]
     out += [(payload, boxes) for _, payload, boxes in masker.flush()]
     assert stub.seen == [0, 8, 16, 24, 29]  # in frame order, the last frame included

@@ -26,9 +26,7 @@ def test_write_features_on_a_real_clip(dev_data: Path, tmp_path: Path) -> None:
     video = dev_data / "face_recognition_examples/examples/short_hamilton_clip.mp4"
     paths = write_features(video, tmp_path / "out", stem="sub-01_task-talk_tracksys-avanon", max_frames=6)
     names = sorted(p.name for p in paths)
-    assert names == sorted(
-        f"sub-01_task-talk_tracksys-avanon_{s}" for s in ("features.parquet", "motion.tsv", "channels.tsv", "motion.json")
-    )
+    assert names == sorted(f"sub-01_task-talk_tracksys-avanon_{s}" for s in ("features.parquet", "motion.tsv", "channels.tsv", "motion.json"))
     with av.open(str(video)) as container:
         times = [float(f.time) for _, f in zip(range(6), container.decode(video=0))]
     rows = [line.split("\t") for line in (tmp_path / "out/sub-01_task-talk_tracksys-avanon_motion.tsv").read_text().splitlines()]

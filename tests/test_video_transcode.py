@@ -5,23 +5,23 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
-
-from avanon.detect.faces import Detection
 import numpy as np
 import pytest
 
 from avanon import recipe
 from avanon.audio.mcadams import McAdams
-from avanon.video.transcode import transcode_video
+from avanon.detect.faces import Detection
 from avanon.video.faces import FaceMasker
+from avanon.video.transcode import transcode_video
 from synth import decoded_samples, decoded_video, write_video
 
 NO_DETECTORS = recipe.parse("name: t\nvideo: {detectors: []}\n")
 
 
 def _transcode(src, dst, section=NO_DETECTORS.video, voice=None):
-    return transcode_video(src, dst, masker_factory=lambda w, h, fps: FaceMasker(section, width=w, height=h, fps=fps),
-                           voice=voice, seed=0, speaker="s", encoder=section.encoder)
+    return transcode_video(
+        src, dst, masker_factory=lambda w, h, fps: FaceMasker(section, width=w, height=h, fps=fps), voice=voice, seed=0, speaker="s", encoder=section.encoder
+    )
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi"])
@@ -60,8 +60,14 @@ def test_time_base_and_audio_are_kept(tmp_path):
 
 
 def test_identifying_metadata_is_removed(tmp_path):
-    tags = {"title": "Jane Doe at home", "comment": "Jane, 12 Elm St", "location": "+48.8584+002.2945/",
-            "creation_time": "2024-05-01T10:00:00Z", "artist": "Dr Smith", "com.apple.quicktime.make": "Apple"}
+    tags = {
+        "title": "Jane Doe at home",
+        "comment": "Jane, 12 Elm St",
+        "location": "+48.8584+002.2945/",
+        "creation_time": "2024-05-01T10:00:00Z",
+        "artist": "Dr Smith",
+        "com.apple.quicktime.make": "Apple",
+    }
     src = write_video(tmp_path / "in.mp4", frames=5, metadata=tags)
     dst = tmp_path / "out.mp4"
     _transcode(src, dst)
@@ -82,10 +88,18 @@ def test_masking_applies_to_frames(tmp_path):
     class Everything:
         name = "everything"
         background = False
-        def session(self): return self
-        def runs_on(self, i): return True
-        def detect(self, image): return [Detection(0.0, 0.0, 64.0, 48.0, 1.0, "x")]
-        def close(self): pass
+
+        def session(self):
+            return self
+
+        def runs_on(self, i):
+            return True
+
+        def detect(self, image):
+            return [Detection(0.0, 0.0, 64.0, 48.0, 1.0, "x")]
+
+        def close(self):
+            pass
 
     def factory(w, h, fps):
         masker = FaceMasker(NO_DETECTORS.video, width=w, height=h, fps=fps)

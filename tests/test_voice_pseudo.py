@@ -366,5 +366,3 @@ def test_extend_band_fills_the_resamplers_empty_band() -> None:
         PseudoSpeaker(extend_band=True).apply(x16, 16000, seed=1, speaker="a"),
         PseudoSpeaker(extend_band=False).apply(x16, 16000, seed=1, speaker="a"),
     )
-
-

@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avanon.pii.recognizers import Roster
 from avanon.audio.redact import Redaction, Redactor, merge, redact_file, redact_transcript, write_textgrid, write_transcript_json
 from avanon.audio.transcribe import Segment, Transcript, Word
 from avanon.errors import ParameterError
+from avanon.pii.recognizers import Roster
 
 SR = 16000
 
 
 def transcript() -> Transcript:
     words = (Word(0.5, 0.8, "hello"), Word(0.9, 1.3, "Anna"), Word(1.4, 1.7, "call"), Word(1.8, 2.0, "555"), Word(2.1, 2.3, "867"), Word(2.4, 2.8, "5309"))
-    return Transcript((Segment(0.5, 2.8, "hello Anna call 555 867 5309", words), Segment(3.0, 3.6, "bye now", (Word(3.0, 3.2, "bye"), Word(3.3, 3.6, "now")))), 4.0)
+    return Transcript(
+        (Segment(0.5, 2.8, "hello Anna call 555 867 5309", words), Segment(3.0, 3.6, "bye now", (Word(3.0, 3.2, "bye"), Word(3.3, 3.6, "now")))), 4.0
+    )
 
 
 def signal(seconds: float = 4.0) -> np.ndarray:
@@ -49,7 +51,7 @@ def test_apply_keeps_duration_and_replaces_span(mode: str) -> None:
     assert abs(np.corrcoef(inner, original)[0, 1]) < 0.05 if mode != "silence" else np.all(inner == 0)
     if mode != "silence":
         assert np.sqrt(np.mean(inner**2)) == pytest.approx(10 ** (-30 / 20), rel=0.1)
-    assert np.array_equal(y[: SR], x[: SR]) and np.array_equal(y[2 * SR + 1 :], x[2 * SR + 1 :])
+    assert np.array_equal(y[:SR], x[:SR]) and np.array_equal(y[2 * SR + 1 :], x[2 * SR + 1 :])
     assert np.abs(np.diff(y[:, 0])).max() < 0.2  # no step at the edges
 
 
@@ -117,7 +119,12 @@ def test_end_to_end_on_synthesized_pii(tmp_path: Path) -> None:
     from avanon.audio.transcribe import transcribe
 
     pieces = []
-    for sentence in ("Hello, my name is Anna Miller.", "You can call me at 555 867 5309.", "I live at 12 Baker Street since March 2019.", "The weather was fine."):
+    for sentence in (
+        "Hello, my name is Anna Miller.",
+        "You can call me at 555 867 5309.",
+        "I live at 12 Baker Street since March 2019.",
+        "The weather was fine.",
+    ):
         y, rate = synthesize(sentence)
         pieces += [y, np.zeros(int(0.4 * rate), dtype=np.float32)]
     x = np.concatenate(pieces)

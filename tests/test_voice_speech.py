@@ -58,7 +58,7 @@ def test_streamed_redaction_equals_whole_signal(mode: str) -> None:
     sizes = [1000, 37, 4096, 5000, 9999]
     parts, start = [], 0
     for n in sizes + [len(x)]:
-        parts.append(stream.process(x[start:start + n]))
+        parts.append(stream.process(x[start : start + n]))
         start += n
         if start >= len(x):
             break
@@ -145,7 +145,7 @@ def test_run_redacts_pii_tier_spans_and_marks_them(tmp_path: Path) -> None:
     assert any(s["step"] == "redact" and s["transcribe"] is False for s in entry["steps"])
     y, rate = sf.read(tmp_path / "out" / entry["output"], dtype="float32")
     assert len(y) == len(x)
-    tone = y[int(1.1 * RATE): int(1.5 * RATE)]
+    tone = y[int(1.1 * RATE) : int(1.5 * RATE)]
     # the default fill is a 1 kHz tone: nearly all energy at 1 kHz, none of the voice's harmonics
     spectrum = np.abs(np.fft.rfft(tone * np.hanning(len(tone))))
     freqs = np.fft.rfftfreq(len(tone), 1 / RATE)
@@ -188,15 +188,13 @@ def test_video_audio_is_redacted_whole_or_in_segments(tmp_path: Path, segment_se
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from synth import write_video
-
     from avanon.media.audio import read_audio
+    from synth import write_video
 
     study = tmp_path / "study"
     write_video(study / "sub-04" / "clip.mp4", frames=100, fps=25, size=(160, 120), audio_rate=16000)
     _textgrid(study / "sub-04" / "clip.TextGrid", 4.0, {"PII": [(1.2, 2.0, "NAME")]})
-    recipe = recipes.parse("extends: default\naudio: {voice: null, redact: {name: redact, mode: silence, fade_ms: 5}}\n"
-                           "video: {encoder: {threads: 1}}")
+    recipe = recipes.parse("extends: default\naudio: {voice: null, redact: {name: redact, mode: silence, fade_ms: 5}}\nvideo: {encoder: {threads: 1}}")
     summary = run_study(study, tmp_path / "out", recipe=recipe, seed=4, segment_seconds=segment_seconds)
     assert not summary.failed, summary.failed
     manifest = json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())

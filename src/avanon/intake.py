@@ -33,15 +33,19 @@ from avanon.provenance.manifest import MANIFEST_NAME
 PARTIAL_MARK = ".avanon-partial"
 MAX_NAME_BYTES = 200  # per path component; leaves room for ".NAME.avanon-partial" and "NAME_transcript.TextGrid.XXXXXXXX.part"
 
-_SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-            (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
 
 
 def shown_name(rel: str) -> str:
     """``rel`` as printable text: a byte that is not UTF-8 (kept by Python as a surrogate) or a control
     character (which could drive a terminal: ``\x1b[2J``) is written ``%FF``."""
-    return "".join(f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else
-                   f"%{ord(c):02X}" if _control(c) else c for c in rel)
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else f"%{ord(c):02X}" if _control(c) else c for c in rel)
 
 
 def _control(char: str) -> bool:
@@ -75,8 +79,10 @@ def refusal(study: Path, rel: str, *, limits: Limits = DEFAULT_LIMITS) -> str | 
     for part in parts:
         size = len(part.encode("utf-8"))
         if size > MAX_NAME_BYTES:
-            return (f"a name component is {size} bytes long; at most {MAX_NAME_BYTES} bytes are allowed (the temporary "
-                    "and derived output names must fit the file system's 255-byte limit); shorten it.")
+            return (
+                f"a name component is {size} bytes long; at most {MAX_NAME_BYTES} bytes are allowed (the temporary "
+                "and derived output names must fit the file system's 255-byte limit); shorten it."
+            )
     path = study / rel
     try:
         info = os.lstat(path)
@@ -100,14 +106,11 @@ def refusal(study: Path, rel: str, *, limits: Limits = DEFAULT_LIMITS) -> str | 
 def _reserved(parts: list[str]) -> str | None:
     """Why a path is reserved for avanon's own files in the output root, or ``None``."""
     if parts[0] == WORK_DIR:
-        return (f"the folder name {WORK_DIR}/ is reserved for avanon's work files in the output (it is deleted at the "
-                "end of a run); rename the folder.")
+        return f"the folder name {WORK_DIR}/ is reserved for avanon's work files in the output (it is deleted at the end of a run); rename the folder."
     if len(parts) == 1 and (parts[0] == MANIFEST_NAME or parts[0].startswith(f".{MANIFEST_NAME}.")):
-        return (f"the name {MANIFEST_NAME} is reserved at the top of the study for avanon's run manifest in the output; "
-                "rename the file.")
+        return f"the name {MANIFEST_NAME} is reserved at the top of the study for avanon's run manifest in the output; rename the file."
     if any(PARTIAL_MARK in part for part in parts):
-        return (f"names containing {PARTIAL_MARK!r} are reserved for avanon's temporary outputs (which are deleted); "
-                "rename the file.")
+        return f"names containing {PARTIAL_MARK!r} are reserved for avanon's temporary outputs (which are deleted); rename the file."
     return None
 
 

@@ -215,8 +215,8 @@ def recommend(results: list[LevelResult]) -> tuple[str | None, str]:
     passing = [r for r in results if r.meets]
     if not passing:
         return None, "No level meets the thresholds; try stronger recipes or review the thresholds. " + "; ".join(
-            f"{r.level}: {', '.join(r.failed + [f'{len(r.files_failed)} files failed'] * bool(r.files_failed))}"
-            for r in results)
+            f"{r.level}: {', '.join(r.failed + [f'{len(r.files_failed)} files failed'] * bool(r.files_failed))}" for r in results
+        )
     order = {r.level: i for i, r in enumerate(results)}
     best = max(passing, key=lambda r: (r.utility if r.utility == r.utility else -1.0, -order[r.level]))
     if best.utility == best.utility:
@@ -242,15 +242,26 @@ class PilotResult:
     reason: str
 
     def to_json(self) -> dict[str, Any]:
-        return plain({
-            "sample": self.sample,
-            "thresholds": {m: {"bound": b, "value": v} for m, (b, v) in self.thresholds.items()},
-            "recommended": self.recommended,
-            "reason": self.reason,
-            "levels": [{"level": r.level, "meets": r.meets, "failed": r.failed, "not_judged": r.unjudged,
+        return plain(
+            {
+                "sample": self.sample,
+                "thresholds": {m: {"bound": b, "value": v} for m, (b, v) in self.thresholds.items()},
+                "recommended": self.recommended,
+                "reason": self.reason,
+                "levels": [
+                    {
+                        "level": r.level,
+                        "meets": r.meets,
+                        "failed": r.failed,
+                        "not_judged": r.unjudged,
                         "files_failed": [{"input": i, "reason": why} for i, why in r.files_failed],
-                        "utility_index": r.utility, "evaluation": r.evaluation.to_json()} for r in self.levels],
-        })
+                        "utility_index": r.utility,
+                        "evaluation": r.evaluation.to_json(),
+                    }
+                    for r in self.levels
+                ],
+            }
+        )
 
 
 def run_pilot(

@@ -29,18 +29,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from avanon import __version__
+from avanon.annotations import is_annotation
+from avanon.audio.speech import SpeechPlan, plans_for_study
+from avanon.audio.turns import speaker_for
 from avanon.errors import AccessError, AvanonError, ParameterError
 from avanon.execute.coordinator import Coordinator
 from avanon.execute.executors import check_options, make_executor
 from avanon.execute.tasks import WORK_DIR
-from avanon.annotations import is_annotation
-from avanon.audio.speech import SpeechPlan, plans_for_study
-from avanon.audio.turns import speaker_for
 from avanon.intake import refusal, shown_name
 from avanon.media.probe import media_kind, probe
 from avanon.process import FileTask, process_annotation, process_other, temp_path
-from avanon.provenance.manifest import MANIFEST_NAME, FORMAT_VERSION, Manifest, now, sha256_path, software_versions
 from avanon.provenance.bids_layout import bids_layout
+from avanon.provenance.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest, now, sha256_path, software_versions
 from avanon.provenance.naming import NameMapper
 from avanon.recipe import Recipe
 from avanon.studykeys import derive_seed, study_secret
@@ -126,15 +126,11 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, s
     if existing is not None:
         same = existing.header.get("recipe_sha256") == header["recipe_sha256"] and existing.header.get("seed") == seed
         if not same:
-            raise AccessError(
-                f"Output root {out} holds a different run (other recipe or seed); refusing to mix runs. "
-                "Choose a new output folder."
-            )
+            raise AccessError(f"Output root {out} holds a different run (other recipe or seed); refusing to mix runs. Choose a new output folder.")
         previous = existing.header.get("segment_seconds", DEFAULT_SEGMENT_SECONDS)
         if previous != segment_seconds:
             raise AccessError(
-                f"Output root {out} was run with segment_seconds={previous}, not {segment_seconds}; resume with the same "
-                "value or choose a new output folder."
+                f"Output root {out} was run with segment_seconds={previous}, not {segment_seconds}; resume with the same value or choose a new output folder."
             )
         existing.header["resumed"] = now()
         existing.header["versions"] = header["versions"]
@@ -148,10 +144,20 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, s
     return manifest
 
 
-def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int | None = None, workers: int = 1,
-              on_event: Callable[[Event], None] | None = None, executor: str = "local", scheduler: str | None = None,
-              segment_seconds: float = DEFAULT_SEGMENT_SECONDS, roster: Sequence[str] | None = None,
-              speakers: Mapping[str, str] | None = None) -> RunSummary:
+def run_study(
+    study: str | Path,
+    out: str | Path,
+    *,
+    recipe: Recipe,
+    seed: int | None = None,
+    workers: int = 1,
+    on_event: Callable[[Event], None] | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+    roster: Sequence[str] | None = None,
+    speakers: Mapping[str, str] | None = None,
+) -> RunSummary:
     """Anonymize ``study`` into ``out``; see the module docstring. Returns the run summary.
 
     Parameters
@@ -195,7 +201,9 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
     keys = {rel: names.map_path(rel) for rel in accepted} if names else {}  # identifying components pseudonymized
     keys.update({rel: _refused_key(names, rel) for rel in refused})
     layout = bids_layout(accepted, secret) if recipe.naming.bids else {}
-    manifest.header["secret"] = "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
+    manifest.header["secret"] = (
+        "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
+    )
     manifest.save()
     if executor == "local":  # a lone file gets the whole machine in this process (threaded detectors), not one worker's share
         workers = min(workers, useful_workers(study, accepted, segment_seconds=segment_seconds))
@@ -237,25 +245,31 @@ def run_study(study: str | Path, out: str | Path, *, recipe: Recipe, seed: int |
             """Fail ``task`` if its output name is a file the run wrote for another input (a transcript, a sidecar)."""
             owner = written.get(task.output_rel)
             if owner is not None and owner != key(task.rel):
-                finish({"input": task.rel, "output": None, "kind": task.kind, "status": "failed", "seed": seed,
-                        "reason": f"{task.rel}: its output name {task.output_rel} is taken by a file the run derived from "
-                                  f"{owner}; rename the file."})
+                finish(
+                    {
+                        "input": task.rel,
+                        "output": None,
+                        "kind": task.kind,
+                        "status": "failed",
+                        "seed": seed,
+                        "reason": f"{task.rel}: its output name {task.output_rel} is taken by a file the run derived from {owner}; rename the file.",
+                    }
+                )
             return owner is not None and owner != key(task.rel)
 
-        coordinator = Coordinator(runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event,
-                                  voice_seed=derive_seed(secret, "voice"))
+        coordinator = Coordinator(
+            runner, recipe=recipe, seed=seed, segment_seconds=segment_seconds, finish=finish, on_event=on_event, voice_seed=derive_seed(secret, "voice")
+        )
         todo: list[FileTask] = []
         annotations: list[FileTask] = []
         others: list[FileTask] = []  # neither media nor annotations: anonymized here, where the study secret is
         recordings = [r for r in accepted if media_kind(r) in ("audio", "video")]
-        speech = speech_plans(study, annotation_rels, recordings, refused, roster=roster,
-                              recording_key=lambda rel: speaker_for(rel, speakers))
+        speech = speech_plans(study, annotation_rels, recordings, refused, roster=roster, recording_key=lambda rel: speaker_for(rel, speakers))
         names_heard = tuple(n for n in (roster or ()) if n.strip())
         written = outputs_written(manifest)  # when resuming
         for rel in rels:
             if rel in refused:
-                finish({"input": rel, "output": None, "kind": media_kind(rel) or "other", "status": "failed", "seed": seed,
-                        "reason": f"{rel}: {refused[rel]}"})
+                finish({"input": rel, "output": None, "kind": media_kind(rel) or "other", "status": "failed", "seed": seed, "reason": f"{rel}: {refused[rel]}"})
                 continue
             plan_ = speech.get(rel) or SpeechPlan(names=names_heard)
             if speakers:
@@ -323,8 +337,15 @@ def screen(study: Path, rels: Sequence[str]) -> tuple[dict[str, str], set[str]]:
     return refused, annotations
 
 
-def speech_plans(study: Path, annotation_rels: set[str], recordings: Sequence[str], refused: dict[str, str], *,
-                 roster: Sequence[str] | None, recording_key: Callable[[str], str]) -> dict[str, SpeechPlan]:
+def speech_plans(
+    study: Path,
+    annotation_rels: set[str],
+    recordings: Sequence[str],
+    refused: dict[str, str],
+    *,
+    roster: Sequence[str] | None,
+    recording_key: Callable[[str], str],
+) -> dict[str, SpeechPlan]:
     """:func:`~avanon.audio.speech.plans_for_study` over the annotations, isolating any that breaks it.
 
     An annotation file that raises an unexpected error while planning is added to ``refused`` with

@@ -25,10 +25,10 @@ from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_re
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.probe import MediaInfo, check_decoded, check_image, media_kind, probe
-from avanon.video.transcode import VideoResult, transcode_video
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 from avanon.video.faces import FaceMasker, mask_image, models_used
+from avanon.video.transcode import VideoResult, transcode_video
 
 AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg"}
 
@@ -142,9 +142,14 @@ def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     info = probe(task.src)
     voice, plan = plan_voice(task, recipe) if info.audio is not None else (None, None)
     result = transcode_video(
-        task.src, tmp,
+        task.src,
+        tmp,
         masker_factory=lambda w, h, fps: FaceMasker(recipe.video, width=w, height=h, fps=fps),
-        voice=voice, seed=seed, speaker=recording_speaker(task), encoder=recipe.video.encoder, progress=progress,  # type: ignore[arg-type]
+        voice=voice,
+        seed=seed,
+        speaker=recording_speaker(task),
+        encoder=recipe.video.encoder,
+        progress=progress,  # type: ignore[arg-type]
     )
     check_decoded(info, video_end_s=result.end_s, audio_samples=result.audio_samples_in if info.audio is not None else None)
     return video_entry(task, recipe, info, tmp, result, speech=speech_details(task, recipe, plan))
@@ -176,8 +181,13 @@ def video_entry(task: FileTask, recipe: Recipe, info: MediaInfo, written: Path, 
     return {
         **({"derived": derived} if derived else {}),
         **speech,
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": out.to_dict() | {"path": task.output_rel}, "frames": result.frames,
-                  "audio_samples": result.audio_samples, "repaired_timestamps": result.repaired_timestamps},
+        "media": {
+            "input": info.to_dict() | {"path": task.rel},
+            "output": out.to_dict() | {"path": task.output_rel},
+            "frames": result.frames,
+            "audio_samples": result.audio_samples,
+            "repaired_timestamps": result.repaired_timestamps,
+        },
         "masking": result.masking,
         "steps": steps_for(recipe, "video", info.audio is not None, task.speech),
         "models": models,
@@ -204,8 +214,15 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
         raise MediaError(f"{task.src}: cannot be opened ({exc}).") from None
     with inp, av.open(str(tmp), "w", format=fmt) as out:
         ain = inp.streams.audio[0]
-        coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice,  # type: ignore[arg-type]
-                                seed=seed, speaker=recording_speaker(task), path=task.src)
+        coder = AudioTranscoder(
+            out,
+            ain,
+            codec=audio_codec_for(fmt, ain.codec_context.name),
+            voice=voice,  # type: ignore[arg-type]
+            seed=seed,
+            speaker=recording_speaker(task),
+            path=task.src,
+        )
         try:
             for packet in inp.demux(ain):
                 for frame in packet.decode():
@@ -220,8 +237,7 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     check_decoded(info, audio_samples=coder.samples_in)
     return {
         **speech_details(task, recipe, plan),
-        "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.output_rel},
-                  "audio_samples": coder.samples_out},
+        "media": {"input": info.to_dict() | {"path": task.rel}, "output": probe(tmp).to_dict() | {"path": task.output_rel}, "audio_samples": coder.samples_out},
         "steps": steps_for(recipe, "audio", True, task.speech),
     }
 
@@ -246,8 +262,10 @@ def anonymize_image(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     if progress:
         progress(1)
     return {
-        "media": {"input": {"path": task.rel, "width": upright.width, "height": upright.height},
-                  "output": {"path": task.output_rel, "width": out.width, "height": out.height}},
+        "media": {
+            "input": {"path": task.rel, "width": upright.width, "height": upright.height},
+            "output": {"path": task.output_rel, "width": out.width, "height": out.height},
+        },
         "masking": stats.to_dict(),
         "steps": steps_for(recipe, "image", False),
         "models": [m.record() for m in models_used(recipe.video)],
@@ -261,8 +279,7 @@ HANDLERS: dict[str, Callable[[FileTask, Path, Recipe, int, Progress | None], dic
 }
 
 
-def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Progress | None = None, *,
-                 voice_seed: int | None = None) -> dict[str, Any]:
+def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Progress | None = None, *, voice_seed: int | None = None) -> dict[str, Any]:
     """Anonymize one file; always returns a manifest entry (``ok`` or ``failed`` with the reason).
 
     ``seed`` is the run's public seed (recorded in the manifest; ``None`` when the run uses a random
@@ -288,8 +305,7 @@ def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Pro
     except AvanonError as exc:
         entry.update(status="failed", reason=str(exc))
     except Exception as exc:  # an unexpected failure still fails only this file, closed
-        entry.update(status="failed", reason=f"{task.src}: unexpected {type(exc).__name__}: {exc}",
-                     traceback=traceback.format_exc(limit=6))
+        entry.update(status="failed", reason=f"{task.src}: unexpected {type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=6))
     finally:
         tmp.unlink(missing_ok=True)
     if entry["status"] == "failed":
@@ -301,8 +317,7 @@ def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Pro
     return entry
 
 
-def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]], secret: bytes,
-                       roster: Sequence[str] | None = None) -> dict[str, Any]:
+def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]], secret: bytes, roster: Sequence[str] | None = None) -> dict[str, Any]:
     """Carry one annotation file into the output: relinked, re-aligned, pseudonymized (or failed).
 
     ``media_entries`` are the manifest entries of the run's media files, which say what each input
@@ -321,14 +336,29 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
         if e.get("redactions"):  # segments redacted in the audio are marked in the annotations
             redactions[rel] = [(float(r["start_s"]), float(r["end_s"]), str(r["category"])) for r in e["redactions"]]
         info = e.get("media", {})
-        media[rel] = MediaInfo(output=e["output"], input_duration=float(info.get("input", {}).get("duration_s") or 0.0),
-                               output_duration=float(info.get("output", {}).get("duration_s") or 0.0))
+        media[rel] = MediaInfo(
+            output=e["output"],
+            input_duration=float(info.get("input", {}).get("duration_s") or 0.0),
+            output_duration=float(info.get("output", {}).get("duration_s") or 0.0),
+        )
     try:
         entry["input_sha256"] = sha256_path(task.src)
-        result = carry_annotations(task.src, study_root=task.study_root, out_root=task.out_root, media=media, secret=secret,
-                                   roster=list(roster) if roster else None, output=task.out_rel, redactions=redactions)
-        entry.update(format=result.format, media=list(result.media), counts=dict(result.counts),
-                     steps=[{"step": "annotations", "relink": True, "align": True, "pseudonymize": True, "pii_recognizers": recognizers_used()}])
+        result = carry_annotations(
+            task.src,
+            study_root=task.study_root,
+            out_root=task.out_root,
+            media=media,
+            secret=secret,
+            roster=list(roster) if roster else None,
+            output=task.out_rel,
+            redactions=redactions,
+        )
+        entry.update(
+            format=result.format,
+            media=list(result.media),
+            counts=dict(result.counts),
+            steps=[{"step": "annotations", "relink": True, "align": True, "pseudonymize": True, "pii_recognizers": recognizers_used()}],
+        )
         if result.status == "ok" and result.output:
             entry.update(status="ok", output=result.output, output_sha256=sha256_path(task.out_root / result.output))
         else:
@@ -344,9 +374,7 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
     return entry
 
 
-
-def process_other(task: FileTask, recipe: Recipe, secret: bytes, roster: Sequence[str] | None = None,
-                  seed: int | None = None) -> dict[str, Any]:
+def process_other(task: FileTask, recipe: Recipe, secret: bytes, roster: Sequence[str] | None = None, seed: int | None = None) -> dict[str, Any]:
     """Carry one file that is neither media nor annotation (a participants table, notes): anonymized or failed.
 
     With the recipe's ``other_files: anonymize`` (the default) text, tables, JSON, YAML and

@@ -211,9 +211,7 @@ def parse(text: str, *, source: str = "<recipe>", _seen: tuple[str, ...] = ()) -
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: {e['msg']}" for e in exc.errors())
         raise ParameterError(f"{source}: invalid recipe: {problems}") from None
 
 
@@ -226,7 +224,4 @@ def load(name_or_path: str | Path) -> Recipe:
     path = Path(name_or_path)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         return parse(path.read_text(encoding="utf-8"), source=str(path))
-    raise ParameterError(
-        f"Unknown recipe {text_name!r}: not a built-in recipe ({', '.join(builtin_names())}) "
-        "and not an existing .yaml file."
-    )
+    raise ParameterError(f"Unknown recipe {text_name!r}: not a built-in recipe ({', '.join(builtin_names())}) and not an existing .yaml file.")

@@ -146,10 +146,7 @@ class Method(ABC):  # noqa: B024 (the base classes of each kind declare the abst
         unknown = sorted(set(kwargs) - set(self.params))
         if unknown:
             allowed = ", ".join(sorted(self.params)) or "none"
-            raise ParameterError(
-                f"{type(self).__name__} got unknown parameter(s) {', '.join(map(repr, unknown))}. "
-                f"Allowed: {allowed}."
-            )
+            raise ParameterError(f"{type(self).__name__} got unknown parameter(s) {', '.join(map(repr, unknown))}. Allowed: {allowed}.")
         for key, spec in self.params.items():
             value = kwargs.get(key, spec.default)
             setattr(self, key, validate_param(type(self).__name__, key, value, spec.constraint))
@@ -168,9 +165,7 @@ def validate_param(owner: str, key: str, value: Any, constraint: Constraint) -> 
     try:
         return constraint.check(value)
     except (ValueError, TypeError):
-        raise ParameterError(
-            f"The {key!r} parameter of {owner} must be {constraint.describe()}. Got {value!r} instead."
-        ) from None
+        raise ParameterError(f"The {key!r} parameter of {owner} must be {constraint.describe()}. Got {value!r} instead.") from None
 
 
 M = TypeVar("M", bound=type[Method])
@@ -198,7 +193,7 @@ def _load_builtins(kind: str | None = None) -> None:
     """
     import importlib
 
-    for module in (BUILTIN_MODULES if kind is None else MODULES_BY_KIND.get(kind, BUILTIN_MODULES)):
+    for module in BUILTIN_MODULES if kind is None else MODULES_BY_KIND.get(kind, BUILTIN_MODULES):
         importlib.import_module(module)
 
 
@@ -208,8 +203,16 @@ MODULES_BY_KIND: dict[str, list[str]] = {
     "voice": ["avanon.audio.mcadams", "avanon.audio.pseudo", "avanon.audio.resynth"],
     "redaction": ["avanon.audio.redact"],
     "video": ["avanon.video.facemesh", "avanon.video.background", "avanon.video.body", "avanon.video.consent"],
-    "metric": ["avanon.evaluate.faces", "avanon.evaluate.speech", "avanon.evaluate.video", "avanon.evaluate.metadata",
-               "avanon.evaluate.reid", "avanon.evaluate.turns", "avanon.evaluate.linkage", "avanon.evaluate.collateral"],
+    "metric": [
+        "avanon.evaluate.faces",
+        "avanon.evaluate.speech",
+        "avanon.evaluate.video",
+        "avanon.evaluate.metadata",
+        "avanon.evaluate.reid",
+        "avanon.evaluate.turns",
+        "avanon.evaluate.linkage",
+        "avanon.evaluate.collateral",
+    ],
 }
 BUILTIN_MODULES: list[str] = [module for modules in MODULES_BY_KIND.values() for module in modules]
 

@@ -78,10 +78,7 @@ def study_secret(steward_dir: Path, seed: int | None) -> bytes:
 def _read_secret(path: Path) -> bytes:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise AccessError(
-            f"The study secret {path} has permissions {oct(mode)}; it must be readable by its owner only "
-            f"(0600). Fix with `chmod 600 {path}`."
-        )
+        raise AccessError(f"The study secret {path} has permissions {oct(mode)}; it must be readable by its owner only (0600). Fix with `chmod 600 {path}`.")
     text = path.read_text(encoding="ascii").strip()
     try:
         value = bytes.fromhex(text)
@@ -94,7 +91,9 @@ def _read_secret(path: Path) -> bytes:
 
 def _mac(secret: bytes, *parts: str) -> bytes:
     if not isinstance(secret, bytes) or len(secret) < 16:
-        raise ParameterError(f"A study secret must be bytes of length >= 16. Got {type(secret).__name__} of length {len(secret) if isinstance(secret, bytes) else '-'}.")
+        raise ParameterError(
+            f"A study secret must be bytes of length >= 16. Got {type(secret).__name__} of length {len(secret) if isinstance(secret, bytes) else '-'}."
+        )
     return hmac.new(secret, "\x00".join(parts).encode("utf-8"), hashlib.sha256).digest()
 
 

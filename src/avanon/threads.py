@@ -5,9 +5,10 @@ its own thread while the main thread decodes, tracks, masks and encodes, and vid
 FFmpeg's threads. When several worker processes share the machine
 (``avanon run --workers N``, a Dask LocalCluster of single-threaded workers), each worker gets
 ``cores // N`` threads and with one thread runs every detector inline and decodes in its own
-thread (no read-ahead, one FFmpeg thread), so N workers do not start 2N busy threads on N cores. The executors set :data:`ENV` in their workers; results never depend on
-it (detections are the same whether they run inline or on a thread, and the encoder's thread count
-is fixed by the recipe), so outputs stay byte-identical.
+thread (no read-ahead, one FFmpeg thread), so N workers do not start 2N busy threads on N cores.
+The executors set :data:`ENV` in their workers; results never depend on it (detections are the
+same whether they run inline or on a thread, and the encoder's thread count is fixed by the
+recipe), so outputs stay byte-identical.
 """
 
 from __future__ import annotations

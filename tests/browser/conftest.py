@@ -19,8 +19,7 @@ from access_support import build_world  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("AVANON_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("AVANON_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "test-artifacts")) / "browser"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def _free_port() -> int:
@@ -64,8 +63,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         raise FileNotFoundError(f"{CHROMIUM} is missing: install Debian's chromium (`make test` does: scripts/test-services.sh).")
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                                args=FLAGS, accept_downloads=True)
+        context = playwright.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS, accept_downloads=True)
         try:
             yield context
         finally:

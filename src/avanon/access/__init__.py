@@ -12,5 +12,4 @@ from avanon.access.guard import ExportGuard, ExportRefused
 from avanon.access.policy import ROLES, TIERS, Principal
 from avanon.access.service import FileView, Governance, HiddenFile, Settings
 
-__all__ = ["AuditTrail", "ExportGuard", "ExportRefused", "FileView", "Governance", "HiddenFile", "Principal", "ROLES",
-           "Settings", "TIERS"]
+__all__ = ["AuditTrail", "ExportGuard", "ExportRefused", "FileView", "Governance", "HiddenFile", "Principal", "ROLES", "Settings", "TIERS"]

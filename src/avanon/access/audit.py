@@ -124,8 +124,7 @@ class AuditTrail:
         and checked by :meth:`verify`; ``None`` keeps none (the chain alone cannot show a cut tail).
     """
 
-    def __init__(self, engine: Engine, key: bytes, *, clock: Callable[[], dt.datetime] | None = None,
-                 head_file: Path | None = None) -> None:
+    def __init__(self, engine: Engine, key: bytes, *, clock: Callable[[], dt.datetime] | None = None, head_file: Path | None = None) -> None:
         if len(key) < 32:
             raise ParameterError(f"The audit key must be at least 32 bytes. Got {len(key)} bytes.")
         self.head_file = Path(head_file) if head_file is not None else None
@@ -138,8 +137,17 @@ class AuditTrail:
     def _hash(self, prev_hash: str, values: dict[str, object]) -> str:
         return hmac.new(self._key, prev_hash.encode("ascii") + b"|" + _canonical(values), hashlib.sha256).hexdigest()
 
-    def record(self, actor: str, action: str, target: str, *, outcome: str = "ok", ip: str | None = None,
-               purpose: str | None = None, detail: dict[str, object] | str | None = None) -> Entry:
+    def record(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        ip: str | None = None,
+        purpose: str | None = None,
+        detail: dict[str, object] | str | None = None,
+    ) -> Entry:
         """Append one entry and return it.
 
         Parameters
@@ -170,9 +178,17 @@ class AuditTrail:
                         head = AuditHead(id=1, seq=0, hash=GENESIS)
                         session.add(head)
                     prev_hash = head.hash
-                    values: dict[str, object] = {"seq": head.seq + 1, "time": self._clock().isoformat(timespec="microseconds"),
-                                                 "actor": actor, "action": action, "target": target, "outcome": outcome,
-                                                 "ip": ip or "", "purpose": purpose or "", "detail": detail_text}
+                    values: dict[str, object] = {
+                        "seq": head.seq + 1,
+                        "time": self._clock().isoformat(timespec="microseconds"),
+                        "actor": actor,
+                        "action": action,
+                        "target": target,
+                        "outcome": outcome,
+                        "ip": ip or "",
+                        "purpose": purpose or "",
+                        "detail": detail_text,
+                    }
                     digest = self._hash(prev_hash, values)
                     session.add(AuditEntry(prev_hash=prev_hash, hash=digest, **values))
                     head.seq, head.hash = int(values["seq"]), digest  # type: ignore[call-overload]
@@ -206,8 +222,7 @@ class AuditTrail:
             return f"the signed head {self.head_file} was edited: its keyed MAC does not match"
         return seq, digest
 
-    def entries(self, *, action: str | None = None, actor: str | None = None, limit: int | None = None,
-                newest_first: bool = False) -> list[Entry]:
+    def entries(self, *, action: str | None = None, actor: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[Entry]:
         """Read entries, optionally filtered by action and actor."""
         query = sa.select(AuditEntry)
         if action:
@@ -236,10 +251,16 @@ class AuditTrail:
                 at_signed = row.hash
             values = {k: getattr(row, k) for k in FIELDS}
             if row.seq != expected_seq:
-                findings.append(Finding(row.seq, f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"
-                                        if row.seq > expected_seq else f"entry {row.seq} is out of order"))
+                findings.append(
+                    Finding(
+                        row.seq,
+                        f"entries {expected_seq}..{row.seq - 1} are missing (deleted)" if row.seq > expected_seq else f"entry {row.seq} is out of order",
+                    )
+                )
             if row.prev_hash != prev_hash:
-                findings.append(Finding(row.seq, f"entry {row.seq} does not follow its predecessor (reordered, inserted, or the entry before it was deleted or edited)"))
+                findings.append(
+                    Finding(row.seq, f"entry {row.seq} does not follow its predecessor (reordered, inserted, or the entry before it was deleted or edited)")
+                )
             if not hmac.compare_digest(self._hash(row.prev_hash, values), row.hash):
                 findings.append(Finding(row.seq, f"entry {row.seq} was edited: its keyed hash does not match its content"))
             expected_seq = row.seq + 1
@@ -259,17 +280,25 @@ class AuditTrail:
     def _check_signed(self, signed: tuple[int, str] | str | None, last: int, at_signed: str | None) -> list[Finding]:
         """Findings from comparing the database with the signed head outside it."""
         if signed is None:
-            return [Finding(last, f"the signed head {self.head_file} outside the database is missing: the trail's "
-                                  "completeness cannot be shown (deleted, or a home made before signed heads)")]
+            return [
+                Finding(
+                    last,
+                    f"the signed head {self.head_file} outside the database is missing: the trail's "
+                    "completeness cannot be shown (deleted, or a home made before signed heads)",
+                )
+            ]
         if isinstance(signed, str):
             return [Finding(last, signed)]
         seq, digest = signed
         if seq > last:
-            return [Finding(last + 1, f"entries {last + 1}..{seq} at the end of the trail are missing (deleted); the signed "
-                                      f"head outside the database records entry {seq}")]
+            return [
+                Finding(
+                    last + 1,
+                    f"entries {last + 1}..{seq} at the end of the trail are missing (deleted); the signed head outside the database records entry {seq}",
+                )
+            ]
         if seq > 0 and at_signed != digest:
-            return [Finding(seq, f"entry {seq} is not the one the signed head outside the database records (the trail "
-                                 "was rewritten)")]
+            return [Finding(seq, f"entry {seq} is not the one the signed head outside the database records (the trail was rewritten)")]
         return []
 
     def export_csv(self, sink: TextIO) -> int:

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm import sessionmaker
 
 from avanon.access.db import LoginAttempt, Session, User
@@ -144,8 +144,7 @@ class SecretBox:
             data = base64.urlsafe_b64decode(stored.encode("ascii"))
             raw = self._aead.decrypt(data[:12], data[12:], self._aad(username))
         except (binascii.Error, ValueError, InvalidTag):
-            raise AccessError(f"The one-time password secret of user {username!r} cannot be decrypted (other key, or "
-                              "altered); enrol the user again.") from None
+            raise AccessError(f"The one-time password secret of user {username!r} cannot be decrypted (other key, or altered); enrol the user again.") from None
         return base64.b32encode(raw).decode("ascii").rstrip("=")
 
 
@@ -178,8 +177,9 @@ class Authenticator:
         Key that encrypts TOTP secrets in the catalogue (:class:`SecretBox`), kept outside it.
     """
 
-    def __init__(self, sessions: sessionmaker[sa.orm.Session], clock: Callable[[], dt.datetime],
-                 hasher: PasswordHasher | None = None, *, secret_key: bytes) -> None:
+    def __init__(
+        self, sessions: sessionmaker[sa.orm.Session], clock: Callable[[], dt.datetime], hasher: PasswordHasher | None = None, *, secret_key: bytes
+    ) -> None:
         self._box = SecretBox(secret_key)
         self._sessions = sessions
         self._clock = clock
@@ -212,8 +212,15 @@ class Authenticator:
             if session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none():
                 raise ParameterError(f"A user named {username!r} already exists.")
             stored = self._box.seal(username, secret) if secret else None
-            user = User(username=username, role=role, password_hash=self._hasher.hash(password), totp_secret=stored,
-                        totp_last_step=0, active=True, created=self._clock())
+            user = User(
+                username=username,
+                role=role,
+                password_hash=self._hasher.hash(password),
+                totp_secret=stored,
+                totp_last_step=0,
+                active=True,
+                created=self._clock(),
+            )
             session.add(user)
             session.flush()
             principal = Principal(user.id, user.username, user.role)
@@ -253,9 +260,15 @@ class Authenticator:
         minutes = int(LOCKOUT.total_seconds() // 60)
         recent = sa.and_(LoginAttempt.time > since, LoginAttempt.success.is_(False))
         with self._sessions() as session:
-            pair = session.execute(sa.select(LoginAttempt.success).where(
-                LoginAttempt.username == username, LoginAttempt.ip.is_(None) if ip is None else LoginAttempt.ip == ip,
-                LoginAttempt.time > since).order_by(LoginAttempt.time.desc())).scalars().all()
+            pair = (
+                session.execute(
+                    sa.select(LoginAttempt.success)
+                    .where(LoginAttempt.username == username, LoginAttempt.ip.is_(None) if ip is None else LoginAttempt.ip == ip, LoginAttempt.time > since)
+                    .order_by(LoginAttempt.time.desc())
+                )
+                .scalars()
+                .all()
+            )
             recent_failures = 0
             for success in pair:
                 if success:
@@ -263,13 +276,11 @@ class Authenticator:
                 recent_failures += 1
             if recent_failures >= MAX_FAILURES:
                 return f"too many failed logins for this user name; try again in {minutes} minutes"
-            account = session.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(
-                LoginAttempt.username == username, recent)).scalar_one()
+            account = session.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(LoginAttempt.username == username, recent)).scalar_one()
             if account >= MAX_PER_ACCOUNT:
                 return f"too many failed logins for this user name; try again in {minutes} minutes"
             if ip:
-                count = session.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(
-                    LoginAttempt.ip == ip, recent)).scalar_one()
+                count = session.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(LoginAttempt.ip == ip, recent)).scalar_one()
                 if count >= MAX_PER_ADDRESS:
                     return "too many failed logins from this address; try again later"
         return None
@@ -317,8 +328,7 @@ class Authenticator:
                     user.password_hash = self._hasher.hash(password)
                 token = secrets.token_urlsafe(32)
                 info = SessionInfo(Principal(user.id, user.username, user.role), secrets.token_urlsafe(32), now + SESSION_LIFETIME)
-                session.add(Session(token_hash=_token_hash(token), user_id=user.id, csrf=info.csrf, created=now,
-                                    expires=info.expires, ip=ip))
+                session.add(Session(token_hash=_token_hash(token), user_id=user.id, csrf=info.csrf, created=now, expires=info.expires, ip=ip))
         if refused:
             raise AccessError(LOGIN_REFUSED)
         return token, info

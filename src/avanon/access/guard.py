@@ -155,7 +155,9 @@ class ExportGuard:
         if actual in self.originals:
             raise ExportRefused(relpath, "it is byte-identical to an original (raw material)")
         if actual != entry["output_sha256"]:
-            raise ExportRefused(relpath, f"its SHA-256 {actual[:12]}... differs from the manifest's {str(entry['output_sha256'])[:12]}... (provenance does not verify)")
+            raise ExportRefused(
+                relpath, f"its SHA-256 {actual[:12]}... differs from the manifest's {str(entry['output_sha256'])[:12]}... (provenance does not verify)"
+            )
         return Cleared(relpath, str(entry.get("input", "")), str(entry["input_sha256"]), actual, os.path.getsize(target), entry)
 
     def sweep(self) -> tuple[list[Cleared], list[ExportRefused]]:

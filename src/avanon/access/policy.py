@@ -25,10 +25,10 @@ ROLES = ("administrator", "steward", "researcher", "guest")
 KINDS = ("video", "audio", "derived")
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "administrator": frozenset({"catalogue.view", "request.decide", "release.approve", "review.original",
-                                "audit.read", "consent.manage", "users.manage", "flags.read"}),
-    "steward": frozenset({"catalogue.view", "request.decide", "release.approve", "review.original",
-                          "audit.read", "consent.manage", "flags.read"}),
+    "administrator": frozenset(
+        {"catalogue.view", "request.decide", "release.approve", "review.original", "audit.read", "consent.manage", "users.manage", "flags.read"}
+    ),
+    "steward": frozenset({"catalogue.view", "request.decide", "release.approve", "review.original", "audit.read", "consent.manage", "flags.read"}),
     "researcher": frozenset({"catalogue.view", "request.create"}),
     "guest": frozenset({"catalogue.view"}),
 }
@@ -123,8 +123,7 @@ def require(principal: Principal, action: str) -> None:
         raise AccessError(f"User {principal.username} (role {principal.role}) may not {action}.")
 
 
-def may_read(principal: Principal, *, study: str, tier: str, approved: bool, excluded: bool,
-             grants: Iterable[GrantView], now: dt.datetime) -> bool:
+def may_read(principal: Principal, *, study: str, tier: str, approved: bool, excluded: bool, grants: Iterable[GrantView], now: dt.datetime) -> bool:
     """Whether the principal may see and download a released file.
 
     Parameters
@@ -156,8 +155,7 @@ def may_read(principal: Principal, *, study: str, tier: str, approved: bool, exc
     return any(g.study == study and g.expires > now and tier_rank(g.tier) <= rank for g in grants)
 
 
-def consent_cap(kind: str, consents: Iterable[Consent], *, has_audio: bool = True,
-                today: dt.date) -> tuple[str | None, str]:
+def consent_cap(kind: str, consents: Iterable[Consent], *, has_audio: bool = True, today: dt.date) -> tuple[str | None, str]:
     """The widest tier the participants' consent allows for one file.
 
     Parameters
@@ -201,6 +199,8 @@ def consent_cap(kind: str, consents: Iterable[Consent], *, has_audio: bool = Tru
         own = "public" if consent.public else "learning" if consent.excerpts else "authorized"
         if tier_rank(own) < tier_rank(cap):
             cap = own
-            reason = {"learning": "a participant agreed to teaching excerpts but not to public release",
-                      "authorized": "a participant agreed to research use only"}.get(own, reason)
+            reason = {
+                "learning": "a participant agreed to teaching excerpts but not to public release",
+                "authorized": "a participant agreed to research use only",
+            }.get(own, reason)
     return cap, reason

@@ -93,9 +93,12 @@ class Settings:
     def from_env(cls, home: Path | None = None) -> Settings:
         """Read the settings from the environment."""
         root = Path(home or os.environ.get("AVANON_HOME") or ".avanon").absolute()
-        return cls(root, os.environ.get("AVANON_DB") or f"sqlite:///{root / 'catalogue.sqlite'}",
-                   Path(os.environ.get("AVANON_AUDIT_KEY_FILE") or root / "audit.key"),
-                   Path(os.environ.get("AVANON_VAULT") or root / "vault"))
+        return cls(
+            root,
+            os.environ.get("AVANON_DB") or f"sqlite:///{root / 'catalogue.sqlite'}",
+            Path(os.environ.get("AVANON_AUDIT_KEY_FILE") or root / "audit.key"),
+            Path(os.environ.get("AVANON_VAULT") or root / "vault"),
+        )
 
     @property
     def audit_head_file(self) -> Path:
@@ -186,9 +189,16 @@ class Governance:
         with it, ``audit verify`` also catches a cut tail and wholesale deletion.
     """
 
-    def __init__(self, db: str | Engine, *, audit_key: bytes, vault: object | None = None,
-                 clock: Callable[[], dt.datetime] | None = None, hasher: PasswordHasher | None = None,
-                 audit_head: Path | None = None) -> None:
+    def __init__(
+        self,
+        db: str | Engine,
+        *,
+        audit_key: bytes,
+        vault: object | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        hasher: PasswordHasher | None = None,
+        audit_head: Path | None = None,
+    ) -> None:
         self.engine = connect(db)
         self._sessions = session_factory(self.engine)
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
@@ -199,8 +209,7 @@ class Governance:
     @classmethod
     def from_settings(cls, settings: Settings, *, vault: object | None = None, hasher: PasswordHasher | None = None) -> Governance:
         """Open the catalogue named by ``settings``."""
-        return cls(settings.db, audit_key=read_key_file(settings.audit_key_file), vault=vault, hasher=hasher,
-                   audit_head=settings.audit_head_file)
+        return cls(settings.db, audit_key=read_key_file(settings.audit_key_file), vault=vault, hasher=hasher, audit_head=settings.audit_head_file)
 
     # ------------------------------------------------------------------ users and sessions
     def create_user(self, actor: str, username: str, role: str, password: str, *, mfa: bool | None = None) -> str | None:
@@ -224,8 +233,7 @@ class Governance:
         self.auth.logout(token)
         self.audit.record(principal.username, "logout", principal.username, ip=ip)
 
-    def refuse(self, actor: str, action: str, target: str, reason: str, *, ip: str | None = None,
-               flag: bool = False) -> None:
+    def refuse(self, actor: str, action: str, target: str, reason: str, *, ip: str | None = None, flag: bool = False) -> None:
         """Record a refusal by ``actor`` (a user name), and flag it to stewards when ``flag``."""
         self.audit.record(actor, "refusal", target, outcome="refused", ip=ip, detail={"action": action, "reason": reason})
         if flag:
@@ -235,8 +243,7 @@ class Governance:
     def check_permission(self, principal: Principal, action: str, target: str, *, ip: str | None = None) -> None:
         """:func:`require`, recording a refusal."""
         if not allowed(principal, action):
-            self.refuse(principal.username, action, target, f"role {principal.role} lacks {action}", ip=ip,
-                        flag=action == "review.original")
+            self.refuse(principal.username, action, target, f"role {principal.role} lacks {action}", ip=ip, flag=action == "review.original")
             require(principal, action)
 
     def acting_user(self, username: str, action: str, target: str, *, ip: str | None = None) -> Principal:
@@ -257,8 +264,16 @@ class Governance:
         raise ParameterError(f"No user named {username!r}.")
 
     # ------------------------------------------------------------------ releases
-    def register_release(self, actor: str, out_dir: Path, *, study: str, name: str | None = None,
-                         tiers: dict[str, str] | None = None, participants: dict[str, list[str]] | None = None) -> int:
+    def register_release(
+        self,
+        actor: str,
+        out_dir: Path,
+        *,
+        study: str,
+        name: str | None = None,
+        tiers: dict[str, str] | None = None,
+        participants: dict[str, list[str]] | None = None,
+    ) -> int:
         """Catalogue the cleared outputs of one ``avanon run`` as a draft release.
 
         Parameters
@@ -292,8 +307,14 @@ class Governance:
             self.refuse(actor, "export", refusal.path, refusal.reason, flag=True)
         participants = participants or {}
         with self._sessions.begin() as session:
-            release = Release(name=name or Path(out_dir).name, study=study, root=str(guard.root),
-                              manifest_sha256=guard.manifest_sha256, created=self.clock(), created_by=actor)
+            release = Release(
+                name=name or Path(out_dir).name,
+                study=study,
+                root=str(guard.root),
+                manifest_sha256=guard.manifest_sha256,
+                created=self.clock(),
+                created_by=actor,
+            )
             session.add(release)
             session.flush()
             media_by_input: dict[str, ReleasedFile] = {}
@@ -302,10 +323,19 @@ class Governance:
                 kind = kind_of(item.path, item.entry)
                 codes = participants.get(item.input, [])
                 people = [self._participant(session, code, study) for code in codes]
-                row = ReleasedFile(release_id=release.id, path=item.path, original=item.input, kind=kind,
-                                   requested_tier=requested[kind], tier="private", has_audio=has_audio_of(item.path, item.entry),
-                                   size=item.size, input_sha256=item.input_sha256, output_sha256=item.output_sha256,
-                                   participants=people)
+                row = ReleasedFile(
+                    release_id=release.id,
+                    path=item.path,
+                    original=item.input,
+                    kind=kind,
+                    requested_tier=requested[kind],
+                    tier="private",
+                    has_audio=has_audio_of(item.path, item.entry),
+                    size=item.size,
+                    input_sha256=item.input_sha256,
+                    output_sha256=item.output_sha256,
+                    participants=people,
+                )
                 session.add(row)
                 rows.append(row)
                 if kind != "derived":
@@ -334,8 +364,7 @@ class Governance:
         return person
 
     def _apply_consent(self, row: ReleasedFile) -> None:
-        consents = [Consent(p.audio, p.video, p.excerpts, p.derived, p.public, p.until, p.withdrawn_at is not None)
-                    for p in row.participants]
+        consents = [Consent(p.audio, p.video, p.excerpts, p.derived, p.public, p.until, p.withdrawn_at is not None) for p in row.participants]
         cap, reason = consent_cap(row.kind, consents, has_audio=row.has_audio, today=self.clock().date())
         if cap is None:
             row.excluded, row.excluded_reason, row.tier = True, reason, "private"
@@ -370,8 +399,19 @@ class Governance:
         """Every release with its state and file count."""
         with self._sessions() as session:
             rows = session.execute(sa.select(Release).options(selectinload(Release.files)).order_by(Release.id)).scalars()
-            return [{"id": r.id, "name": r.name, "study": r.study, "created_by": r.created_by, "approved_by": r.approved_by,
-                     "approved_at": r.approved_at, "files": len(r.files), "excluded": sum(f.excluded for f in r.files)} for r in rows]
+            return [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "study": r.study,
+                    "created_by": r.created_by,
+                    "approved_by": r.approved_by,
+                    "approved_at": r.approved_at,
+                    "files": len(r.files),
+                    "excluded": sum(f.excluded for f in r.files),
+                }
+                for r in rows
+            ]
 
     # ------------------------------------------------------------------ reading files
     def grants(self, principal: Principal) -> list[GrantView]:
@@ -382,21 +422,35 @@ class Governance:
             return [GrantView(g.study, g.tier, g.expires) for g in rows]
 
     def _view(self, row: ReleasedFile) -> FileView:
-        return FileView(row.id, row.release_id, row.release.name, row.release.study, row.path, row.kind, row.tier,
-                        row.requested_tier, row.release.approved_at is not None, row.excluded, row.excluded_reason,
-                        row.size, row.derived_from, tuple(sorted(p.code for p in row.participants)))
+        return FileView(
+            row.id,
+            row.release_id,
+            row.release.name,
+            row.release.study,
+            row.path,
+            row.kind,
+            row.tier,
+            row.requested_tier,
+            row.release.approved_at is not None,
+            row.excluded,
+            row.excluded_reason,
+            row.size,
+            row.derived_from,
+            tuple(sorted(p.code for p in row.participants)),
+        )
 
     def _readable(self, principal: Principal, view: FileView, grants: list[GrantView]) -> bool:
-        return may_read(principal, study=view.study, tier=view.tier, approved=view.approved, excluded=view.excluded,
-                        grants=grants, now=self.clock())
+        return may_read(principal, study=view.study, tier=view.tier, approved=view.approved, excluded=view.excluded, grants=grants, now=self.clock())
 
     def catalogue(self, principal: Principal) -> list[FileView]:
         """Released files the principal may see (stewards and administrators see all, with their state)."""
         grants = self.grants(principal)
         with self._sessions() as session:
-            rows = session.execute(sa.select(ReleasedFile).options(selectinload(ReleasedFile.release),
-                                                                    selectinload(ReleasedFile.participants))
-                                   .order_by(ReleasedFile.release_id, ReleasedFile.path)).scalars()
+            rows = session.execute(
+                sa.select(ReleasedFile)
+                .options(selectinload(ReleasedFile.release), selectinload(ReleasedFile.participants))
+                .order_by(ReleasedFile.release_id, ReleasedFile.path)
+            ).scalars()
             views = [self._view(r) for r in rows]
         if principal.role in CURATORS:
             return views
@@ -425,8 +479,9 @@ class Governance:
         except ExportRefused as exc:
             self.refuse(principal.username, "download", view.path, exc.reason, ip=ip, flag=True)
             raise
-        self.audit.record(principal.username, "download", view.path, ip=ip, purpose=purpose,
-                          detail={"file": view.id, "tier": view.tier, "sha256": cleared.output_sha256})
+        self.audit.record(
+            principal.username, "download", view.path, ip=ip, purpose=purpose, detail={"file": view.id, "tier": view.tier, "sha256": cleared.output_sha256}
+        )
         return Path(root) / cleared.path, view
 
     def original(self, principal: Principal, file_id: int, *, ip: str | None = None) -> Iterator[bytes]:
@@ -439,8 +494,9 @@ class Governance:
             row = session.get(ReleasedFile, file_id)
             vault_path = f"{view.study}/{row.original}"  # type: ignore[union-attr]
         stored = self.vault.find(vault_path)  # type: ignore[attr-defined]
-        self.audit.record(principal.username, "read", vault_path, ip=ip, purpose="side-by-side review",
-                          detail={"file": file_id, "original_sha256": stored.sha256})
+        self.audit.record(
+            principal.username, "read", vault_path, ip=ip, purpose="side-by-side review", detail={"file": file_id, "original_sha256": stored.sha256}
+        )
         return self.vault.iter_plaintext(vault_path)  # type: ignore[attr-defined,no-any-return]
 
     def export(self, actor: str, out_dir: Path, paths: list[str], dest: Path) -> list[Path]:
@@ -488,9 +544,19 @@ class Governance:
             if not allowed(principal, "request.decide"):
                 query = query.where(AccessRequest.user_id == principal.id)
             names = dict(session.execute(sa.select(User.id, User.username)).all())
-            return [{"id": r.id, "user": names.get(r.user_id, "?"), "study": r.study, "tier": r.tier, "purpose": r.purpose,
-                     "status": r.status, "created": r.created, "decided_by": r.decided_by}
-                    for r in session.execute(query).scalars()]
+            return [
+                {
+                    "id": r.id,
+                    "user": names.get(r.user_id, "?"),
+                    "study": r.study,
+                    "tier": r.tier,
+                    "purpose": r.purpose,
+                    "status": r.status,
+                    "created": r.created,
+                    "decided_by": r.decided_by,
+                }
+                for r in session.execute(query).scalars()
+            ]
 
     def decide_request(self, principal: Principal, request_id: int, *, approve: bool, days: int = 90, ip: str | None = None) -> int | None:
         """Approve (creating a grant that expires after ``days``) or deny a pending request; returns the grant id."""
@@ -507,19 +573,44 @@ class Governance:
             request.status, request.decided_by, request.decided_at = ("approved" if approve else "denied"), principal.username, now
             grant_id = None
             if approve:
-                grant = Grant(user_id=request.user_id, study=request.study, tier=request.tier, purpose=request.purpose,
-                              granted_by=principal.username, created=now, expires=now + dt.timedelta(days=days), request_id=request.id)
+                grant = Grant(
+                    user_id=request.user_id,
+                    study=request.study,
+                    tier=request.tier,
+                    purpose=request.purpose,
+                    granted_by=principal.username,
+                    created=now,
+                    expires=now + dt.timedelta(days=days),
+                    request_id=request.id,
+                )
                 session.add(grant)
                 session.flush()
                 grant_id = grant.id
             study, purpose = request.study, request.purpose
-        self.audit.record(principal.username, "grant" if approve else "deny", study, ip=ip, purpose=purpose,
-                          detail={"request": request_id, "grant": grant_id, "days": days if approve else None})
+        self.audit.record(
+            principal.username,
+            "grant" if approve else "deny",
+            study,
+            ip=ip,
+            purpose=purpose,
+            detail={"request": request_id, "grant": grant_id, "days": days if approve else None},
+        )
         return grant_id
 
     # ------------------------------------------------------------------ consent
-    def set_consent(self, actor: str, code: str, study: str, *, audio: bool = False, video: bool = False, excerpts: bool = False,
-                    derived: bool = False, public: bool = False, until: dt.date | None = None) -> None:
+    def set_consent(
+        self,
+        actor: str,
+        code: str,
+        study: str,
+        *,
+        audio: bool = False,
+        video: bool = False,
+        excerpts: bool = False,
+        derived: bool = False,
+        public: bool = False,
+        until: dt.date | None = None,
+    ) -> None:
         """Record (or replace) what participant ``code`` agreed to; released files' tiers follow."""
         with self._sessions.begin() as session:
             person = session.get(Participant, code)
@@ -535,14 +626,29 @@ class Governance:
             session.flush()
             for row in self._files_of(session, code):
                 self._apply_consent(row)
-        self.audit.record(actor, "consent", code, detail={"study": study, "audio": audio, "video": video, "excerpts": excerpts,
-                                                           "derived": derived, "public": public, "until": until.isoformat() if until else None})
+        self.audit.record(
+            actor,
+            "consent",
+            code,
+            detail={
+                "study": study,
+                "audio": audio,
+                "video": video,
+                "excerpts": excerpts,
+                "derived": derived,
+                "public": public,
+                "until": until.isoformat() if until else None,
+            },
+        )
 
     @staticmethod
     def _files_of(session: sa.orm.Session, code: str) -> list[ReleasedFile]:
         ids = sa.select(file_participants.c.file_id).where(file_participants.c.participant == code)
-        return list(session.execute(sa.select(ReleasedFile).where(ReleasedFile.id.in_(ids))
-                                    .options(selectinload(ReleasedFile.participants), selectinload(ReleasedFile.release))).scalars())
+        return list(
+            session.execute(
+                sa.select(ReleasedFile).where(ReleasedFile.id.in_(ids)).options(selectinload(ReleasedFile.participants), selectinload(ReleasedFile.release))
+            ).scalars()
+        )
 
     def withdraw(self, actor: str, code: str, *, ip: str | None = None) -> list[str]:
         """Withdraw a participant: exclude their released files, flag stewards, schedule originals for disposal.
@@ -563,8 +669,7 @@ class Governance:
             for row in rows:
                 self._apply_consent(row)
             originals = sorted({f"{row.release.study}/{row.original}" for row in rows})
-            session.add(Flag(created=now, kind="withdrawal", actor=actor,
-                             detail=f"participant {code} withdrew: {len(rows)} released files excluded"))
+            session.add(Flag(created=now, kind="withdrawal", actor=actor, detail=f"participant {code} withdrew: {len(rows)} released files excluded"))
         scheduled = []
         if self.vault is not None:
             known = {f.path for f in self.vault.files()}  # type: ignore[attr-defined]
@@ -585,10 +690,20 @@ class Governance:
                 for f in files:
                     key = "excluded" if f.excluded else f.tier
                     tiers[key] = tiers.get(key, 0) + 1
-                rows.append({"participant": p.code, "audio": p.audio, "video": p.video, "excerpts": p.excerpts,
-                             "derived": p.derived, "public": p.public, "until": p.until.isoformat() if p.until else "",
-                             "withdrawn": p.withdrawn_at.date().isoformat() if p.withdrawn_at else "",
-                             "files": len(files), **{f"files_{k}": v for k, v in sorted(tiers.items())}})
+                rows.append(
+                    {
+                        "participant": p.code,
+                        "audio": p.audio,
+                        "video": p.video,
+                        "excerpts": p.excerpts,
+                        "derived": p.derived,
+                        "public": p.public,
+                        "until": p.until.isoformat() if p.until else "",
+                        "withdrawn": p.withdrawn_at.date().isoformat() if p.withdrawn_at else "",
+                        "files": len(files),
+                        **{f"files_{k}": v for k, v in sorted(tiers.items())},
+                    }
+                )
         return rows
 
     def purge_originals(self, actor: str, *, now: dt.datetime | None = None) -> dict[str, object]:
@@ -605,8 +720,10 @@ class Governance:
         """Open flags (refused exports, withdrawals) for stewards."""
         self.check_permission(principal, "flags.read", "flags", ip=ip)
         with self._sessions() as session:
-            return [{"id": f.id, "created": f.created, "kind": f.kind, "actor": f.actor, "detail": f.detail}
-                    for f in session.execute(sa.select(Flag).where(Flag.resolved.is_(False)).order_by(Flag.id.desc())).scalars()]
+            return [
+                {"id": f.id, "created": f.created, "kind": f.kind, "actor": f.actor, "detail": f.detail}
+                for f in session.execute(sa.select(Flag).where(Flag.resolved.is_(False)).order_by(Flag.id.desc())).scalars()
+            ]
 
     def audit_entries(self, principal: Principal, *, limit: int = 200, ip: str | None = None) -> list[object]:
         """Newest audit entries (stewards and administrators)."""

@@ -10,7 +10,21 @@ from avanon.annotations.formats import FORMATS, detect_format, is_annotation, re
 from avanon.annotations.model import REDACTED_TIER, Annotation, AnnotationDocument, MediaLink, Tier
 
 __all__ = [
-    "FORMATS", "REDACTED_TIER", "Annotation", "AnnotationDocument", "AnnotationResult", "MediaInfo", "MediaLink",
-    "Problem", "Tier", "carry_annotations", "check_durations", "check_structure", "check_within", "detect_format",
-    "is_annotation", "read_annotations", "write_annotations",
+    "FORMATS",
+    "REDACTED_TIER",
+    "Annotation",
+    "AnnotationDocument",
+    "AnnotationResult",
+    "MediaInfo",
+    "MediaLink",
+    "Problem",
+    "Tier",
+    "carry_annotations",
+    "check_durations",
+    "check_structure",
+    "check_within",
+    "detect_format",
+    "is_annotation",
+    "read_annotations",
+    "write_annotations",
 ]

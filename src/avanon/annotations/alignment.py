@@ -64,12 +64,18 @@ def check_structure(doc: AnnotationDocument) -> list[Problem]:
             if ann.onset is not None and ann.offset is not None and ann.offset < ann.onset:
                 problems.append(Problem(tier.name, ann.label(), ann.onset, ann.offset, "ends before it starts"))
         if doc.format == "textgrid" and tier.kind == "interval":
-            timed = sorted((a for a in tier.annotations if a.onset is not None and a.offset is not None),
-                           key=lambda a: (a.onset, a.offset))
+            timed = sorted((a for a in tier.annotations if a.onset is not None and a.offset is not None), key=lambda a: (a.onset, a.offset))
             for previous, current in zip(timed, timed[1:]):
                 if current.onset < previous.offset - 1e-9:  # type: ignore[operator]
-                    problems.append(Problem(tier.name, current.label(), current.onset, current.offset,
-                                            f"overlaps {previous.label()} ({_t(previous.onset)}-{_t(previous.offset)} s)"))
+                    problems.append(
+                        Problem(
+                            tier.name,
+                            current.label(),
+                            current.onset,
+                            current.offset,
+                            f"overlaps {previous.label()} ({_t(previous.onset)}-{_t(previous.offset)} s)",
+                        )
+                    )
     return problems
 
 
@@ -88,18 +94,17 @@ def check_within(doc: AnnotationDocument, duration: float, *, tolerance: float =
         for ann in tier.annotations:
             times = [t for t in (ann.onset, ann.offset) if t is not None]
             if times and max(times) > limit:
-                problems.append(Problem(tier.name, ann.label(), ann.onset, ann.offset,
-                                        f"ends after the media, which lasts {duration:.3f} s"))
+                problems.append(Problem(tier.name, ann.label(), ann.onset, ann.offset, f"ends after the media, which lasts {duration:.3f} s"))
             if ann.onset is not None and ann.onset < -tolerance:
                 problems.append(Problem(tier.name, ann.label(), ann.onset, ann.offset, "starts before the media"))
     if doc.extent is not None and doc.extent[1] > limit:
-        problems.append(Problem("", "", doc.extent[0], doc.extent[1],
-                                f"document extent ends at {doc.extent[1]:.3f} s, after the media, which lasts {duration:.3f} s"))
+        problems.append(
+            Problem("", "", doc.extent[0], doc.extent[1], f"document extent ends at {doc.extent[1]:.3f} s, after the media, which lasts {duration:.3f} s")
+        )
     return problems
 
 
-def check_durations(input_duration: float, output_duration: float, *, tolerance: float = DEFAULT_TOLERANCE,
-                    name: str = "media") -> list[Problem]:
+def check_durations(input_duration: float, output_duration: float, *, tolerance: float = DEFAULT_TOLERANCE, name: str = "media") -> list[Problem]:
     """A problem if the anonymized media does not last as long as the original.
 
     Parameters
@@ -109,5 +114,13 @@ def check_durations(input_duration: float, output_duration: float, *, tolerance:
     """
     if abs(input_duration - output_duration) <= tolerance:
         return []
-    return [Problem("", "", None, None, f"{name} lasts {output_duration:.3f} s after anonymization but {input_duration:.3f} s "
-                                        f"before (difference {output_duration - input_duration:+.3f} s, tolerance {tolerance} s)")]
+    return [
+        Problem(
+            "",
+            "",
+            None,
+            None,
+            f"{name} lasts {output_duration:.3f} s after anonymization but {input_duration:.3f} s "
+            f"before (difference {output_duration - input_duration:+.3f} s, tolerance {tolerance} s)",
+        )
+    ]

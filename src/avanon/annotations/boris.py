@@ -22,8 +22,8 @@ from pathlib import Path
 
 from avanon.annotations.model import Annotation, AnnotationDocument, MediaLink, Tier
 from avanon.annotations.safety import csv_rows, neutralize_cell, read_text
-from avanon.files import write_atomic
 from avanon.errors import MediaError
+from avanon.files import write_atomic
 
 MEDIA_COLUMNS = ("Media file path", "Media file", "Media file name", "Image file path")
 _PAIR_KEYS = ("Observation id", "Subject", "Behavior", "Modifiers")
@@ -81,7 +81,7 @@ def read_boris(path: Path) -> AnnotationDocument:
     doc.options.update({"delimiter": delimiter, "columns": columns, "layout": layout, "header_media_keys": tuple(media_keys)})
     doc.native = {"preamble": preamble}
     tiers: dict[str, Tier] = {}
-    records = [dict(zip(columns, row)) for row in rows[head + 1:] if any(c.strip() for c in row)]
+    records = [dict(zip(columns, row)) for row in rows[head + 1 :] if any(c.strip() for c in row)]
     start = head + 2
     if layout == "aggregated":
         for offset, rec in enumerate(records):
@@ -102,8 +102,7 @@ def read_boris(path: Path) -> AnnotationDocument:
             key = tuple(rec.get(k, "") for k in _PAIR_KEYS)
             where = f"subject {rec.get('Subject', '')!r}, behaviour {rec.get('Behavior', '')!r}"
             if status == "POINT":
-                _tier(tiers, rec).annotations.append(
-                    Annotation(onset=time, offset=time, value=rec.get("Behavior", ""), id=str(number), fields=_rest(rec)))
+                _tier(tiers, rec).annotations.append(Annotation(onset=time, offset=time, value=rec.get("Behavior", ""), id=str(number), fields=_rest(rec)))
             elif status == "START":
                 if key in open_events:
                     raise MediaError(f"{path}: row {number}: {where} starts again before it stopped")
@@ -177,8 +176,13 @@ def write_boris(doc: AnnotationDocument, path: Path) -> None:
             order = float(ann.id) if ann.id.isdigit() else math.inf
             point = ann.onset == ann.offset and ann.fields.get(status_column, "").upper() in ("POINT", "")
             if layout == "aggregated":
-                base.update({"Start (s)": _fmt(ann.onset), "Stop (s)": _fmt(ann.offset),
-                             "Duration (s)": "NA" if point and base.get("Behavior type") == "POINT" else _fmt(ann.offset - ann.onset)})
+                base.update(
+                    {
+                        "Start (s)": _fmt(ann.onset),
+                        "Stop (s)": _fmt(ann.offset),
+                        "Duration (s)": "NA" if point and base.get("Behavior type") == "POINT" else _fmt(ann.offset - ann.onset),
+                    }
+                )
                 base.setdefault("Behavior type", "POINT" if point else "STATE")
                 out.append((ann.onset, order, [base.get(c, "") for c in columns]))
             elif point and ann.fields.get(status_column, "POINT").upper() == "POINT" and not ann.end_fields:
@@ -186,8 +190,7 @@ def write_boris(doc: AnnotationDocument, path: Path) -> None:
                 out.append((ann.onset, order, [base.get(c, "") for c in columns]))
             else:
                 start = {**base, "Time": _fmt(ann.onset), status_column: "START"}
-                stop = {**(ann.end_fields or ann.fields), "Subject": tier.name, "Behavior": ann.value,
-                        "Time": _fmt(ann.offset), status_column: "STOP"}
+                stop = {**(ann.end_fields or ann.fields), "Subject": tier.name, "Behavior": ann.value, "Time": _fmt(ann.offset), status_column: "STOP"}
                 end_order = float(ann.end_fields["_row"]) if "_row" in ann.end_fields else math.inf
                 out.append((ann.onset, order, [start.get(c, "") for c in columns]))
                 out.append((ann.offset, end_order, [stop.get(c, "") for c in columns]))

@@ -18,8 +18,7 @@ from typing import Literal
 
 from avanon.annotations.alignment import DEFAULT_TOLERANCE, check_durations, check_structure, check_within
 from avanon.annotations.formats import read_annotations, write_annotations
-from avanon.annotations.model import (is_absolute_link, linear_time_map, link_basename,
-                                      mark_segments, relink, retime)
+from avanon.annotations.model import is_absolute_link, linear_time_map, link_basename, mark_segments, relink, retime
 from avanon.annotations.pairing import pair_media
 from avanon.annotations.pseudonymize import Namer, TextAnonymizer, anonymize_document
 from avanon.errors import AvanonError, ParameterError
@@ -174,8 +173,7 @@ def carry_annotations(
         if target is None:
             continue
         media_out = media[target].output
-        new = (posixpath.splitext(posixpath.basename(media_out))[0] if link.kind == "stem"
-               else posixpath.relpath(media_out, out_dir or "."))
+        new = posixpath.splitext(posixpath.basename(media_out))[0] if link.kind == "stem" else posixpath.relpath(media_out, out_dir or ".")
         link_map[link.path] = new
         if link.relative:
             link_map[link.relative] = new
@@ -238,7 +236,7 @@ def _output_name(rel: str, media_rel: str, media_out: str, anonymizer: TextAnony
     if stem == media_stem:
         suffix = ""
     elif stem.startswith(media_stem):
-        suffix = anonymizer.text(stem[len(media_stem):])
+        suffix = anonymizer.text(stem[len(media_stem) :])
     else:
         suffix = "_ann-" + anonymizer.namer(anonymizer.secret, "file", rel)
     return posixpath.join(posixpath.dirname(media_out), f"{out_stem}{suffix}{ext}")

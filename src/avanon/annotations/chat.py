@@ -41,8 +41,8 @@ from pathlib import Path
 
 from avanon.annotations.model import Annotation, AnnotationDocument, MediaLink, Tier
 from avanon.annotations.safety import read_text
-from avanon.files import write_atomic
 from avanon.errors import MediaError, ParameterError
+from avanon.files import write_atomic
 
 BULLET = "\x15"
 _BULLET_AT_END = re.compile(r"(\s*)\x15(\d+)_(\d+)\x15([ \t]*)$")
@@ -80,7 +80,7 @@ class Record:
     @property
     def ending(self) -> str:
         last = self.lines[-1]
-        return last[len(last.rstrip("\r\n")):]
+        return last[len(last.rstrip("\r\n")) :]
 
 
 def _records(text: str, source: str) -> list[Record]:
@@ -94,8 +94,7 @@ def _records(text: str, source: str) -> list[Record]:
         match = _HEAD.match(body)
         if body[:1] in "@*%" and match is not None:
             kind = {"@": "header", "*": "utterance", "%": "dependent"}[body[0]]
-            records.append(Record(kind, [line], name=match.group(1)[1:], head=match.group(0),
-                                  content=body[match.end():]))
+            records.append(Record(kind, [line], name=match.group(1)[1:], head=match.group(0), content=body[match.end() :]))
         elif body.startswith("@"):
             records.append(Record("header", [line], name=body[1:].strip(), head=body))
         elif body.startswith(("*", "%")):
@@ -168,8 +167,14 @@ def read_chat(path: Path) -> AnnotationDocument:
             record.extra["utterance"] = current.id
         line += len(record.lines)
     doc.tiers = list(tiers.values())
-    doc.options.update({"private_header_keys": tuple(private), "annotator_header_keys": tuple(annotators),
-                        "person_header_keys": tuple(persons), "age_header_keys": tuple(ages)})
+    doc.options.update(
+        {
+            "private_header_keys": tuple(private),
+            "annotator_header_keys": tuple(annotators),
+            "person_header_keys": tuple(persons),
+            "age_header_keys": tuple(ages),
+        }
+    )
     return doc
 
 
@@ -193,7 +198,7 @@ def _utterance(record: Record, index: int, source: str, line: int) -> Annotation
         if end < start:
             raise MediaError(f"{source}: line {line}: bullet {start}_{end} ends before it starts")
         ann.onset, ann.offset = start / 1000.0, end / 1000.0
-        ann.value = record.content[:match.start()]
+        ann.value = record.content[: match.start()]
         record.extra.update({"gap": match.group(1), "tail": match.group(4)})
     record.extra.update({"value": ann.value, "onset": str(ann.onset), "offset": str(ann.offset)})
     return ann

@@ -44,18 +44,36 @@ from avanon.annotations.safety import MAX_BYTES, neutralize_cell, table_error, w
 from avanon.errors import MediaError
 from avanon.files import write_atomic
 
-
-PERSON_COLUMNS = ("name", "first_name", "firstname", "given_name", "last_name", "lastname", "surname",
-                  "family_name", "full_name", "participant_name", "child_name", "parent_name", "mother_name",
-                  "father_name", "guardian", "guardian_name")
+PERSON_COLUMNS = (
+    "name",
+    "first_name",
+    "firstname",
+    "given_name",
+    "last_name",
+    "lastname",
+    "surname",
+    "family_name",
+    "full_name",
+    "participant_name",
+    "child_name",
+    "parent_name",
+    "mother_name",
+    "father_name",
+    "guardian",
+    "guardian_name",
+)
 PLACEHOLDER_COLUMNS = {
     "DATE": ("birthdate", "birth_date", "date_of_birth", "dob", "birthday"),
     "EMAIL": ("email", "e_mail", "mail", "email_address"),
     "PHONE": ("phone", "telephone", "tel", "mobile", "phone_number"),
     "ADDRESS": ("address", "street", "street_address", "home_address", "postcode", "zip", "zip_code", "postal_code"),
 }
-_BINARY = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP container (docx, odt, zip, ...)"),
-           (b"\xd0\xcf\x11\xe0", "an OLE document (doc, xls, msg)"), (b"{\\rtf", "an RTF document"))
+_BINARY = (
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP container (docx, odt, zip, ...)"),
+    (b"\xd0\xcf\x11\xe0", "an OLE document (doc, xls, msg)"),
+    (b"{\\rtf", "an RTF document"),
+)
 _KEY_LINE = re.compile(r"^(\s*-?\s*)([\"']?)([A-Za-z][\w -]*?)\2(\s*:\s+)(.*?)(\s*)$")
 
 
@@ -86,13 +104,12 @@ class _Cells:
     def learn(self, names: list[str]) -> None:
         """Replace the names of a person column wherever else they occur (notes, other columns)."""
         lookup = self.anonymizer._lookup
-        self.anonymizer.add_names({n.strip(): lookup.get(n.strip().casefold(), n.strip().casefold())
-                                   for n in names if n.strip()})
+        self.anonymizer.add_names({n.strip(): lookup.get(n.strip().casefold(), n.strip().casefold()) for n in names if n.strip()})
 
 
-def anonymize_other(src: Path, dst: Path, *, secret: bytes,
-                    roster: Sequence[str] | Mapping[str, str] | None = None,
-                    namer: Namer | None = None) -> dict[str, int]:
+def anonymize_other(
+    src: Path, dst: Path, *, secret: bytes, roster: Sequence[str] | Mapping[str, str] | None = None, namer: Namer | None = None
+) -> dict[str, int]:
     """Write an anonymized copy of a non-media study file, or refuse it.
 
     Parameters
@@ -125,8 +142,9 @@ def anonymize_other(src: Path, dst: Path, *, secret: bytes,
     cells = _Cells(anonymizer)
     size = src.stat().st_size
     if size > MAX_BYTES:
-        raise MediaError(f"{src}: {size} bytes, larger than the {MAX_BYTES} bytes avanon checks for personal "
-                         "information; split it or leave it out of the study folder")
+        raise MediaError(
+            f"{src}: {size} bytes, larger than the {MAX_BYTES} bytes avanon checks for personal information; split it or leave it out of the study folder"
+        )
     suffix = src.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         write_atomic(dst, _xlsx(src, cells))
@@ -143,11 +161,13 @@ def _decode(data: bytes, src: Path) -> tuple[str, str, bytes]:
     """Text, the encoding to write it back in, and the byte-order mark to put first."""
     for magic, what in _BINARY:
         if data.startswith(magic):
-            raise MediaError(f"{src}: {what}; avanon cannot check it for personal information, so it is not "
-                             "copied (convert it to text, or copy it deliberately with the recipe's switch)")
+            raise MediaError(
+                f"{src}: {what}; avanon cannot check it for personal information, so it is not "
+                "copied (convert it to text, or copy it deliberately with the recipe's switch)"
+            )
     for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
         if data.startswith(bom):
-            return _strict(data[len(bom):], encoding, src), encoding, bom
+            return _strict(data[len(bom) :], encoding, src), encoding, bom
     if len(data) >= 2 and data.count(0) > len(data) // 4:
         encoding = "utf-16-be" if data[0] == 0 else "utf-16-le"
         return _strict(data, encoding, src), encoding, b""
@@ -158,8 +178,9 @@ def _decode(data: bytes, src: Path) -> tuple[str, str, bytes]:
         text, encoding = data.decode("latin-1"), "latin-1"
     controls = sum(1 for c in text if (ord(c) < 32 and c not in "\t\n\r\f") or 0x7F <= ord(c) < 0xA0)
     if controls > max(0, len(text) // 1000):
-        raise MediaError(f"{src}: binary data ({controls} control bytes) in an unknown format; avanon cannot check it "
-                         "for personal information, so it is not copied")
+        raise MediaError(
+            f"{src}: binary data ({controls} control bytes) in an unknown format; avanon cannot check it for personal information, so it is not copied"
+        )
     return text, encoding, b""
 
 
@@ -189,7 +210,7 @@ def _table(text: str, cells: _Cells, src: Path) -> str:
     with wide_cells():
         try:
             for row in reader:
-                rows.append((row, "".join(lines[consumed:reader.line_num])))
+                rows.append((row, "".join(lines[consumed : reader.line_num])))
                 consumed = reader.line_num
         except csv.Error as exc:
             raise table_error(exc, str(src), reader.line_num) from None
@@ -204,7 +225,7 @@ def _table(text: str, cells: _Cells, src: Path) -> str:
         if new == row:
             out.append(raw)
             continue
-        ending = raw[len(raw.rstrip("\r\n")):]
+        ending = raw[len(raw.rstrip("\r\n")) :]
         buffer = io.StringIO(newline="")
         csv.writer(buffer, delimiter=delimiter, lineterminator=ending).writerow(new)
         out.append(buffer.getvalue())
@@ -249,15 +270,14 @@ def _yaml(text: str, cells: _Cells, src: Path) -> str:
     cells.learn([m.group(5).strip("\"'") for m in matches if m and _column_rule(m.group(3)) == "PERSON"])
     out = []
     for line, match in zip(lines, matches):
-        ending = line[len(line.rstrip("\r\n")):]
+        ending = line[len(line.rstrip("\r\n")) :]
         rule = _column_rule(match.group(3)) if match else None
         if match and rule is not None and not match.group(5).startswith("#"):
             value = match.group(5)
             quote = value[0] if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1 else ""
             inner = value[1:-1] if quote else value
             new = quote + cells.value(rule, inner) + quote
-            out.append(match.group(1) + match.group(2) + match.group(3) + match.group(2) + match.group(4) + new
-                       + match.group(6) + ending)
+            out.append(match.group(1) + match.group(2) + match.group(3) + match.group(2) + match.group(4) + new + match.group(6) + ending)
         else:
             out.append(cells.anonymizer.text(line))
     return "".join(out)
@@ -269,8 +289,7 @@ def _xlsx(src: Path, cells: _Cells) -> bytes:
         from openpyxl.packaging.core import DocumentProperties
         from openpyxl.packaging.custom import CustomPropertyList
     except ImportError as exc:
-        raise MediaError(f"{src}: reading spreadsheets needs openpyxl (pip install openpyxl); "
-                         "the file cannot be checked, so it is not copied") from exc
+        raise MediaError(f"{src}: reading spreadsheets needs openpyxl (pip install openpyxl); the file cannot be checked, so it is not copied") from exc
     try:
         book = load_workbook(src)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors for broken files
@@ -280,8 +299,7 @@ def _xlsx(src: Path, cells: _Cells) -> bytes:
         if not rows:
             continue
         rules = [_column_rule(str(c.value)) if isinstance(c.value, str) else None for c in rows[0]]
-        cells.learn([str(row[i].value) for row in rows[1:] for i, rule in enumerate(rules)
-                     if rule == "PERSON" and i < len(row) and row[i].value is not None])
+        cells.learn([str(row[i].value) for row in rows[1:] for i, rule in enumerate(rules) if rule == "PERSON" and i < len(row) and row[i].value is not None])
         for row in rows:
             for cell in row:
                 cell.comment = None
@@ -330,11 +348,14 @@ def _fixed_times(data: bytes) -> bytes:
             content = source.read(info.filename)
             if info.filename == "docProps/core.xml":
                 content = _W3CDTF.sub(lambda m: m.group(1) + _EPOCH.encode() + m.group(3), content)
-            target.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), content,
-                            compress_type=zipfile.ZIP_DEFLATED)
+            target.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), content, compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
 _HANDLERS: dict[str, Callable[[str, _Cells, Path], str]] = {
-    ".csv": _table, ".tsv": _table, ".json": _json, ".yaml": _yaml, ".yml": _yaml,
+    ".csv": _table,
+    ".tsv": _table,
+    ".json": _json,
+    ".yaml": _yaml,
+    ".yml": _yaml,
 }

@@ -47,8 +47,8 @@ from pympi.Elan import Eaf, to_adocument
 
 from avanon.annotations.model import Annotation, AnnotationDocument, MediaLink, Tier, is_absolute_link
 from avanon.annotations.safety import check_xml
-from avanon.files import write_atomic
 from avanon.errors import MediaError, ParameterError
+from avanon.files import write_atomic
 
 _SKIPPED_PROPERTIES = {"URN", "lastUsedAnnotationId", "lastUsedAnnotation"}
 _DEFAULT_TYPE = "avanon-time-aligned"
@@ -84,11 +84,11 @@ def read_elan(path: Path) -> AnnotationDocument:
     doc.options["annotation_attributes"] = annotation_attributes
     _read_header_texts(eaf, doc)
     for desc in eaf.media_descriptors:
-        doc.media.append(MediaLink(path=desc.get("MEDIA_URL", ""), relative=desc.get("RELATIVE_MEDIA_URL", "") or "",
-                                   mime=desc.get("MIME_TYPE", "") or ""))
+        doc.media.append(MediaLink(path=desc.get("MEDIA_URL", ""), relative=desc.get("RELATIVE_MEDIA_URL", "") or "", mime=desc.get("MIME_TYPE", "") or ""))
     for desc in eaf.linked_file_descriptors:
-        doc.media.append(MediaLink(path=desc.get("LINK_URL", ""), relative=desc.get("RELATIVE_LINK_URL", "") or "",
-                                   mime=desc.get("MIME_TYPE", "") or "", role="linked"))
+        doc.media.append(
+            MediaLink(path=desc.get("LINK_URL", ""), relative=desc.get("RELATIVE_LINK_URL", "") or "", mime=desc.get("MIME_TYPE", "") or "", role="linked")
+        )
 
     for name, (aligned, refs, attrib, _) in sorted(eaf.tiers.items(), key=lambda item: item[1][3]):
         attributes = {k: str(v) for k, v in attrib.items() if k != "TIER_ID" and v is not None}
@@ -96,8 +96,7 @@ def read_elan(path: Path) -> AnnotationDocument:
         alignable = ling.get("TIME_ALIGNABLE", "true") == "true" or bool(aligned)
         tier = Tier(name=name, kind="interval" if alignable and not refs else "reference", attributes=attributes)
         for aid, (ts1, ts2, value, _svg) in aligned.items():
-            tier.annotations.append(Annotation(onset=_seconds(eaf.timeslots[ts1]), offset=_seconds(eaf.timeslots[ts2]),
-                                               value=value or "", id=aid))
+            tier.annotations.append(Annotation(onset=_seconds(eaf.timeslots[ts1]), offset=_seconds(eaf.timeslots[ts2]), value=value or "", id=aid))
         for aid, (ref, value, _prev, _svg) in refs.items():
             onset, offset = _ref_times(eaf, ref)
             tier.annotations.append(Annotation(onset=onset, offset=offset, value=value or "", id=aid, ref=ref))
@@ -314,8 +313,7 @@ def _write_links(eaf: Eaf, doc: AnnotationDocument) -> None:
     eaf.media_descriptors = []
     for index, link in enumerate(media):
         desc = dict(old_media[index]) if index < len(old_media) else {}
-        desc.update({"MEDIA_URL": link.path, "MIME_TYPE": link.mime or desc.get("MIME_TYPE"),
-                     "RELATIVE_MEDIA_URL": link.relative or None})
+        desc.update({"MEDIA_URL": link.path, "MIME_TYPE": link.mime or desc.get("MIME_TYPE"), "RELATIVE_MEDIA_URL": link.relative or None})
         if desc.get("EXTRACTED_FROM") and is_absolute_link(desc["EXTRACTED_FROM"]):
             del desc["EXTRACTED_FROM"]
         eaf.media_descriptors.append(desc)
@@ -323,8 +321,7 @@ def _write_links(eaf: Eaf, doc: AnnotationDocument) -> None:
     eaf.linked_file_descriptors = []
     for index, link in enumerate(linked):
         desc = dict(old_linked[index]) if index < len(old_linked) else {}
-        desc.update({"LINK_URL": link.path, "MIME_TYPE": link.mime or desc.get("MIME_TYPE"),
-                     "RELATIVE_LINK_URL": link.relative or None})
+        desc.update({"LINK_URL": link.path, "MIME_TYPE": link.mime or desc.get("MIME_TYPE"), "RELATIVE_LINK_URL": link.relative or None})
         if desc.get("ASSOCIATED_WITH") and is_absolute_link(desc["ASSOCIATED_WITH"]):
             del desc["ASSOCIATED_WITH"]
         eaf.linked_file_descriptors.append(desc)
@@ -343,13 +340,13 @@ def _write_header_texts(eaf: Eaf, doc: AnnotationDocument) -> None:
         new_id = header.get(f"CV {ci} ID", cv_id)
         if new_id != cv_id:
             renamed[cv_id] = new_id
-        new_descriptions = [(lang, header.get(f"CV {ci} DESCRIPTION {di}", description))
-                            for di, (lang, description) in enumerate(descriptions)]
+        new_descriptions = [(lang, header.get(f"CV {ci} DESCRIPTION {di}", description)) for di, (lang, description) in enumerate(descriptions)]
         new_entries = {}
         for ei, (cve_id, (values, entry_ref)) in enumerate(entries.items()):
-            new_values = [(header.get(f"CV {ci} ENTRY {ei} VALUE {vi}", value), lang,
-                           header.get(f"CV {ci} ENTRY {ei} DESCRIPTION {vi}", description))
-                          for vi, (value, lang, description) in enumerate(values)]
+            new_values = [
+                (header.get(f"CV {ci} ENTRY {ei} VALUE {vi}", value), lang, header.get(f"CV {ci} ENTRY {ei} DESCRIPTION {vi}", description))
+                for vi, (value, lang, description) in enumerate(values)
+            ]
             new_entries[cve_id] = (new_values, entry_ref)
         if new_id in vocabularies:
             raise ParameterError(f"{doc.source}: two controlled vocabularies are called {new_id!r} after renaming")

@@ -31,15 +31,24 @@ from avanon.annotations.safety import decode_text
 from avanon.annotations.table import read_table, table_columns, write_table
 from avanon.annotations.textgrid import read_textgrid, write_textgrid
 from avanon.errors import AvanonError, MediaError, ParameterError
-from avanon.files import ANNOTATION_SUFFIXES as _SUFFIXES, TABLE_SUFFIXES as _TABLES
+from avanon.files import ANNOTATION_SUFFIXES as _SUFFIXES
+from avanon.files import TABLE_SUFFIXES as _TABLES
 
 FORMATS = ("elan", "textgrid", "rttm", "chat", "boris", "csv")
 READERS: dict[str, Callable[[Path], AnnotationDocument]] = {
-    "elan": read_elan, "textgrid": read_textgrid, "rttm": read_rttm, "chat": read_chat, "boris": read_boris,
+    "elan": read_elan,
+    "textgrid": read_textgrid,
+    "rttm": read_rttm,
+    "chat": read_chat,
+    "boris": read_boris,
     "csv": read_table,
 }
 WRITERS: dict[str, Callable[[AnnotationDocument, Path], None]] = {
-    "elan": write_elan, "textgrid": write_textgrid, "rttm": write_rttm, "chat": write_chat, "boris": write_boris,
+    "elan": write_elan,
+    "textgrid": write_textgrid,
+    "rttm": write_rttm,
+    "chat": write_chat,
+    "boris": write_boris,
     "csv": write_table,
 }
 _SNIFF_BYTES = 64 * 1024
@@ -118,8 +127,7 @@ def read_annotations(path: Path, *, format: str | None = None) -> AnnotationDocu
     path = Path(path)
     fmt = format or detect_format(path)
     if fmt is None:
-        raise MediaError(f"{path}: not an annotation file avanon reads (ELAN .eaf, Praat .TextGrid, .rttm, "
-                         "CHAT .cha, BORIS or onset/offset .csv/.tsv)")
+        raise MediaError(f"{path}: not an annotation file avanon reads (ELAN .eaf, Praat .TextGrid, .rttm, CHAT .cha, BORIS or onset/offset .csv/.tsv)")
     if fmt not in READERS:
         raise ParameterError(f"The 'format' parameter must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     try:

@@ -69,8 +69,7 @@ def _norm(path: str) -> str:
     return posixpath.normpath(path.replace("\\", "/")) if path else path
 
 
-def pair_media(annotation: str, doc: AnnotationDocument | None, media: Iterable[str], *,
-               mapping: Mapping[str, list[str]] | None = None) -> Pairing:
+def pair_media(annotation: str, doc: AnnotationDocument | None, media: Iterable[str], *, mapping: Mapping[str, list[str]] | None = None) -> Pairing:
     """Find the media that ``annotation`` (a path relative to the study root) belongs to.
 
     Parameters
@@ -120,7 +119,7 @@ def pair_media(annotation: str, doc: AnnotationDocument | None, media: Iterable[
     best = None
     for candidate in same_folder:
         media_stem = posixpath.splitext(posixpath.basename(candidate))[0]
-        if stem == media_stem or (stem.startswith(media_stem) and stem[len(media_stem):][:1] in ("_", "-", ".", " ")):
+        if stem == media_stem or (stem.startswith(media_stem) and stem[len(media_stem) :][:1] in ("_", "-", ".", " ")):
             if best is None or len(media_stem) > len(posixpath.splitext(posixpath.basename(best))[0]):
                 best = candidate
     if best is None:

@@ -36,8 +36,13 @@ Namer = Callable[[bytes, str, str], str]
 
 PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("EMAIL", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
-    ("DATE", re.compile(r"(?<!\d)(?:\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./](?:\d{4}|\d{2})"
-                        r"|\d{1,2}-(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)-\d{4})(?!\d)")),
+    (
+        "DATE",
+        re.compile(
+            r"(?<!\d)(?:\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./](?:\d{4}|\d{2})"
+            r"|\d{1,2}-(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)-\d{4})(?!\d)"
+        ),
+    ),
     ("PHONE", re.compile(r"(?<![\w.])\+?\(?\d[\d ()/-]{5,}\d(?!\w|\.\d)")),
 )
 TEXT_PII = ("ADDRESS", "PLACE", "ID_NUMBER")
@@ -111,9 +116,16 @@ class TextAnonymizer:
         items were replaced.
     """
 
-    def __init__(self, secret: bytes, roster: Sequence[str] | Mapping[str, str] | None = None, *,
-                 detect_pii: bool = True, places: Sequence[str] = (), use_spacy: bool = True,
-                 namer: Namer | None = None) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        roster: Sequence[str] | Mapping[str, str] | None = None,
+        *,
+        detect_pii: bool = True,
+        places: Sequence[str] = (),
+        use_spacy: bool = True,
+        namer: Namer | None = None,
+    ) -> None:
         if not isinstance(secret, bytes) or len(secret) < 16:
             raise ParameterError("The 'secret' parameter of TextAnonymizer must be bytes of length >= 16.")
         self.secret = secret
@@ -128,8 +140,7 @@ class TextAnonymizer:
         self.roster = {name: key for name, key in entries.items() if name}
         self._lookup = {name.casefold(): key for name, key in self.roster.items()}
         names = sorted(self.roster, key=len, reverse=True)
-        self._pattern = (re.compile("(?<!\\w)(" + "|".join(re.escape(n) for n in names) + ")(?!\\w)", re.IGNORECASE)
-                         if names else None)
+        self._pattern = re.compile("(?<!\\w)(" + "|".join(re.escape(n) for n in names) + ")(?!\\w)", re.IGNORECASE) if names else None
         self.counts: Counter[str] = Counter()
         self.places = [p.strip() for p in places if p.strip()]
         self.use_spacy = use_spacy
@@ -162,7 +173,7 @@ class TextAnonymizer:
             self.counts["names"] += n
         if self.detect_pii:
             for label, pattern in PII_PATTERNS:
-                value, n = pattern.subn(lambda m: self._pii(label, m.group(0)), value)
+                value, n = pattern.subn(lambda m, label=label: self._pii(label, m.group(0)), value)
                 self.counts[label] += n
         return value
 
@@ -191,12 +202,17 @@ class TextAnonymizer:
         protected += [m.span() for _, pattern in PII_PATTERNS for m in pattern.finditer(value)]
         kept: list[tuple[int, int, str]] = []
         for f in findings:
-            if f.category == "ID_NUMBER" and f.recognizer != "presidio" and (  # Presidio's IDs are checksum-validated
-                    any(c.isspace() for c in value[f.start:f.end]) or sum(c.isdigit() for c in value[f.start:f.end]) < _ID_MIN_DIGITS):
+            if (
+                f.category == "ID_NUMBER"
+                and f.recognizer != "presidio"
+                and (  # Presidio's IDs are checksum-validated
+                    any(c.isspace() for c in value[f.start : f.end]) or sum(c.isdigit() for c in value[f.start : f.end]) < _ID_MIN_DIGITS
+                )
+            ):
                 continue
             if words < 2 and f.recognizer != "roster":
                 continue
-            if f.recognizer == "spacy" and _TITLE_WORD.search(value[f.start:f.end]) is None:
+            if f.recognizer == "spacy" and _TITLE_WORD.search(value[f.start : f.end]) is None:
                 continue  # the small model tags lower-case phrases ("fox 288") as facilities
             if any(f.start < e and s < f.end for s, e in protected):
                 continue
@@ -251,12 +267,10 @@ def anonymize_document(doc: AnnotationDocument, anonymizer: TextAnonymizer) -> C
     for key in options.get("private_header_keys", ()):
         if doc.header.pop(key, None) is not None:
             anonymizer.counts["removed"] += 1
-    people = {key: doc.header.pop(key) for key in ("AUTHOR", *options.get("annotator_header_keys", ()))
-              if key in doc.header}
+    people = {key: doc.header.pop(key) for key in ("AUTHOR", *options.get("annotator_header_keys", ())) if key in doc.header}
     persons = {key: doc.header.pop(key) for key in options.get("person_header_keys", ()) if key in doc.header}
     ages = {key: doc.header.pop(key) for key in options.get("age_header_keys", ()) if key in doc.header}
-    anonymizer.add_names({v.strip(): anonymizer._lookup.get(v.strip().casefold(), v.strip().casefold())
-                          for v in persons.values() if v.strip()})
+    anonymizer.add_names({v.strip(): anonymizer._lookup.get(v.strip().casefold(), v.strip().casefold()) for v in persons.values() if v.strip()})
     map_text(doc, anonymizer.text)
     for key, value in people.items():
         doc.header[key] = anonymizer.annotator(value)

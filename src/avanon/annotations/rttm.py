@@ -14,12 +14,11 @@ from pathlib import Path
 
 from avanon.annotations.model import REDACTED_TIER, Annotation, AnnotationDocument, MediaLink, Tier
 from avanon.annotations.safety import read_text
-from avanon.files import write_atomic
 from avanon.errors import MediaError
+from avanon.files import write_atomic
 
 FIELDS = ("type", "file", "channel", "onset", "duration", "ortho", "stype", "name", "conf", "slat")
-TYPES = ("SEGMENT", "NOSCORE", "NO_RT_METADATA", "LEXEME", "NON-LEX", "NON-SPEECH", "FILLER", "IP", "EDIT",
-         "SU", "CB", "A/P", "SPEAKER", "SPKR-INFO")
+TYPES = ("SEGMENT", "NOSCORE", "NO_RT_METADATA", "LEXEME", "NON-LEX", "NON-SPEECH", "FILLER", "IP", "EDIT", "SU", "CB", "A/P", "SPEAKER", "SPKR-INFO")
 _NA = "<NA>"
 
 
@@ -85,10 +84,20 @@ def write_rttm(doc: AnnotationDocument, path: Path) -> None:
                 raise MediaError(f"{doc.source}: tier {tier.name!r}: annotation {ann.label()} has no time")
             f = ann.fields
             name = tier.name if rtype == "SPEAKER" else f.get("_speaker", _NA)
-            line = " ".join([
-                rtype, f.get("file", default_file), f.get("channel", "1"), _fmt(ann.onset), _fmt(ann.offset - ann.onset),
-                _field(ann.value), f.get("stype", _NA), _field(name), f.get("conf", _NA), f.get("slat", _NA),
-            ])
+            line = " ".join(
+                [
+                    rtype,
+                    f.get("file", default_file),
+                    f.get("channel", "1"),
+                    _fmt(ann.onset),
+                    _fmt(ann.offset - ann.onset),
+                    _field(ann.value),
+                    f.get("stype", _NA),
+                    _field(name),
+                    f.get("conf", _NA),
+                    f.get("slat", _NA),
+                ]
+            )
             rows.append((float(f.get("_line", math.inf)), ann.onset, line))
     rows.sort(key=lambda r: (r[0], r[1]))
     write_atomic(Path(path), ("\n".join(r[2] for r in rows) + "\n").encode("utf-8"))

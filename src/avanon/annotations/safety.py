@@ -91,8 +91,7 @@ def _decode(data: bytes, encoding: str, source: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise MediaError(
-            f"{source}: line {line}, byte {exc.start}: text is not valid {encoding.upper()} "
-            f"(byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+            f"{source}: line {line}, byte {exc.start}: text is not valid {encoding.upper()} (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
         ) from exc
 
 

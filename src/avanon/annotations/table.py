@@ -17,8 +17,8 @@ from pathlib import Path
 
 from avanon.annotations.model import REDACTED_TIER, Annotation, AnnotationDocument, Tier
 from avanon.annotations.safety import csv_rows, neutralize_cell, read_text
-from avanon.files import write_atomic
 from avanon.errors import MediaError
+from avanon.files import write_atomic
 
 ONSET = ("onset", "start", "begin", "tmin", "start_time", "onset_ms", "start_ms", "segment_onset")
 OFFSET = ("offset", "end", "stop", "tmax", "end_time", "offset_ms", "end_ms", "segment_offset")
@@ -40,8 +40,7 @@ def table_columns(columns: list[str]) -> dict[str, str | None] | None:
     duration = _find(columns, DURATION)
     if onset is None or (offset is None and duration is None):
         return None
-    return {"onset": onset, "offset": offset, "duration": duration if offset is None else None,
-            "label": _find(columns, LABEL), "tier": _find(columns, TIER)}
+    return {"onset": onset, "offset": offset, "duration": duration if offset is None else None, "label": _find(columns, LABEL), "tier": _find(columns, TIER)}
 
 
 def _unit(column: str) -> float:
@@ -60,18 +59,21 @@ def read_table(path: Path) -> AnnotationDocument:
     path = Path(path)
     text = read_text(path)
     first = text.split("\n", 1)[0]
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or first.count("\t") > max(first.count(","), first.count(";")) else (
-        ";" if first.count(";") > first.count(",") else ",")
+    delimiter = (
+        "\t"
+        if path.suffix.lower() == ".tsv" or first.count("\t") > max(first.count(","), first.count(";"))
+        else (";" if first.count(";") > first.count(",") else ",")
+    )
     rows = csv_rows(text, delimiter=delimiter, source=str(path))
     if not rows:
         raise MediaError(f"{path}: empty annotation table")
     columns = rows[0]
     roles = table_columns(columns)
     if roles is None:
-        raise MediaError(f"{path}: no onset and offset (or duration) columns among {columns}; "
-                         f"onset names: {', '.join(ONSET)}; offset names: {', '.join(OFFSET)}")
-    doc = AnnotationDocument(format="csv", source=str(path),
-                             options={"delimiter": delimiter, "columns": columns, "roles": roles})
+        raise MediaError(
+            f"{path}: no onset and offset (or duration) columns among {columns}; onset names: {', '.join(ONSET)}; offset names: {', '.join(OFFSET)}"
+        )
+    doc = AnnotationDocument(format="csv", source=str(path), options={"delimiter": delimiter, "columns": columns, "roles": roles})
     tiers: dict[str, Tier] = {}
     time_cols = {roles["onset"], roles["offset"], roles["duration"]} - {None}
     for number, row in enumerate(rows[1:], start=2):

@@ -15,8 +15,8 @@ from praatio.utilities.constants import INTERVAL_TIER, POINT_TIER, Interval, Poi
 
 from avanon.annotations.model import Annotation, AnnotationDocument, Tier
 from avanon.annotations.safety import read_text
-from avanon.files import write_atomic
 from avanon.errors import MediaError, ParameterError
+from avanon.files import write_atomic
 
 FORMATS = ("long_textgrid", "short_textgrid")
 
@@ -46,9 +46,10 @@ def read_textgrid(path: Path) -> AnnotationDocument:
         place = f"tier {index} ({name!r})"
         if raw["class"] == INTERVAL_TIER:
             kind = "interval"
-            anns = [Annotation(onset=_number(e.start, path, f"{place}, interval {i}"),
-                               offset=_number(e.end, path, f"{place}, interval {i}"), value=e.label)
-                    for i, e in enumerate(raw["entries"], start=1)]
+            anns = [
+                Annotation(onset=_number(e.start, path, f"{place}, interval {i}"), offset=_number(e.end, path, f"{place}, interval {i}"), value=e.label)
+                for i, e in enumerate(raw["entries"], start=1)
+            ]
         elif raw["class"] == POINT_TIER:
             kind = "point"
             anns = []
@@ -94,8 +95,7 @@ def write_textgrid(doc: AnnotationDocument, path: Path) -> None:
                 entries.append(Point(ann.onset, ann.value))
             else:
                 entries.append(Interval(ann.onset, ann.offset, ann.value))
-        tiers.append({"class": POINT_TIER if tier.kind == "point" else INTERVAL_TIER, "name": tier.name,
-                      "xmin": tmin, "xmax": tmax, "entries": entries})
+        tiers.append({"class": POINT_TIER if tier.kind == "point" else INTERVAL_TIER, "name": tier.name, "xmin": tmin, "xmax": tmax, "entries": entries})
     data = {"xmin": xmin, "xmax": xmax, "tiers": tiers}
     text = textgrid_io.getTextgridAsStr(data, fmt, includeBlankSpaces=False, minimumIntervalLength=None)
     write_atomic(Path(path), text.encode("utf-8"))

@@ -310,9 +310,7 @@ def convert_world(
         w = _blend_weight(~kept, unvoiced.ramp)[:, None]
         own = _warp_bins(log_env, warp) if unvoiced.warp else log_env
         new_env = w * new_env + (1.0 - w) * (own + unvoiced.timbre * timbre)
-    y = pyworld.synthesize(
-        np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS
-    )
+    y = pyworld.synthesize(np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS)
     out = np.zeros(n)
     m = min(n, len(y))
     out[:m] = y[:m]
@@ -492,23 +490,28 @@ class PseudoSpeaker(VoiceTransform):
         "formant_band_hz": Param((250.0, 2500.0), Kind((tuple,), length=2), "band of the first two formants (most phonetic content) [Hz]"),
         "timbre_inner": Param(1.0, Interval(float, 0.0, 1.0), "share of the timbre curve applied inside formant_band_hz (1 outside)"),
         "warp_inner": Param(1.0, Interval(float, 0.0, 1.0), "share of the log warp factor applied inside formant_band_hz (1 outside)"),
-        "band_tilt": Param(False, Kind((bool,)), "inside formant_band_hz keep the timbre curve's straight-line slope in full "
-                           "(timbre_inner scales only its ripple)"),
+        "band_tilt": Param(
+            False, Kind((bool,)), "inside formant_band_hz keep the timbre curve's straight-line slope in full (timbre_inner scales only its ripple)"
+        ),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
         "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
         "f0_smooth_ms": Param(30.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
         "match_level": Param(True, Kind((bool,)), "give the output the input's loudness contour (20 ms frames)"),
         "keep_unvoiced": Param(True, Kind((bool,)), "unvoiced frames (pauses, fricatives) keep their own spectral envelope"),
         "unvoiced_ramp_ms": Param(30.0, Interval(float, 0.0, 200.0), "ramp from the pseudo-voice envelope to the original one next to voiced frames [ms]"),
-        "unvoiced_max_ms": Param(300.0, Interval(float, 10.0, 2000.0), "longest unvoiced stretch kept whole; in longer ones (whisper) only pauses "
-                                 "keep their envelope [ms]"),
-        "unvoiced_warp": Param(True, Kind((bool,)), "kept unvoiced frames get the pseudo-voice's frequency warp, so they "
-                                "differ between secrets"),
+        "unvoiced_max_ms": Param(
+            300.0, Interval(float, 10.0, 2000.0), "longest unvoiced stretch kept whole; in longer ones (whisper) only pauses keep their envelope [ms]"
+        ),
+        "unvoiced_warp": Param(True, Kind((bool,)), "kept unvoiced frames get the pseudo-voice's frequency warp, so they differ between secrets"),
         "unvoiced_timbre": Param(0.0, Interval(float, 0.0, 1.0), "share of the keyed timbre curve added to kept unvoiced frames"),
-        "extend_band": Param(True, Kind((bool,)), "input below the processing rate: continue its envelope flat above its band "
-                               "instead of converting the resampler's empty stop band"),
-        "min_warp": Param(0.06, Interval(float, 0.0, 0.3), "smallest |log warp| drawn: every pseudo-voice moves the formants at least "
-                            "this much [natural-log units]"),
+        "extend_band": Param(
+            True,
+            Kind((bool,)),
+            "input below the processing rate: continue its envelope flat above its band instead of converting the resampler's empty stop band",
+        ),
+        "min_warp": Param(
+            0.06, Interval(float, 0.0, 0.3), "smallest |log warp| drawn: every pseudo-voice moves the formants at least this much [natural-log units]"
+        ),
         "min_f0_shift_st": Param(6.0, Interval(float, 0.0, 12.0), "smallest distance of the pseudo-voice mean F0 from the speaker's own [semitones]"),
         "jitter": Param(0.0, Interval(float, 0.0, 1.0), "per-recording perturbation of the voice, as a share of each range"),
         "chunk_s": Param(8.0, Interval(float, 2.0, 120.0), "chunk length for streaming [s]"),
@@ -516,8 +519,9 @@ class PseudoSpeaker(VoiceTransform):
         "crossfade_ms": Param(20.0, Interval(float, 1.0, 200.0), "cross-fade at chunk borders [ms]"),
         "max_rate": Param(24000, Interval(int, 8000, 96000), "highest processing sample rate [Hz]"),
         "channel_voices": Param(False, Kind((bool,)), "give each channel its own pseudo-voice (one speaker per channel)"),
-        "backend": Param("world", Options(("world", "hifigan")), "synthesis of the converted voice: WORLD's vocoder, or the HiFi-GAN "
-                           "neural vocoder re-rendering it"),
+        "backend": Param(
+            "world", Options(("world", "hifigan")), "synthesis of the converted voice: WORLD's vocoder, or the HiFi-GAN neural vocoder re-rendering it"
+        ),
     }
 
     def __init__(self, **kwargs: object) -> None:
@@ -526,24 +530,30 @@ class PseudoSpeaker(VoiceTransform):
             value = getattr(self, key)
             ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) and lo_min <= value[0] <= value[1]
             if not ok:
-                raise ParameterError(
-                    f"The {key!r} parameter of PseudoSpeaker must be a (low, high) pair with {lo_min} <= low <= high. Got {value!r} instead."
-                )
+                raise ParameterError(f"The {key!r} parameter of PseudoSpeaker must be a (low, high) pair with {lo_min} <= low <= high. Got {value!r} instead.")
 
     def options(self, sample_rate: int, work_rate: int) -> tuple[EnvelopeOptions, UnvoicedOptions, ProsodyOptions]:
         """The conversion settings for input at ``sample_rate`` [Hz] converted at ``work_rate`` [Hz]."""
         envelope = EnvelopeOptions(
-            flatten=self.flatten, lifter=self.lifter, formant_band=tuple(self.formant_band_hz),  # type: ignore[arg-type]
-            timbre_inner=self.timbre_inner, warp_inner=self.warp_inner, band_tilt=self.band_tilt,
+            flatten=self.flatten,
+            lifter=self.lifter,
+            formant_band=tuple(self.formant_band_hz),  # type: ignore[arg-type]
+            timbre_inner=self.timbre_inner,
+            warp_inner=self.warp_inner,
+            band_tilt=self.band_tilt,
             band_hz=sample_rate / 2 if self.extend_band and work_rate > sample_rate else None,
         )
         unvoiced = UnvoicedOptions(
-            keep=self.keep_unvoiced, ramp=int(round(self.unvoiced_ramp_ms / FRAME_MS)),
-            max_run=max(1, int(round(self.unvoiced_max_ms / FRAME_MS))), warp=self.unvoiced_warp, timbre=self.unvoiced_timbre,
+            keep=self.keep_unvoiced,
+            ramp=int(round(self.unvoiced_ramp_ms / FRAME_MS)),
+            max_run=max(1, int(round(self.unvoiced_max_ms / FRAME_MS))),
+            warp=self.unvoiced_warp,
+            timbre=self.unvoiced_timbre,
         )
         prosody = ProsodyOptions(
             f0_smooth=max(1, int(round(self.f0_smooth_ms / FRAME_MS)) | 1),
-            min_f0_shift=self.min_f0_shift_st * np.log(2.0) / 12.0, match_level=self.match_level,
+            min_f0_shift=self.min_f0_shift_st * np.log(2.0) / 12.0,
+            match_level=self.match_level,
         )
         return envelope, unvoiced, prosody
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from avanon.pii.recognizers import CATEGORIES, Roster, find_pii, unlocated_names
 from avanon.audio.transcribe import Segment, Transcript, Word, transcribe
 from avanon.errors import MediaError, ParameterError
 from avanon.files import write_atomic
+from avanon.pii.recognizers import CATEGORIES, Roster, find_pii, unlocated_names
 from avanon.registry import Interval, Kind, Method, Options, Param, register
 
 SOURCES = ("transcript", "annotation", "fail-closed")

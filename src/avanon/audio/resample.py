@@ -51,8 +51,8 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         q, p = t // up, t % up
         count = len(range(c, n_out, up))
         for k in range(0, count, BLOCK):
-            rows = windows[q + k * down: q + min(count, k + BLOCK) * down: down]
-            out[c + k * up: c + (k + len(rows)) * up: up] = rows @ phases[p]
+            rows = windows[q + k * down : q + min(count, k + BLOCK) * down : down]
+            out[c + k * up : c + (k + len(rows)) * up : up] = rows @ phases[p]
     return out
 
 
@@ -68,7 +68,7 @@ def _polyphase(up: int, down: int) -> tuple[np.ndarray, int]:
     phases = np.zeros((up, width))
     for p in range(up):
         h = taps[p::up]
-        phases[p, width - len(h):] = h[::-1]  # reversed: a window's last sample is x[q]
+        phases[p, width - len(h) :] = h[::-1]  # reversed: a window's last sample is x[q]
     phases.setflags(write=False)
     return phases, first
 

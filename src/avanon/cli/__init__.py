@@ -38,13 +38,21 @@ COMMAND_MODULES = [
 # The module that adds each top-level command or group (tests/test_cli.py checks this against what
 # the modules register).
 COMMAND_OWNERS = {
-    "run": "avanon.cli.run", "recipes": "avanon.cli.run", "recipe": "avanon.cli.run",
-    "release": "avanon.cli.release", "verify": "avanon.cli.release",
-    "evaluate": "avanon.cli.evaluate", "pilot": "avanon.cli.evaluate",
+    "run": "avanon.cli.run",
+    "recipes": "avanon.cli.run",
+    "recipe": "avanon.cli.run",
+    "release": "avanon.cli.release",
+    "verify": "avanon.cli.release",
+    "evaluate": "avanon.cli.evaluate",
+    "pilot": "avanon.cli.evaluate",
     "vault": "avanon.cli.vault",
-    "access": "avanon.cli.access", "audit": "avanon.cli.access", "serve": "avanon.cli.access", "portal": "avanon.cli.access",
+    "access": "avanon.cli.access",
+    "audit": "avanon.cli.access",
+    "serve": "avanon.cli.access",
+    "portal": "avanon.cli.access",
     "features": "avanon.cli.features",
-    "transcribe": "avanon.cli.voice", "redact-speech": "avanon.cli.voice",
+    "transcribe": "avanon.cli.voice",
+    "redact-speech": "avanon.cli.voice",
     "methods": "avanon.cli.methods",
 }
 
@@ -58,8 +66,7 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-EXIT_CODES = {EXIT_OK: "all ok", EXIT_FILES_FAILED: "some files failed", EXIT_USAGE: "usage, recipe or input error",
-              EXIT_INTERNAL: "internal error"}
+EXIT_CODES = {EXIT_OK: "all ok", EXIT_FILES_FAILED: "some files failed", EXIT_USAGE: "usage, recipe or input error", EXIT_INTERNAL: "internal error"}
 
 
 _registered: set[str] = set()
@@ -121,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc()
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (a bug in avanon; please report it "
-                          "with the traceback above)", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (a bug in avanon; please report it with the traceback above)",
+            highlight=False,
+            soft_wrap=True,
+        )
         return EXIT_INTERNAL
     return code if isinstance(code, int) else EXIT_OK
 

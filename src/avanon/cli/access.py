@@ -55,9 +55,11 @@ def init() -> None:
 
 
 @access_app.command("user-add")
-def user_add(username: str = typer.Argument(..., help="Login name."),
-             role: str = typer.Option(..., help=f"One of {', '.join(ROLES)}."),
-             mfa: bool = typer.Option(True, help="Enrol a one-time password (always on for stewards and administrators).")) -> None:
+def user_add(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option(..., help=f"One of {', '.join(ROLES)}."),
+    mfa: bool = typer.Option(True, help="Enrol a one-time password (always on for stewards and administrators)."),
+) -> None:
     """Create a user; the password comes from $AVANON_NEW_PASSWORD or a prompt; the TOTP secret is shown once."""
     password = os.environ.get("AVANON_NEW_PASSWORD") or str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
     secret = _gov().create_user(_actor(), username, role, password, mfa=mfa)
@@ -70,17 +72,28 @@ def user_add(username: str = typer.Argument(..., help="Login name."),
 
 
 @access_app.command("consent")
-def consent(code: str = typer.Argument(..., help="Pseudonymous participant code."),
-            study: str = typer.Option(..., help="Study the participant belongs to."),
-            audio: bool = typer.Option(False, help="Agreed to sharing recordings in which they are heard."),
-            video: bool = typer.Option(False, help="Agreed to sharing recordings in which they are seen."),
-            excerpts: bool = typer.Option(False, help="Agreed to excerpts shown to learning audiences."),
-            derived: bool = typer.Option(False, help="Agreed to sharing derived features (pose, prosody)."),
-            public: bool = typer.Option(False, help="Agreed to public release."),
-            until: str | None = typer.Option(None, help="Last day the consent holds (YYYY-MM-DD).")) -> None:
+def consent(
+    code: str = typer.Argument(..., help="Pseudonymous participant code."),
+    study: str = typer.Option(..., help="Study the participant belongs to."),
+    audio: bool = typer.Option(False, help="Agreed to sharing recordings in which they are heard."),
+    video: bool = typer.Option(False, help="Agreed to sharing recordings in which they are seen."),
+    excerpts: bool = typer.Option(False, help="Agreed to excerpts shown to learning audiences."),
+    derived: bool = typer.Option(False, help="Agreed to sharing derived features (pose, prosody)."),
+    public: bool = typer.Option(False, help="Agreed to public release."),
+    until: str | None = typer.Option(None, help="Last day the consent holds (YYYY-MM-DD)."),
+) -> None:
     """Record what a participant agreed to; the tiers of their released files follow."""
-    _gov().set_consent(_actor(), code, study, audio=audio, video=video, excerpts=excerpts, derived=derived, public=public,
-                       until=dt.date.fromisoformat(until) if until else None)
+    _gov().set_consent(
+        _actor(),
+        code,
+        study,
+        audio=audio,
+        video=video,
+        excerpts=excerpts,
+        derived=derived,
+        public=public,
+        until=dt.date.fromisoformat(until) if until else None,
+    )
 
 
 @access_app.command("withdraw")
@@ -91,8 +104,9 @@ def withdraw(code: str = typer.Argument(..., help="Participant code.")) -> None:
 
 
 @access_app.command("consent-report")
-def consent_report(study: str = typer.Argument(..., help="Study name."),
-                   output: Path | None = typer.Option(None, "-o", help="CSV file (default: standard output).")) -> None:
+def consent_report(
+    study: str = typer.Argument(..., help="Study name."), output: Path | None = typer.Option(None, "-o", help="CSV file (default: standard output).")
+) -> None:
     """Consent report for ethics boards: per participant, consent, validity and released files by tier."""
     rows = _gov().consent_report(study)
     if output is None:
@@ -103,11 +117,13 @@ def consent_report(study: str = typer.Argument(..., help="Study name."),
 
 
 @access_app.command("release-add")
-def release_add(out_dir: Path = typer.Argument(..., help="Output root of 'avanon run' (with avanon_manifest.json)."),
-                study: str = typer.Option(..., help="Study name (as in the vault)."),
-                name: str | None = typer.Option(None, help="Release name (default: the folder name)."),
-                tier: list[str] = typer.Option([], help="KIND=TIER, e.g. video=authorized, derived=public (repeatable)."),
-                participants: Path | None = typer.Option(None, help="JSON file: input path -> list of participant codes.")) -> None:
+def release_add(
+    out_dir: Path = typer.Argument(..., help="Output root of 'avanon run' (with avanon_manifest.json)."),
+    study: str = typer.Option(..., help="Study name (as in the vault)."),
+    name: str | None = typer.Option(None, help="Release name (default: the folder name)."),
+    tier: list[str] = typer.Option([], help="KIND=TIER, e.g. video=authorized, derived=public (repeatable)."),
+    participants: Path | None = typer.Option(None, help="JSON file: input path -> list of participant codes."),
+) -> None:
     """Catalogue the files of a run that pass the export guard as a draft release (refusals are flagged)."""
     tiers = {}
     for item in tier:
@@ -119,8 +135,9 @@ def release_add(out_dir: Path = typer.Argument(..., help="Output root of 'avanon
 
 
 @access_app.command("release-approve")
-def release_approve(release_id: int = typer.Argument(..., help="Release id."),
-                    as_user: str = typer.Option(..., "--as", help="Approving steward or administrator.")) -> None:
+def release_approve(
+    release_id: int = typer.Argument(..., help="Release id."), as_user: str = typer.Option(..., "--as", help="Approving steward or administrator.")
+) -> None:
     """Approve a release after re-checking every file with the export guard."""
     gov = _gov(with_vault=True)
     count = gov.approve_release(_steward(gov, as_user, "release.approve", f"release {release_id}"), release_id)
@@ -128,9 +145,11 @@ def release_approve(release_id: int = typer.Argument(..., help="Release id."),
 
 
 @access_app.command("export")
-def export(out_dir: Path = typer.Argument(..., help="Output root of 'avanon run'."),
-           paths: list[str] = typer.Argument(..., help="Files under OUT_DIR to export."),
-           to: Path = typer.Option(..., "--to", help="Destination folder.")) -> None:
+def export(
+    out_dir: Path = typer.Argument(..., help="Output root of 'avanon run'."),
+    paths: list[str] = typer.Argument(..., help="Files under OUT_DIR to export."),
+    to: Path = typer.Option(..., "--to", help="Destination folder."),
+) -> None:
     """Copy anonymized files out; originals, failed or unverified files are refused, recorded and flagged."""
     written = _gov(with_vault=True).export(_actor(), out_dir, paths, to)
     console.print(f"Exported {len(written)} files to {to}.")
@@ -155,11 +174,13 @@ def audit_export(output: Path = typer.Option(..., "-o", help="CSV file to write 
     console.print(f"Wrote {count} entries to {output}.")
 
 
-def serve(host: str = typer.Option("127.0.0.1", help="Listening address; plain HTTP only on loopback."),
-          port: int = typer.Option(8000, help="Listening port."),
-          tls_cert: Path | None = typer.Option(None, help="PEM certificate chain: serve HTTPS with HSTS."),
-          tls_key: Path | None = typer.Option(None, help="PEM private key for --tls-cert."),
-          behind_proxy: bool = typer.Option(False, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1.")) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Listening address; plain HTTP only on loopback."),
+    port: int = typer.Option(8000, help="Listening port."),
+    tls_cert: Path | None = typer.Option(None, help="PEM certificate chain: serve HTTPS with HSTS."),
+    tls_key: Path | None = typer.Option(None, help="PEM private key for --tls-cert."),
+    behind_proxy: bool = typer.Option(False, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1."),
+) -> None:
     """Serve the web portal (catalogue, playback, requests, review, releases, audit trail)."""
     from avanon.portal.server import serve as run_server
 

@@ -36,8 +36,7 @@ def evaluate(
     from avanon.evaluate.study import evaluate_study, write_metrics
     from avanon.report.html import render, write_report
 
-    measured = evaluate_study(original_dir, anonymized_dir, **evaluation.study_options(),
-                              progress=lambda rel: console.print(f"evaluating {rel}"))
+    measured = evaluate_study(original_dir, anonymized_dir, **evaluation.study_options(), progress=lambda rel: console.print(f"evaluating {rel}"))
     metrics = write_metrics(measured, out)
     report = write_report(out, render([("evaluation", measured)], title=f"avanon evaluation of {anonymized_dir.name}"))
     console.print(f"wrote {metrics} and {report}")
@@ -66,8 +65,16 @@ def pilot(
     from avanon.report.pilot import write_pilot
 
     chosen = [s.strip() for s in levels.split(",") if s.strip()]
-    result = run_pilot(study, out, levels=chosen, fraction=parse_fraction(sample), thresholds=parse_thresholds(threshold or []),
-                       seed=seed, evaluation=evaluation, progress=console.print)
+    result = run_pilot(
+        study,
+        out,
+        levels=chosen,
+        fraction=parse_fraction(sample),
+        thresholds=parse_thresholds(threshold or []),
+        seed=seed,
+        evaluation=evaluation,
+        progress=console.print,
+    )
     metrics, report = write_pilot(result, out)
     console.print(f"recommended: {result.recommended or 'none'} ({result.reason})")
     console.print(f"wrote {metrics} and {report}")

@@ -42,8 +42,7 @@ def grouped(param: str, build: Callable[..., Any], options: Mapping[str, tuple[t
         if clash:
             raise TypeError(f"{func.__name__} already has parameters named {sorted(clash)}")
         kept = [p for p in signature.parameters.values() if p.name != param]
-        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind)
-                 for name, (kind, info) in options.items()]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind) for name, (kind, info) in options.items()]
 
         @functools.wraps(func)
         def command(*args: Any, **kwargs: Any) -> Any:
@@ -53,7 +52,8 @@ def grouped(param: str, build: Callable[..., Any], options: Mapping[str, tuple[t
         annotations = {k: v for k, v in inspect.get_annotations(func, eval_str=True).items() if k != param}
         command.__annotations__ = {**annotations, **{name: kind for name, (kind, _) in options.items()}}
         command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[p.replace(annotation=annotations.get(p.name, p.annotation)) for p in kept] + added)
+            parameters=[p.replace(annotation=annotations.get(p.name, p.annotation)) for p in kept] + added
+        )
         return command  # type: ignore[return-value]
 
     return decorate

@@ -21,8 +21,7 @@ def release(
     if result.unchanged:
         console.print(f"Nothing changed since v{result.version}; the release stays v{result.version}.")
         return
-    console.print(f"Release v{result.version}: {len(result.added)} added, {len(result.removed)} removed, "
-                  f"{len(result.changed)} changed.")
+    console.print(f"Release v{result.version}: {len(result.added)} added, {len(result.removed)} removed, {len(result.changed)} changed.")
 
 
 def verify(

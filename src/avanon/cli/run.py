@@ -90,12 +90,26 @@ class Execution:
 
 EXECUTION_OPTIONS = {
     "workers": (int, typer.Option(max(1, os.cpu_count() or 1), "--workers", "-w", help="Local worker processes (default: all cores).")),
-    "executor": (str, typer.Option("local", "--executor", "-e",
-                                   help="Where tasks run: local (worker processes), dask-local (a Dask LocalCluster of --workers "
-                                        "single-threaded workers) or dask (a running Dask cluster, see --scheduler).")),
+    "executor": (
+        str,
+        typer.Option(
+            "local",
+            "--executor",
+            "-e",
+            help="Where tasks run: local (worker processes), dask-local (a Dask LocalCluster of --workers "
+            "single-threaded workers) or dask (a running Dask cluster, see --scheduler).",
+        ),
+    ),
     "scheduler": (Optional[str], typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --executor dask).")),
-    "segment_seconds": (float, typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", min=0.0,
-                                            help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never).")),
+    "segment_seconds": (
+        float,
+        typer.Option(
+            DEFAULT_SEGMENT_SECONDS,
+            "--segment-seconds",
+            min=0.0,
+            help="Split videos at least twice this long (seconds) at keyframes and process the pieces in parallel (0: never).",
+        ),
+    ),
 }
 
 
@@ -111,27 +125,47 @@ class People:
         """Read the roster (:func:`avanon.annotations.pseudonymize.load_roster`) and the speaker mapping file."""
         from avanon.annotations.pseudonymize import load_roster
 
-        return cls(list(load_roster(roster)) if roster is not None else None,
-                   read_speaker_map(speakers) if speakers is not None else None)
+        return cls(list(load_roster(roster)) if roster is not None else None, read_speaker_map(speakers) if speakers is not None else None)
 
 
 PEOPLE_OPTIONS = {
-    "roster": (Optional[Path], typer.Option(None, "--roster", help="Participant names: a text file with one name per line ('#' starts a comment) "
-                                                                   "or a CSV/TSV with a 'name' column; file and folder names holding one get keyed pseudonyms, annotation text too.")),
-    "speakers": (Optional[Path], typer.Option(None, "--speakers", help="Speaker mapping file: lines 'relative/path<TAB>speaker' (a file name or stem also matches); "
-                                                                       "recordings of one speaker get one pseudo-voice.")),
+    "roster": (
+        Optional[Path],
+        typer.Option(
+            None,
+            "--roster",
+            help="Participant names: a text file with one name per line ('#' starts a comment) "
+            "or a CSV/TSV with a 'name' column; file and folder names holding one get keyed pseudonyms, annotation text too.",
+        ),
+    ),
+    "speakers": (
+        Optional[Path],
+        typer.Option(
+            None,
+            "--speakers",
+            help="Speaker mapping file: lines 'relative/path<TAB>speaker' (a file name or stem also matches); recordings of one speaker get one pseudo-voice.",
+        ),
+    ),
 }
 
 
 @grouped("people", People.read, PEOPLE_OPTIONS)
 @grouped("execution", Execution, EXECUTION_OPTIONS)
 def run(
-    study: Path = typer.Argument(..., help="Study folder with videos, audio, photos and annotations (read only); with --from-vault, the study's name in the vault."),
+    study: Path = typer.Argument(
+        ..., help="Study folder with videos, audio, photos and annotations (read only); with --from-vault, the study's name in the vault."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="New output folder (refused if inside the study or non-empty, unless resuming the same run)."),
     recipe: str = typer.Option("default", "--recipe", "-r", help="Built-in recipe name or path to a recipe YAML file."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Derive the study secret from this number (reproducible); default: a random secret kept in OUT.steward/."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Derive the study secret from this number (reproducible); default: a random secret kept in OUT.steward/."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table; failures are still printed."),
-    from_vault: Optional[Path] = typer.Option(None, "--from-vault", help="Read the originals from this vault (key from $AVANON_VAULT_PASSPHRASE or $AVANON_VAULT_KEY_FILE); they are decrypted to memory only."),
+    from_vault: Optional[Path] = typer.Option(
+        None,
+        "--from-vault",
+        help="Read the originals from this vault (key from $AVANON_VAULT_PASSPHRASE or $AVANON_VAULT_KEY_FILE); they are decrypted to memory only.",
+    ),
     execution: Execution = Execution(workers=1),
     people: People = People(),
 ) -> None:
@@ -157,16 +191,22 @@ def read_speaker_map(path: Path) -> dict[str, str]:
         raise ParameterError(f"Speaker mapping file {path}: cannot be read as UTF-8 text ({exc}).") from None
 
 
-def _run(study: Path, out: Path, chosen: recipes.Recipe, seed: Optional[int], execution: Execution, people: People, *,
-         quiet: bool) -> None:
+def _run(study: Path, out: Path, chosen: recipes.Recipe, seed: Optional[int], execution: Execution, people: People, *, quiet: bool) -> None:
     check_roots(study, out)  # fail before any progress is drawn
 
     options = {**dataclasses.asdict(execution), "roster": people.roster, "speakers": people.speakers}
     if quiet:
         summary = run_study(study, out, recipe=chosen, seed=seed, **options)
     else:
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   RateColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, console=console, transient=False) as progress:
             display = _Display(progress, len(plan(study)) if study.is_dir() else 0)
             summary = run_study(study, out, recipe=chosen, seed=seed, on_event=display, **options)

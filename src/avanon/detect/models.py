@@ -58,10 +58,7 @@ def _verified(model: ModelFile) -> Path:
             mediapipe()
         root = resources.files(model.package)
     except ModuleNotFoundError:
-        raise ModelError(
-            f"Model {model.name!r} needs the package {model.package!r}, which is not installed "
-            "(run `make install`)."
-        ) from None
+        raise ModelError(f"Model {model.name!r} needs the package {model.package!r}, which is not installed (run `make install`).") from None
     path = Path(str(root / model.relpath))
     if not path.is_file():
         raise ModelError(f"Model {model.name!r}: file {model.relpath!r} not found in package {model.package!r} ({path}).")

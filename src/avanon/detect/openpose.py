@@ -151,15 +151,11 @@ class OpenPose:
 
     def __init__(self, *, input_height: int = 368, upsample: int = 4, heat_threshold: float = 0.05) -> None:
         if int(input_height) != input_height or not 64 <= input_height <= 1024 or input_height % 8:
-            raise ParameterError(
-                f"The 'input_height' parameter of OpenPose must be a multiple of 8 in [64, 1024] [pixels]. Got {input_height!r} instead."
-            )
+            raise ParameterError(f"The 'input_height' parameter of OpenPose must be a multiple of 8 in [64, 1024] [pixels]. Got {input_height!r} instead.")
         if int(upsample) != upsample or not 1 <= upsample <= 8:
             raise ParameterError(f"The 'upsample' parameter of OpenPose must be an int in [1, 8]. Got {upsample!r} instead.")
         if not 0.0 < heat_threshold < 1.0:
-            raise ParameterError(
-                f"The 'heat_threshold' parameter of OpenPose must be a float in the range (0, 1). Got {heat_threshold!r} instead."
-            )
+            raise ParameterError(f"The 'heat_threshold' parameter of OpenPose must be a float in the range (0, 1). Got {heat_threshold!r} instead.")
         self.input_height, self.upsample, self.heat_threshold = int(input_height), int(upsample), float(heat_threshold)
         self.net = _network()
 

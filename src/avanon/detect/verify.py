@@ -32,8 +32,7 @@ import numpy as np
 Box = tuple[float, float, float, float]
 
 
-def square_crops(image: np.ndarray, boxes: Sequence[Box], *, context: float, size: int, min_side: float = 16.0
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def square_crops(image: np.ndarray, boxes: Sequence[Box], *, context: float, size: int, min_side: float = 16.0) -> tuple[np.ndarray, np.ndarray]:
     """Square crops around ``boxes`` scaled to ``size`` pixels, and their frame positions.
 
     Parameters
@@ -68,7 +67,7 @@ def square_crops(image: np.ndarray, boxes: Sequence[Box], *, context: float, siz
         if ix1 <= ix0 or iy1 <= iy0:
             continue
         canvas = np.zeros((S, S, 3), dtype=np.uint8)
-        canvas[iy0 - Y0:iy1 - Y0, ix0 - X0:ix1 - X0] = image[iy0:iy1, ix0:ix1]
+        canvas[iy0 - Y0 : iy1 - Y0, ix0 - X0 : ix1 - X0] = image[iy0:iy1, ix0:ix1]
         crops[i] = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_LINEAR if S < size else cv2.INTER_AREA)
     return crops, origins
 
@@ -126,8 +125,9 @@ class CropVerifier:
         return verdicts
 
 
-def _hit(found: list[tuple[float, float, float, float, float]], box: Box, origin: np.ndarray, size: int,
-         sizes: tuple[float, float]) -> tuple[float, float, float, float, float] | None:
+def _hit(
+    found: list[tuple[float, float, float, float, float]], box: Box, origin: np.ndarray, size: int, sizes: tuple[float, float]
+) -> tuple[float, float, float, float, float] | None:
     """The best crop detection (mapped to the frame) whose centre lies inside ``box`` and whose size
     is within ``sizes`` of the box's, or None."""
     x0, y0, side = origin

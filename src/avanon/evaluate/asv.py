@@ -159,9 +159,7 @@ def trials(
     return scores[mask], labels[mask]
 
 
-def pair_eer(
-    enrol: np.ndarray, enrol_speakers: Sequence[str], test: np.ndarray, test_speakers: Sequence[str], *, exclude_same_index: bool = True
-) -> float:
+def pair_eer(enrol: np.ndarray, enrol_speakers: Sequence[str], test: np.ndarray, test_speakers: Sequence[str], *, exclude_same_index: bool = True) -> float:
     """EER over all (enrol, test) pairs; see :func:`trials`."""
     return eer(*trials(enrol, enrol_speakers, test, test_speakers, exclude_same_index=exclude_same_index))
 

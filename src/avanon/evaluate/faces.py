@@ -31,8 +31,8 @@ import numpy as np
 from avanon.detect.boxes import Box, clip_box
 from avanon.errors import MediaError, ParameterError
 from avanon.evaluate.base import Metric, json_number
-from avanon.files import IMAGE_SUFFIXES
 from avanon.evaluate.independent import DETECTORS, Detection, IndependentDetectors, _DlibHog, grey, group_faces, head_box
+from avanon.files import IMAGE_SUFFIXES
 from avanon.registry import Interval, Kind, Param, register
 
 __all__ = ["Box", "Detection", "_DlibHog", "group_faces", "head_box", "paired_frames", "region_ssim", "residual_faces", "ssim"]
@@ -77,9 +77,7 @@ def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 255.0, sigma: floa
     side = 2 * int(3.5 * sigma + 0.5) + 1
     if min(a.shape) < side:
         raise ParameterError(f"ssim needs images of at least {side} pixels per side; got {a.shape}.")
-    return float(
-        structural_similarity(a, b, data_range=data_range, gaussian_weights=True, sigma=sigma, use_sample_covariance=False)
-    )
+    return float(structural_similarity(a, b, data_range=data_range, gaussian_weights=True, sigma=sigma, use_sample_covariance=False))
 
 
 def region_crop(frame: np.ndarray, box: Box, *, central: float = CENTRAL, size: int = SSIM_SIZE) -> np.ndarray | None:
@@ -205,9 +203,7 @@ class FramePair:
     offset: float  # [s] anonymized time minus original time (nan when unpaired)
 
 
-def paired_frames(
-    original: Path, anonymized: Path, *, every: int = 1, max_time: float | None = None
-) -> Iterator[FramePair]:
+def paired_frames(original: Path, anonymized: Path, *, every: int = 1, max_time: float | None = None) -> Iterator[FramePair]:
     """Every ``every``-th original frame with the anonymized frame nearest in presentation time.
 
     Times are measured from each file's first frame. An original frame whose nearest anonymized
@@ -354,7 +350,7 @@ def check_faces(report: ResidualReport, pair: FramePair, detections: list[Detect
     for group in group_faces(detections):
         scored = [(region_ssim(pair.original, pair.anonymized, d.box), d) for d in group]
         scored = [(s, d) for s, d in scored if s == s] or scored  # drop nan unless all are nan
-        value, best = max(scored, key=lambda sd: (sd[0] if sd[0] == sd[0] else -2.0))
+        value, best = max(scored, key=lambda sd: sd[0] if sd[0] == sd[0] else -2.0)
         leak = bool(value == value and value >= report.threshold)
         report.faces.append(
             FaceRecord(
@@ -417,9 +413,7 @@ def residual_faces(
     for path in (original, anonymized):
         if not path.is_file():
             raise MediaError(f"{path}: no such file.")
-    run = IndependentDetectors(
-        tuple(detectors), dlib_threshold=dlib_threshold, yunet_threshold=yunet_threshold, head_score=head_score
-    )
+    run = IndependentDetectors(tuple(detectors), dlib_threshold=dlib_threshold, yunet_threshold=yunet_threshold, head_score=head_score)
     report = ResidualReport(str(original), str(anonymized), threshold=threshold, detectors=run.names, every=int(every))
     for pair in paired_frames(original, anonymized, every=int(every), max_time=max_time):
         if pair.anonymized is None:

@@ -75,10 +75,7 @@ class _DlibHog:
         image = grey(frame)
         upsample = self.upsample if self.upsample is not None else (2 if max(image.shape) <= 720 else 1)
         rects, scores, _ = self.detector.run(image, upsample, self.threshold)
-        return [
-            Detection(clip_box((r.left(), r.top(), r.right() + 1, r.bottom() + 1), frame.shape), float(s), "dlib")
-            for r, s in zip(rects, scores)
-        ]
+        return [Detection(clip_box((r.left(), r.top(), r.right() + 1, r.bottom() + 1), frame.shape), float(s), "dlib") for r, s in zip(rects, scores)]
 
 
 class _YuNetFaces:
@@ -164,10 +161,7 @@ class IndependentDetectors:
         names = tuple(names)
         unknown = [n for n in names if n not in DETECTORS]
         if unknown or not names:
-            raise ParameterError(
-                f"The 'detectors' parameter of residual_faces must name at least one of {', '.join(DETECTORS)}. "
-                f"Got {names!r} instead."
-            )
+            raise ParameterError(f"The 'detectors' parameter of residual_faces must name at least one of {', '.join(DETECTORS)}. Got {names!r} instead.")
         self.names = names
         self.dlib = _DlibHog(upsample=dlib_upsample, threshold=dlib_threshold) if "dlib" in names else None
         self.yunet = _YuNetFaces(threshold=yunet_threshold) if "yunet" in names else None

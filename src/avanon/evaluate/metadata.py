@@ -24,13 +24,43 @@ from avanon.evaluate.base import Metric, Score, score_of
 from avanon.registry import Kind, Param, register
 
 # Tags that muxers and encoders write themselves and that say nothing about a person.
-TECHNICAL_TAGS = frozenset({
-    "encoder", "major_brand", "minor_version", "compatible_brands", "handler_name", "vendor_id",
-    "language", "duration", "creation_time_removed", "encoded_by_avanon", "timecode", "rotate",
-    "software",
-})
-SEVERE_TAGS = ("gps", "location", "xyz", "artist", "author", "creator", "copyright", "comment", "title",
-               "date", "creation_time", "make", "model", "serial", "owner", "camera", "device", "user")
+TECHNICAL_TAGS = frozenset(
+    {
+        "encoder",
+        "major_brand",
+        "minor_version",
+        "compatible_brands",
+        "handler_name",
+        "vendor_id",
+        "language",
+        "duration",
+        "creation_time_removed",
+        "encoded_by_avanon",
+        "timecode",
+        "rotate",
+        "software",
+    }
+)
+SEVERE_TAGS = (
+    "gps",
+    "location",
+    "xyz",
+    "artist",
+    "author",
+    "creator",
+    "copyright",
+    "comment",
+    "title",
+    "date",
+    "creation_time",
+    "make",
+    "model",
+    "serial",
+    "owner",
+    "camera",
+    "device",
+    "user",
+)
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 # a phone number: an optional +country code, an optional (area code), then groups of 2-4 digits
 # joined by single spaces, dots or hyphens, 9-15 digits in all (555 123 4567, +44 20 7946 0958,
@@ -41,11 +71,43 @@ PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}
 PHONE_RUN = re.compile(r"(?<![\w+])\+?\d{10,13}(?!\w)")
 DATE = re.compile(r"(?<!\d)(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])(?!\d)")
 BIDS_ENTITY = re.compile(r"^(sub|ses|task|acq|run|rec|echo|part|desc|mod|recording)-[A-Za-z0-9]+$")
-COMMON_WORDS = frozenset({
-    "video", "audio", "clip", "recording", "rec", "session", "interview", "task", "test", "sample",
-    "demo", "example", "examples", "data", "file", "files", "the", "and", "of", "mp4", "wav", "avi",
-    "mov", "mkv", "final", "raw", "anon", "anonymized", "short", "long", "part", "take", "camera",
-})
+COMMON_WORDS = frozenset(
+    {
+        "video",
+        "audio",
+        "clip",
+        "recording",
+        "rec",
+        "session",
+        "interview",
+        "task",
+        "test",
+        "sample",
+        "demo",
+        "example",
+        "examples",
+        "data",
+        "file",
+        "files",
+        "the",
+        "and",
+        "of",
+        "mp4",
+        "wav",
+        "avi",
+        "mov",
+        "mkv",
+        "final",
+        "raw",
+        "anon",
+        "anonymized",
+        "short",
+        "long",
+        "part",
+        "take",
+        "camera",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -135,8 +197,22 @@ def image_findings(path: Path, identifiers: set[str], *, name: str) -> list[Find
             findings.append(Finding(name, "exif", f"EXIF {label} is present", severity))
             findings += _text_findings(str(value), identifiers, file=name, where=f"exif {label}")
         for key, value in (image.info or {}).items():
-            if key in ("dpi", "gamma", "transparency", "aspect", "jfif", "jfif_version", "jfif_unit", "jfif_density", "progressive",
-                       "progression", "interlace", "srgb", "icc_profile", "exif"):
+            if key in (
+                "dpi",
+                "gamma",
+                "transparency",
+                "aspect",
+                "jfif",
+                "jfif_version",
+                "jfif_unit",
+                "jfif_density",
+                "progressive",
+                "progression",
+                "interlace",
+                "srgb",
+                "icc_profile",
+                "exif",
+            ):
                 continue
             findings.append(Finding(name, "image info", f"{key!r} is present", "severe" if key in ("xmp", "XML:com.adobe.xmp") else "warning"))
             findings += _text_findings(str(value), identifiers, file=name, where=f"image info {key!r}")
@@ -181,13 +257,10 @@ class MetadataReport:
         return sum(1 for f in self.findings if f.severity == "severe")
 
     def to_json(self) -> dict[str, Any]:
-        return {"files": self.files, "findings": len(self.findings), "severe": self.severe,
-                "items": [f.to_json() for f in self.findings]}
+        return {"files": self.files, "findings": len(self.findings), "severe": self.severe, "items": [f.to_json() for f in self.findings]}
 
 
-def metadata_residue(
-    root: Path, files: Iterable[str], *, originals: Iterable[str] = (), identifiers: Iterable[str] = ()
-) -> MetadataReport:
+def metadata_residue(root: Path, files: Iterable[str], *, originals: Iterable[str] = (), identifiers: Iterable[str] = ()) -> MetadataReport:
     """Check anonymized ``files`` (paths relative to ``root``) for identifying metadata.
 
     Parameters
@@ -231,5 +304,4 @@ class MetadataResidue(Metric):
 
     def measure(self, root: Path, files: Iterable[str], *, originals: Iterable[str] = ()) -> Score:
         report = metadata_residue(root, files, originals=originals, identifiers=self.identifiers)
-        return score_of(self, len(report.findings), n=report.files, severe=report.severe,
-                        items=[f.to_json() for f in report.findings[:200]])
+        return score_of(self, len(report.findings), n=report.files, severe=report.severe, items=[f.to_json() for f in report.findings[:200]])

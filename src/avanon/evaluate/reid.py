@@ -91,8 +91,14 @@ class ReidResult:
     unscorable: int = 0  # probes whose identity has no gallery entry outside their own frame
 
     def to_json(self) -> dict[str, Any]:
-        return {"rank1": json_number(self.rank1), "chance": json_number(self.chance), "probes": self.probes,
-                "identified": self.identified, "identities": self.identities, "unscorable": self.unscorable}
+        return {
+            "rank1": json_number(self.rank1),
+            "chance": json_number(self.chance),
+            "probes": self.probes,
+            "identified": self.identified,
+            "identities": self.identities,
+            "unscorable": self.unscorable,
+        }
 
 
 def rank1(

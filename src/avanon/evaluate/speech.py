@@ -350,6 +350,7 @@ def default_transcriber() -> Transcriber:
     for name in ("transcribe_text", "transcribe"):
         fn = getattr(module, name, None)
         if fn is not None:
+
             def run(samples: np.ndarray, rate: int, _fn: Callable[..., Any] = fn) -> str:
                 result = _fn(samples, rate)
                 if isinstance(result, str):
@@ -416,8 +417,9 @@ class F0RangeChange(SpeechMetric):
     def compute(self, original, anonymized, sample_rate, anonymized_rate=None):  # type: ignore[no-untyped-def]
         a = f0_summary(f0_contour_adaptive(original, sample_rate))
         b = f0_summary(f0_contour_adaptive(anonymized, anonymized_rate or sample_rate))
-        return score_of(self, abs(b["range_st"] - a["range_st"]), n=a["voiced_frames"],
-                        original_st=json_number(a["range_st"]), anonymized_st=json_number(b["range_st"]))
+        return score_of(
+            self, abs(b["range_st"] - a["range_st"]), n=a["voiced_frames"], original_st=json_number(a["range_st"]), anonymized_st=json_number(b["range_st"])
+        )
 
 
 @register
@@ -444,8 +446,13 @@ class VadAgreement(SpeechMetric):
         level = silence_level(original, sample_rate)
         a = activity_frames(speech_activity(original, sample_rate, level_db=level), duration)
         b = activity_frames(speech_activity(anonymized, rate_b, level_db=level), duration)
-        return score_of(self, float(np.mean(a == b)) if len(a) else float("nan"), n=len(a),
-                        speech_original=float(a.mean()) if len(a) else None, speech_anonymized=float(b.mean()) if len(b) else None)
+        return score_of(
+            self,
+            float(np.mean(a == b)) if len(a) else float("nan"),
+            n=len(a),
+            speech_original=float(a.mean()) if len(a) else None,
+            speech_anonymized=float(b.mean()) if len(b) else None,
+        )
 
 
 @register
@@ -467,10 +474,17 @@ class PauseChange(SpeechMetric):
         # which of the original's pauses the anonymized speech keeps, and of those of 0.15 s or more
         kept = [any(min(e, e2) > max(s, s2) for s2, e2 in gaps_b) for s, e in gaps_a]
         long_kept = [k for k, d in zip(kept, a) if d >= 0.15]
-        return score_of(self, abs(mean_b - mean_a), n=len(a), pauses_original=len(a), pauses_anonymized=len(b),
-                        mean_pause_original=mean_a, mean_pause_anonymized=mean_b,
-                        kept_share=json_number(float(np.mean(kept))) if kept else None,
-                        kept_share_150ms=json_number(float(np.mean(long_kept))) if long_kept else None)
+        return score_of(
+            self,
+            abs(mean_b - mean_a),
+            n=len(a),
+            pauses_original=len(a),
+            pauses_anonymized=len(b),
+            mean_pause_original=mean_a,
+            mean_pause_anonymized=mean_b,
+            kept_share=json_number(float(np.mean(kept))) if kept else None,
+            kept_share_150ms=json_number(float(np.mean(long_kept))) if long_kept else None,
+        )
 
 
 @register
@@ -510,12 +524,26 @@ class WordErrorRate(SpeechMetric):
             errors, n = word_errors(spoken, hypothesis)
             return score_of(self, errors / n if n else float("nan"), n=n, reference_given=False)
         errors, n = word_errors(self.reference, hypothesis)
-        return score_of(self, errors / n if n else float("nan"), n=n, reference_given=True,
-                        original_wer=json_number(wer(self.reference, spoken)), wer_vs_original=json_number(wer(spoken, hypothesis)))
+        return score_of(
+            self,
+            errors / n if n else float("nan"),
+            n=n,
+            reference_given=True,
+            original_wer=json_number(wer(self.reference, spoken)),
+            wer_vs_original=json_number(wer(spoken, hypothesis)),
+        )
 
 
-SPEECH_METRICS = ("f0_correlation", "f0_mean_change", "f0_range_change", "intensity_correlation",
-                  "vad_agreement", "pause_change", "speaking_rate_change", "wer")
+SPEECH_METRICS = (
+    "f0_correlation",
+    "f0_mean_change",
+    "f0_range_change",
+    "intensity_correlation",
+    "vad_agreement",
+    "pause_change",
+    "speaking_rate_change",
+    "wer",
+)
 
 
 @dataclass
@@ -530,8 +558,7 @@ class SpeechReport:
     f0_anonymized: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"original": self.original, "anonymized": self.anonymized,
-                "scores": [s.to_json() for s in self.scores], "errors": self.errors}
+        return {"original": self.original, "anonymized": self.anonymized, "scores": [s.to_json() for s in self.scores], "errors": self.errors}
 
 
 def speech_utility(

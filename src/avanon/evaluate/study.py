@@ -112,11 +112,21 @@ def _mean_score(name: str, scores: list[Score]) -> Score | None:
     if not scores:
         return None
     first = scores[0]
-    return Score(name, float(np.mean(values)) if values else float("nan"), first.direction, first.aspect, first.unit,
-                 n=len(values), detail={"files": len(scores), "min": json_number(min(values)) if values else None,
-                                        "max": json_number(max(values)) if values else None,
-                                        "median": json_number(float(np.median(values))) if values else None,
-                                        "quartiles": [json_number(float(q)) for q in np.percentile(values, [25, 75])] if values else None})
+    return Score(
+        name,
+        float(np.mean(values)) if values else float("nan"),
+        first.direction,
+        first.aspect,
+        first.unit,
+        n=len(values),
+        detail={
+            "files": len(scores),
+            "min": json_number(min(values)) if values else None,
+            "max": json_number(max(values)) if values else None,
+            "median": json_number(float(np.median(values))) if values else None,
+            "quartiles": [json_number(float(q)) for q in np.percentile(values, [25, 75])] if values else None,
+        },
+    )
 
 
 def evaluate_study(
@@ -205,9 +215,15 @@ def evaluate_study(
 
     if faces_checked or any(p.kind in ("video", "image") for p in pairs):
         metric = registry.create("metric", "residual_faces")
-        result.summary["residual_faces"] = Score("residual_faces", leaks / faces_checked if faces_checked else float("nan"),
-                                                 metric.direction, metric.aspect, metric.unit, n=faces_checked,
-                                                 detail={"leaks": leaks, "faces_checked": faces_checked})
+        result.summary["residual_faces"] = Score(
+            "residual_faces",
+            leaks / faces_checked if faces_checked else float("nan"),
+            metric.direction,
+            metric.aspect,
+            metric.unit,
+            n=faces_checked,
+            detail={"leaks": leaks, "faces_checked": faces_checked},
+        )
     if reid_pairs:
         try:
             result.summary["face_reid_rank1"] = FaceReidentification(every=max(every, 15)).measure(reid_pairs, max_time=max_seconds)
@@ -222,8 +238,9 @@ def evaluate_study(
     outputs = [p.output for p in pairs] + _annotation_outputs(anonymized_dir, header)
     report = metadata_residue(anonymized_dir, outputs, originals=[p.input for p in pairs], identifiers=identifiers)
     result.metadata = report.to_json()
-    result.summary["metadata_residue"] = Score("metadata_residue", float(len(report.findings)), meta.direction, meta.aspect,
-                                               n=report.files, detail={"severe": report.severe})
+    result.summary["metadata_residue"] = Score(
+        "metadata_residue", float(len(report.findings)), meta.direction, meta.aspect, n=report.files, detail={"severe": report.severe}
+    )
 
     audio_pairs = [p for p in pairs if p.kind in ("audio", "video") and _has_audio(original_dir / p.input)]
     if voice_attacks and audio_pairs:
@@ -234,8 +251,7 @@ def evaluate_study(
             for attacker in ("ignorant", "lazy_informed", "semi_informed"):
                 entry = result.voice.get(attacker)
                 if entry and entry.get("eer") is not None:
-                    result.summary[f"eer_{attacker}"] = Score(f"eer_{attacker}", entry["eer"], "higher", "privacy",
-                                                              n=entry.get("trials", 0), detail=entry)
+                    result.summary[f"eer_{attacker}"] = Score(f"eer_{attacker}", entry["eer"], "higher", "privacy", n=entry.get("trials", 0), detail=entry)
         except AvanonError as exc:
             result.errors.append({"file": "*", "metric": "speaker_verification", "error": str(exc)})
     try:  # linkage attacks: sessions of one participant linked by voice, metadata, motion, external samples
@@ -261,8 +277,7 @@ def _has_audio(path: Path) -> bool:
 
 def _speaker_annotations(original_dir: Path) -> list[str]:
     """RTTM and ELAN files of the original study (relative paths): candidates for speaker tiers."""
-    return sorted(p.relative_to(original_dir).as_posix() for p in Path(original_dir).rglob("*")
-                  if p.is_file() and p.suffix.lower() in (".rttm", ".eaf"))
+    return sorted(p.relative_to(original_dir).as_posix() for p in Path(original_dir).rglob("*") if p.is_file() and p.suffix.lower() in (".rttm", ".eaf"))
 
 
 def _annotation_outputs(anonymized_dir: Path, header: dict[str, Any]) -> list[str]:

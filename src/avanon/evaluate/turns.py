@@ -122,8 +122,7 @@ class TurnReport:
         """Shift statistics [s] and shares of boundaries within 50 and 100 ms."""
         s = self.shifts
         absolute = np.abs(s)
-        stats: dict[str, Any] = {"segments": self.segments, "measured": self.measured, "lost": self.lost,
-                                 "boundaries": int(len(s))}
+        stats: dict[str, Any] = {"segments": self.segments, "measured": self.measured, "lost": self.lost, "boundaries": int(len(s))}
         if len(s):
             stats.update(
                 median_abs_shift=json_number(float(np.median(absolute))),
@@ -195,8 +194,7 @@ class TurnBoundaryShift(Metric):
     unit: ClassVar[str] = "s"
     params = {"pad": Param(0.2, Interval(float, 0.0, 5.0), "widening of each annotated segment on both sides [s]")}
 
-    def compute(self, original: np.ndarray, anonymized: np.ndarray, sample_rate: int, segments: Sequence[Segment],
-                anonymized_rate: int | None = None) -> Score:
+    def compute(self, original: np.ndarray, anonymized: np.ndarray, sample_rate: int, segments: Sequence[Segment], anonymized_rate: int | None = None) -> Score:
         """Score one recording; ``nan`` (with the reason) when no segment could be measured."""
         report = turn_boundaries(original, anonymized, sample_rate, segments, anonymized_rate=anonymized_rate, pad=self.pad)
         stats = report.statistics()
@@ -206,8 +204,7 @@ class TurnBoundaryShift(Metric):
         return score_of(self, float("nan") if value is None else value, n=len(report.shifts), **stats)
 
 
-def turn_utility(original: Path, anonymized: Path, segments: Sequence[Segment], *, max_seconds: float | None = None,
-                 pad: float = 0.2) -> Score:
+def turn_utility(original: Path, anonymized: Path, segments: Sequence[Segment], *, max_seconds: float | None = None, pad: float = 0.2) -> Score:
     """:class:`TurnBoundaryShift` of one pair of audio (or video with audio) files.
 
     Parameters

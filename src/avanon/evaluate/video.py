@@ -73,11 +73,39 @@ from avanon.registry import Interval, Param, register
 
 # MediaPipe pose landmark indices.
 POSE_NAMES = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
 )
 BODY_JOINTS = tuple(range(11, 33))
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
@@ -120,10 +148,12 @@ def pck(reference: np.ndarray, test: np.ndarray, torso: np.ndarray, *, alpha: fl
     value = float(correct[scored].mean())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # joints never found in the test frames
-        per_joint = np.array([
-            np.nanmean(np.where(np.isfinite(distance[:, j]), distance[:, j], np.nan)[scored[:, j]]) if scored[:, j].any() else np.nan
-            for j in range(distance.shape[1])
-        ])
+        per_joint = np.array(
+            [
+                np.nanmean(np.where(np.isfinite(distance[:, j]), distance[:, j], np.nan)[scored[:, j]]) if scored[:, j].any() else np.nan
+                for j in range(distance.shape[1])
+            ]
+        )
     return value, per_joint
 
 
@@ -228,8 +258,11 @@ class _SeededPose:
 
         self.views, self.shift = int(views), float(shift)
         self.pose = mp.solutions.pose.Pose(
-            static_image_mode=False, model_complexity=1, smooth_landmarks=False,
-            min_detection_confidence=confidence, min_tracking_confidence=tracking,
+            static_image_mode=False,
+            model_complexity=1,
+            smooth_landmarks=False,
+            min_detection_confidence=confidence,
+            min_tracking_confidence=tracking,
         )
 
     def __call__(self, seed: np.ndarray, seed_region: Box, frame: np.ndarray, region: Box) -> tuple[np.ndarray, np.ndarray]:
@@ -470,7 +503,13 @@ class PoseComparison:
 
 
 def reference_people(
-    original: Path, *, every: int = 10, max_time: float | None = None, max_people: int = 8, visibility: float = 0.5, views: int = 1,
+    original: Path,
+    *,
+    every: int = 10,
+    max_time: float | None = None,
+    max_people: int = 8,
+    visibility: float = 0.5,
+    views: int = 1,
 ) -> dict[int, list[Person]]:
     """The people of every ``every``-th original frame, by frame index (computed once per original)."""
     find = PeopleFinder(max_people=max_people, visibility=visibility, views=views)
@@ -478,8 +517,16 @@ def reference_people(
 
 
 def compare_pose(
-    original: Path, anonymized: Path, *, every: int = 10, visibility: float = 0.5, max_time: float | None = None,
-    max_people: int = 8, match_iou: float = 0.5, reference: dict[int, list[Person]] | None = None, views: int = 1,
+    original: Path,
+    anonymized: Path,
+    *,
+    every: int = 10,
+    visibility: float = 0.5,
+    max_time: float | None = None,
+    max_people: int = 8,
+    match_iou: float = 0.5,
+    reference: dict[int, list[Person]] | None = None,
+    views: int = 1,
 ) -> PoseComparison:
     """Pose of every person on every ``every``-th original frame and the anonymized frame at the same time.
 
@@ -537,8 +584,13 @@ def compare_pose(
         tracked.append(tracks)
     unseeded = sum(1 for reference_keypoints, _, _ in seeded_rows if not np.isfinite(reference_keypoints).all())
     return PoseComparison(
-        PosePairs.stack(seeded_rows), PosePairs.stack(detected_rows), len(seeded_rows), sampled=len(found),
-        people_per_frame=np.array(found, int), matched_per_frame=np.array(matched, int), tracked_per_frame=np.array(tracked, int),
+        PosePairs.stack(seeded_rows),
+        PosePairs.stack(detected_rows),
+        len(seeded_rows),
+        sampled=len(found),
+        people_per_frame=np.array(found, int),
+        matched_per_frame=np.array(matched, int),
+        tracked_per_frame=np.array(tracked, int),
         unseeded=unseeded,
     )
 
@@ -624,10 +676,15 @@ class PosePCK(VideoMetric):
         joints = {POSE_NAMES[j]: json_number(round(float(per_joint[j]), 4)) for j in BODY_JOINTS if np.isfinite(per_joint[j])}
         people = comparison.people_per_frame
         return score_of(
-            self, value, n=comparison.frames, mean_error_per_joint_torso_units=joints, frames_sampled=comparison.sampled,
+            self,
+            value,
+            n=comparison.frames,
+            mean_error_per_joint_torso_units=joints,
+            frames_sampled=comparison.sampled,
             people_per_frame_max=int(people.max()) if people.size else 0,
             people_per_frame_mean=json_number(round(float(people.mean()), 3)) if people.size else 0.0,
-            people_tracked_again=int(comparison.tracked_per_frame.sum()), people_not_seeded=comparison.unseeded,
+            people_tracked_again=int(comparison.tracked_per_frame.sum()),
+            people_not_seeded=comparison.unseeded,
             pck_detector_found=json_number(round(comparison.detector_score(self.alpha)[0], 4)),
             people_found_again=int(comparison.matched_per_frame.sum()),
         )
@@ -663,8 +720,13 @@ class TimingOffset(VideoMetric):
         offsets = np.abs((b.times[:n] + b.start) - (a.times[:n] + a.start))
         value = float(offsets.max()) if n else float("nan")
         return score_of(
-            self, value, n=n, frames_original=a.frames, frames_anonymized=b.frames,
-            start_shift=round(start_shift, 6), frame_exact=bool(a.frames == b.frames and value < 1e-3),
+            self,
+            value,
+            n=n,
+            frames_original=a.frames,
+            frames_anonymized=b.frames,
+            start_shift=round(start_shift, 6),
+            frame_exact=bool(a.frames == b.frames and value < 1e-3),
         )
 
 
@@ -675,4 +737,3 @@ def video_utility(original: Path, anonymized: Path, *, every: int = 10, max_time
         MotionCorrelation().measure(original, anonymized, max_time=max_time),
         TimingOffset().measure(original, anonymized),
     ]
-

@@ -76,11 +76,14 @@ def _attack(enrol: np.ndarray, test: np.ndarray, speakers: Sequence[str], *, see
         return {"eer": None, "note": f"needs at least 2 speakers; got {len(set(speakers))}"}
     scores, labels = asv.trials(enrol, speakers, test, speakers, exclude_same_index=True)
     if labels.all() or not labels.any():
-        return {"eer": None, "trials": int(len(scores)), "target_trials": int(labels.sum()),
-                "note": "not computable: needs at least 2 speech chunks of one speaker and 2 speakers "
-                        f"(got {len(speakers)} chunks of {len(set(speakers))} speakers)"}
-    entry: dict[str, Any] = {"eer": json_number(asv.eer(scores, labels)), "trials": int(len(scores)),
-                             "target_trials": int(labels.sum())}
+        return {
+            "eer": None,
+            "trials": int(len(scores)),
+            "target_trials": int(labels.sum()),
+            "note": "not computable: needs at least 2 speech chunks of one speaker and 2 speakers "
+            f"(got {len(speakers)} chunks of {len(set(speakers))} speakers)",
+        }
+    entry: dict[str, Any] = {"eer": json_number(asv.eer(scores, labels)), "trials": int(len(scores)), "target_trials": int(labels.sum())}
     try:
         low, high = asv.bootstrap_eer(enrol, speakers, test, speakers, n_boot=200, seed=seed)
         entry["ci95"] = [json_number(low), json_number(high)]
@@ -102,22 +105,26 @@ def semi_informed(lazy: np.ndarray, anonymized: np.ndarray, speakers: Sequence[s
 
     unique = sorted(set(speakers))
     if len(unique) < 2 * folds:
-        return {"eer": None, "computable": False,
-                "note": f"not computable: needs at least {2 * folds} speakers ({folds} folds of 2); got {len(unique)}"}
+        return {"eer": None, "computable": False, "note": f"not computable: needs at least {2 * folds} speakers ({folds} folds of 2); got {len(unique)}"}
     spk = np.asarray(speakers)
     for group in (unique[i::folds] for i in range(folds)):
         pool = spk[~np.isin(spk, group)]
         counts = [int((pool == s).sum()) for s in sorted(set(pool.tolist()))]
         if len(pool) <= len(counts) or max(counts) < 2:
-            return {"eer": None, "computable": False,
-                    "note": f"not computable: a fold's back-end would train on {len(pool)} chunks of {len(counts)} speakers; "
-                            "it needs more chunks than speakers (longer recordings or more files per speaker)"}
+            return {
+                "eer": None,
+                "computable": False,
+                "note": f"not computable: a fold's back-end would train on {len(pool)} chunks of {len(counts)} speakers; "
+                "it needs more chunks than speakers (longer recordings or more files per speaker)",
+            }
     try:
         value = asv.semi_informed_eer(lazy, anonymized, speakers, lazy, speakers, folds=folds)
     except (np.linalg.LinAlgError, ValueError) as exc:  # a degenerate within-speaker scatter
-        return {"eer": None, "computable": False,
-                "note": f"not computable: the LDA back-end could not be trained on {len(spk)} chunks of {len(unique)} "
-                        f"speakers ({exc})"}
+        return {
+            "eer": None,
+            "computable": False,
+            "note": f"not computable: the LDA back-end could not be trained on {len(spk)} chunks of {len(unique)} speakers ({exc})",
+        }
     return {"eer": json_number(value), "computable": True, "trials": int(len(spk) * (len(spk) - 1)), "folds": folds}
 
 
@@ -163,13 +170,16 @@ def voice_privacy(
                 if own is not None:
                     attacker[e].append(asv.embed(own, rate_x, encoder=e))
             speakers.append(pair.speaker)
-    result: dict[str, Any] = {"chunks": len(speakers), "speakers": len(set(speakers)),
-                              "voice_transform": voice_step["name"] if voice_step else None}
+    result: dict[str, Any] = {"chunks": len(speakers), "speakers": len(set(speakers)), "voice_transform": voice_step["name"] if voice_step else None}
     if not speakers:
         result["note"] = "no speech chunks of 2 s or more"
         return result
-    by_encoder = {e: _attacks({k: np.stack(v) for k, v in (("orig", originals[e]), ("anon", anonymized[e]), ("lazy", attacker[e])) if v},
-                              speakers, original_dir, seed=seed) for e in encoders}
+    by_encoder = {
+        e: _attacks(
+            {k: np.stack(v) for k, v in (("orig", originals[e]), ("anon", anonymized[e]), ("lazy", attacker[e])) if v}, speakers, original_dir, seed=seed
+        )
+        for e in encoders
+    }
     result["by_encoder"] = by_encoder
     for key in ("original", "ignorant", "lazy_informed", "semi_informed"):
         entries = [(e, by_encoder[e][key]) for e in encoders if key in by_encoder[e]]

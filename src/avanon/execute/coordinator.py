@@ -19,8 +19,8 @@ folder from an interrupted run are reused, so a resumed run only does the work t
 from __future__ import annotations
 
 import shutil
-from bisect import bisect_right
 import time
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -87,9 +87,18 @@ class _File:
 class Coordinator:
     """Run a set of files on an executor; ``finish(entry)`` is called once per file with its manifest entry."""
 
-    def __init__(self, executor: Executor, *, recipe: Recipe, seed: int | None, segment_seconds: float,
-                 finish: Callable[[dict[str, Any]], None], on_event: Callable[[Event], None] | None = None, keep_work: bool = False,
-                 voice_seed: int | None = None):
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        recipe: Recipe,
+        seed: int | None,
+        segment_seconds: float,
+        finish: Callable[[dict[str, Any]], None],
+        on_event: Callable[[Event], None] | None = None,
+        keep_work: bool = False,
+        voice_seed: int | None = None,
+    ):
         self.executor = executor
         # ``seed`` is the public run seed written to the manifest; ``voice_seed`` (from the study
         # secret) keys the pseudo-voices and is only ever handed to workers, never recorded.
@@ -178,8 +187,7 @@ class Coordinator:
         else:
             task = state.task
             reason = f"{task.src}: the {job.stage} task failed twice (last: {outcome.error})"
-            self._done(state, {"input": task.rel, "output": None, "kind": task.kind, "seed": self.seed, "status": "failed",
-                               "reason": reason})
+            self._done(state, {"input": task.rel, "output": None, "kind": task.kind, "seed": self.seed, "status": "failed", "reason": reason})
 
     def _retry(self, state: _File, job: _Job, error: str) -> None:
         self.retries += 1
@@ -219,8 +227,7 @@ class Coordinator:
         state.plan, state.input_sha256, state.groups = plan, input_sha256, self.groups
         state.firsts = [s.first_frame for s in plan.segments]
         t = self.recipe.video.tracking
-        state.tracker = CameraTracker(width=plan.width, height=plan.height, max_gap=t.max_gap, margin=t.margin, expand=t.expand,
-                                    match_iou=t.match_iou)
+        state.tracker = CameraTracker(width=plan.width, height=plan.height, max_gap=t.max_gap, margin=t.margin, expand=t.expand, match_iou=t.match_iou)
         per_pass = plan.frames
         self._emit(("start", task.rel, per_pass * (len(self.groups) + 1), "frame steps"))
         self._emit(("segments", task.rel, len(plan.segments)))
@@ -230,21 +237,23 @@ class Coordinator:
                 if all(tasks.det_path(task, "chain", s.index).is_file() for s in plan.segments):
                     self._advance(task.rel, per_pass)
                 else:
-                    self._submit(state, "chain", "all", "detect_segments",
-                                 (task, self.recipe, pd, [s.index for s in plan.segments], positions, "chain"), units=per_pass)
+                    self._submit(
+                        state, "chain", "all", "detect_segments", (task, self.recipe, pd, [s.index for s in plan.segments], positions, "chain"), units=per_pass
+                    )
                 continue
             for s in plan.segments:
                 if tasks.det_path(task, group, s.index).is_file():
                     self._advance(task.rel, s.frames)
                 else:
-                    self._submit(state, "detect", str(s.index), "detect_segments", (task, self.recipe, pd, [s.index], positions, group),
-                                 units=s.frames)
+                    self._submit(state, "detect", str(s.index), "detect_segments", (task, self.recipe, pd, [s.index], positions, group), units=s.frames)
         if plan.has_audio:
             done = tasks.audio_path(task, tasks.output_suffix(task)).with_suffix(".json")
             if done.is_file():
                 state.audio_samples = int(read_json(done)["samples"])
             else:
-                self._submit(state, "audio", "0", "encode_audio_track", (task, self.recipe, self.voice_seed if self.voice_seed is not None else (self.seed or 0)))
+                self._submit(
+                    state, "audio", "0", "encode_audio_track", (task, self.recipe, self.voice_seed if self.voice_seed is not None else (self.seed or 0))
+                )
         else:
             state.audio_samples = 0
         self._track(state)
@@ -323,8 +332,7 @@ class Coordinator:
             self._advance(task.rel, seg.frames)
             self._maybe_stitch(state)
         else:
-            self._submit(state, "encode", str(seg.index), "encode_segment", (task, self.recipe, plan.to_dict(), seg.index),
-                         units=seg.frames)
+            self._submit(state, "encode", str(seg.index), "encode_segment", (task, self.recipe, plan.to_dict(), seg.index), units=seg.frames)
 
     def _maybe_stitch(self, state: _File) -> None:
         plan = state.plan

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+from avanon.errors import ParameterError
 from avanon.execute.memory import run_task
 from avanon.threads import ENV, per_worker
-from avanon.errors import ParameterError
 
 Event = tuple[Any, ...]
 EXECUTORS = ("local", "dask-local", "dask")
@@ -310,12 +310,22 @@ class DaskExecutor(Executor):
             # the dashboard keeps its progress and task-stream views. The nannies get their own copy
             # of these settings: they shallow-copy the global one, whose nested values the ``with``
             # restores on exit, and a worker they restart later would run with Dask's defaults.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                                  "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-                                  "distributed.worker.profile.enabled": False}):
-                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                            silence_logs=40, env={ENV: str(per_worker(workers))},
-                                            config=copy.deepcopy(dask.config.config))
+            with dask.config.set(
+                {
+                    "distributed.scheduler.allowed-failures": 0,
+                    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                    "distributed.worker.profile.enabled": False,
+                }
+            ):
+                self.cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=40,
+                    env={ENV: str(per_worker(workers))},
+                    config=copy.deepcopy(dask.config.config),
+                )
             self.client = Client(self.cluster)
         else:
             self.name = "dask"

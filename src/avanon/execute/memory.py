@@ -24,7 +24,7 @@ def _libc() -> Any:
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim  # glibc only (musl has none)
+        _ = libc.malloc_trim  # glibc only (musl has none): AttributeError elsewhere
     except (OSError, AttributeError):
         return None
     return libc

@@ -157,8 +157,16 @@ def plan_video(src: Path, *, segment_seconds: float) -> VideoPlan | None:
     for i, k in enumerate(starts):
         nxt = starts[i + 1] if i + 1 < len(starts) else n
         segments.append(Segment(i, int(order[k]) if i else t0, int(order[nxt]) if nxt < n else None, k, nxt - k))
-    return VideoPlan(frames=n, width=width, height=height, fps=float(rate), time_base=f"{tb.numerator}/{tb.denominator}",
-                     duration_s=duration, has_audio=has_audio, segments=tuple(segments))
+    return VideoPlan(
+        frames=n,
+        width=width,
+        height=height,
+        fps=float(rate),
+        time_base=f"{tb.numerator}/{tb.denominator}",
+        duration_s=duration,
+        has_audio=has_audio,
+        segments=tuple(segments),
+    )
 
 
 class SegmentMismatch(MediaError):
@@ -206,8 +214,17 @@ def _decode(inp: av.container.InputContainer, src: Path, segment: Segment) -> It
         raise SegmentMismatch(f"{src}: segment {segment.index} decoded {index - segment.first_frame} frames, planned {segment.frames}.")
 
 
-def encode_range(src: Path, dst: Path, segment: Segment, boxes: list[list[Box]], *, paint: Callable[[np.ndarray, list[Box]], Any],
-                 encoder: Encoder, fmt: str, progress: Callable[[int], None] | None = None) -> int:
+def encode_range(
+    src: Path,
+    dst: Path,
+    segment: Segment,
+    boxes: list[list[Box]],
+    *,
+    paint: Callable[[np.ndarray, list[Box]], Any],
+    encoder: Encoder,
+    fmt: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Mask the frames of ``segment`` with ``boxes`` (one list per frame) and encode them, video only, into ``dst``.
 
     The stream is set up exactly as :func:`avanon.video.transcode.transcode_video` sets it up (codec,
@@ -243,8 +260,7 @@ def encode_audio(src: Path, dst: Path, *, voice: VoiceTransform | None, seed: in
     with _open(src) as inp:
         ain = inp.streams.audio[0]
         with av.open(str(dst), "w", format=fmt) as out:
-            coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice,
-                                    seed=seed, speaker=speaker, path=src)
+            coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice, seed=seed, speaker=speaker, path=src)
             try:
                 for packet in inp.demux(ain):
                     for frame in packet.decode():

@@ -27,15 +27,24 @@ import numpy as np
 
 from avanon.errors import MediaError
 from avanon.execute.segments import (
-    SegmentMismatch, Segment, VideoPlan, decode_range, encode_audio, encode_range, output_format, plan_video, read_json, stitch,
+    Segment,
+    SegmentMismatch,
+    VideoPlan,
+    decode_range,
+    encode_audio,
+    encode_range,
+    output_format,
+    plan_video,
+    read_json,
+    stitch,
     write_json,
 )
 from avanon.media.probe import probe
 from avanon.media.video import muxer_options
 from avanon.process import FileTask, plan_voice, process_file, recording_speaker, speech_details, video_entry
 from avanon.provenance.manifest import sha256_path
-from avanon.video.transcode import VideoResult
 from avanon.recipe import Recipe
+from avanon.video.transcode import VideoResult
 
 Emit = Callable[[tuple[Any, ...]], None] | None
 WORK_DIR = ".avanon-work"
@@ -116,8 +125,9 @@ def run_file(task: FileTask, recipe: Recipe, seed: int | None, voice_seed: int |
     return entry
 
 
-def start_video(task: FileTask, recipe: Recipe, seed: int | None, segment_seconds: float, voice_seed: int | None = None, *,
-                emit: Emit = None) -> dict[str, Any]:
+def start_video(
+    task: FileTask, recipe: Recipe, seed: int | None, segment_seconds: float, voice_seed: int | None = None, *, emit: Emit = None
+) -> dict[str, Any]:
     """Plan a video: ``{"entry": ...}`` when it was processed whole, else ``{"plan": ..., "input_sha256": ...}``.
 
     A video is split only if it is at least two segments long, its recipe has no whole-frame filters
@@ -133,8 +143,7 @@ def start_video(task: FileTask, recipe: Recipe, seed: int | None, segment_second
         return {"entry": run_file(task, recipe, seed, voice_seed, emit=emit)}
     input_sha = sha256_path(task.src)
     folder = work_dir(task)
-    identity = {"input_sha256": input_sha, "recipe_sha256": recipe.sha256(), "seed": seed,
-                "segment_seconds": segment_seconds, "plan": plan.to_dict()}
+    identity = {"input_sha256": input_sha, "recipe_sha256": recipe.sha256(), "seed": seed, "segment_seconds": segment_seconds, "plan": plan.to_dict()}
     marker = folder / "plan.json"
     if not (marker.is_file() and read_json(marker) == identity):
         shutil.rmtree(folder, ignore_errors=True)  # pieces of another input, recipe or plan
@@ -164,8 +173,9 @@ def output_suffix(task: FileTask) -> str:
     return task.dst.suffix.lower() or ".mp4"
 
 
-def detect_segments(task: FileTask, recipe: Recipe, plan: dict[str, Any], indices: list[int], positions: list[int], group: str,
-                    *, emit: Emit = None) -> list[int]:
+def detect_segments(
+    task: FileTask, recipe: Recipe, plan: dict[str, Any], indices: list[int], positions: list[int], group: str, *, emit: Emit = None
+) -> list[int]:
     """Run the recipe detectors at ``positions`` over segments ``indices`` (in order, one detector session).
 
     Writes one ``det-<group>-<k>.json`` per segment: for every frame, the list of
@@ -173,7 +183,6 @@ def detect_segments(task: FileTask, recipe: Recipe, plan: dict[str, Any], indice
     detector's state across them exactly as an unsplit pass does. Returns the segment indices done.
     """
     from avanon.video.faces import run_detector  # fail-closed wrapper shared with FaceMasker
-
     from avanon.video.tracking import CameraMotion
 
     vp = VideoPlan.from_dict(plan)
@@ -232,8 +241,16 @@ def encode_segment(task: FileTask, recipe: Recipe, plan: dict[str, Any], index: 
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     ticker = _Ticker(emit, task.rel)
     try:
-        written = encode_range(task.src, tmp, segment, boxes, paint=obfuscation.apply,  # type: ignore[attr-defined]
-                               encoder=recipe.video.encoder, fmt=output_format(task.src, task.dst), progress=ticker)
+        written = encode_range(
+            task.src,
+            tmp,
+            segment,
+            boxes,
+            paint=obfuscation.apply,  # type: ignore[attr-defined]
+            encoder=recipe.video.encoder,
+            fmt=output_format(task.src, task.dst),
+            progress=ticker,
+        )
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -247,8 +264,14 @@ def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit:
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     try:
         voice, plan = plan_voice(task, recipe)
-        samples = encode_audio(task.src, tmp, voice=voice, seed=voice_seed, speaker=recording_speaker(task),  # type: ignore[arg-type]
-                               fmt=output_format(task.src, task.dst))
+        samples = encode_audio(
+            task.src,
+            tmp,
+            voice=voice,
+            seed=voice_seed,
+            speaker=recording_speaker(task),  # type: ignore[arg-type]
+            fmt=output_format(task.src, task.dst),
+        )
         os.replace(tmp, final)
         speech = speech_details(task, recipe, plan)  # redaction records and the transcripts beside the output
         write_json(final.with_suffix(".json"), {"samples": samples, "speech": speech})  # written last: marks the track complete
@@ -257,8 +280,9 @@ def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit:
     return samples
 
 
-def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any], input_sha256: str, masking: dict[str, Any],
-                 audio_samples: int, *, emit: Emit = None) -> dict[str, Any]:
+def stitch_video(
+    task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any], input_sha256: str, masking: dict[str, Any], audio_samples: int, *, emit: Emit = None
+) -> dict[str, Any]:
     """Remux the encoded segments and the audio into the output file; returns the manifest entry."""
     import av
 
@@ -286,8 +310,14 @@ def stitch_video(task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {
-        "input": task.rel, "output": task.output_rel, "kind": "video", "seed": seed, "status": "ok",
-        "input_sha256": input_sha256, "output_sha256": output_sha, **details,
+        "input": task.rel,
+        "output": task.output_rel,
+        "kind": "video",
+        "seed": seed,
+        "status": "ok",
+        "input_sha256": input_sha256,
+        "output_sha256": output_sha,
+        **details,
         "segments": {"count": len(vp.segments), "first_frames": [s.first_frame for s in vp.segments]},
         "seconds": round(time.perf_counter() - started, 3),
     }

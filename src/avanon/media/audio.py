@@ -21,7 +21,17 @@ if TYPE_CHECKING:  # types only: media/ does not import audio/ at run time (audi
     from avanon.audio.base import VoiceStream, VoiceTransform
 
 # Output codec per container format, and per input codec for formats that hold several.
-CONTAINER_AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "matroska": "aac", "avi": "libmp3lame", "webm": "libopus", "ipod": "aac", "mp3": "libmp3lame", "ogg": "libvorbis", "flac": "flac"}
+CONTAINER_AUDIO_CODEC = {
+    "mp4": "aac",
+    "mov": "aac",
+    "matroska": "aac",
+    "avi": "libmp3lame",
+    "webm": "libopus",
+    "ipod": "aac",
+    "mp3": "libmp3lame",
+    "ogg": "libvorbis",
+    "flac": "flac",
+}
 LOSSLESS = {"pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le", "pcm_u8", "pcm_s16be", "flac"}
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
@@ -50,17 +60,26 @@ def to_float(frame: av.AudioFrame) -> np.ndarray:
         return arr.astype(np.float32, copy=False)
     scale = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}.get(kind)
     if kind == "u8":
-        return ((arr.astype(np.float32) - 128.0) / 128.0)
+        return (arr.astype(np.float32) - 128.0) / 128.0
     if scale is None:
         raise MediaError(f"unsupported decoded sample format {frame.format.name!r}")
-    return (arr.astype(np.float32) / scale)
+    return arr.astype(np.float32) / scale
 
 
 class AudioTranscoder:
     """Voice-transform one decoded audio stream into an output stream of the same shape."""
 
-    def __init__(self, out: av.container.OutputContainer, in_stream: av.audio.stream.AudioStream, *, codec: str,
-                 voice: VoiceTransform | None, seed: int, speaker: str, path: Path):
+    def __init__(
+        self,
+        out: av.container.OutputContainer,
+        in_stream: av.audio.stream.AudioStream,
+        *,
+        codec: str,
+        voice: VoiceTransform | None,
+        seed: int,
+        speaker: str,
+        path: Path,
+    ):
         cc = in_stream.codec_context
         self.path = path
         self.rate = int(cc.sample_rate)

@@ -116,8 +116,10 @@ def _check_readable(path: Path) -> None:
 
 def _check_pixels(path: Path, width: int, height: int, limits: Limits, what: str) -> None:
     if width * height > limits.max_pixels:
-        raise MediaError(f"{path}: the {what} declares {width}x{height} = {width * height} pixels, more than the limit of "
-                         f"{limits.max_pixels} pixels (Limits.max_pixels); refused before decoding.")
+        raise MediaError(
+            f"{path}: the {what} declares {width}x{height} = {width * height} pixels, more than the limit of "
+            f"{limits.max_pixels} pixels (Limits.max_pixels); refused before decoding."
+        )
 
 
 def check_image(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
@@ -169,8 +171,9 @@ def check_wav_length(path: Path) -> None:
             if name == b"data":
                 held = size - offset - 8
                 if length not in (0, 0xFFFFFFFF) and length > held:
-                    raise MediaError(f"{path}: truncated: the WAV header declares {length} bytes of samples but the file "
-                                     f"holds {held} ({100 * held // length}%).")
+                    raise MediaError(
+                        f"{path}: truncated: the WAV header declares {length} bytes of samples but the file holds {held} ({100 * held // length}%)."
+                    )
                 return
             offset += 8 + length + (length & 1)
 
@@ -276,8 +279,7 @@ def probe(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> MediaInfo:
             fmt = container.format.name
             if kind in ("video", "audio") and (fmt in IMAGE_DEMUXERS or fmt.endswith("_pipe")):
                 what = "an audio" if kind == "audio" else "a video"
-                raise MediaError(f"{path}: is a still image ({fmt.removesuffix('_pipe')}), not {what} recording; "
-                                 "wrong extension?")
+                raise MediaError(f"{path}: is a still image ({fmt.removesuffix('_pipe')}), not {what} recording; wrong extension?")
             video = audio = None
             real_video = any(not (v.disposition & av.stream.Disposition.attached_pic) for v in container.streams.video)
             if container.streams.video:
@@ -300,8 +302,7 @@ def probe(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> MediaInfo:
                 s = container.streams.audio[0]
                 cc = s.codec_context
                 if not cc.sample_rate or not cc.channels:
-                    raise MediaError(f"{path}: audio stream has no sample rate or channels (not a readable media file, "
-                                     "or corrupt).")
+                    raise MediaError(f"{path}: audio stream has no sample rate or channels (not a readable media file, or corrupt).")
                 audio = AudioInfo(
                     codec=cc.name,
                     sample_rate=int(cc.sample_rate),

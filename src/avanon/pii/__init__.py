@@ -23,7 +23,19 @@ from avanon.pii.recognizers import (
 from avanon.pii.transcript import Segment, Transcript, Word, transcript_from_dict
 
 __all__ = [
-    "CATEGORIES", "Finding", "Roster", "Segment", "SegmentFinding", "TextFinding", "Transcript", "Word",
-    "find_pii", "find_pii_text", "presidio_available", "recognizers_used", "spacy_available", "transcript_from_dict",
+    "CATEGORIES",
+    "Finding",
+    "Roster",
+    "Segment",
+    "SegmentFinding",
+    "TextFinding",
+    "Transcript",
+    "Word",
+    "find_pii",
+    "find_pii_text",
+    "presidio_available",
+    "recognizers_used",
+    "spacy_available",
+    "transcript_from_dict",
     "unlocated_names",
 ]

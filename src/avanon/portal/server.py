@@ -37,13 +37,13 @@ def check_bind(host: str, *, tls_cert: Path | None, tls_key: Path | None, behind
         if path is not None and not Path(path).is_file():
             raise ParameterError(f"TLS file {path} does not exist.")
     if not tls and not is_loopback(host):
-        raise ParameterError(f"Refusing to serve plain HTTP on {host}: bind to 127.0.0.1 (behind a TLS reverse proxy) "
-                             "or give --tls-cert and --tls-key.")
+        raise ParameterError(f"Refusing to serve plain HTTP on {host}: bind to 127.0.0.1 (behind a TLS reverse proxy) or give --tls-cert and --tls-key.")
     return tls
 
 
-def serve(gov: Governance, *, host: str = "127.0.0.1", port: int = 8000, tls_cert: Path | None = None,
-          tls_key: Path | None = None, behind_proxy: bool = False) -> None:
+def serve(
+    gov: Governance, *, host: str = "127.0.0.1", port: int = 8000, tls_cert: Path | None = None, tls_key: Path | None = None, behind_proxy: bool = False
+) -> None:
     """Run the portal with uvicorn until interrupted.
 
     Parameters
@@ -65,6 +65,14 @@ def serve(gov: Governance, *, host: str = "127.0.0.1", port: int = 8000, tls_cer
         raise ParameterError(f"The 'port' parameter must be an int in the range [1, 65535]. Got {port} instead.")
     tls = check_bind(host, tls_cert=tls_cert, tls_key=tls_key, behind_proxy=behind_proxy)
     app = create_app(gov, tls=tls)
-    uvicorn.run(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None, proxy_headers=behind_proxy,
-                forwarded_allow_ips="127.0.0.1" if behind_proxy else None, server_header=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        proxy_headers=behind_proxy,
+        forwarded_allow_ips="127.0.0.1" if behind_proxy else None,
+        server_header=False,
+        log_level="warning",
+    )

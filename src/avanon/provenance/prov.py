@@ -39,14 +39,18 @@ def build_prov(manifest: dict[str, Any]) -> ProvDocument:
     doc = ProvDocument()
     doc.add_namespace("avanon", NAMESPACE)
     versions = manifest.get("versions") or {}
-    agent = doc.agent("avanon:software/avanon-" + str(versions.get("avanon", "unknown")),
-                      {"prov:type": "prov:SoftwareAgent", "avanon:versions": _attr(versions)})
+    agent = doc.agent(
+        "avanon:software/avanon-" + str(versions.get("avanon", "unknown")), {"prov:type": "prov:SoftwareAgent", "avanon:versions": _attr(versions)}
+    )
     models: dict[str, Any] = {}
     for index, entry in enumerate(sorted(manifest.get("entries", []), key=lambda e: e.get("output") or e.get("input_sha256") or ""), start=1):
         sha_in = entry.get("input_sha256") or f"unknown-{index}"
         source = doc.entity(f"avanon:input/sha256-{sha_in}", {"avanon:sha256": sha_in, "prov:type": "avanon:OriginalFile"})
-        attrs = {"avanon:status": entry.get("status", ""), "avanon:steps": _attr(entry.get("steps", [])),
-                 "avanon:seed": _attr(entry.get("seed", manifest.get("seed", "")))}
+        attrs = {
+            "avanon:status": entry.get("status", ""),
+            "avanon:steps": _attr(entry.get("steps", [])),
+            "avanon:seed": _attr(entry.get("seed", manifest.get("seed", ""))),
+        }
         if entry.get("timings"):
             attrs["avanon:timings"] = _attr(entry["timings"])
         activity = doc.activity(f"avanon:run/{index}", other_attributes=attrs)
@@ -56,12 +60,13 @@ def build_prov(manifest: dict[str, Any]) -> ProvDocument:
             key = model.get("sha256") or model.get("name") if isinstance(model, dict) else str(model)
             if key not in models:
                 info = model if isinstance(model, dict) else {"name": str(model)}
-                models[key] = doc.entity(f"avanon:model/{key}", {"prov:type": "avanon:ModelFile",
-                                                                  **{f"avanon:{k}": _attr(v) for k, v in info.items()}})
+                models[key] = doc.entity(f"avanon:model/{key}", {"prov:type": "avanon:ModelFile", **{f"avanon:{k}": _attr(v) for k, v in info.items()}})
             doc.used(activity, models[key])
         if entry.get("status") == "ok" and entry.get("output"):
-            output = doc.entity(f"avanon:output/{entry['output']}", {
-                "avanon:path": entry["output"], "avanon:sha256": entry.get("output_sha256", ""), "prov:type": "avanon:ReleasedFile"})
+            output = doc.entity(
+                f"avanon:output/{entry['output']}",
+                {"avanon:path": entry["output"], "avanon:sha256": entry.get("output_sha256", ""), "prov:type": "avanon:ReleasedFile"},
+            )
             doc.wasGeneratedBy(output, activity)
             doc.wasDerivedFrom(output, source)
     return doc

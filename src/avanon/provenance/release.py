@@ -29,8 +29,8 @@ from typing import Any
 from avanon.annotations.alignment import check_within
 from avanon.annotations.formats import detect_format, read_annotations
 from avanon.annotations.pairing import pair_media
-from avanon.files import MEDIA_SUFFIXES, sha256_file, write_atomic
 from avanon.errors import AvanonError, IntegrityError, ParameterError
+from avanon.files import MEDIA_SUFFIXES, sha256_file, write_atomic
 from avanon.provenance.prov import PROV_NAME, read_prov_outputs, write_prov
 
 SUMS_NAME = "SHA256SUMS"
@@ -117,9 +117,13 @@ def build_datapackage(root: Path, *, version: int, files: list[str]) -> dict[str
             continue
         path = root / rel
         suffix = posixpath.splitext(rel)[1].lower()
-        res: dict[str, Any] = {"name": _resource_name(rel, used), "path": rel, "bytes": path.stat().st_size,
-                               "hash": "sha256:" + sha256_file(path),
-                               "mediatype": mimetypes.guess_type(rel)[0] or "application/octet-stream"}
+        res: dict[str, Any] = {
+            "name": _resource_name(rel, used),
+            "path": rel,
+            "bytes": path.stat().st_size,
+            "hash": "sha256:" + sha256_file(path),
+            "mediatype": mimetypes.guess_type(rel)[0] or "application/octet-stream",
+        }
         if suffix in MEDIA_SUFFIXES:
             res["type"] = "media"
             try:
@@ -129,18 +133,32 @@ def build_datapackage(root: Path, *, version: int, files: list[str]) -> dict[str
         elif (fmt := detect_format(path)) is not None:
             doc = read_annotations(path, format=fmt)
             pairing = pair_media(rel, doc, media_files)
-            fields = [{"name": "tier", "type": "string"}, {"name": "onset", "type": "number", "description": "seconds"},
-                      {"name": "offset", "type": "number", "description": "seconds"}, {"name": "value", "type": "string"}]
+            fields = [
+                {"name": "tier", "type": "string"},
+                {"name": "onset", "type": "number", "description": "seconds"},
+                {"name": "offset", "type": "number", "description": "seconds"},
+                {"name": "value", "type": "string"},
+            ]
             extra = sorted({k for _, a in doc.annotations() for k in a.fields if not k.startswith("_")})
             fields += [{"name": k, "type": "string"} for k in extra]
-            res.update({"type": "annotation", "format": fmt, "media": pairing.media,
-                        "tiers": [{"name": t.name, "kind": t.kind, "annotations": len(t.annotations)} for t in doc.tiers],
-                        "schema": {"fields": fields}})
+            res.update(
+                {
+                    "type": "annotation",
+                    "format": fmt,
+                    "media": pairing.media,
+                    "tiers": [{"name": t.name, "kind": t.kind, "annotations": len(t.annotations)} for t in doc.tiers],
+                    "schema": {"fields": fields},
+                }
+            )
         resources.append(res)
-    return {"name": re.sub(r"[^a-z0-9._-]+", "-", root.name.lower()).strip("-") or "avanon-release",
-            "version": f"{version}.0.0", "created": _now(), "profile": "data-package",
-            "description": "Anonymized with avanon; see DATA_DICTIONARY.md, provenance.json and CHANGES.md.",
-            "resources": resources}
+    return {
+        "name": re.sub(r"[^a-z0-9._-]+", "-", root.name.lower()).strip("-") or "avanon-release",
+        "version": f"{version}.0.0",
+        "created": _now(),
+        "profile": "data-package",
+        "description": "Anonymized with avanon; see DATA_DICTIONARY.md, provenance.json and CHANGES.md.",
+        "resources": resources,
+    }
 
 
 def _now() -> str:
@@ -149,15 +167,22 @@ def _now() -> str:
 
 def data_dictionary(package: dict[str, Any]) -> str:
     """DATA_DICTIONARY.md from a datapackage descriptor."""
-    lines = [f"# Data dictionary: {package['name']} (version {package['version']})", "",
-             f"Created {package['created']}. {len(package['resources'])} files.", "",
-             "## Media", "", "| file | duration [s] | frame rate [Hz] | sample rate [Hz] | channels | codecs |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Data dictionary: {package['name']} (version {package['version']})",
+        "",
+        f"Created {package['created']}. {len(package['resources'])} files.",
+        "",
+        "## Media",
+        "",
+        "| file | duration [s] | frame rate [Hz] | sample rate [Hz] | channels | codecs |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in package["resources"]:
         if r.get("type") == "media":
             codecs = ", ".join(c for c in (r.get("videoCodec"), r.get("audioCodec")) if c)
-            lines.append(f"| {r['path']} | {r.get('duration', '')} | {r.get('frameRate', '')} | {r.get('sampleRate', '')} "
-                         f"| {r.get('channels', '')} | {codecs} |")
+            lines.append(
+                f"| {r['path']} | {r.get('duration', '')} | {r.get('frameRate', '')} | {r.get('sampleRate', '')} | {r.get('channels', '')} | {codecs} |"
+            )
     lines += ["", "## Annotations", "", "Times are in seconds from the start of the media.", ""]
     for r in package["resources"]:
         if r.get("type") == "annotation":
@@ -220,10 +245,12 @@ def freeze_release(root: Path, *, notes: str = "") -> Release:
     write_atomic(root / DICTIONARY_NAME, data_dictionary(package).encode("utf-8"))
     files = {f: sha256_file(root / f) for f in _content(root)}
     old_files = {k: v for k, v in history[previous]["files"].items()} if previous else {}
-    release = Release(version=version,
-                      added=sorted(set(files) - set(old_files) - _GENERATED),
-                      removed=sorted(set(old_files) - set(files) - _GENERATED),
-                      changed=sorted(f for f in files if f in old_files and old_files[f] != files[f] and f not in _GENERATED))
+    release = Release(
+        version=version,
+        added=sorted(set(files) - set(old_files) - _GENERATED),
+        removed=sorted(set(old_files) - set(files) - _GENERATED),
+        changed=sorted(f for f in files if f in old_files and old_files[f] != files[f] and f not in _GENERATED),
+    )
     created = package["created"]
     record = {"version": version, "created": created, "previous": previous or None, "notes": notes, "files": files}
     write_atomic(root / HISTORY_DIR / f"v{version}.json", (json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8"))

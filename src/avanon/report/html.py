@@ -29,8 +29,7 @@ def _fmt(value: Any) -> str:
 def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails: int = 24) -> dict[str, Any]:
     """What the template shows of one :class:`StudyEvaluation`."""
     summary = [
-        {"metric": s.metric, "aspect": s.aspect, "value": _fmt(s.value) + (f" {s.unit}" if s.unit else ""),
-         "direction": s.direction, "n": s.n}
+        {"metric": s.metric, "aspect": s.aspect, "value": _fmt(s.value) + (f" {s.unit}" if s.unit else ""), "direction": s.direction, "n": s.n}
         for s in sorted(evaluation.summary.values(), key=lambda s: (s.aspect, s.metric))
     ]
     voice = []
@@ -38,21 +37,43 @@ def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails
         entry = evaluation.voice.get(attacker)
         if entry:
             ci = entry.get("ci95")
-            voice.append({"attacker": attacker.replace("_", "-") + (" (no anonymization)" if attacker == "original" else ""),
-                          "eer": _fmt(entry.get("eer")), "ci": f"{_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "n/a",
-                          "trials": entry.get("trials", "n/a"), "note": entry.get("note", "")})
+            voice.append(
+                {
+                    "attacker": attacker.replace("_", "-") + (" (no anonymization)" if attacker == "original" else ""),
+                    "eer": _fmt(entry.get("eer")),
+                    "ci": f"{_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "n/a",
+                    "trials": entry.get("trials", "n/a"),
+                    "note": entry.get("note", ""),
+                }
+            )
     leaks, thumbnails = [], []
     for report in evaluation.residual:
-        leaks.append({"file": Path(report.original).name, "faces": report.faces_checked, "leaks": report.leaks,
-                      "times": ", ".join(f"{t:.2f}" for t in report.leak_times[:20])})
+        leaks.append(
+            {
+                "file": Path(report.original).name,
+                "faces": report.faces_checked,
+                "leaks": report.leaks,
+                "times": ", ".join(f"{t:.2f}" for t in report.leak_times[:20]),
+            }
+        )
         for _, thumb in report.thumbnails:
             if len(thumbnails) < max_thumbnails:
                 thumbnails.append(plots.image_uri(thumb))
     pitch = [plots.pitch_overlay(name, a, b) for name, a, b in evaluation.f0[:4]]
-    linkage = [{"metric": s.metric, "attack": s.detail.get("attack", ""), "rate": _fmt(s.value), "chance": _fmt(s.detail.get("chance")),
-                "ci": "-".join(_fmt(v) for v in s.detail["ci95"]) if s.detail.get("ci95") else "n/a", "trials": s.n,
-                "intended": s.aspect == "utility", "note": s.detail.get("note", "")}
-               for s in sorted(evaluation.summary.values(), key=lambda s: s.metric) if s.metric.startswith("linkage_")]
+    linkage = [
+        {
+            "metric": s.metric,
+            "attack": s.detail.get("attack", ""),
+            "rate": _fmt(s.value),
+            "chance": _fmt(s.detail.get("chance")),
+            "ci": "-".join(_fmt(v) for v in s.detail["ci95"]) if s.detail.get("ci95") else "n/a",
+            "trials": s.n,
+            "intended": s.aspect == "utility",
+            "note": s.detail.get("note", ""),
+        }
+        for s in sorted(evaluation.summary.values(), key=lambda s: s.metric)
+        if s.metric.startswith("linkage_")
+    ]
     return {
         "heading": heading,
         "files": len(evaluation.files),
@@ -88,8 +109,7 @@ def render(
         version=__version__,
         evaluations=[evaluation_view(h, e) for h, e in evaluations],
         recommendation=recommendation,
-        levels=[{**row, "utility": _fmt(row.get("utility")), "cells": [_fmt(row["values"].get(m)) for m in level_metrics]}
-                for row in levels],
+        levels=[{**row, "utility": _fmt(row.get("utility")), "cells": [_fmt(row["values"].get(m)) for m in level_metrics]} for row in levels],
         level_metrics=list(level_metrics),
         level_plots=list(level_plots),
         tradeoffs=list(tradeoffs),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from avanon.pilot import PRIVACY_AXES, UTILITY_SHARES, PilotResult
 from avanon.evaluate.study import plain
+from avanon.pilot import PRIVACY_AXES, UTILITY_SHARES, PilotResult
 from avanon.report import plots
 from avanon.report.html import render, write_report
 
@@ -28,11 +28,31 @@ def write_pilot(result: PilotResult, pilot_dir: Path) -> tuple[Path, Path]:
     temp = metrics.with_suffix(".json.tmp")
     temp.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True, allow_nan=False), encoding="utf-8")
     temp.replace(metrics)
-    shown = [m for m in ("residual_faces", "face_reid_rank1", "eer_ignorant", "eer_lazy_informed", "eer_semi_informed",
-                         "metadata_residue", *UTILITY_SHARES, "turn_boundary_shift", "wer")
-             if any(r.evaluation.value(m) == r.evaluation.value(m) for r in result.levels)]
-    rows = [{"level": r.level, "meets": r.meets, "failed": r.failed + [f"{i}: {why}" for i, why in r.files_failed],
-             "utility": r.utility, "values": {m: r.evaluation.value(m) for m in shown}} for r in result.levels]
+    shown = [
+        m
+        for m in (
+            "residual_faces",
+            "face_reid_rank1",
+            "eer_ignorant",
+            "eer_lazy_informed",
+            "eer_semi_informed",
+            "metadata_residue",
+            *UTILITY_SHARES,
+            "turn_boundary_shift",
+            "wer",
+        )
+        if any(r.evaluation.value(m) == r.evaluation.value(m) for r in result.levels)
+    ]
+    rows = [
+        {
+            "level": r.level,
+            "meets": r.meets,
+            "failed": r.failed + [f"{i}: {why}" for i, why in r.files_failed],
+            "utility": r.utility,
+            "values": {m: r.evaluation.value(m) for m in shown},
+        }
+        for r in result.levels
+    ]
     labels = [r.level for r in result.levels]
     level_plots = []
     for m in shown:
@@ -43,11 +63,23 @@ def write_pilot(result: PilotResult, pilot_dir: Path) -> tuple[Path, Path]:
         points = [(r.level, plain(r.evaluation.value(privacy)), plain(r.utility)) for r in result.levels]
         if any(x is not None and y is not None for _, x, y in points):
             bound = result.thresholds.get(privacy)
-            tradeoffs.append(plots.tradeoff(points, privacy=privacy, utility="utility index (higher keeps more)",
-                                            threshold=bound[1] if bound else None, highlight=result.recommended))
-    html = render([(f"level {r.level}", r.evaluation) for r in result.levels], title="avanon pilot",
-                  recommendation={"level": result.recommended, "reason": result.reason,
-                                  "thresholds": [f"{m} {'>=' if b == 'min' else '<='} {v}" for m, (b, v) in result.thresholds.items()],
-                                  "sample": len(result.sample)},
-                  levels=rows, level_metrics=shown, level_plots=level_plots, tradeoffs=tradeoffs)
+            tradeoffs.append(
+                plots.tradeoff(
+                    points, privacy=privacy, utility="utility index (higher keeps more)", threshold=bound[1] if bound else None, highlight=result.recommended
+                )
+            )
+    html = render(
+        [(f"level {r.level}", r.evaluation) for r in result.levels],
+        title="avanon pilot",
+        recommendation={
+            "level": result.recommended,
+            "reason": result.reason,
+            "thresholds": [f"{m} {'>=' if b == 'min' else '<='} {v}" for m, (b, v) in result.thresholds.items()],
+            "sample": len(result.sample),
+        },
+        levels=rows,
+        level_metrics=shown,
+        level_plots=level_plots,
+        tradeoffs=tradeoffs,
+    )
     return metrics, write_report(pilot_dir, html)

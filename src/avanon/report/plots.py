@@ -92,8 +92,7 @@ def tradeoff(
         ax.plot([x for _, x, _ in shown], [y for _, _, y in shown], color="#999999", linewidth=1, zorder=1)
     for label, x, y in shown:
         chosen = label == highlight
-        ax.scatter([x], [y], s=110 if chosen else 45, color="#2e7d32" if chosen else "#4472c4",
-                   edgecolors="black" if chosen else "none", zorder=2)
+        ax.scatter([x], [y], s=110 if chosen else 45, color="#2e7d32" if chosen else "#4472c4", edgecolors="black" if chosen else "none", zorder=2)
         ax.annotate(label + (" (recommended)" if chosen else ""), (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
     if threshold is not None:
         ax.axvline(threshold, color="#c00000", linestyle="--", linewidth=1, label="threshold")

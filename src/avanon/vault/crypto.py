@@ -107,8 +107,7 @@ class MasterKey:
         if params.n < 2**10 or params.n & (params.n - 1):
             raise ParameterError(f"The scrypt 'n' parameter must be a power of two >= 1024. Got {params.n} instead.")
         maxmem = 256 * params.n * params.r + (1 << 20)
-        key = hashlib.scrypt(passphrase.encode("utf-8"), salt=params.salt, n=params.n, r=params.r, p=params.p,
-                             maxmem=maxmem, dklen=KEY_BYTES)
+        key = hashlib.scrypt(passphrase.encode("utf-8"), salt=params.salt, n=params.n, r=params.r, p=params.p, maxmem=maxmem, dklen=KEY_BYTES)
         return cls(key, source="passphrase")
 
     @classmethod
@@ -190,8 +189,7 @@ def _read_exact(source: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def encrypt_stream(source: BinaryIO, sink: BinaryIO, *, data_key: bytes, file_id: bytes,
-                   chunk_size: int = DEFAULT_CHUNK) -> tuple[int, str]:
+def encrypt_stream(source: BinaryIO, sink: BinaryIO, *, data_key: bytes, file_id: bytes, chunk_size: int = DEFAULT_CHUNK) -> tuple[int, str]:
     """Encrypt ``source`` into ``sink`` chunk by chunk.
 
     Parameters
@@ -285,7 +283,9 @@ def decrypt_chunks(source: BinaryIO, *, data_key: bytes, file_id: bytes, name: s
         except InvalidTag:
             if final and _opens(aead, nonce, body, _aad(header, index, False)):
                 raise IntegrityError(f"Vault file {name} is truncated after chunk {index}: its final chunk is missing.") from None
-            raise IntegrityError(f"Vault file {name} fails authentication at chunk {index}: the chunk was altered, reordered or taken from another file.") from None
+            raise IntegrityError(
+                f"Vault file {name} fails authentication at chunk {index}: the chunk was altered, reordered or taken from another file."
+            ) from None
         yield plain
         if final:
             return

@@ -148,8 +148,7 @@ class Vault:
 
     # ------------------------------------------------------------------ creation and opening
     @classmethod
-    def init(cls, root: Path, *, passphrase: str | None = None, key_file: Path | None = None,
-             chunk_size: int = DEFAULT_CHUNK, scrypt_n: int = 2**15) -> Vault:
+    def init(cls, root: Path, *, passphrase: str | None = None, key_file: Path | None = None, chunk_size: int = DEFAULT_CHUNK, scrypt_n: int = 2**15) -> Vault:
         """Create an empty vault in ``root`` (a new or empty directory).
 
         Parameters
@@ -174,8 +173,15 @@ class Vault:
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
         (root / "blobs").mkdir()
-        config: dict[str, object] = {"format": "avanon-vault", "version": 1, "kdf": kdf, "key_check": key.key_check(),
-                                     "chunk_size": chunk_size, "studies": {}, "files": {}}
+        config: dict[str, object] = {
+            "format": "avanon-vault",
+            "version": 1,
+            "kdf": kdf,
+            "key_check": key.key_check(),
+            "chunk_size": chunk_size,
+            "studies": {},
+            "files": {},
+        }
         _write_json_atomic(root / CONFIG, config)
         return cls(root, key, config)
 
@@ -222,8 +228,7 @@ class Vault:
         return files
 
     # ------------------------------------------------------------------ adding
-    def add_study(self, study_dir: Path, *, study: str | None = None,
-                  retention_until: dt.date | None = None) -> list[StoredFile]:
+    def add_study(self, study_dir: Path, *, study: str | None = None, retention_until: dt.date | None = None) -> list[StoredFile]:
         """Encrypt every regular file under ``study_dir`` into the vault; the source is left untouched.
 
         Parameters
@@ -282,8 +287,7 @@ class Vault:
             files = config["files"]
             studies = config["studies"]
             assert isinstance(files, dict) and isinstance(studies, dict)
-            files[file_id.hex()] = {"study": study, "wrapped_key": _b64(self._key.wrap(data_key, file_id)),
-                                    "meta": _b64(sealed), "delete_after": None}
+            files[file_id.hex()] = {"study": study, "wrapped_key": _b64(self._key.wrap(data_key, file_id)), "meta": _b64(sealed), "delete_after": None}
             studies.setdefault(study, {"retention_until": None})
         return StoredFile(relpath, size, sha, file_id.hex(), study, added)
 
@@ -301,8 +305,7 @@ class Vault:
             meta = json.loads(AESGCM(data_key).decrypt(sealed[:12], sealed[12:], b"avanon-vault meta|" + bytes.fromhex(file_id)))
         except InvalidTag:
             raise IntegrityError(f"The metadata of vault file {file_id} fails authentication: the record was altered.") from None
-        return StoredFile(meta["path"], int(meta["size"]), meta["sha256"], file_id, str(record["study"]), meta["added"],
-                          record.get("delete_after"))  # type: ignore[arg-type]
+        return StoredFile(meta["path"], int(meta["size"]), meta["sha256"], file_id, str(record["study"]), meta["added"], record.get("delete_after"))  # type: ignore[arg-type]
 
     def files(self, study: str | None = None) -> list[StoredFile]:
         """List stored files (relative path, size, SHA-256, ...), sorted by path.
@@ -312,8 +315,7 @@ class Vault:
         study : str, optional
             Only this study's files.
         """
-        return sorted((self._stored(fid, rec) for fid, rec in self._records.items() if study in (None, rec["study"])),
-                      key=lambda f: f.path)
+        return sorted((self._stored(fid, rec) for fid, rec in self._records.items() if study in (None, rec["study"])), key=lambda f: f.path)
 
     def studies(self) -> dict[str, str | None]:
         """Map each study to its retention date (ISO 8601) or None."""
@@ -346,8 +348,10 @@ class Vault:
                 size += len(chunk)
                 yield chunk
         if size != stored.size or digest.hexdigest() != stored.sha256:
-            raise IntegrityError(f"Vault file {stored.path} decrypts to {size} bytes with SHA-256 {digest.hexdigest()}, "
-                                 f"but {stored.size} bytes with {stored.sha256} were stored.")
+            raise IntegrityError(
+                f"Vault file {stored.path} decrypts to {size} bytes with SHA-256 {digest.hexdigest()}, "
+                f"but {stored.size} bytes with {stored.sha256} were stored."
+            )
 
     def decrypt_to(self, path: str, sink: BinaryIO) -> StoredFile:
         """Decrypt one stored file into a caller-provided binary file object (nothing is written to disk).
@@ -475,8 +479,7 @@ class Vault:
         for stored in due:
             blob = self._blob(stored.file_id)
             cipher_sha = _sha256_file(blob) if blob.is_file() else None
-            disposed.append({"file_id": stored.file_id, "study": stored.study, "size": stored.size,
-                             "sha256": stored.sha256, "ciphertext_sha256": cipher_sha})
+            disposed.append({"file_id": stored.file_id, "study": stored.study, "size": stored.size, "sha256": stored.sha256, "ciphertext_sha256": cipher_sha})
         with self._locked() as config:
             files = config["files"]
             assert isinstance(files, dict)
@@ -487,9 +490,12 @@ class Vault:
             if blob.is_file():
                 _overwrite(blob)
                 blob.unlink()
-        return {"certificate": "avanon disposal certificate", "time": (now or _now()).isoformat(timespec="seconds"),
-                "method": "crypto-shredding: data keys destroyed, ciphertext overwritten and deleted",
-                "files": disposed}
+        return {
+            "certificate": "avanon disposal certificate",
+            "time": (now or _now()).isoformat(timespec="seconds"),
+            "method": "crypto-shredding: data keys destroyed, ciphertext overwritten and deleted",
+            "files": disposed,
+        }
 
     # ------------------------------------------------------------------ backup
     def backup(self, archive: Path) -> Path:
@@ -568,8 +574,9 @@ def backup_vault(root: Path, archive: Path) -> Path:
             sums = {m.relative_to(root).as_posix(): _sha256_file(m) for m in members}
             tmp = archive.with_name(f".{archive.name}.{secrets.token_hex(4)}.tmp")
             with tarfile.open(tmp, "w") as tar:
-                manifest = json.dumps({"format": "avanon-vault-backup", "version": 1, "created": _now().isoformat(timespec="seconds"),
-                                       "sha256": sums}, indent=1, sort_keys=True).encode("utf-8")
+                manifest = json.dumps(
+                    {"format": "avanon-vault-backup", "version": 1, "created": _now().isoformat(timespec="seconds"), "sha256": sums}, indent=1, sort_keys=True
+                ).encode("utf-8")
                 info = tarfile.TarInfo(BACKUP_MANIFEST)
                 info.size = len(manifest)
                 info.mode = 0o600
@@ -589,7 +596,7 @@ class _BytesReader:
 
     def read(self, size: int = -1) -> bytes:
         end = len(self._data) if size < 0 else self._pos + size
-        chunk = self._data[self._pos:end]
+        chunk = self._data[self._pos : end]
         self._pos += len(chunk)
         return chunk
 

@@ -81,9 +81,7 @@ def torso_size(pose: np.ndarray, *, visibility: float = BODY_VISIBILITY) -> floa
     return float(extent.max()) / 3.0
 
 
-def draw_body(
-    mask: np.ndarray, pose: np.ndarray, *, shape: str = "box", width: float = 0.3, visibility: float = BODY_VISIBILITY
-) -> None:
+def draw_body(mask: np.ndarray, pose: np.ndarray, *, shape: str = "box", width: float = 0.3, visibility: float = BODY_VISIBILITY) -> None:
     """Paint one person's body region (255) into a uint8 ``mask`` in place.
 
     Parameters
@@ -200,7 +198,9 @@ class Background(VideoFilter):
     name = "background"
     params = {
         "mode": Param("colour", Options(("colour", "blur", "pixelate")), "what replaces the background"),
-        "colour": Param((0, 0, 0), Kind((tuple,), length=3), "RGB background colour for mode 'colour', 0-255 each (black: see avanon.video.body on flat fills)"),
+        "colour": Param(
+            (0, 0, 0), Kind((tuple,), length=3), "RGB background colour for mode 'colour', 0-255 each (black: see avanon.video.body on flat fills)"
+        ),
         "blur": Param(0.03, Interval(float, 0.005, 0.5), "Gaussian sigma for mode 'blur' [fraction of the frame width]"),
         "cells": Param(24, Interval(int, 2, 512), "blocks across the frame for mode 'pixelate'"),
         "threshold": Param(0.5, Interval(float, 0.01, 0.99), "person-mask probability kept as person"),
@@ -208,8 +208,12 @@ class Background(VideoFilter):
         "feather": Param(0.005, Interval(float, 0.0, 0.1), "soft edge width [fraction of the frame height]"),
         "keep": Param((), Kind((tuple,)), "polygons kept as they are: [[[x, y], ...], ...] in fractions of width/height"),
         "model": Param("landscape", Options(("landscape", "general")), "selfie-segmentation model (landscape is faster)"),
-        "bodies": Param("box", Options(("none", "box", "bones")), "also keep each person's body found by pose: the keypoint box, bands along the bones, or nothing"),
-        "body_width": Param(0.3, Interval(float, 0.0, 2.0), "growth of the keypoint box on each side [fraction of its size]; for 'bones', width of the bands [torso sizes]"),
+        "bodies": Param(
+            "box", Options(("none", "box", "bones")), "also keep each person's body found by pose: the keypoint box, bands along the bones, or nothing"
+        ),
+        "body_width": Param(
+            0.3, Interval(float, 0.0, 2.0), "growth of the keypoint box on each side [fraction of its size]; for 'bones', width of the bands [torso sizes]"
+        ),
         "search_every": Param(5, Interval(int, 0, 1000), "search the whole frame for people every n-th pose run (seeds the trackers; 0 = never)"),
         "pose_every": Param(3, Interval(int, 1, 30), "run pose on every n-th frame and hold the body regions in between [frames]"),
         "max_people": Param(6, Interval(int, 1, 32), "people followed by pose at once (about 25-40 ms per pose run each)"),
@@ -354,8 +358,12 @@ class Background(VideoFilter):
 
     def stats(self) -> dict[str, Any]:
         people = np.array(self._people or [0])
-        out = {"frames": len(self._people), "people_per_frame_max": int(people.max()), "people_per_frame_mean": round(float(people.mean()), 3),
-               "kept_share_mean": round(float(np.mean(self._kept or [0.0])), 4)}
+        out = {
+            "frames": len(self._people),
+            "people_per_frame_max": int(people.max()),
+            "people_per_frame_mean": round(float(people.mean()), 3),
+            "kept_share_mean": round(float(np.mean(self._kept or [0.0])), 4),
+        }
         if self._poses:
             poses = np.array(self._poses)
             out.update(poses_per_frame_max=int(poses.max()), poses_per_frame_mean=round(float(poses.mean()), 3))

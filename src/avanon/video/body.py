@@ -41,9 +41,32 @@ from avanon.video.tracking import iou
 
 # Limbs of MediaPipe's 33-point body model (face points are drawn as a head disc instead).
 LIMBS = (
-    (11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26),
-    (25, 27), (26, 28), (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32), (15, 17), (15, 19),
-    (15, 21), (17, 19), (16, 18), (16, 20), (16, 22), (18, 20),
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+    (11, 23),
+    (12, 24),
+    (23, 24),
+    (23, 25),
+    (24, 26),
+    (25, 27),
+    (26, 28),
+    (27, 29),
+    (28, 30),
+    (29, 31),
+    (30, 32),
+    (27, 31),
+    (28, 32),
+    (15, 17),
+    (15, 19),
+    (15, 21),
+    (17, 19),
+    (16, 18),
+    (16, 20),
+    (16, 22),
+    (18, 20),
 )
 HEAD = tuple(range(11))
 MASK_WIDTH = 256  # pixels: width of the person mask used to seed person crops
@@ -72,7 +95,9 @@ def mask_regions(mask: np.ndarray | None, *, width: int, height: int, min_area: 
     for x, y, w, h, area in stats[1:]:
         if area < min_area * mask.size:
             continue
-        regions.append((max(0.0, (x - 0.1 * w) * fx), max(0.0, (y - 0.1 * h) * fy), min(float(width), (x + 1.1 * w) * fx), min(float(height), (y + 1.1 * h) * fy)))
+        regions.append(
+            (max(0.0, (x - 0.1 * w) * fx), max(0.0, (y - 0.1 * h) * fy), min(float(width), (x + 1.1 * w) * fx), min(float(height), (y + 1.1 * h) * fy))
+        )
     return regions
 
 

@@ -33,12 +33,18 @@ from avanon.video.headtracks import HeadTracks
 from avanon.video.tracking import iou
 
 FACE_ENCODER = ModelFile(
-    "dlib-face-recognition-resnet", "face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat",
-    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", distribution="face-recognition-models",
+    "dlib-face-recognition-resnet",
+    "face_recognition_models",
+    "models/dlib_face_recognition_resnet_model_v1.dat",
+    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    distribution="face-recognition-models",
 )
 SHAPE_5 = ModelFile(
-    "dlib-shape-predictor-5", "face_recognition_models", "models/shape_predictor_5_face_landmarks.dat",
-    "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888", distribution="face-recognition-models",
+    "dlib-shape-predictor-5",
+    "face_recognition_models",
+    "models/shape_predictor_5_face_landmarks.dat",
+    "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    distribution="face-recognition-models",
 )
 ENCODER_MODELS = [FACE_ENCODER, SHAPE_5]
 MIN_FACE = 160  # pixels: crops are enlarged so the head box is at least this wide before HOG runs
@@ -84,10 +90,7 @@ def _reference(path: str, mtime: float) -> np.ndarray:
         raise MediaError(f"Consent reference photo {path}: cannot be read ({exc}).") from None
     faces = face_embeddings(image, upsample=1, jitters=5)
     if len(faces) != 1:
-        raise ParameterError(
-            f"Consent reference photo {path} must show exactly one face; found {len(faces)}. "
-            "Crop the photo to the consenting person."
-        )
+        raise ParameterError(f"Consent reference photo {path} must show exactly one face; found {len(faces)}. Crop the photo to the consenting person.")
     return faces[0][1]
 
 
@@ -157,7 +160,7 @@ class Consent(VideoFilter):
             crowded = any(iou(box, other) > 0.0 for j, other in enumerate(boxes) if j != k)
             if crowded:
                 state["evidence"] = []
-            elif index - state.get("checked", -10**9) >= self.every:
+            elif index - state.get("checked", -(10**9)) >= self.every:
                 state["checked"] = index
                 self._checks += 1
                 evidence = state.setdefault("evidence", [])

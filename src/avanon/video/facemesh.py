@@ -39,8 +39,8 @@ import cv2
 import numpy as np
 
 from avanon.detect import landmarks as lm
-from avanon.detect.mp import mediapipe
 from avanon.detect.models import ModelFile
+from avanon.detect.mp import mediapipe
 from avanon.registry import Interval, Kind, Options, Param, register
 from avanon.video.filters import Box, VideoFilter
 from avanon.video.headtracks import HeadTracks
@@ -57,9 +57,7 @@ def _topology() -> dict[str, Any]:
     for a, b in edges:
         neighbours.setdefault(int(a), set()).add(int(b))
         neighbours.setdefault(int(b), set()).add(int(a))
-    triangles = sorted(
-        {tuple(sorted((a, b, c))) for a in neighbours for b in neighbours[a] for c in neighbours[a] & neighbours[b]}
-    )
+    triangles = sorted({tuple(sorted((a, b, c))) for a in neighbours for b in neighbours[a] for c in neighbours[a] & neighbours[b]})
 
     def loop(connections: frozenset) -> np.ndarray:
         """Order the edges of a closed contour into a polygon."""
@@ -102,6 +100,8 @@ IRIS_SCALE = 1.0
 UPPER_LID = {"right_eye": (33, 246, 161, 160, 159, 158, 157, 173, 133), "left_eye": (263, 466, 388, 387, 386, 385, 384, 398, 362)}
 LOWER_LID = {"right_eye": (33, 7, 163, 144, 145, 153, 154, 155, 133), "left_eye": (263, 249, 390, 373, 374, 380, 381, 382, 362)}
 UPPER_LID_DARK, UPPER_LID_WIDTH, LOWER_LID_DARK = 0.2, 2, 0.8  # grey as a fraction of ``tone``; width [pixels]
+
+
 def render_face(canvas: np.ndarray, points: np.ndarray, *, style: str = "shaded", tone: int = 225, shading: float = 0.1, edges: int = 0) -> None:
     """Draw a face mesh onto ``canvas`` in place.
 
@@ -259,8 +259,16 @@ class FaceMesh(VideoFilter):
         "hold": Param(4, Interval(int, 0, 50), "frames the last mesh is kept when the mesh is lost [frames]"),
         "retry": Param(2, Interval(int, 1, 50), "frames between mesh searches on a head where none was found [frames]"),
         "candidates": Param(2, Interval(int, 1, 50), "most boxes of one head searched for its mesh per frame"),
-        "backoff": Param(8, Interval(int, 1, 200), "longest wait between searches on a head where the last searches all failed; the wait doubles from retry with each miss [frames]"),
-        "budget": Param(8, Interval(int, 1, 1000), "most mesh searches per frame; heads holding a mesh go first, then the largest; heads left over wait for a later frame (obfuscated meanwhile)"),
+        "backoff": Param(
+            8,
+            Interval(int, 1, 200),
+            "longest wait between searches on a head where the last searches all failed; the wait doubles from retry with each miss [frames]",
+        ),
+        "budget": Param(
+            8,
+            Interval(int, 1, 1000),
+            "most mesh searches per frame; heads holding a mesh go first, then the largest; heads left over wait for a later frame (obfuscated meanwhile)",
+        ),
         "min_cutoff": Param(1.5, Interval(float, 0.01, 30.0), "One Euro cut-off at rest [Hz]"),
         "beta": Param(0.05, Interval(float, 0.0, 10.0), "One Euro speed coefficient [1/pixel]"),
     }
@@ -291,8 +299,10 @@ class FaceMesh(VideoFilter):
         self._left = self.budget  # mesh searches this frame may still make
         pairs = list(zip(heads, self._tracks.update([g[0] for g in heads], index)))
         # heads holding a mesh keep it first, then the largest heads (most likely to yield one)
-        order = sorted(range(len(pairs)), key=lambda k: (pairs[k][1].state.get("seen") != index - 1,
-                                                         -(pairs[k][0][0][2] - pairs[k][0][0][0]) * (pairs[k][0][0][3] - pairs[k][0][0][1])))
+        order = sorted(
+            range(len(pairs)),
+            key=lambda k: (pairs[k][1].state.get("seen") != index - 1, -(pairs[k][0][0][2] - pairs[k][0][0][0]) * (pairs[k][0][0][3] - pairs[k][0][0][1])),
+        )
         for (head, members), track in (pairs[k] for k in order):
             x0, y0 = max(0, int(np.floor(head[0]))), max(0, int(np.floor(head[1])))
             x1, y1 = min(w, int(np.ceil(head[2]))), min(h, int(np.ceil(head[3])))
@@ -325,7 +335,7 @@ class FaceMesh(VideoFilter):
         tight = sorted((m for m in members if min(m[2] - m[0], m[3] - m[1]) >= self.min_size), key=lambda m: (m[2] - m[0]) * (m[3] - m[1]))
         boxes = (tight or [head])[: self.candidates]
         last = state.get("points")
-        if last is not None and index - state.get("seen", -10**9) <= self.hold:
+        if last is not None and index - state.get("seen", -(10**9)) <= self.hold:
             (x0, y0), (x1, y1) = last[:, :2].min(axis=0), last[:, :2].max(axis=0)
             old = state["box"]
             dx, dy = (head[0] + head[2] - old[0] - old[2]) / 2, (head[1] + head[3] - old[1] - old[3]) / 2
@@ -345,7 +355,7 @@ class FaceMesh(VideoFilter):
         """
         found = None
         wait = min(self.retry * 2 ** max(state.get("misses", 1) - 1, 0), max(self.backoff, self.retry))
-        due = index - state.get("missed", -10**9) >= wait or state.get("seen") == index - 1
+        due = index - state.get("missed", -(10**9)) >= wait or state.get("seen") == index - 1
         if due and self._left > 0:
             for box in candidates:
                 if self._left <= 0:
@@ -365,7 +375,7 @@ class FaceMesh(VideoFilter):
                 state["misses"] = 0
         if found is None:
             last = state.get("points")
-            if last is None or index - state.get("seen", -10**9) > self.hold:
+            if last is None or index - state.get("seen", -(10**9)) > self.hold:
                 state.pop("smoother", None)
                 return None
             old = state["box"]  # move and scale the held mesh with the head box

@@ -30,9 +30,9 @@ from avanon.detect.faces import Detection, FaceDetector
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError
 from avanon.recipe import VideoSection
+from avanon.threads import budget
 from avanon.video.filters import VideoFilter
 from avanon.video.obfuscate import Obfuscation
-from avanon.threads import budget
 from avanon.video.tracking import Box, CameraMotion, CameraTracker, FaceTracker, Shift, TrackedFrame
 
 
@@ -164,8 +164,9 @@ class FaceMasker:
             out += self._track(*self._waiting.popleft())
         return out
 
-    def _track(self, index: int, image: np.ndarray, payload: Any, detections: list[Detection], futures: list[Future],
-               shift: Shift) -> list[tuple[np.ndarray, Any, list[Box]]]:
+    def _track(
+        self, index: int, image: np.ndarray, payload: Any, detections: list[Detection], futures: list[Future], shift: Shift
+    ) -> list[tuple[np.ndarray, Any, list[Box]]]:
         for fut in futures:
             detections.extend(fut.result())  # re-raises a detector failure
         found, candidates = split(detections)

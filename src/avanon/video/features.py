@@ -40,11 +40,39 @@ from avanon.video.headtracks import HeadTracks
 from avanon.video.tracking import grow
 
 POSE_NAMES = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
 )
 SCALARS = ("head_x0", "head_y0", "head_x1", "head_y1", "head_yaw", "head_pitch", "head_roll", "gaze_horizontal", "gaze_vertical", "motion_energy")
 
@@ -181,7 +209,7 @@ def write_features(video: Path, out_dir: Path, *, stem: str, max_frames: int | N
         batch.clear()
 
     with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
-        for index, time, image, rate in _frames(video):
+        for index, time, image, _rate in _frames(video):
             if max_frames is not None and index >= max_frames:
                 break
             times.append(time)

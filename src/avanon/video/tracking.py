@@ -179,8 +179,7 @@ def _trailing_boxes(boxes: list[Box], stale: list[int], offset: Shift) -> list[B
     b = np.asarray(boxes, dtype=float)
     fraction = _STALE_GROWTH * np.asarray(stale, dtype=float)
     w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    grown = (b[:, 0] - fraction * w + offset[0], b[:, 1] - fraction * h + offset[1],
-             b[:, 2] + fraction * w + offset[0], b[:, 3] + fraction * h + offset[1])
+    grown = (b[:, 0] - fraction * w + offset[0], b[:, 1] - fraction * h + offset[1], b[:, 2] + fraction * w + offset[0], b[:, 3] + fraction * h + offset[1])
     return list(zip(*(c.tolist() for c in grown)))
 
 
@@ -246,8 +245,16 @@ class FaceTracker:
         if frame is not None:
             frame.boxes.append(move(scene_box, *frame.offset))
 
-    def push(self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0), *,
-             merged: list[Box] | None = None, candidates: Sequence[tuple[Box, str]] = ()) -> list[TrackedFrame]:
+    def push(
+        self,
+        index: int,
+        payload: Any,
+        detections: list[tuple[Box, str]],
+        shift: Shift = (0.0, 0.0),
+        *,
+        merged: list[Box] | None = None,
+        candidates: Sequence[tuple[Box, str]] = (),
+    ) -> list[TrackedFrame]:
         """Add frame ``index`` (consecutive) with its detections; return the frames now final.
 
         ``shift`` is how far the picture moved since the previous frame [pixels] (see
@@ -308,8 +315,7 @@ class FaceTracker:
                 self._add(f, tuple(float(a + (b - a) * t) for a, b in zip(track.box, box)))  # type: ignore[arg-type]
         track.last, track.box = index, box
 
-    def _candidates_in(self, index: int, frame: TrackedFrame, candidates: Sequence[tuple[Box, str]], offset: Shift,
-                       matched: set[int]) -> None:
+    def _candidates_in(self, index: int, frame: TrackedFrame, candidates: Sequence[tuple[Box, str]], offset: Shift, matched: set[int]) -> None:
         """Candidates that continue a confirmed track extend it; the others wait for a second kind of detector."""
         for box_f, source, *score in candidates:
             strong = int(bool(score) and score[0] >= REPEAT_SCORE)
@@ -408,12 +414,15 @@ class CameraTracker:
     def track_count(self) -> int:
         return self.still.track_count
 
-    def push(self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0), *,
-             candidates: Sequence[tuple[Box, str]] = ()) -> list[TrackedFrame]:
+    def push(
+        self, index: int, payload: Any, detections: list[tuple[Box, str]], shift: Shift = (0.0, 0.0), *, candidates: Sequence[tuple[Box, str]] = ()
+    ) -> list[TrackedFrame]:
         """Add frame ``index`` with its detections, unverified candidates and the camera shift since the previous frame [pixels]."""
         merged = merge_overlapping(b for b, _ in detections)  # the same for both trackers
-        return self._union(self.still.push(index, payload, detections, merged=merged, candidates=candidates),
-                           self.moving.push(index, None, detections, shift, merged=merged, candidates=candidates))
+        return self._union(
+            self.still.push(index, payload, detections, merged=merged, candidates=candidates),
+            self.moving.push(index, None, detections, shift, merged=merged, candidates=candidates),
+        )
 
     def flush(self) -> list[TrackedFrame]:
         """Every remaining frame (end of the recording)."""

@@ -42,8 +42,17 @@ class VideoResult:
     audio_samples_in: int = 0  # decoded samples per channel of the audio stream
 
 
-def transcode_video(src: Path, dst: Path, *, masker_factory: Callable[[int, int, float], FaceMasker], voice: VoiceTransform | None,
-                    seed: int, speaker: str, encoder: Encoder, progress: Callable[[int], None] | None = None) -> VideoResult:
+def transcode_video(
+    src: Path,
+    dst: Path,
+    *,
+    masker_factory: Callable[[int, int, float], FaceMasker],
+    voice: VoiceTransform | None,
+    seed: int,
+    speaker: str,
+    encoder: Encoder,
+    progress: Callable[[int], None] | None = None,
+) -> VideoResult:
     """Anonymize ``src`` into ``dst`` (a temporary path chosen by the caller); see the module docstring."""
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower()) or OUTPUT_FORMATS.get(src.suffix.lower(), "mp4")
     try:
@@ -131,9 +140,12 @@ def _run(streams: _Streams, audio: AudioTranscoder | None, masker: FaceMasker, s
     if state["written"] != state["frames"]:
         raise MediaError(f"{src}: {state['frames']} frames decoded but {state['written']} encoded.")
     return VideoResult(
-        frames=state["frames"], repaired_timestamps=state["repaired"],
-        audio_samples=audio.samples_out if audio else 0, masking=masker.stats.to_dict(),
-        end_s=float((state["last_pts"] + step) * vin.time_base), audio_samples_in=audio.samples_in if audio else 0,
+        frames=state["frames"],
+        repaired_timestamps=state["repaired"],
+        audio_samples=audio.samples_out if audio else 0,
+        masking=masker.stats.to_dict(),
+        end_s=float((state["last_pts"] + step) * vin.time_base),
+        audio_samples_in=audio.samples_in if audio else 0,
     )
 
 
@@ -148,5 +160,3 @@ def _decoded(inp: Any, vin: Any, ain: Any, audio: AudioTranscoder | None, src: P
                     yield "a", audio.unpack(frame)
     except av.error.FFmpegError as exc:
         raise MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
-
-
