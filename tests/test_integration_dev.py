@@ -46,7 +46,10 @@ def test_hamilton_clip_keeps_timing_and_hides_faces(tmp_path, dev_data):
     n_in, _, _ = decoded_samples(src)
     n_out, _, _ = decoded_samples(dst)
     assert abs(n_out - n_in) <= 1024
-    report = residual_faces(src, dst, every=9, detectors=("yunet", "openpose"))
+    # YuNet at 0.7: on this clip its detections at 0.56-0.68 are hands, a fist and a chest with a
+    # microphone (each inspected, BENCHMARKS.md "Precise face masks"), its faces score 0.87-0.93;
+    # the crowd test below keeps the evaluation's default 0.5, where every detection is a head.
+    report = residual_faces(src, dst, every=9, detectors=("yunet", "openpose"), yunet_threshold=0.7)
     assert report.faces_checked > 20
     assert report.leaks == 0, [f.to_json() for f in report.faces if f.leak]
     entry = json.loads((out / "avanon_manifest.json").read_text())["entries"][0]
