@@ -205,8 +205,8 @@ def run_study(
         "derived from the seed" if seed is not None else f"random, kept by the data steward in {steward_dir(out).name}/ (not in the release)"
     )
     manifest.save()
-    if executor == "local":  # a lone file gets the whole machine in this process (threaded detectors), not one worker's share
-        workers = min(workers, useful_workers(study, accepted, segment_seconds=segment_seconds))
+    if executor == "local" and workers > 1:  # a lone file gets the whole machine in this process (threaded detectors), not one worker's share
+        workers = useful_workers(study, accepted, segment_seconds=segment_seconds, at_most=workers)
     with make_executor(executor, workers=workers, scheduler=scheduler) as runner:
         manifest.header["execution"] = runner.describe()
         summary = RunSummary(out_root=out)
@@ -393,26 +393,29 @@ def _refused_key(names: NameMapper | None, rel: str) -> str:
         return shown
 
 
-def useful_workers(study: Path, rels: Sequence[str], *, segment_seconds: float) -> int:
-    """How many worker processes the media files among ``rels`` can keep busy (at least 1).
+def useful_workers(study: Path, rels: Sequence[str], *, segment_seconds: float, at_most: int) -> int:
+    """How many worker processes, up to ``at_most``, the media files among ``rels`` can keep busy (at least 1).
 
     Each audio file and photo is one task; a video is one task per planned segment (a video shorter
     than two segments is processed whole). More workers than that would leave processes idle and
     cut the threads of the one that works: a lone 720p video ran in 16.1 s with two workers and in
     9.0 s in one process whose detectors run on their own threads.
     """
-    units = 0
-    for rel in rels:
-        kind = media_kind(rel)
-        if kind == "video" and segment_seconds > 0:
+    kinds = [media_kind(rel) for rel in rels]
+    units = sum(kind in ("audio", "image") for kind in kinds)  # one task each, no need to open them
+    for rel, kind in zip(rels, kinds):
+        if units >= at_most:  # enough work for every worker: the remaining videos are not probed
+            break
+        if kind != "video":
+            continue
+        duration = 0.0
+        if segment_seconds > 0:
             try:
                 duration = probe(study / rel).duration_s or 0.0
             except AvanonError:
-                duration = 0.0  # fails later with its own message; counts as one task here
-            units += max(1, int(duration // segment_seconds))
-        elif kind in ("video", "audio", "image"):
-            units += 1
-    return max(1, units)
+                pass  # fails later with its own message; counts as one task here
+        units += max(1, int(duration // segment_seconds)) if segment_seconds > 0 else 1
+    return max(1, min(units, at_most))
 
 
 def write_media_sidecar(out: Path, entry: dict[str, Any]) -> str:

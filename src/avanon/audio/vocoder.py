@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from avanon.audio.resample import resample
-from avanon.detect.models import sha256_file
+from avanon.detect.models import verified_file
 from avanon.errors import ModelError, ParameterError
 
 RATE = 22050
@@ -49,20 +49,7 @@ def weights_path() -> Path:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         raise ModelError(f"Model 'hifigan-universal' needs the package {DISTRIBUTION}=={VERSION}, which is not installed (run `make install`).") from None
-    return _verified(Path(str(dist.locate_file(WEIGHTS))))
-
-
-@lru_cache(maxsize=None)
-def _verified(path: Path) -> Path:
-    if not path.is_file():
-        raise ModelError(f"Model 'hifigan-universal': {path} not found in {DISTRIBUTION}.")
-    digest = sha256_file(path)
-    if digest != WEIGHTS_SHA256:
-        raise ModelError(
-            f"Model 'hifigan-universal' at {path} has sha256 {digest}, expected the pinned {WEIGHTS_SHA256}; "
-            "refusing a file that differs from the one avanon was validated with."
-        )
-    return path
+    return verified_file("hifigan-universal", Path(str(dist.locate_file(WEIGHTS))), WEIGHTS_SHA256, source=f"It ships in {DISTRIBUTION}=={VERSION}.")
 
 
 def record() -> dict[str, str]:

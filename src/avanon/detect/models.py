@@ -59,14 +59,29 @@ def _verified(model: ModelFile) -> Path:
         root = resources.files(model.package)
     except ModuleNotFoundError:
         raise ModelError(f"Model {model.name!r} needs the package {model.package!r}, which is not installed (run `make install`).") from None
-    path = Path(str(root / model.relpath))
+    return verified_file(model.name, Path(str(root / model.relpath)), model.sha256, source=f"It ships in the package {model.package!r}.")
+
+
+@lru_cache(maxsize=None)
+def verified_file(name: str, path: Path, sha256: str, *, source: str) -> Path:
+    """``path`` when it is a file whose SHA-256 is the pinned ``sha256`` (checked once per process).
+
+    For model files that are not found through a package (kept in the environment by ``make
+    install``, or read from a distribution without importing it). ``source`` says where the file
+    comes from and how to restore it; it ends both error messages.
+
+    Raises
+    ------
+    ModelError
+        The file is missing or differs from the one avanon was validated with.
+    """
     if not path.is_file():
-        raise ModelError(f"Model {model.name!r}: file {model.relpath!r} not found in package {model.package!r} ({path}).")
+        raise ModelError(f"Model {name!r}: {path} not found. {source}")
     digest = sha256_file(path)
-    if digest != model.sha256:
+    if digest != sha256:
         raise ModelError(
-            f"Model {model.name!r} at {path} has sha256 {digest}, expected the pinned {model.sha256}; "
-            "refusing a file that differs from the one avanon was validated with."
+            f"Model {name!r} at {path} has sha256 {digest}, expected the pinned {sha256}; "
+            f"refusing a file that differs from the one avanon was validated with. {source}"
         )
     return path
 

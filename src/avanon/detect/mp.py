@@ -19,6 +19,15 @@ from typing import Any
 _LOCK = threading.Lock()
 _STUBBED = ("matplotlib", "matplotlib.pyplot")
 
+# The 33 landmarks of MediaPipe's body pose model, in its order.
+POSE_NAMES = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)  # fmt: skip
+
 
 class _DeferredPyplot(types.ModuleType):
     """Stands in for ``matplotlib.pyplot`` inside MediaPipe; imports the real module when used."""

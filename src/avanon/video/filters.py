@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from avanon.detect.boxes import Box
 from avanon.detect.models import ModelFile
 from avanon.registry import Method
-
-Box = tuple[float, float, float, float]
 
 
 class VideoFilter(Method):

@@ -13,9 +13,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from avanon.detect.boxes import Box
 from avanon.registry import Interval, Kind, Method, Options, Param, register
-
-Box = tuple[float, float, float, float]
 
 
 def pixel_boxes(boxes: Sequence[Box], width: int, height: int) -> list[tuple[int, int, int, int]]:

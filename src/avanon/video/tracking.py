@@ -33,21 +33,14 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
-Box = tuple[float, float, float, float]
+from avanon.detect.boxes import Box
+from avanon.detect.boxes import box_iou as iou  # noqa: F401  (re-exported: video.body, video.consent and tests use it)
+
 Shift = tuple[float, float]
 
 _STALE_GROWTH = 0.04  # per stale frame, fraction of the box size added on each side
 REPEAT_SCORE = 0.2  # a candidate scoring this much, hit again along its track on another frame, is confirmed
 _CANDIDATE_RATIO = 1.6  # a candidate continues a track or another candidate only when their sizes differ less than this
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def grow(box: Box, fraction: float, *, top_extra: float = 0.0) -> Box:
