@@ -174,3 +174,169 @@ def test_rewritten_entry_at_the_signed_head_is_caught(signed: AuditTrail, tmp_pa
     assert stale.verify() == []  # an older signed head still matches the entry it names
     _execute(signed, sa.update(AuditEntry).where(AuditEntry.seq == 6).values(hash="f" * 64))
     assert any("not the one the signed head outside the database records" in f.problem for f in stale.verify())
+
+
+# ---------------------------------------------------------------- signed checkpoints outside the database (issue 17)
+from avanon.access.audit import write_head  # noqa: E402
+from avanon.access.checkpoint import GENESIS, CheckpointLog, public_key_path, read_checkpoints, read_public_key, write_signing_key  # noqa: E402
+from avanon.errors import AccessError, IntegrityError  # noqa: E402
+
+
+def _checkpointed(engine: sa.Engine, tmp_path, clock: Clock) -> AuditTrail:  # noqa: F811
+    key_file = tmp_path / "audit-checkpoint.key"
+    if not key_file.exists():
+        write_signing_key(key_file)
+    log = CheckpointLog.open(tmp_path / "audit.checkpoints", key_file, every=3)
+    return AuditTrail(connect(engine), AUDIT_KEY, clock=clock, head_file=tmp_path / "audit.head", checkpoints=log)
+
+
+@pytest.fixture()
+def checkpointed(engine, clock: Clock, tmp_path) -> AuditTrail:  # noqa: F811
+    """Seven entries, a checkpoint every three (after entries 3 and 6); copies of the signed head at 0 and 4."""
+    import shutil
+
+    write_head(tmp_path / "audit.head", AUDIT_KEY, 0, GENESIS)  # as `avanon access init` leaves it
+    shutil.copy(tmp_path / "audit.head", tmp_path / "head-at-0")
+    trail = _checkpointed(engine, tmp_path, clock)
+    for i in range(7):
+        trail.record("user", "download", f"study/p{i}.mp4")
+        clock.advance(seconds=1)
+        if i == 3:
+            shutil.copy(tmp_path / "audit.head", tmp_path / "head-at-4")
+    return trail
+
+
+def _head_row_to(trail: AuditTrail, seq: int) -> None:
+    digest = next(e.hash for e in trail.entries() if e.seq == seq) if seq else GENESIS
+    _execute(trail, sa.update(AuditHead).values(seq=seq, hash=digest))
+
+
+def test_checkpoints_are_signed_appended_and_verify(checkpointed: AuditTrail, tmp_path) -> None:
+    import json
+    import stat
+
+    log = checkpointed.checkpoints.path
+    assert checkpointed.verify() == []
+    before = log.read_bytes()
+    lines = [json.loads(line) for line in before.splitlines()]
+    hashes = {e.seq: e.hash for e in checkpointed.entries()}
+    assert [(c["count"], c["hash"]) for c in lines] == [(3, hashes[3]), (6, hashes[6])]
+    assert lines[0]["prev"] == GENESIS and lines[1]["prev"] != GENESIS
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "audit-checkpoint.key").stat().st_mode) == 0o600
+    point = checkpointed.checkpoint()  # on demand
+    assert (point.line, point.count, point.hash) == (3, 7, hashes[7])
+    assert log.read_bytes().startswith(before)  # appended, never rewritten
+    auditor_key = read_public_key(public_key_path(tmp_path / "audit-checkpoint.key"))  # the public half alone checks a copy
+    checkpoints, problems = read_checkpoints(log, auditor_key)
+    assert [c.count for c in checkpoints] == [3, 6, 7] and problems == []
+    assert checkpointed.verify() == []
+
+
+def test_cut_tail_with_the_signed_head_put_back_is_caught(checkpointed: AuditTrail, tmp_path) -> None:
+    """Delete the newest rows, rewrite the head row and put back an old copy of the signed head."""
+    import shutil
+
+    _execute(checkpointed, sa.delete(AuditEntry).where(AuditEntry.seq > 4))
+    _head_row_to(checkpointed, 4)
+    shutil.copy(tmp_path / "head-at-4", tmp_path / "audit.head")
+    head_only = AuditTrail(checkpointed._engine, AUDIT_KEY, head_file=tmp_path / "audit.head")  # noqa: SLF001
+    assert head_only.verify() == []  # what the attacker counted on
+    assert [f.problem for f in checkpointed.verify()] == [
+        f"entries 5..6 at the end of the trail are missing (deleted); checkpoint line 2 of {checkpointed.checkpoints.path} records entry 6"
+    ]
+
+
+def test_every_row_deleted_and_the_head_reset_is_caught(checkpointed: AuditTrail, tmp_path) -> None:
+    import shutil
+
+    _execute(checkpointed, sa.delete(AuditEntry))
+    _execute(checkpointed, sa.delete(AuditHead))
+    shutil.copy(tmp_path / "head-at-0", tmp_path / "audit.head")
+    head_only = AuditTrail(checkpointed._engine, AUDIT_KEY, head_file=tmp_path / "audit.head")  # noqa: SLF001
+    assert head_only.verify() == []
+    assert [f.problem for f in checkpointed.verify()] == [
+        f"entries 1..6 at the end of the trail are missing (deleted); checkpoint line 2 of {checkpointed.checkpoints.path} records entry 6"
+    ]
+
+
+def test_trail_rebuilt_with_the_key_is_caught_at_each_checkpoint(checkpointed: AuditTrail, tmp_path, clock: Clock) -> None:  # noqa: F811
+    """Someone holding the HMAC key rewrites history from entry 2 on: the chain verifies, the checkpoints do not."""
+    import shutil
+
+    _execute(checkpointed, sa.delete(AuditEntry).where(AuditEntry.seq > 1))
+    _head_row_to(checkpointed, 1)
+    shutil.copy(tmp_path / "head-at-0", tmp_path / "audit.head")
+    forger = AuditTrail(checkpointed._engine, AUDIT_KEY, clock=clock, head_file=tmp_path / "audit.head")  # noqa: SLF001
+    for i in range(6):
+        forger.record("user", "download", f"study/other{i}.mp4")
+    assert forger.verify() == []
+    log = checkpointed.checkpoints.path
+    assert [f.problem for f in checkpointed.verify()] == [
+        f"entry 3 is not the one checkpoint line 1 of {log} records (the trail was rewritten)",
+        f"entry 6 is not the one checkpoint line 2 of {log} records (the trail was rewritten)",
+    ]
+
+
+def test_tampered_checkpoint_lines_are_caught(checkpointed: AuditTrail, tmp_path) -> None:
+    import json
+
+    log = checkpointed.checkpoints.path
+    lines = log.read_text().splitlines()
+    first = json.loads(lines[0])
+    log.write_text("\n".join([json.dumps({**first, "count": 2}), lines[1]]) + "\n")
+    assert [f.problem for f in checkpointed.verify()] == [
+        f"checkpoint line 1 of {log} was edited: its signature does not verify",
+        f"checkpoint line 2 of {log} does not follow the line before it (a line was removed, inserted or reordered)",  # it chains to the bytes
+    ]
+    log.write_text(lines[1] + "\n")  # the first line removed
+    assert [f.problem for f in checkpointed.verify()] == [
+        f"checkpoint line 1 of {log} does not follow the line before it (a line was removed, inserted or reordered)"
+    ]
+    other = tmp_path / "other.key"
+    write_signing_key(other)
+    CheckpointLog.open(tmp_path / "forged", other).append(6, first["hash"], first["time"])
+    log.write_text("\n".join([lines[0], (tmp_path / "forged").read_text().strip()]) + "\n")  # a line signed with another key
+    assert [f.problem for f in checkpointed.verify()] == [
+        f"checkpoint line 2 of {log} was edited: its signature does not verify",
+        f"the trail holds 7 entries but no checkpoint in {log} records entry 6 or later (the checkpoint log was cut, deleted or replaced)",
+    ]
+
+
+def test_deleted_checkpoint_log_is_caught(checkpointed: AuditTrail) -> None:
+    checkpointed.checkpoints.path.unlink()
+    assert [f.problem for f in checkpointed.verify()] == [
+        f"the trail holds 7 entries but no checkpoint in {checkpointed.checkpoints.path} records entry 6 or later "
+        "(the checkpoint log was cut, deleted or replaced)"
+    ]
+
+
+def test_on_demand_checkpoint_refuses_a_trail_that_does_not_verify(checkpointed: AuditTrail) -> None:
+    before = checkpointed.checkpoints.path.read_bytes()
+    _execute(checkpointed, sa.update(AuditEntry).where(AuditEntry.seq == 2).values(target="elsewhere"))
+    with pytest.raises(IntegrityError, match="entry 2 was edited; no checkpoint written|entry 2 was edited"):
+        checkpointed.checkpoint()
+    assert checkpointed.checkpoints.path.read_bytes() == before
+    with pytest.raises(ParameterError, match="keeps no checkpoint log"):
+        AuditTrail(checkpointed._engine, AUDIT_KEY).checkpoint()  # noqa: SLF001
+
+
+def test_checkpoint_log_arguments(tmp_path) -> None:
+    key_file = tmp_path / "k"
+    write_signing_key(key_file)
+    with pytest.raises(FileExistsError):
+        write_signing_key(key_file)
+    log = CheckpointLog.open(tmp_path / "log", key_file)
+    with pytest.raises(ParameterError, match="'every' parameter must be an int in the range"):
+        CheckpointLog(tmp_path / "log", public_key=log.public_key, every=0)
+    other = tmp_path / "other"
+    write_signing_key(other)
+    with pytest.raises(ParameterError, match="does not match the public key"):
+        CheckpointLog(
+            tmp_path / "log", public_key=read_public_key(public_key_path(other)), signing_key=CheckpointLog.open(tmp_path / "l", key_file)._signing_key
+        )  # noqa: SLF001
+    with pytest.raises(AccessError, match="can be checked but not written"):
+        CheckpointLog(tmp_path / "log", public_key=log.public_key).append(1, GENESIS, "t")
+    (tmp_path / "bad").write_text("xyz\n")
+    with pytest.raises(ParameterError, match="64 hexadecimal"):
+        read_public_key(tmp_path / "bad")

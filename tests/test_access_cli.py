@@ -123,3 +123,37 @@ def test_audit_verify_catches_wholesale_deletion(home: Path, capsys: pytest.Capt
     capsys.readouterr()
     assert main(["audit", "verify"]) == 1
     assert "entries 1..1 at the end of the trail are missing (deleted)" in capsys.readouterr().out
+
+
+def test_audit_checkpoints_catch_a_cut_tail_with_the_head_put_back(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`access init` makes the checkpoint key; `audit checkpoint` signs the trail outside the database (issue 17)."""
+    import shutil
+    import stat
+
+    assert stat.S_IMODE((home / "audit-checkpoint.key").stat().st_mode) == 0o600 and (home / "audit-checkpoint.pub").exists()
+    assert main(["access", "user-add", "guest1", "--role", "guest", "--no-mfa"]) == 0
+    shutil.copy(home / "audit.head", home.parent / "head-at-1")
+    assert main(["access", "user-add", "guest2", "--role", "guest", "--no-mfa"]) == 0
+    assert main(["audit", "checkpoint"]) == 0
+    assert "Checkpoint 1 of" in capsys.readouterr().out
+    assert main(["audit", "verify"]) == 0
+    assert "OK: the audit trail verifies (1 signed checkpoints)." in capsys.readouterr().out
+    engine = sa.create_engine(f"sqlite:///{home / 'catalogue.sqlite'}")
+    with engine.begin() as conn:
+        kept = conn.execute(sa.select(AuditEntry.hash).where(AuditEntry.seq == 1)).scalar_one()
+        conn.execute(sa.delete(AuditEntry).where(AuditEntry.seq > 1))
+        conn.execute(sa.update(AuditHead).values(seq=1, hash=kept))
+    engine.dispose()
+    shutil.copy(home.parent / "head-at-1", home / "audit.head")
+    assert main(["audit", "verify"]) == 1
+    assert "entries 2..2 at the end of the trail are missing (deleted); checkpoint line 1 of" in capsys.readouterr().out
+    assert main(["audit", "checkpoint"]) == 2  # a trail that does not verify gets no checkpoint
+    assert "does not verify" in capsys.readouterr().err
+
+
+def test_home_without_checkpoint_key_is_refused_until_init(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (home / "audit-checkpoint.key").unlink()
+    assert main(["audit", "verify"]) == 2
+    assert "run `avanon access init`" in capsys.readouterr().err
+    assert main(["access", "init"]) == 0
+    assert main(["audit", "verify"]) == 0

@@ -13,6 +13,12 @@ also writes a *signed head* outside the database (``audit.head`` beside the key,
 ``{"seq": N, "hash": H, "mac": HMAC-SHA256(key, "avanon-audit-head" | N | H)}``. Whoever can
 rewrite the database but not the governance home cannot move it back; :meth:`AuditTrail.verify`
 reports entries missing after it, a rewritten entry at its place, and a missing or forged head.
+
+The head is one file, replaced on every append, so an old copy put back with a database cut to
+match still verifies. The trail therefore also appends signed checkpoints to a log outside the
+database (:mod:`avanon.access.checkpoint`): every ``every`` entries and on demand. :meth:`verify`
+checks every line's Ed25519 signature and chain, and that the database still holds each
+checkpointed entry with the same hash.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from avanon.access.checkpoint import Checkpoint, CheckpointLog
 from avanon.access.db import AuditEntry, AuditHead, session_factory
-from avanon.errors import AccessError, ParameterError
+from avanon.errors import AccessError, IntegrityError, ParameterError
 from avanon.files import write_atomic
 
 GENESIS = "0" * 64
@@ -122,12 +129,24 @@ class AuditTrail:
     head_file : Path, optional
         The signed head outside the database (see the module docstring), written on every append
         and checked by :meth:`verify`; ``None`` keeps none (the chain alone cannot show a cut tail).
+    checkpoints : CheckpointLog, optional
+        Signed checkpoints outside the database, appended every ``checkpoints.every`` entries and
+        by :meth:`checkpoint`, checked by :meth:`verify`.
     """
 
-    def __init__(self, engine: Engine, key: bytes, *, clock: Callable[[], dt.datetime] | None = None, head_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        key: bytes,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        head_file: Path | None = None,
+        checkpoints: CheckpointLog | None = None,
+    ) -> None:
         if len(key) < 32:
             raise ParameterError(f"The audit key must be at least 32 bytes. Got {len(key)} bytes.")
         self.head_file = Path(head_file) if head_file is not None else None
+        self.checkpoints = checkpoints
         self._engine = engine
         self._key = key
         self._sessions = session_factory(engine)
@@ -180,7 +199,7 @@ class AuditTrail:
                     prev_hash = head.hash
                     values: dict[str, object] = {
                         "seq": head.seq + 1,
-                        "time": self._clock().isoformat(timespec="microseconds"),
+                        "time": self._now(),
                         "actor": actor,
                         "action": action,
                         "target": target,
@@ -194,10 +213,35 @@ class AuditTrail:
                     head.seq, head.hash = int(values["seq"]), digest  # type: ignore[call-overload]
             except DBIntegrityError:
                 continue
+            seq = int(values["seq"])  # type: ignore[call-overload]
             if self.head_file is not None:
-                self._advance_head(int(values["seq"]), digest)  # type: ignore[call-overload]
+                self._advance_head(seq, digest)
+            if self.checkpoints is not None and self.checkpoints.due(seq):
+                self.checkpoints.append(seq, digest, self._now())
             return Entry(prev_hash=prev_hash, hash=digest, **values)  # type: ignore[arg-type]
         raise AccessError("Could not append to the audit trail: too much contention.")
+
+    def _now(self) -> str:
+        return self._clock().isoformat(timespec="microseconds")
+
+    def checkpoint(self) -> Checkpoint:
+        """Append a signed checkpoint of the newest entry now (after :meth:`verify` finds nothing wrong).
+
+        Raises
+        ------
+        ParameterError
+            The trail keeps no checkpoint log.
+        IntegrityError
+            The trail does not verify: a checkpoint would vouch for a tampered trail.
+        """
+        if self.checkpoints is None:
+            raise ParameterError("This audit trail keeps no checkpoint log: give AuditTrail(checkpoints=...).")
+        findings = self.verify()
+        if findings:
+            raise IntegrityError(f"The audit trail does not verify ({findings[0].problem}); no checkpoint written.")
+        newest = self.entries(newest_first=True, limit=1)
+        seq, digest = (newest[0].seq, newest[0].hash) if newest else (0, GENESIS)
+        return self.checkpoints.append(seq, digest, self._now())
 
     def _advance_head(self, seq: int, digest: str) -> None:
         """Move the signed head forward (never back: another process may have written a newer one)."""
@@ -246,9 +290,14 @@ class AuditTrail:
         prev_hash = GENESIS
         signed = self._read_head() if self.head_file is not None else None
         at_signed: str | None = None  # the chain's hash at the signed head's sequence number
+        checkpoints, problems = self.checkpoints.read() if self.checkpoints is not None else ([], [])
+        wanted = {c.count for c in checkpoints}
+        at_checkpoints: dict[int, str] = {}  # the chain's hashes at the checkpoints' sequence numbers
         for row in self._iter_rows():
             if isinstance(signed, tuple) and row.seq == signed[0]:
                 at_signed = row.hash
+            if row.seq in wanted:
+                at_checkpoints[row.seq] = row.hash
             values = {k: getattr(row, k) for k in FIELDS}
             if row.seq != expected_seq:
                 findings.append(
@@ -275,6 +324,37 @@ class AuditTrail:
                 findings.append(Finding(head.seq, f"the trail head says entry {head.seq} is the newest, but it ends at {last}"))
         if self.head_file is not None:
             findings += self._check_signed(signed, last, at_signed)
+        if self.checkpoints is not None:
+            findings += [Finding(last, problem) for problem in problems]
+            findings += self._check_checkpoints(checkpoints, last, at_checkpoints)
+        return findings
+
+    def _check_checkpoints(self, checkpoints: list[Checkpoint], last: int, hashes: dict[int, str]) -> list[Finding]:
+        """Findings from comparing the database with the signed checkpoints outside it."""
+        assert self.checkpoints is not None
+        log = self.checkpoints.path
+        findings = [
+            Finding(c.count, f"entry {c.count} is not the one checkpoint line {c.line} of {log} records (the trail was rewritten)")
+            for c in checkpoints
+            if c.count in hashes and not hmac.compare_digest(hashes[c.count], c.hash)
+        ]
+        newest = max(checkpoints, key=lambda c: c.count, default=None)
+        if newest is not None and newest.count > last:
+            findings.append(
+                Finding(
+                    last + 1,
+                    f"entries {last + 1}..{newest.count} at the end of the trail are missing (deleted); "
+                    f"checkpoint line {newest.line} of {log} records entry {newest.count}",
+                )
+            )
+        due = last - last % self.checkpoints.every
+        if due > (newest.count if newest is not None else 0):
+            findings.append(
+                Finding(
+                    due,
+                    f"the trail holds {last} entries but no checkpoint in {log} records entry {due} or later (the checkpoint log was cut, deleted or replaced)",
+                )
+            )
         return findings
 
     def _check_signed(self, signed: tuple[int, str] | str | None, last: int, at_signed: str | None) -> list[Finding]:

@@ -12,7 +12,6 @@ import csv
 import datetime as dt
 import hashlib
 import hmac
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
-from avanon.access.audit import GENESIS, AuditTrail, head_path, read_key_file, write_head, write_key_file
+from avanon.access.audit import AuditTrail, read_key_file
 from avanon.access.auth import Authenticator, SessionInfo
+from avanon.access.checkpoint import CheckpointLog
 from avanon.access.db import (
     AccessRequest,
     Flag,
@@ -51,6 +51,7 @@ from avanon.access.policy import (
     narrower,
     require,
 )
+from avanon.access.settings import Settings
 from avanon.errors import AccessError, ParameterError
 
 VIDEO_EXT = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -65,55 +66,6 @@ class HiddenFile(AccessError):
 
     def __init__(self) -> None:
         super().__init__("No such file.")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where the governance state lives.
-
-    Attributes
-    ----------
-    home : Path
-        Directory for the default catalogue, audit key and vault (``$AVANON_HOME``, default ``./.avanon``).
-    db : str
-        Catalogue URL (``$AVANON_DB``, default SQLite in ``home``).
-    audit_key_file : Path
-        Audit HMAC key (``$AVANON_AUDIT_KEY_FILE``, default ``home/audit.key``); the trail's signed
-        head is kept beside it (:attr:`audit_head_file`).
-    vault : Path
-        Vault directory (``$AVANON_VAULT``, default ``home/vault``).
-    """
-
-    home: Path
-    db: str
-    audit_key_file: Path
-    vault: Path
-
-    @classmethod
-    def from_env(cls, home: Path | None = None) -> Settings:
-        """Read the settings from the environment."""
-        root = Path(home or os.environ.get("AVANON_HOME") or ".avanon").absolute()
-        return cls(
-            root,
-            os.environ.get("AVANON_DB") or f"sqlite:///{root / 'catalogue.sqlite'}",
-            Path(os.environ.get("AVANON_AUDIT_KEY_FILE") or root / "audit.key"),
-            Path(os.environ.get("AVANON_VAULT") or root / "vault"),
-        )
-
-    @property
-    def audit_head_file(self) -> Path:
-        """The audit trail's signed head, outside the database (``audit.head`` beside the key)."""
-        return head_path(self.audit_key_file)
-
-    def init(self) -> None:
-        """Create the home directory (mode 0700), the audit key, the empty signed head and the catalogue tables."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.home, 0o700)
-        if not self.audit_key_file.exists():
-            write_key_file(self.audit_key_file)
-            if not self.audit_head_file.exists():
-                write_head(self.audit_head_file, read_key_file(self.audit_key_file), 0, GENESIS)
-        connect(self.db).dispose()
 
 
 @dataclass(frozen=True)
@@ -187,6 +139,8 @@ class Governance:
     audit_head : Path, optional
         The audit trail's signed head outside the database (:attr:`Settings.audit_head_file`);
         with it, ``audit verify`` also catches a cut tail and wholesale deletion.
+    checkpoints : CheckpointLog, optional
+        The trail's signed checkpoint log outside the database (:meth:`Settings.checkpoint_log`).
     """
 
     def __init__(
@@ -198,18 +152,26 @@ class Governance:
         clock: Callable[[], dt.datetime] | None = None,
         hasher: PasswordHasher | None = None,
         audit_head: Path | None = None,
+        checkpoints: CheckpointLog | None = None,
     ) -> None:
         self.engine = connect(db)
         self._sessions = session_factory(self.engine)
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
-        self.audit = AuditTrail(self.engine, audit_key, clock=self.clock, head_file=audit_head)
+        self.audit = AuditTrail(self.engine, audit_key, clock=self.clock, head_file=audit_head, checkpoints=checkpoints)
         self.auth = Authenticator(self._sessions, self.clock, hasher, secret_key=totp_key(audit_key))
         self.vault = vault
 
     @classmethod
     def from_settings(cls, settings: Settings, *, vault: object | None = None, hasher: PasswordHasher | None = None) -> Governance:
         """Open the catalogue named by ``settings``."""
-        return cls(settings.db, audit_key=read_key_file(settings.audit_key_file), vault=vault, hasher=hasher, audit_head=settings.audit_head_file)
+        return cls(
+            settings.db,
+            audit_key=read_key_file(settings.audit_key_file),
+            vault=vault,
+            hasher=hasher,
+            audit_head=settings.audit_head_file,
+            checkpoints=settings.checkpoint_log(),
+        )
 
     # ------------------------------------------------------------------ users and sessions
     def create_user(self, actor: str, username: str, role: str, password: str, *, mfa: bool | None = None) -> str | None:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from avanon.access.policy import ROLES, Principal
-from avanon.access.service import Governance, Settings, write_csv
+from avanon.access.service import Governance, write_csv
+from avanon.access.settings import Settings
 from avanon.errors import ParameterError
 
 console = Console()
@@ -157,13 +159,24 @@ def export(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit trail's hash chain; exit 1 naming every edited, deleted or reordered entry."""
-    findings = _gov().audit.verify()
+    """Check the hash chain, the signed head and every signed checkpoint; exit 1 naming each edited, deleted or reordered entry."""
+    trail = _gov().audit
+    findings = trail.verify()
     for finding in findings:
-        console.print(f"[red]✗[/] {finding.problem}", highlight=False)
+        console.print(f"[red]✗[/] {escape(finding.problem)}", highlight=False, soft_wrap=True)
     if findings:
         raise typer.Exit(code=1)
-    console.print("OK: the audit trail verifies.")
+    count = len(trail.checkpoints.read()[0]) if trail.checkpoints is not None else 0
+    console.print(f"OK: the audit trail verifies ({count} signed checkpoints).")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Append a signed checkpoint of the newest entry to the log outside the database (refused if the trail does not verify)."""
+    trail = _gov().audit
+    point = trail.checkpoint()
+    where = trail.checkpoints.path if trail.checkpoints is not None else "?"
+    console.print(f"Checkpoint {point.line} of {where}: {point.count} entries.", highlight=False)
 
 
 @audit_app.command("export")

@@ -17,9 +17,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from avanon.access.audit import AuditTrail, read_key_file
-from avanon.access.db import connect
-from avanon.access.service import Governance, Settings
+from avanon.access.audit import AuditTrail
+from avanon.access.service import Governance
+from avanon.access.settings import Settings
 from avanon.errors import AccessError, ParameterError
 from avanon.vault import KEY_FILE_ENV, PASSPHRASE_ENV, Vault
 from avanon.vault.crypto import MasterKey
@@ -61,7 +61,7 @@ def _audit() -> AuditTrail | None:
     settings = Settings.from_env()
     if not settings.audit_key_file.exists():
         return None
-    return AuditTrail(connect(settings.db), read_key_file(settings.audit_key_file), head_file=settings.audit_head_file)
+    return settings.audit_trail()
 
 
 def _record(action: str, target: str, **detail: object) -> None:
