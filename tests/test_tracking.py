@@ -255,3 +255,13 @@ def test_one_detector_hitting_clearly_on_two_runs_confirms_a_candidate():
     faint = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
     frames = _run_with_candidates(faint, {}, {8: [(BOX, "centerface", 0.08)], 16: [(BOX, "centerface", 0.1)]}, 30)
     assert not any(f.boxes for f in frames)  # faint hits on the same place (a bottle) stay unmasked
+
+
+def test_the_pose_model_finding_the_same_place_again_confirms_nothing():
+    """MediaPipe pose took the arm-wrestlers' clasped fists for a head on frame after frame (BENCHMARKS.md, issue 15)."""
+    pose = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    frames = _run_with_candidates(pose, {}, {i: [(BOX, "pose-head", 0.95)] for i in range(0, 30, 3)}, 30)
+    assert not any(f.boxes for f in frames)
+    agreeing = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    frames = _run_with_candidates(agreeing, {}, {3: [(BOX, "pose-head", 0.95)], 6: [(BOX, "centerface", 0.1)]}, 30)
+    assert [f.index for f in frames if f.boxes] == list(range(1, 9))  # a face detector at the same place: a second kind agrees

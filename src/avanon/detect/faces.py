@@ -85,6 +85,7 @@ class FaceDetector(Method):
     union_verified = True  # a verified candidate is masked on its own box joined with the face the second look found
     verify_sizes = (0.6, 1.6)  # sizes of a face found by the second look, relative to the candidate box
     mask_edge_candidates = True  # a candidate cut by the frame's edge is masked unverified (fail closed)
+    repeats_confirm = True  # clear hits of a candidate on two separate frames confirm it (video.tracking)
 
     def models(self) -> list[ModelFile]:
         """Model files this detector uses (recorded in the manifest)."""
@@ -367,6 +368,7 @@ class PoseHead(FaceDetector):
     union_verified = False  # a face found inside the estimated head is the better box
     verify_sizes = (0.25, 1.2)  # the face is part of the head estimated from the body
     mask_edge_candidates = False  # a head estimated from the body often reaches the edge: still verified
+    repeats_confirm = False  # a pose that took clasped fists for a head lands on them frame after frame (BENCHMARKS.md)
     params = {
         "threshold": Param(0.3, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
         "confident": Param(

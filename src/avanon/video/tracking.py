@@ -13,8 +13,9 @@ stride detectors do not run on every frame. The tracker therefore:
 - confirms candidates: a low-confidence detection that no second look verified
   (:mod:`avanon.detect.verify`) is masked only where it continues a confirmed face track (a profile
   turning away, a face going out of focus), or once detectors of two different kinds have hit the
-  same place (two independent networks agree); a candidate only one network keeps finding (a bottle,
-  a shirt, a sign) is never masked;
+  same place (two independent networks agree), or once a face detector has hit it clearly on two
+  separate frames (its errors are independent from frame to frame); a candidate only the body-pose
+  model keeps finding (clasped fists taken for a head) is never masked on its repeats alone;
 - compensates camera motion: with the shift of the picture from one frame to the next
   (:class:`CameraMotion`, global phase correlation), tracks are kept in scene coordinates, so a face
   that stands still while a hand-held camera pans is matched, interpolated and given its margins
@@ -28,11 +29,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
 
+from avanon import registry
 from avanon.detect.boxes import Box
 from avanon.detect.boxes import box_iou as iou  # noqa: F401  (re-exported: video.body, video.consent and tests use it)
 
@@ -41,6 +44,21 @@ Shift = tuple[float, float]
 _STALE_GROWTH = 0.04  # per stale frame, fraction of the box size added on each side
 REPEAT_SCORE = 0.2  # a candidate scoring this much, hit again along its track on another frame, is confirmed
 _CANDIDATE_RATIO = 1.6  # a candidate continues a track or another candidate only when their sizes differ less than this
+
+
+@lru_cache(maxsize=64)
+def repeats_confirm(source: str) -> bool:
+    """Whether hits of detector ``source`` on separate frames are independent evidence (its ``repeats_confirm``).
+
+    A face detector run afresh on each frame errs at random; a body-pose model that took clasped fists
+    for a head lands on them frame after frame, so its repeats alone confirm nothing. Names that are
+    not registered detectors count (fail closed).
+    """
+    try:
+        cls = registry.get("detector", source)
+    except Exception:  # noqa: BLE001  (an unknown source: its repeats count)
+        return True
+    return bool(getattr(cls, "repeats_confirm", True))
 
 
 def grow(box: Box, fraction: float, *, top_extra: float = 0.0) -> Box:
@@ -311,7 +329,7 @@ class FaceTracker:
     def _candidates_in(self, index: int, frame: TrackedFrame, candidates: Sequence[tuple[Box, str]], offset: Shift, matched: set[int]) -> None:
         """Candidates that continue a confirmed track extend it; the others wait for a second kind of detector."""
         for box_f, source, *score in candidates:
-            strong = int(bool(score) and score[0] >= REPEAT_SCORE)
+            strong = int(bool(score) and score[0] >= REPEAT_SCORE and repeats_confirm(source))
             key = f"{source}:candidate"
             frame.sources[key] = frame.sources.get(key, 0) + 1
             box = move(box_f, -offset[0], -offset[1])
