@@ -7,8 +7,8 @@ from pathlib import Path
 import av
 import pytest
 
-from avanon.execute.segments import Segment, SegmentMismatch, decode_range, encode_audio, encode_range, plan_video, stitch
-from avanon.media.video import muxer_options
+from avanon.execute.segments import BoxPainter, Segment, SegmentMismatch, encode_audio, plan_video, stitch
+from avanon.media.video import Output, Voice, decode_range, encode_range, muxer_options
 from avanon.recipe import Encoder
 from execute_support import frame_pts, make_video
 
@@ -62,18 +62,13 @@ def test_stitch_keeps_every_timestamp_and_the_audio(video: Path, tmp_path: Path)
     parts = []
     for seg in plan.segments:
         part = tmp_path / f"part{seg.index}.mp4"
-        encode_range(
-            video,
-            part,
-            seg,
-            [[(10.0, 10.0, 30.0, 30.0)]] * seg.frames,
-            paint=lambda image, boxes: image.__setitem__((slice(10, 30), slice(10, 30)), 0),
-            encoder=Encoder(threads=1),
-            fmt="mp4",
-        )
+        boxes = [[(10.0, 10.0, 30.0, 30.0)]] * seg.frames
+        painter = BoxPainter(boxes, lambda image, boxes: image.__setitem__((slice(10, 30), slice(10, 30)), 0))
+        result = encode_range(video, Output(part, "mp4", Encoder(threads=1)), seg, masker=lambda *_, p=painter: p)
+        assert result.frames == seg.frames
         parts.append(part)
     audio = tmp_path / "audio.mp4"
-    samples = encode_audio(video, audio, voice=None, seed=0, speaker="x", fmt="mp4")
+    samples = encode_audio(video, audio, voice=Voice(None, 0, "x"), fmt="mp4")
     with av.open(str(video)) as c:
         options = muxer_options("mp4", c.streams.video[0])
         in_samples = sum(f.samples for f in c.decode(audio=0))

@@ -348,3 +348,33 @@ def test_a_lone_video_runs_in_this_process_whatever_workers_says(tmp_path):
     out2 = tmp_path / "out2"
     assert run_study(study, out2, recipe=recipe.load("default"), seed=1, workers=2).exit_code == 0
     assert json.loads((out2 / "avanon_manifest.json").read_text())["execution"] == {"executor": "local", "workers": 2}
+
+
+def test_a_video_keeps_its_real_container_and_timing_whatever_its_extension(tmp_path):
+    """An MP4 with AAC named ``.avi`` (the openpose clip) comes out as MP4 named ``.mp4``: re-muxed as
+    AVI with MP3, its first frame moved from 0.000 s to 0.020 s and its audio grew (issue 17)."""
+    import av
+
+    root = tmp_path / "study"
+    (root / "sub-01").mkdir(parents=True)
+    write_video(tmp_path / "clip.mp4", frames=25, audio_rate=16000).rename(root / "sub-01" / "clip.avi")
+    (root / "sub-01" / "other.mp4").write_bytes((root / "sub-01" / "clip.avi").read_bytes())
+    (root / "sub-01" / "other.avi").write_bytes((root / "sub-01" / "clip.avi").read_bytes())  # its .mp4 name is taken
+    out = tmp_path / "out"
+    assert run_study(root, out, recipe=FAST, seed=1).ok == 3
+    entries = {e["input"]: e for e in json.loads((out / "avanon_manifest.json").read_text())["entries"]}
+    assert {rel: e["output"] for rel, e in entries.items()} == {
+        "sub-01/clip.avi": "sub-01/clip.mp4",
+        "sub-01/other.mp4": "sub-01/other.mp4",
+        "sub-01/other.avi": "sub-01/other.avi.mp4",
+    }
+    entry = entries["sub-01/clip.avi"]
+    assert entry["media"]["output"]["path"] == "sub-01/clip.mp4" and entry["output_sha256"] == sha256_path(out / "sub-01/clip.mp4")
+    assert not (out / "sub-01" / "clip.avi").exists()
+    src, dst = root / "sub-01" / "clip.avi", out / "sub-01" / "clip.mp4"
+    with av.open(str(dst)) as c:
+        assert c.format.name.startswith("mov,mp4") and c.streams.audio[0].codec_context.name == "aac"
+    pts_in, tb_in, _ = decoded_video(src)
+    pts_out, tb_out, _ = decoded_video(dst)
+    assert [p * tb_in for p in pts_in] == [p * tb_out for p in pts_out]  # the first frame stays at 0.000 s, every frame in place
+    assert decoded_samples(dst) == decoded_samples(src)  # the audio neither grows nor shrinks

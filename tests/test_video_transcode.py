@@ -125,7 +125,7 @@ def test_one_thread_budget_decodes_inline_with_the_same_bytes(tmp_path, monkeypa
     import threading
 
     src = write_video(tmp_path / "in.mp4", frames=30, size=(161, 121))
-    import avanon.video.transcode as video
+    import avanon.media.video as video
 
     seen: dict[str, set[str]] = {}
     original = video._decoded

@@ -38,6 +38,7 @@ from avanon.execute.executors import check_options, make_executor
 from avanon.execute.tasks import WORK_DIR
 from avanon.intake import refusal, shown_name
 from avanon.media.probe import media_kind, probe
+from avanon.media.video import format_for, output_name
 from avanon.process import FileTask, process_annotation, process_other, temp_path
 from avanon.provenance.bids_layout import bids_layout
 from avanon.provenance.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest, now, sha256_path, software_versions
@@ -267,6 +268,7 @@ def run_study(
         speech = speech_plans(study, annotation_rels, recordings, refused, roster=roster, recording_key=lambda rel: speaker_for(rel, speakers))
         names_heard = tuple(n for n in (roster or ()) if n.strip())
         written = outputs_written(manifest)  # when resuming
+        names_out = {layout.get(rel) or keys.get(rel) or rel for rel in accepted}  # output names before videos follow their containers
         for rel in rels:
             if rel in refused:
                 finish({"input": rel, "output": None, "kind": media_kind(rel) or "other", "status": "failed", "seed": seed, "reason": f"{rel}: {refused[rel]}"})
@@ -274,7 +276,11 @@ def run_study(
             plan_ = speech.get(rel) or SpeechPlan(names=names_heard)
             if speakers:
                 plan_ = dataclasses.replace(plan_, speaker=speaker_for(rel, speakers))
-            task = FileTask(study, out, rel, layout.get(rel) or keys.get(rel), speech=plan_)
+            out_rel = layout.get(rel) or keys.get(rel)
+            if media_kind(rel) == "video":
+                out_rel = container_name(study / rel, out_rel or rel, taken=names_out)
+                names_out.add(out_rel)
+            task = FileTask(study, out, rel, out_rel, speech=plan_)
             if taken(task, written):  # a file the run derived from another input (resumed run): not deleted, not overwritten
                 continue
             if _completed(manifest, key(rel), task):
@@ -416,6 +422,23 @@ def useful_workers(study: Path, rels: Sequence[str], *, segment_seconds: float, 
                 pass  # fails later with its own message; counts as one task here
         units += max(1, int(duration // segment_seconds)) if segment_seconds > 0 else 1
     return max(1, min(units, at_most))
+
+
+def container_name(src: Path, rel: str, *, taken: set[str]) -> str:
+    """The output name of a video: ``rel`` with the extension of the container it is written in.
+
+    That is the input's own container, read from the file, not the one its name says: an MP4
+    named ``.avi`` comes out as ``.mp4`` (re-muxed as AVI, its first frame and audio would move).
+    When that name is ``taken`` (another file's output), the old extension stays in the name
+    (``clip.avi.mp4``). A file that cannot be opened keeps its name; processing it records why.
+    """
+    try:
+        name = output_name(rel, format_for(src, rel))
+    except Exception:  # noqa: BLE001 - any reason is reported when the file is processed
+        return rel
+    if name != rel and name in taken:
+        name = rel + Path(name).suffix
+    return name
 
 
 def write_media_sidecar(out: Path, entry: dict[str, Any]) -> str:

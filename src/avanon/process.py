@@ -33,6 +33,8 @@ from avanon.video.transcode import VideoResult, transcode_video
 AUDIO_FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg"}
 
 Progress = Callable[[int], None]
+# (task, temporary output path, recipe, voice seed, progress) -> manifest details of the written output
+Handler = Callable[["FileTask", Path, Recipe, int, "Progress | None"], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def steps_for(recipe: Recipe, kind: str, has_audio: bool, speech: SpeechPlan | N
 
 
 def anonymize_video(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
+    """A video processed whole: the one-segment run of the video pipeline (:func:`avanon.video.transcode.transcode_video`)."""
     info = probe(task.src)
     voice, plan = plan_voice(task, recipe) if info.audio is not None else (None, None)
     result = transcode_video(
@@ -272,15 +275,32 @@ def anonymize_image(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
     }
 
 
-HANDLERS: dict[str, Callable[[FileTask, Path, Recipe, int, Progress | None], dict[str, Any]]] = {
+HANDLERS: dict[str, Handler] = {
     "video": anonymize_video,
     "audio": anonymize_audio,
     "image": anonymize_image,
 }
 
 
-def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Progress | None = None, *, voice_seed: int | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Written:
+    """How a file's output is made when it is not made by its kind's handler (a video stitched from segments).
+
+    ``handler`` writes the output to the temporary name it is given and returns the manifest details;
+    ``input_sha256`` is the input's hash when already known (a long recording is not read again).
+    """
+
+    handler: Handler
+    input_sha256: str | None = None
+
+
+def process_file(
+    task: FileTask, recipe: Recipe, seed: int | None, progress: Progress | None = None, *, voice_seed: int | None = None, written: Written | None = None
+) -> dict[str, Any]:
     """Anonymize one file; always returns a manifest entry (``ok`` or ``failed`` with the reason).
+
+    Every file's entry is made here, whether its kind's handler (:data:`HANDLERS`) writes it or,
+    for a video stitched from segments, ``written.handler`` does.
 
     ``seed`` is the run's public seed (recorded in the manifest; ``None`` when the run uses a random
     study secret). ``voice_seed`` is derived from the study secret and keys the pseudo-voices; it is
@@ -294,10 +314,11 @@ def process_file(task: FileTask, recipe: Recipe, seed: int | None, progress: Pro
             raise MediaError(f"{task.src}: permission denied (the file is not readable by this user).")
         if task.kind != "other" and task.src.stat().st_size == 0:
             raise MediaError(f"{task.src}: zero-byte file.")
-        entry["input_sha256"] = sha256_path(task.src)
+        entry["input_sha256"] = written.input_sha256 if written and written.input_sha256 else sha256_path(task.src)
         task.dst.parent.mkdir(parents=True, exist_ok=True)
         keyed = voice_seed if voice_seed is not None else (seed or 0)
-        details = HANDLERS[task.kind](task, tmp, recipe, keyed, progress)
+        handler = written.handler if written else HANDLERS[task.kind]
+        details = handler(task, tmp, recipe, keyed, progress)
         entry.update(details)
         entry["output_sha256"] = sha256_path(tmp)
         os.replace(tmp, task.dst)

@@ -156,12 +156,14 @@ class Coordinator:
             self._failed(state, job, outcome)
             return
         value = outcome.value
-        if job.stage == "file" or (job.stage == "plan" and "entry" in value):
-            entry = value["entry"] if job.stage == "plan" else value
+        if job.stage in ("file", "stitch") or (job.stage == "plan" and "entry" in value):
+            entry = dict(value["entry"] if job.stage == "plan" else value)
             if entry["status"] == "failed" and "traceback" in entry and job.attempt < MAX_ATTEMPTS:
                 self._retry(state, job, entry.get("reason", ""))  # an unexpected error may be transient
-            else:
-                self._done(state, entry)
+                return
+            if job.stage == "stitch":  # the whole file's time, not the stitch task's
+                entry["seconds"] = round(time.perf_counter() - state.started, 3)
+            self._done(state, entry)
         elif job.stage == "plan":
             self._segmented(state, VideoPlan.from_dict(value["plan"]), value["input_sha256"])
         elif job.stage in ("detect", "chain"):
@@ -174,10 +176,6 @@ class Coordinator:
         elif job.stage == "audio":
             state.audio_samples = int(value)
             self._maybe_stitch(state)
-        elif job.stage == "stitch":
-            entry = dict(value)
-            entry["seconds"] = round(time.perf_counter() - state.started, 3)
-            self._done(state, entry)
 
     def _failed(self, state: _File, job: _Job, outcome: Outcome) -> None:
         if outcome.error_type == "SegmentMismatch":

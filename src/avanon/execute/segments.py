@@ -10,17 +10,19 @@ an unsplit run and no worker ever holds more than one segment:
 2. **track** (coordinator, cheap): the detections of all segments are fed in order through one
    :class:`~avanon.video.tracking.FaceTracker`, so gap filling and margins cross segment joins
    exactly as in one pass; the final boxes of each segment are written down.
-3. **encode** (parallel): each segment is decoded again, its boxes are painted by the recipe's
-   obfuscation and it is encoded alone with the recipe's encoder settings (every segment starts
-   with a keyframe). The audio track is voice-transformed in one piece, as in an unsplit run.
-   :func:`stitch` remuxes the encoded segments and the audio into the output file: packets are
-   copied, nothing is re-encoded, every frame keeps its input presentation timestamp.
+3. **encode** (parallel): each segment goes through the frame loop every video goes through
+   (:func:`avanon.media.video.encode_range`; a video processed whole is its one-segment case), with
+   a :class:`BoxPainter` that paints its final boxes with the recipe's obfuscation, and is encoded
+   alone with the recipe's encoder settings (every segment starts with a keyframe). The audio track
+   is voice-transformed in one piece with the coder of a whole-file pass. :func:`stitch` remuxes the
+   encoded segments and the audio into the output file: packets are copied, nothing is re-encoded,
+   every frame keeps its input presentation timestamp.
 
 Segment boundaries are *clean* keyframes of the input: every packet before one in decode order is
 shown before it and every packet after is shown at or after it, so a segment decodes alone. Files
 whose timestamps are missing or not strictly increasing, or whose recipe has whole-frame filters
 (which keep per-file state), are not split: :func:`plan_video` returns ``None`` and the file is
-processed in one task.
+processed as one segment (:meth:`avanon.media.video.Segment.whole`) in one task.
 """
 
 from __future__ import annotations
@@ -34,31 +36,12 @@ from typing import Any, Callable, Iterator
 import av
 import numpy as np
 
-from avanon.audio.base import VoiceTransform
 from avanon.detect.boxes import Box
 from avanon.errors import MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
-from avanon.media.video import OUTPUT_FORMATS, from_rgb, muxer_options, to_rgb, video_stream  # shared output settings
-from avanon.recipe import Encoder
-from avanon.threads import decoder_threads
+from avanon.media.video import Segment, SegmentMismatch, Voice, open_input
 
-
-@dataclass(frozen=True)
-class Segment:
-    """Frames ``[first_frame, first_frame + frames)`` of a video, shown from ``start_pts`` to before ``end_pts``.
-
-    Timestamps are in the video stream's time base; ``end_pts`` is ``None`` for the last segment.
-    """
-
-    index: int
-    start_pts: int
-    end_pts: int | None
-    first_frame: int
-    frames: int
-
-    def holds(self, pts: int) -> bool:
-        """Whether a frame shown at ``pts`` belongs to this segment."""
-        return pts >= self.start_pts and (self.end_pts is None or pts < self.end_pts)
+__all__ = ["BoxPainter", "Segment", "SegmentMismatch", "VideoPlan", "encode_audio", "plan_video", "read_json", "stitch", "write_json"]
 
 
 @dataclass(frozen=True)
@@ -85,18 +68,6 @@ class VideoPlan:
         return cls(**{**data, "segments": segments})
 
 
-def output_format(src: Path, dst: Path) -> str:
-    """The container format the output is written in (as :func:`avanon.video.transcode.transcode_video` chooses it)."""
-    return OUTPUT_FORMATS.get(dst.suffix.lower()) or OUTPUT_FORMATS.get(src.suffix.lower(), "mp4")
-
-
-def _open(src: Path) -> av.container.InputContainer:
-    try:
-        return av.open(str(src), metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{src}: cannot be opened ({exc}).") from None
-
-
 def plan_video(src: Path, *, segment_seconds: float) -> VideoPlan | None:
     """Plan the segments of ``src``, about ``segment_seconds`` [s] long, or ``None`` to process it whole.
 
@@ -105,7 +76,7 @@ def plan_video(src: Path, *, segment_seconds: float) -> VideoPlan | None:
     """
     if segment_seconds <= 0:
         return None
-    with _open(src) as inp:
+    with open_input(src) as inp:
         if not inp.streams.video:
             return None
         vin = inp.streams.video[0]
@@ -168,98 +139,34 @@ def plan_video(src: Path, *, segment_seconds: float) -> VideoPlan | None:
     )
 
 
-class SegmentMismatch(MediaError):
-    """The decoded frames of a segment are not the ones planned (the file is then processed whole)."""
+class BoxPainter:
+    """The masker of a planned segment: paints the boxes the coordinator's tracker made final, one list per frame."""
+
+    def __init__(self, boxes: list[list[Box]], paint: Callable[[np.ndarray, list[Box]], Any]):
+        self.boxes, self.paint = boxes, paint
+        self.done = 0
+
+    def push(self, image: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any, list[Box]]]:
+        if self.done >= len(self.boxes):
+            raise SegmentMismatch(f"more frames decoded than the {len(self.boxes)} planned.")
+        boxes = self.boxes[self.done]
+        self.paint(image, boxes)
+        self.done += 1
+        return [(image, payload, boxes)]
+
+    def flush(self) -> list[tuple[np.ndarray, Any, list[Box]]]:
+        if self.done != len(self.boxes):
+            raise SegmentMismatch(f"{self.done} frames decoded, {len(self.boxes)} planned.")
+        return []
 
 
-def decode_range(src: Path, segment: Segment) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(frame index, pts, RGB image)`` for the frames of ``segment``, decoded from its keyframe.
-
-    Raises :class:`SegmentMismatch` if the frames are not exactly the planned ones.
-    """
-    with _open(src) as inp:
-        yield from _decode(inp, src, segment)
-
-
-def _decode(inp: av.container.InputContainer, src: Path, segment: Segment) -> Iterator[tuple[int, int, np.ndarray]]:
-    """:func:`decode_range` on the already open container ``inp`` of ``src``."""
-    vin = inp.streams.video[0]
-    vin.thread_type = "AUTO"
-    vin.codec_context.thread_count = decoder_threads()
-    if segment.index > 0:
-        inp.seek(segment.start_pts, stream=vin, backward=True, any_frame=False)
-    index = segment.first_frame
-    last = None
-    try:
-        for packet in inp.demux(vin):
-            for frame in packet.decode():
-                if frame.pts is None:
-                    raise SegmentMismatch(f"{src}: a decoded frame has no timestamp.")
-                if frame.pts < segment.start_pts:
-                    continue  # the seek landed on an earlier keyframe
-                if not segment.holds(frame.pts):
-                    break
-                if last is not None and frame.pts <= last:
-                    raise SegmentMismatch(f"{src}: frames are not decoded in display order at pts {frame.pts}.")
-                last = frame.pts
-                yield index, int(frame.pts), to_rgb(frame)
-                index += 1
-            else:
-                continue
-            break
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
-    if index - segment.first_frame != segment.frames:
-        raise SegmentMismatch(f"{src}: segment {segment.index} decoded {index - segment.first_frame} frames, planned {segment.frames}.")
-
-
-def encode_range(
-    src: Path,
-    dst: Path,
-    segment: Segment,
-    boxes: list[list[Box]],
-    *,
-    paint: Callable[[np.ndarray, list[Box]], Any],
-    encoder: Encoder,
-    fmt: str,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Mask the frames of ``segment`` with ``boxes`` (one list per frame) and encode them, video only, into ``dst``.
-
-    The stream is set up exactly as :func:`avanon.video.transcode.transcode_video` sets it up (codec,
-    pixel format, time base, encoder options and threads). Returns the number of frames written.
-    """
-    if len(boxes) != segment.frames:
-        raise ValueError(f"segment {segment.index}: {len(boxes)} box lists for {segment.frames} frames")
-    with _open(src) as inp:  # opened once: a long recording's packet index is held once per task
-        vin = inp.streams.video[0]
-        options = muxer_options(fmt, vin)
-        with av.open(str(dst), "w", format=fmt, options=options) as out:
-            vout = video_stream(out, vin, fmt, encoder)
-            written = 0
-            for index, pts, image in _decode(inp, src, segment):
-                paint(image, boxes[index - segment.first_frame])
-                frame = encoder_frame(image, vout.codec_context.pix_fmt)
-                frame.pts, frame.time_base = pts, vin.time_base
-                out.mux(list(vout.encode(frame)))
-                written += 1
-                if progress:
-                    progress(1)
-            out.mux(list(vout.encode(None)))
-    return written
-
-
-def encoder_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    """An RGB image as a frame for the encoder: the same conversion as an unsplit run."""
-    return from_rgb(image, pix_fmt)
-
-
-def encode_audio(src: Path, dst: Path, *, voice: VoiceTransform | None, seed: int, speaker: str, fmt: str) -> int:
-    """Voice-transform the first audio stream of ``src`` into an audio-only ``dst`` (same coder as an unsplit run)."""
-    with _open(src) as inp:
+def encode_audio(src: Path, dst: Path, *, voice: Voice, fmt: str) -> int:
+    """Voice-transform the first audio stream of ``src`` into an audio-only ``dst`` (the coder of a whole-file pass)."""
+    with open_input(src) as inp:
         ain = inp.streams.audio[0]
         with av.open(str(dst), "w", format=fmt) as out:
-            coder = AudioTranscoder(out, ain, codec=audio_codec_for(fmt, ain.codec_context.name), voice=voice, seed=seed, speaker=speaker, path=src)
+            codec = audio_codec_for(fmt, ain.codec_context.name)
+            coder = AudioTranscoder(out, ain, codec=codec, voice=voice.voice, seed=voice.seed, speaker=voice.speaker, path=src)
             try:
                 for packet in inp.demux(ain):
                     for frame in packet.decode():
@@ -271,7 +178,7 @@ def encode_audio(src: Path, dst: Path, *, voice: VoiceTransform | None, seed: in
 
 
 def _packets(path: Path) -> Iterator[av.Packet]:
-    with _open(path) as inp:
+    with open_input(path) as inp:
         stream = inp.streams[0]
         for packet in inp.demux(stream):
             if packet.size:
@@ -303,13 +210,13 @@ def stitch(parts: list[Path], audio: Path | None, dst: Path, *, fmt: str, muxer_
     def dts(k: int) -> int:
         return shown[k - depth] if k >= depth else shown[0] - (depth - k) * first_step
 
-    with _open(parts[0]) as first:
+    with open_input(parts[0]) as first:
         template = first.streams.video[0]
         extradata = template.codec_context.extradata
         with av.open(str(dst), "w", format=fmt, options=muxer_options) as out:
             vout = out.add_stream_from_template(template)
             aout = None
-            audio_inp = _open(audio) if audio is not None else None
+            audio_inp = open_input(audio) if audio is not None else None
             try:
                 if audio_inp is not None:
                     aout = out.add_stream_from_template(audio_inp.streams.audio[0])
@@ -339,7 +246,7 @@ def stitch(parts: list[Path], audio: Path | None, dst: Path, *, fmt: str, muxer_
 
 def _video_packets(parts: list[Path], extradata: bytes | None, dst: Path) -> Iterator[av.Packet]:
     for part in parts:
-        with _open(part) as inp:
+        with open_input(part) as inp:
             if inp.streams.video[0].codec_context.extradata != extradata:
                 raise MediaError(f"{dst}: segment {part.name} was encoded with different codec headers; cannot stitch.")
             for packet in inp.demux(inp.streams.video[0]):

@@ -23,28 +23,16 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+import av
 import numpy as np
 
 from avanon.errors import MediaError
-from avanon.execute.segments import (
-    Segment,
-    SegmentMismatch,
-    VideoPlan,
-    decode_range,
-    encode_audio,
-    encode_range,
-    output_format,
-    plan_video,
-    read_json,
-    stitch,
-    write_json,
-)
+from avanon.execute.segments import BoxPainter, SegmentMismatch, VideoPlan, encode_audio, plan_video, read_json, stitch, write_json
 from avanon.media.probe import probe
-from avanon.media.video import muxer_options
-from avanon.process import FileTask, plan_voice, process_file, recording_speaker, speech_details, video_entry
+from avanon.media.video import Output, Segment, VideoResult, Voice, decode_range, encode_range, format_for, muxer_options
+from avanon.process import FileTask, Handler, Written, plan_voice, process_file, recording_speaker, speech_details, video_entry
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
-from avanon.video.transcode import VideoResult
 
 Emit = Callable[[tuple[Any, ...]], None] | None
 WORK_DIR = ".avanon-work"
@@ -97,12 +85,15 @@ def _work_units(task: FileTask) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------------------------------ whole files
-def run_file(task: FileTask, recipe: Recipe, seed: int | None, voice_seed: int | None = None, *, emit: Emit = None) -> dict[str, Any]:
-    """Anonymize one file whole; returns its manifest entry (``ok`` or ``failed`` with the reason).
+def run_file(
+    task: FileTask, recipe: Recipe, seed: int | None, voice_seed: int | None = None, *, emit: Emit = None, written: Written | None = None
+) -> dict[str, Any]:
+    """Anonymize one file; returns its manifest entry (``ok`` or ``failed`` with the reason).
 
-    The file is written in a private staging folder (one per attempt) and renamed into place, so an
-    attempt that is still running somewhere after its coordinator died can never interleave its
-    bytes with a retry's.
+    A video is processed whole: the one-segment run of the video pipeline. ``written`` makes the
+    output another way (:func:`stitch_video`). The file is written in a private staging folder (one
+    per attempt) and renamed into place, so an attempt that is still running somewhere after its
+    coordinator died can never interleave its bytes with a retry's.
     """
     if emit is not None:
         total, unit = _work_units(task)
@@ -111,14 +102,16 @@ def run_file(task: FileTask, recipe: Recipe, seed: int | None, voice_seed: int |
     staged = dataclasses.replace(task, out_root=staging_root)
     ticker = _Ticker(emit, task.rel)
     try:
-        entry = process_file(staged, recipe, seed, progress=ticker, voice_seed=voice_seed)
+        entry = process_file(staged, recipe, seed, progress=ticker, voice_seed=voice_seed, written=written)
         ticker.flush()
         if entry["status"] == "ok":
             task.dst.parent.mkdir(parents=True, exist_ok=True)
-            for derived in entry.get("derived", []):  # feature tables written beside the output
-                target = task.out_root / derived["path"]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging_root / derived["path"], target)
+            for derived in entry.get("derived", []):  # feature tables and transcripts written beside the output
+                staged_path = staging_root / derived["path"]
+                if staged_path.exists():  # (a segmented video's transcripts were written in place by its audio task)
+                    target = task.out_root / derived["path"]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged_path, target)
             os.replace(staged.dst, task.dst)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
@@ -199,7 +192,7 @@ def detect_segments(
             frames: list[list[list[Any]]] = []
             shifts: list[list[float]] = []
             first = None
-            for index, _, image in decode_range(task.src, segment):
+            for index, _, image in decode_range(task.src, segment):  # decoded as the encode step decodes
                 small = motion.reduce(image)
                 shift, cut = motion.compare(previous, small, image.shape[1])
                 if previous is None and index > 0:  # a segment decoded alone: its first frame's shift is unknown here;
@@ -232,7 +225,10 @@ def motion_path(task: FileTask, group: str, index: int, which: str) -> Path:
 
 
 def encode_segment(task: FileTask, recipe: Recipe, plan: dict[str, Any], index: int, *, emit: Emit = None) -> int:
-    """Paint the tracked boxes of segment ``index`` and encode it into ``part-<index>``; returns its frame count."""
+    """Paint the tracked boxes of segment ``index`` and encode it into ``part-<index>``; returns its frame count.
+
+    The frame loop is the one a video processed whole goes through; only the masker differs.
+    """
     vp = VideoPlan.from_dict(plan)
     segment: Segment = vp.segments[index]
     boxes = [[tuple(b) for b in frame] for frame in read_json(boxes_path(task, index))]
@@ -241,21 +237,14 @@ def encode_segment(task: FileTask, recipe: Recipe, plan: dict[str, Any], index: 
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     ticker = _Ticker(emit, task.rel)
     try:
-        written = encode_range(
-            task.src,
-            tmp,
-            segment,
-            boxes,
-            paint=obfuscation.apply,  # type: ignore[attr-defined]
-            encoder=recipe.video.encoder,
-            fmt=output_format(task.src, task.dst),
-            progress=ticker,
-        )
+        out = Output(path=tmp, fmt=format_for(task.src, task.dst), encoder=recipe.video.encoder)
+        painter = BoxPainter(boxes, obfuscation.apply)  # type: ignore[attr-defined]
+        result = encode_range(task.src, out, segment, masker=lambda *_: painter, progress=ticker)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
         ticker.flush()
-    return written
+    return result.frames
 
 
 def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit: Emit = None) -> int:
@@ -264,14 +253,7 @@ def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit:
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     try:
         voice, plan = plan_voice(task, recipe)
-        samples = encode_audio(
-            task.src,
-            tmp,
-            voice=voice,
-            seed=voice_seed,
-            speaker=recording_speaker(task),  # type: ignore[arg-type]
-            fmt=output_format(task.src, task.dst),
-        )
+        samples = encode_audio(task.src, tmp, voice=Voice(voice, voice_seed, recording_speaker(task)), fmt=format_for(task.src, task.dst))  # type: ignore[arg-type]
         os.replace(tmp, final)
         speech = speech_details(task, recipe, plan)  # redaction records and the transcripts beside the output
         write_json(final.with_suffix(".json"), {"samples": samples, "speech": speech})  # written last: marks the track complete
@@ -281,46 +263,35 @@ def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit:
 
 
 def stitch_video(
-    task: FileTask, recipe: Recipe, seed: int, plan: dict[str, Any], input_sha256: str, masking: dict[str, Any], audio_samples: int, *, emit: Emit = None
+    task: FileTask, recipe: Recipe, seed: int | None, plan: dict[str, Any], input_sha256: str, masking: dict[str, Any], audio_samples: int, *, emit: Emit = None
 ) -> dict[str, Any]:
-    """Remux the encoded segments and the audio into the output file; returns the manifest entry."""
-    import av
+    """Remux the encoded segments and the audio into the output file; returns the manifest entry.
 
-    started = time.perf_counter()
+    The entry is made by :func:`avanon.process.process_file`, as every file's is.
+    """
     vp = VideoPlan.from_dict(plan)
-    suffix = output_suffix(task)
-    fmt = output_format(task.src, task.dst)
-    parts = [part_path(task, s.index, suffix) for s in vp.segments]
-    audio = audio_path(task, suffix) if vp.has_audio else None
-    with av.open(str(task.src), metadata_errors="ignore") as inp:
-        options = muxer_options(fmt, inp.streams.video[0])
-    staging = work_dir(task) / f"attempt-{uuid.uuid4().hex}"
-    staging.mkdir(parents=True, exist_ok=True)
-    tmp = staging / f"out{suffix}"
-    try:
+    written = VideoResult(frames=vp.frames, repaired_timestamps=0, audio_samples=audio_samples, masking=masking)
+    return run_file(task, recipe, seed, written=Written(_stitcher(task, vp, written), input_sha256=input_sha256))
+
+
+def _stitcher(task: FileTask, vp: VideoPlan, result: VideoResult) -> Handler:
+    """The handler that writes ``task``'s output from its encoded segments and audio (see :func:`stitch_video`)."""
+
+    def handler(staged: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Any) -> dict[str, Any]:
+        suffix = output_suffix(task)
+        fmt = format_for(task.src, task.dst)
+        parts = [part_path(task, s.index, suffix) for s in vp.segments]
+        audio = audio_path(task, suffix) if vp.has_audio else None
+        with av.open(str(task.src), metadata_errors="ignore") as inp:
+            options = muxer_options(fmt, inp.streams.video[0])
         packets = stitch(parts, audio, tmp, fmt=fmt, muxer_options=options)
         if packets != vp.frames:
             raise MediaError(f"{task.src}: stitched {packets} frames, the input has {vp.frames}.")
         speech = read_json(audio.with_suffix(".json")).get("speech", {}) if audio is not None else {}
-        written = VideoResult(frames=vp.frames, repaired_timestamps=0, audio_samples=audio_samples, masking=masking)
-        details = video_entry(task, recipe, probe(task.src), tmp, written, speech=speech)
-        output_sha = sha256_path(tmp)
-        task.dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, task.dst)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {
-        "input": task.rel,
-        "output": task.output_rel,
-        "kind": "video",
-        "seed": seed,
-        "status": "ok",
-        "input_sha256": input_sha256,
-        "output_sha256": output_sha,
-        **details,
-        "segments": {"count": len(vp.segments), "first_frames": [s.first_frame for s in vp.segments]},
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+        details = video_entry(staged, recipe, probe(task.src), tmp, result, speech=speech)
+        return details | {"segments": {"count": len(vp.segments), "first_frames": [s.first_frame for s in vp.segments]}}
+
+    return handler
 
 
 def is_mismatch(exc: BaseException) -> bool:
