@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from avanon.access.auth import totp
+from avanon.access.policy import Consent
 from avanon.access.service import Governance
 
 POSTGRES_URL = os.environ.get("AVANON_TEST_POSTGRES_URL", "")
@@ -149,8 +150,8 @@ def build_world(
     vault = Vault.init(tmp_path / "vault", passphrase="vault pass", chunk_size=4096, scrypt_n=2**10)
     vault.add_study(study_dir)
     gov = Governance(engine, audit_key=AUDIT_KEY, vault=vault, clock=clock, hasher=CHEAP_HASHER)
-    gov.set_consent("stew", "P01", "study1", audio=True, video=True, excerpts=True, derived=True, public=False)
-    gov.set_consent("stew", "P02", "study1", audio=True, derived=True, public=True)
+    gov.set_consent("stew", "P01", "study1", consent=Consent(audio=True, video=True, excerpts=True, derived=True, public=False))
+    gov.set_consent("stew", "P02", "study1", consent=Consent(audio=True, derived=True, public=True))
     principals, secrets_by_role = {}, {}
     for name, role in USERS:
         secrets_by_role[role] = gov.create_user("system", name, role, PASSWORD, mfa=True if mfa_for_all else role in ("administrator", "steward"))

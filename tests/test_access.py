@@ -10,6 +10,7 @@ import pytest
 
 from access_support import ORIGINALS, PASSWORD, Clock, build_world, clock, engine, sha  # noqa: F401
 from avanon.access.guard import ExportRefused
+from avanon.access.policy import Consent
 from avanon.access.service import Governance, HiddenFile, write_csv
 from avanon.errors import AccessError, ParameterError
 
@@ -126,7 +127,7 @@ def test_withdrawal_excludes_files_and_schedules_originals(world, clock: Clock) 
     dispose = gov.audit.entries(action="dispose")[-1]
     assert dispose.seq == certificate["audit_seq"] and "crypto-shredding" in dispose.detail
     with pytest.raises(ParameterError, match="withdrew"):
-        gov.set_consent("stew", "P01", "study1", audio=True)
+        gov.set_consent("stew", "P01", "study1", consent=Consent(audio=True))
     rows = {r["participant"]: r for r in gov.consent_report("study1")}
     assert rows["P01"]["withdrawn"] and rows["P01"]["files_excluded"] == 2
     assert rows["P02"]["files_public"] == 1
@@ -136,7 +137,7 @@ def test_withdrawal_excludes_files_and_schedules_originals(world, clock: Clock) 
 
 def test_consent_expiry_and_narrowing(world, clock: Clock) -> None:  # noqa: F811
     gov, users, release, _ = world
-    gov.set_consent("stew", "P02", "study1", audio=True, derived=True, public=False, until=dt.date(2025, 3, 10))
+    gov.set_consent("stew", "P02", "study1", consent=Consent(audio=True, derived=True, public=False, until=dt.date(2025, 3, 10)))
     assert _by_path(gov, users["steward"])["p02/talk.wav"].tier == "authorized"
     clock.advance(days=30)
     gov.register_release("stew", world[3], study="study1", name="wave2", participants={"p02/talk.wav": ["P02"]})

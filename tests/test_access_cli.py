@@ -157,3 +157,38 @@ def test_home_without_checkpoint_key_is_refused_until_init(home: Path, capsys: p
     assert "run `avanon access init`" in capsys.readouterr().err
     assert main(["access", "init"]) == 0
     assert main(["audit", "verify"]) == 0
+
+
+def test_audit_consent_lists_files_and_exits_1_on_a_mismatch(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`avanon access audit-consent` (issue 19): a table, JSON and CSV; exit 1 when a file's kind is not covered."""
+    import csv
+
+    run = make_run(tmp_path, ORIGINALS)
+    assert main(["access", "consent", "P01", "--study", "study1", "--audio", "--video", "--derived"]) == 0
+    assert main(["access", "consent", "P02", "--study", "study1", "--audio", "--public"]) == 0
+    assert main(["access", "consent", "P03", "--study", "study1", "--audio", "--video"]) == 0
+    mapping = tmp_path / "participants.json"
+    mapping.write_text(json.dumps({"p01/session.mp4": ["P01", "P02"], "p02/talk.wav": ["P02"], "p03/unconsented.mp4": ["P03"]}))
+    assert main(["access", "release-add", str(run), "--study", "study1", "--participants", str(mapping)]) == 0
+    capsys.readouterr()
+    json_out, csv_out = tmp_path / "audit.json", tmp_path / "audit.csv"
+    assert main(["access", "audit-consent", "1", "--json", str(json_out), "--csv", str(csv_out)]) == 1
+    out = capsys.readouterr().out
+    assert "Consent audit of release 1" in out and "mismatch" in out and "1 mismatches" in out
+    data = json.loads(json_out.read_text())
+    assert data["mismatches"] == 1
+    assert {f["path"]: f["status"] for f in data["files"]} == {
+        "p01/session.mp4": "mismatch",
+        "p01/session_pose.csv": "ok",
+        "p02/talk.wav": "ok",
+        "p03/unconsented.mp4": "ok",
+    }
+    rows = list(csv.DictReader(csv_out.open(encoding="utf-8")))
+    assert [r["problems"] for r in rows if r["status"] == "mismatch"] == ["P02 did not consent to sharing video with sound"]
+    assert main(["access", "audit-consent", "1", "--json", str(json_out)]) == 2  # never overwrites
+    mapping.write_text(json.dumps({"p01/session.mp4": ["P01"], "p02/talk.wav": ["P02"], "p03/unconsented.mp4": ["P03"]}))
+    assert main(["access", "release-add", str(run), "--study", "study1", "--participants", str(mapping)]) == 0
+    capsys.readouterr()
+    assert main(["access", "audit-consent", "2"]) == 0
+    assert "OK: every file of release 2 matches its participants' consent." in capsys.readouterr().out
+    assert main(["access", "audit-consent", "7"]) == 2

@@ -8,15 +8,12 @@ are also flagged to stewards.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import TextIO
+from pathlib import Path
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -26,38 +23,17 @@ from sqlalchemy.orm import selectinload
 from avanon.access.audit import AuditTrail, read_key_file
 from avanon.access.auth import Authenticator, SessionInfo
 from avanon.access.checkpoint import CheckpointLog
-from avanon.access.db import (
-    AccessRequest,
-    Flag,
-    Grant,
-    Participant,
-    Release,
-    ReleasedFile,
-    User,
-    connect,
-    file_participants,
-    session_factory,
-)
-from avanon.access.guard import ExportGuard, ExportRefused
-from avanon.access.policy import (
-    CURATORS,
-    Consent,
-    GrantView,
-    Principal,
-    allowed,
-    check_tier,
-    consent_cap,
-    may_read,
-    narrower,
-    require,
-)
+from avanon.access.consent import ConsentAudit, apply_consent, audit_release, consent_detail, consent_rows, files_of, record_consent, write_csv
+from avanon.access.db import AccessRequest, Flag, Grant, Participant, Release, ReleasedFile, User, connect, session_factory
+from avanon.access.guard import ExportGuard, ExportRefused, load_manifest
+from avanon.access.policy import CURATORS, Consent, GrantView, Principal, allowed, check_tier, may_read, require
+from avanon.access.releases import DEFAULT_TIERS, FileView, catalogue_files, file_view, has_audio_of, kind_of
 from avanon.access.settings import Settings
-from avanon.errors import AccessError, ParameterError
+from avanon.errors import AccessError, IntegrityError, ParameterError
 
-VIDEO_EXT = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}
-AUDIO_EXT = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac"}
-IMAGE_EXT = {".jpg", ".jpeg", ".png"}
-DEFAULT_TIERS = {"video": "authorized", "audio": "authorized", "derived": "authorized"}
+# Re-exported: the portal, the command line and the tests import these from here.
+__all__ = ["Consent", "ConsentAudit", "FileView", "Governance", "HiddenFile", "Settings", "has_audio_of", "kind_of", "totp_key", "write_csv"]
+
 MIN_PURPOSE = 10
 
 
@@ -66,54 +42,6 @@ class HiddenFile(AccessError):
 
     def __init__(self) -> None:
         super().__init__("No such file.")
-
-
-@dataclass(frozen=True)
-class FileView:
-    """A released file as shown to a user."""
-
-    id: int
-    release_id: int
-    release: str
-    study: str
-    path: str
-    kind: str
-    tier: str
-    requested_tier: str
-    approved: bool
-    excluded: bool
-    excluded_reason: str | None
-    size: int
-    derived_from: int | None
-    participants: tuple[str, ...]
-
-
-def kind_of(path: str, entry: dict[str, object]) -> str:
-    """``video``, ``audio`` or ``derived``: the manifest's ``kind`` when given, else the extension.
-
-    A photo (manifest kind ``image``) is a picture of a person, masked or not: it is a ``video``
-    file for consent, so it needs video (image) consent, never only audio consent.
-    """
-    declared = entry.get("kind")
-    if declared in ("video", "audio", "derived"):
-        return str(declared)
-    if declared == "image":
-        return "video"
-    suffix = PurePosixPath(path).suffix.lower()
-    return "video" if suffix in VIDEO_EXT | IMAGE_EXT else "audio" if suffix in AUDIO_EXT else "derived"
-
-
-def has_audio_of(path: str, entry: dict[str, object]) -> bool:
-    """Whether a file carries sound: never a photo; a video unless its manifest entry says it has no audio track."""
-    if entry.get("kind") == "image" or PurePosixPath(path).suffix.lower() in IMAGE_EXT:
-        return False
-    if "has_audio" in entry:
-        return bool(entry["has_audio"])
-    media = entry.get("media")
-    source = media.get("input") if isinstance(media, dict) else None
-    if isinstance(source, dict) and "audio" in source:
-        return source["audio"] is not None
-    return True
 
 
 def totp_key(audit_key: bytes) -> bytes:
@@ -267,7 +195,6 @@ class Governance:
         cleared, refused = guard.sweep()
         for refusal in refused:
             self.refuse(actor, "export", refusal.path, refusal.reason, flag=True)
-        participants = participants or {}
         with self._sessions.begin() as session:
             release = Release(
                 name=name or Path(out_dir).name,
@@ -279,34 +206,9 @@ class Governance:
             )
             session.add(release)
             session.flush()
-            media_by_input: dict[str, ReleasedFile] = {}
-            rows = []
-            for item in cleared:
-                kind = kind_of(item.path, item.entry)
-                codes = participants.get(item.input, [])
-                people = [self._participant(session, code, study) for code in codes]
-                row = ReleasedFile(
-                    release_id=release.id,
-                    path=item.path,
-                    original=item.input,
-                    kind=kind,
-                    requested_tier=requested[kind],
-                    tier="private",
-                    has_audio=has_audio_of(item.path, item.entry),
-                    size=item.size,
-                    input_sha256=item.input_sha256,
-                    output_sha256=item.output_sha256,
-                    participants=people,
-                )
-                session.add(row)
-                rows.append(row)
-                if kind != "derived":
-                    media_by_input.setdefault(item.input, row)
-            session.flush()
+            rows = catalogue_files(session, release, cleared, requested=requested, participants=participants or {})
             for row in rows:
-                if row.kind == "derived" and row.original in media_by_input:
-                    row.derived_from = media_by_input[row.original].id
-                self._apply_consent(row)
+                apply_consent(row, today=self.clock().date())
             release_id = release.id
             summary = {"files": len(rows), "refused": len(refused), "manifest_sha256": guard.manifest_sha256}
         self.audit.record(actor, "release.create", f"release {release_id}", detail=summary)
@@ -315,23 +217,6 @@ class Governance:
     def _vault_hashes(self) -> set[str]:
         files = getattr(self.vault, "files", None)
         return {f.sha256 for f in files()} if callable(files) else set()
-
-    @staticmethod
-    def _participant(session: sa.orm.Session, code: str, study: str) -> Participant:
-        person = session.get(Participant, code)
-        if person is None:
-            raise ParameterError(f"Participant {code!r} has no consent record; record it first (avanon access consent).")
-        if person.study != study:
-            raise ParameterError(f"Participant {code!r} belongs to study {person.study!r}, not {study!r}.")
-        return person
-
-    def _apply_consent(self, row: ReleasedFile) -> None:
-        consents = [Consent(p.audio, p.video, p.excerpts, p.derived, p.public, p.until, p.withdrawn_at is not None) for p in row.participants]
-        cap, reason = consent_cap(row.kind, consents, has_audio=row.has_audio, today=self.clock().date())
-        if cap is None:
-            row.excluded, row.excluded_reason, row.tier = True, reason, "private"
-        else:
-            row.tier = narrower(row.requested_tier, cap)
 
     def approve_release(self, principal: Principal, release_id: int, *, ip: str | None = None) -> int:
         """Approve a release after re-checking every file with the export guard; returns files approved."""
@@ -383,24 +268,6 @@ class Governance:
             rows = session.execute(sa.select(Grant).where(Grant.user_id == principal.id, Grant.expires > now)).scalars()
             return [GrantView(g.study, g.tier, g.expires) for g in rows]
 
-    def _view(self, row: ReleasedFile) -> FileView:
-        return FileView(
-            row.id,
-            row.release_id,
-            row.release.name,
-            row.release.study,
-            row.path,
-            row.kind,
-            row.tier,
-            row.requested_tier,
-            row.release.approved_at is not None,
-            row.excluded,
-            row.excluded_reason,
-            row.size,
-            row.derived_from,
-            tuple(sorted(p.code for p in row.participants)),
-        )
-
     def _readable(self, principal: Principal, view: FileView, grants: list[GrantView]) -> bool:
         return may_read(principal, study=view.study, tier=view.tier, approved=view.approved, excluded=view.excluded, grants=grants, now=self.clock())
 
@@ -413,7 +280,7 @@ class Governance:
                 .options(selectinload(ReleasedFile.release), selectinload(ReleasedFile.participants))
                 .order_by(ReleasedFile.release_id, ReleasedFile.path)
             ).scalars()
-            views = [self._view(r) for r in rows]
+            views = [file_view(r) for r in rows]
         if principal.role in CURATORS:
             return views
         return [v for v in views if self._readable(principal, v, grants)]
@@ -422,7 +289,7 @@ class Governance:
         """One file's record; :class:`HiddenFile` when it does not exist or is not the principal's to see."""
         with self._sessions() as session:
             row = session.get(ReleasedFile, file_id, options=[selectinload(ReleasedFile.release), selectinload(ReleasedFile.participants)])
-            view = self._view(row) if row is not None else None
+            view = file_view(row) if row is not None else None
         if view is None or (principal.role not in CURATORS and not self._readable(principal, view, self.grants(principal))):
             self.refuse(principal.username, "file.view", f"file {file_id}", "not visible to this user", ip=ip)
             raise HiddenFile()
@@ -560,57 +427,23 @@ class Governance:
         return grant_id
 
     # ------------------------------------------------------------------ consent
-    def set_consent(
-        self,
-        actor: str,
-        code: str,
-        study: str,
-        *,
-        audio: bool = False,
-        video: bool = False,
-        excerpts: bool = False,
-        derived: bool = False,
-        public: bool = False,
-        until: dt.date | None = None,
-    ) -> None:
-        """Record (or replace) what participant ``code`` agreed to; released files' tiers follow."""
-        with self._sessions.begin() as session:
-            person = session.get(Participant, code)
-            if person is None:
-                person = Participant(code=code, study=study, recorded=self.clock())
-                session.add(person)
-            elif person.study != study:
-                raise ParameterError(f"Participant {code!r} belongs to study {person.study!r}, not {study!r}.")
-            if person.withdrawn_at is not None:
-                raise ParameterError(f"Participant {code!r} withdrew consent on {person.withdrawn_at.date()}; record a new participant code.")
-            person.audio, person.video, person.excerpts, person.derived, person.public, person.until = audio, video, excerpts, derived, public, until
-            person.recorded = self.clock()
-            session.flush()
-            for row in self._files_of(session, code):
-                self._apply_consent(row)
-        self.audit.record(
-            actor,
-            "consent",
-            code,
-            detail={
-                "study": study,
-                "audio": audio,
-                "video": video,
-                "excerpts": excerpts,
-                "derived": derived,
-                "public": public,
-                "until": until.isoformat() if until else None,
-            },
-        )
+    def set_consent(self, actor: str, code: str, study: str, *, consent: Consent) -> None:
+        """Record (or replace) what participant ``code`` of ``study`` agreed to; released files' tiers follow.
 
-    @staticmethod
-    def _files_of(session: sa.orm.Session, code: str) -> list[ReleasedFile]:
-        ids = sa.select(file_participants.c.file_id).where(file_participants.c.participant == code)
-        return list(
-            session.execute(
-                sa.select(ReleasedFile).where(ReleasedFile.id.in_(ids)).options(selectinload(ReleasedFile.participants), selectinload(ReleasedFile.release))
-            ).scalars()
-        )
+        Parameters
+        ----------
+        actor : str
+            Who records it.
+        code : str
+            Pseudonymous participant code.
+        study : str
+            The participant's study.
+        consent : Consent
+            What they agreed to, and until when (``withdrawn`` must be false: see :meth:`withdraw`).
+        """
+        with self._sessions.begin() as session:
+            record_consent(session, code, study, consent, now=self.clock())
+        self.audit.record(actor, "consent", code, detail=consent_detail(study, consent))
 
     def withdraw(self, actor: str, code: str, *, ip: str | None = None) -> list[str]:
         """Withdraw a participant: exclude their released files, flag stewards, schedule originals for disposal.
@@ -627,9 +460,9 @@ class Governance:
                 raise ParameterError(f"No participant {code!r}.")
             person.withdrawn_at = now
             session.flush()
-            rows = self._files_of(session, code)
+            rows = files_of(session, code)
             for row in rows:
-                self._apply_consent(row)
+                apply_consent(row, today=now.date())
             originals = sorted({f"{row.release.study}/{row.original}" for row in rows})
             session.add(Flag(created=now, kind="withdrawal", actor=actor, detail=f"participant {code} withdrew: {len(rows)} released files excluded"))
         scheduled = []
@@ -644,29 +477,30 @@ class Governance:
     def consent_report(self, study: str) -> list[dict[str, object]]:
         """One row per participant of ``study``: consent, validity and released files by tier (for ethics boards)."""
         with self._sessions() as session:
-            people = session.execute(sa.select(Participant).where(Participant.study == study).order_by(Participant.code)).scalars().all()
-            rows = []
-            for p in people:
-                files = self._files_of(session, p.code)
-                tiers: dict[str, int] = {}
-                for f in files:
-                    key = "excluded" if f.excluded else f.tier
-                    tiers[key] = tiers.get(key, 0) + 1
-                rows.append(
-                    {
-                        "participant": p.code,
-                        "audio": p.audio,
-                        "video": p.video,
-                        "excerpts": p.excerpts,
-                        "derived": p.derived,
-                        "public": p.public,
-                        "until": p.until.isoformat() if p.until else "",
-                        "withdrawn": p.withdrawn_at.date().isoformat() if p.withdrawn_at else "",
-                        "files": len(files),
-                        **{f"files_{k}": v for k, v in sorted(tiers.items())},
-                    }
-                )
-        return rows
+            return consent_rows(session, study)
+
+    def audit_consent(self, actor: str, release_id: int) -> ConsentAudit:
+        """Every file of a release against its participants' consent, mismatches flagged (recorded).
+
+        See :mod:`avanon.access.consent` for what counts as a mismatch.
+
+        Raises
+        ------
+        ParameterError
+            No such release.
+        """
+        with self._sessions() as session:
+            release = session.get(Release, release_id, options=[selectinload(Release.files).selectinload(ReleasedFile.participants)])
+            if release is None:
+                raise ParameterError(f"No release {release_id}.")
+            try:
+                entries, digest = load_manifest(Path(release.root))
+            except (ParameterError, IntegrityError):
+                entries, digest = None, None
+            report = audit_release(release, entries, manifest_sha256=digest, today=self.clock().date())
+        detail = {"files": len(report.files), "mismatches": report.mismatches}
+        self.audit.record(actor, "consent.audit", f"release {release_id}", outcome="ok", detail=detail)
+        return report
 
     def purge_originals(self, actor: str, *, now: dt.datetime | None = None) -> dict[str, object]:
         """Dispose of originals past retention or withdrawn, and file the disposal certificate in the audit trail."""
@@ -691,14 +525,3 @@ class Governance:
         """Newest audit entries (stewards and administrators)."""
         self.check_permission(principal, "audit.read", "audit trail", ip=ip)
         return list(self.audit.entries(limit=limit, newest_first=True))
-
-
-def write_csv(rows: list[dict[str, object]], sink: TextIO) -> int:
-    """Write report rows (e.g. :meth:`Governance.consent_report`) as CSV; returns the row count."""
-    fields: list[str] = []
-    for row in rows:
-        fields.extend(k for k in row if k not in fields)
-    writer = csv.DictWriter(sink, fieldnames=fields, restval="0" if fields else "")
-    writer.writeheader()
-    writer.writerows(rows)
-    return len(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import io
 import json
 import os
 import sys
@@ -17,11 +18,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
-from avanon.access.policy import ROLES, Principal
+from avanon.access.policy import ROLES, Consent, Principal
 from avanon.access.service import Governance, write_csv
 from avanon.access.settings import Settings
 from avanon.errors import ParameterError
+from avanon.files import write_atomic
 
 console = Console()
 access_app = typer.Typer(help="Users, consent, releases and exports of the governance catalogue.", no_args_is_help=True)
@@ -85,17 +88,8 @@ def consent(
     until: str | None = typer.Option(None, help="Last day the consent holds (YYYY-MM-DD)."),
 ) -> None:
     """Record what a participant agreed to; the tiers of their released files follow."""
-    _gov().set_consent(
-        _actor(),
-        code,
-        study,
-        audio=audio,
-        video=video,
-        excerpts=excerpts,
-        derived=derived,
-        public=public,
-        until=dt.date.fromisoformat(until) if until else None,
-    )
+    terms = Consent(audio=audio, video=video, excerpts=excerpts, derived=derived, public=public, until=dt.date.fromisoformat(until) if until else None)
+    _gov().set_consent(_actor(), code, study, consent=terms)
 
 
 @access_app.command("withdraw")
@@ -116,6 +110,38 @@ def consent_report(
     else:
         with open(output, "x", encoding="utf-8", newline="") as sink:
             write_csv(rows, sink)
+
+
+@access_app.command("audit-consent")
+def audit_consent(
+    release_id: int = typer.Argument(..., help="Release id."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the audit as JSON to this new file."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Also write one row per file as CSV to this new file."),
+) -> None:
+    """List every file of a release against its participants' consent; exit 1 when any file does not match it."""
+    for path in (json_out, csv_out):
+        if path is not None and path.exists():
+            raise ParameterError(f"Refusing to overwrite {path}.")
+    report = _gov().audit_consent(_actor(), release_id)
+    table = Table(title=f"Consent audit of release {report.release} ({escape(report.name)}, study {escape(report.study)}) on {report.date}")
+    for column in ("file", "kind", "tier", "allowed", "participants", "status", "problems"):
+        table.add_column(column, overflow="fold")
+    colours = {"ok": "green", "excluded": "dim", "mismatch": "bold red"}
+    for f in report.files:
+        table.add_row(escape(f.path), f.kind, f.tier, f.allowed, escape(f.participants), f"[{colours[f.status]}]{f.status}[/]", escape("; ".join(f.problems)))
+    console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]✗[/] release: {escape(problem)}", highlight=False, soft_wrap=True)
+    if json_out is not None:
+        write_atomic(json_out, (json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    if csv_out is not None:
+        sink = io.StringIO()
+        write_csv(report.rows(), sink)
+        write_atomic(csv_out, sink.getvalue().encode("utf-8"))
+    if report.mismatches:
+        console.print(f"[red]{report.mismatches} mismatches[/] between release {report.release} and its participants' consent.", highlight=False)
+        raise typer.Exit(code=1)
+    console.print(f"OK: every file of release {report.release} matches its participants' consent.", highlight=False)
 
 
 @access_app.command("release-add")
