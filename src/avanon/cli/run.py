@@ -16,6 +16,7 @@ from rich.table import Table
 
 from avanon import recipe as recipes
 from avanon.cli.options import grouped
+from avanon.cli.quiet import native_output_silenced
 from avanon.errors import ParameterError
 from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, check_roots, plan, run_study
 
@@ -196,7 +197,8 @@ def _run(study: Path, out: Path, chosen: recipes.Recipe, seed: Optional[int], ex
 
     options = {**dataclasses.asdict(execution), "roster": people.roster, "speakers": people.speakers}
     if quiet:
-        summary = run_study(study, out, recipe=chosen, seed=seed, **options)
+        with native_output_silenced():
+            summary = run_study(study, out, recipe=chosen, seed=seed, **options)
     else:
         columns = [
             TextColumn("{task.description}"),
