@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "avanon.cli.features",
     "avanon.cli.voice",
     "avanon.cli.methods",
+    "avanon.cli.synth",
+    "avanon.cli.redteam",
 ]
 
 # The module that adds each top-level command or group (tests/test_cli.py checks this against what
@@ -54,6 +56,8 @@ COMMAND_OWNERS = {
     "transcribe": "avanon.cli.voice",
     "redact-speech": "avanon.cli.voice",
     "methods": "avanon.cli.methods",
+    "synth": "avanon.cli.synth",
+    "redteam": "avanon.cli.redteam",
 }
 
 app = typer.Typer(
