@@ -22,8 +22,8 @@ from avanon.access.service import Governance
 from avanon.access.settings import Settings
 from avanon.errors import AccessError, ParameterError
 from avanon.vault import KEY_FILE_ENV, PASSPHRASE_ENV, Vault
+from avanon.vault.backup import backup_vault
 from avanon.vault.crypto import MasterKey
-from avanon.vault.store import backup_vault
 
 console = Console()
 vault_app = typer.Typer(help="Encrypted storage of original recordings: add, read, verify, rotate keys, back up, purge.", no_args_is_help=True)

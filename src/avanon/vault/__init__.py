@@ -1,4 +1,4 @@
-"""Encrypted storage of original recordings (see :mod:`avanon.vault.store` and :mod:`avanon.vault.crypto`).
+"""Encrypted storage of original recordings (:mod:`avanon.vault.store`, :mod:`avanon.vault.crypto`, backups in :mod:`avanon.vault.backup`).
 
 For a pipeline reading a study straight from the vault::
 

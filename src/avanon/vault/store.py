@@ -17,25 +17,21 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 import secrets
-import shutil
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from avanon.errors import AccessError, IntegrityError, ParameterError
-from avanon.files import sha256_file, write_atomic
+from avanon.vault.backup import backup_vault, restore_vault
 from avanon.vault.crypto import (
     DEFAULT_CHUNK,
     MasterKey,
@@ -45,10 +41,10 @@ from avanon.vault.crypto import (
     new_data_key,
     new_file_id,
 )
+from avanon.vault.layout import CONFIG, READ_BLOCK, check_relpath, file_sha256, read_config, vault_lock, write_json_atomic
+from avanon.vault.layout import now as utc_now
 
-CONFIG = "vault.json"
-BACKUP_MANIFEST = "avanon-backup.json"
-READ_BLOCK = 1024 * 1024
+__all__ = ["CONFIG", "Problem", "StoredFile", "Vault", "backup_vault", "restore_vault"]
 
 
 @dataclass(frozen=True)
@@ -96,21 +92,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"))
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _write_json_atomic(path: Path, data: dict[str, object]) -> None:
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
-
-
-def _check_relpath(relpath: str) -> str:
-    pure = PurePosixPath(relpath)
-    if pure.is_absolute() or not pure.parts or any(part in ("", ".", "..") for part in pure.parts):
-        raise AccessError(f"Unsafe vault path {relpath!r}: paths must be relative and must not contain '..'.")
-    return pure.as_posix()
 
 
 def _key_from(config: dict[str, object], *, passphrase: str | None, key_file: Path | None) -> MasterKey:
@@ -182,44 +163,27 @@ class Vault:
             "studies": {},
             "files": {},
         }
-        _write_json_atomic(root / CONFIG, config)
+        write_json_atomic(root / CONFIG, config)
         return cls(root, key, config)
 
     @classmethod
     def open(cls, root: Path, *, passphrase: str | None = None, key_file: Path | None = None) -> Vault:
         """Unlock an existing vault; a wrong passphrase or key file raises :class:`AccessError`."""
         root = Path(root)
-        config = cls._read_config(root)
+        config = read_config(root)
         key = _key_from(config, passphrase=passphrase, key_file=key_file)
         if not key.matches(str(config["key_check"])):
             raise AccessError(f"Wrong master key for the vault in {root} ({key.source}).")
         return cls(root, key, config)
 
-    @staticmethod
-    def _read_config(root: Path) -> dict[str, object]:
-        path = root / CONFIG
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ParameterError(f"No vault in {root}: {CONFIG} is missing (create one with `avanon vault init`).") from None
-        except json.JSONDecodeError as exc:
-            raise IntegrityError(f"The vault configuration {path} is not valid JSON: {exc}.") from exc
-        if config.get("format") != "avanon-vault":
-            raise IntegrityError(f"{path} is not an avanon vault configuration.")
-        return config
-
     @contextmanager
     def _locked(self) -> Iterator[dict[str, object]]:
         """Hold the vault lock, reload the configuration, and write it back atomically on success."""
-        with open(self.root / ".lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                config = self._read_config(self.root)
-                yield config
-                _write_json_atomic(self.root / CONFIG, config)
-                self._config = config
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with vault_lock(self.root):
+            config = read_config(self.root)
+            yield config
+            write_json_atomic(self.root / CONFIG, config)
+            self._config = config
 
     @property
     def _records(self) -> dict[str, dict[str, object]]:
@@ -249,7 +213,7 @@ class Vault:
         if not study_dir.is_dir():
             raise ParameterError(f"Study directory {study_dir} does not exist or is not a directory.")
         name = study or study_dir.name
-        _check_relpath(name)
+        check_relpath(name)
         sources = sorted(p for p in study_dir.rglob("*") if not p.is_dir())
         for source in sources:
             if source.is_symlink() or not source.is_file():
@@ -261,7 +225,7 @@ class Vault:
 
     def add_file(self, source: Path | BinaryIO, relpath: str, *, study: str) -> StoredFile:
         """Encrypt one file (a path or a readable binary object) under ``relpath``."""
-        relpath = _check_relpath(relpath)
+        relpath = check_relpath(relpath)
         if any(f.path == relpath for f in self.files()):
             raise ParameterError(f"The vault already holds {relpath}; remove or purge it before storing it again.")
         file_id = new_file_id()
@@ -279,7 +243,7 @@ class Vault:
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(tmp, blob)
-        added = _now().isoformat(timespec="seconds")
+        added = utc_now().isoformat(timespec="seconds")
         meta = json.dumps({"path": relpath, "size": size, "sha256": sha, "added": added}).encode("utf-8")
         nonce = secrets.token_bytes(12)
         sealed = nonce + AESGCM(data_key).encrypt(nonce, meta, b"avanon-vault meta|" + file_id)
@@ -441,7 +405,7 @@ class Vault:
     def schedule_deletion(self, paths: list[str], *, when: dt.datetime | None = None) -> list[StoredFile]:
         """Schedule originals for disposal at ``when`` (default now), e.g. after consent is withdrawn."""
         targets = [self.find(p) for p in paths]
-        moment = (when or _now()).isoformat(timespec="seconds")
+        moment = (when or utc_now()).isoformat(timespec="seconds")
         with self._locked() as config:
             files = config["files"]
             assert isinstance(files, dict)
@@ -451,7 +415,7 @@ class Vault:
 
     def due_for_disposal(self, *, now: dt.datetime | None = None) -> list[StoredFile]:
         """Files past their study's retention date or past their scheduled deletion time."""
-        now = now or _now()
+        now = now or utc_now()
         due = []
         for stored in self.files():
             until = self.studies().get(stored.study)
@@ -478,7 +442,7 @@ class Vault:
         disposed = []
         for stored in due:
             blob = self._blob(stored.file_id)
-            cipher_sha = _sha256_file(blob) if blob.is_file() else None
+            cipher_sha = file_sha256(blob) if blob.is_file() else None
             disposed.append({"file_id": stored.file_id, "study": stored.study, "size": stored.size, "sha256": stored.sha256, "ciphertext_sha256": cipher_sha})
         with self._locked() as config:
             files = config["files"]
@@ -492,7 +456,7 @@ class Vault:
                 blob.unlink()
         return {
             "certificate": "avanon disposal certificate",
-            "time": (now or _now()).isoformat(timespec="seconds"),
+            "time": (now or utc_now()).isoformat(timespec="seconds"),
             "method": "crypto-shredding: data keys destroyed, ciphertext overwritten and deleted",
             "files": disposed,
         }
@@ -504,105 +468,8 @@ class Vault:
 
     @staticmethod
     def restore(archive: Path, root: Path) -> list[str]:
-        """Restore a backup made by :meth:`backup` into a new or empty directory, checking every member.
-
-        Returns
-        -------
-        list of str
-            The restored members (relative paths).
-        """
-        root = Path(root)
-        if root.exists() and any(root.iterdir()):
-            raise ParameterError(f"Cannot restore into {root}: the directory is not empty.")
-        with tarfile.open(archive, "r") as tar:
-            names = tar.getnames()
-            if BACKUP_MANIFEST not in names:
-                raise IntegrityError(f"{archive} is not an avanon vault backup: {BACKUP_MANIFEST} is missing.")
-            manifest_file = tar.extractfile(BACKUP_MANIFEST)
-            assert manifest_file is not None
-            manifest = json.loads(manifest_file.read())
-            sums: dict[str, str] = manifest["sha256"]
-            unexpected = sorted(set(names) - set(sums) - {BACKUP_MANIFEST})
-            missing = sorted(set(sums) - set(names))
-            if unexpected or missing:
-                raise IntegrityError(f"Backup {archive} does not match its manifest: unexpected {unexpected}, missing {missing}.")
-            staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=root.parent if root.parent.exists() else None))
-            try:
-                for name, expected in sums.items():
-                    _check_relpath(name)
-                    member = tar.getmember(name)
-                    if not member.isfile():
-                        raise IntegrityError(f"Backup member {name} is not a regular file.")
-                    target = staging / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    source = tar.extractfile(member)
-                    assert source is not None
-                    digest = hashlib.sha256()
-                    with open(target, "wb") as sink:
-                        while block := source.read(READ_BLOCK):
-                            digest.update(block)
-                            sink.write(block)
-                    if digest.hexdigest() != expected:
-                        raise IntegrityError(f"Backup member {name} has SHA-256 {digest.hexdigest()}, expected {expected}: the backup is damaged.")
-                root.mkdir(parents=True, exist_ok=True)
-                os.chmod(root, 0o700)
-                for item in staging.iterdir():
-                    shutil.move(str(item), root / item.name)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        return sorted(sums)
-
-
-def backup_vault(root: Path, archive: Path) -> Path:
-    """Write the vault (still encrypted) to a tar archive with a SHA-256 per member.
-
-    Parameters
-    ----------
-    root : Path
-        Vault directory (no key is needed: the data stay encrypted).
-    archive : Path
-        New ``.tar`` file; refuses to overwrite one.
-    """
-    root, archive = Path(root), Path(archive)
-    Vault._read_config(root)  # noqa: SLF001 - refuse a directory that is not a vault
-    if archive.exists():
-        raise ParameterError(f"Refusing to overwrite backup {archive}.")
-    with open(root / ".lock", "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        try:
-            members = [root / CONFIG] + sorted((root / "blobs").rglob("*.avv"))
-            sums = {m.relative_to(root).as_posix(): _sha256_file(m) for m in members}
-            tmp = archive.with_name(f".{archive.name}.{secrets.token_hex(4)}.tmp")
-            with tarfile.open(tmp, "w") as tar:
-                manifest = json.dumps(
-                    {"format": "avanon-vault-backup", "version": 1, "created": _now().isoformat(timespec="seconds"), "sha256": sums}, indent=1, sort_keys=True
-                ).encode("utf-8")
-                info = tarfile.TarInfo(BACKUP_MANIFEST)
-                info.size = len(manifest)
-                info.mode = 0o600
-                tar.addfile(info, _BytesReader(manifest))
-                for member in members:
-                    tar.add(member, arcname=member.relative_to(root).as_posix(), recursive=False)
-            os.replace(tmp, archive)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return archive
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._data) if size < 0 else self._pos + size
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
-
-
-def _sha256_file(path: Path) -> str:
-    return sha256_file(path, READ_BLOCK)
+        """Restore a backup made by :meth:`backup` into a new or empty directory; see :func:`restore_vault`."""
+        return restore_vault(archive, root)
 
 
 def _overwrite(path: Path) -> None:
