@@ -273,7 +273,7 @@ def render_markdown(report: RedTeamReport) -> str:
 
 def write_red_team(report: RedTeamReport, out_dir: Path) -> list[Path]:
     """Write ``redteam-DATE[-k].json`` and ``.md`` into ``out_dir`` (never over an earlier record)."""
-    from avanon.provenance.manifest import atomic_write_text, canonical_json
+    from avanon.files import write_atomic
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -282,6 +282,6 @@ def write_red_team(report: RedTeamReport, out_dir: Path) -> list[Path]:
         k += 1
         stem = f"redteam-{report.date}-{k}"
     paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
-    atomic_write_text(paths[0], canonical_json(report.to_json()))
-    atomic_write_text(paths[1], render_markdown(report))
+    write_atomic(paths[0], (json.dumps(report.to_json(), sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"))
+    write_atomic(paths[1], render_markdown(report).encode("utf-8"))
     return paths
