@@ -340,3 +340,18 @@ def test_checkpoint_log_arguments(tmp_path) -> None:
     (tmp_path / "bad").write_text("xyz\n")
     with pytest.raises(ParameterError, match="64 hexadecimal"):
         read_public_key(tmp_path / "bad")
+
+
+def test_concurrent_appends_keep_one_checkpoint_chain(checkpointed: AuditTrail) -> None:
+    def worker(n: int) -> None:
+        for i in range(10):
+            checkpointed.record(f"w{n}", "read", f"f{i}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    checkpoints, problems = checkpointed.checkpoints.read()
+    assert problems == [] and sorted(c.count for c in checkpoints) == list(range(3, 48, 3))
+    assert checkpointed.verify() == []

@@ -137,7 +137,7 @@ def test_audit_checkpoints_catch_a_cut_tail_with_the_head_put_back(home: Path, c
     assert main(["audit", "checkpoint"]) == 0
     assert "Checkpoint 1 of" in capsys.readouterr().out
     assert main(["audit", "verify"]) == 0
-    assert "OK: the audit trail verifies (1 signed checkpoints)." in capsys.readouterr().out
+    assert "OK: the audit trail verifies. Signed checkpoints: 1." in capsys.readouterr().out
     engine = sa.create_engine(f"sqlite:///{home / 'catalogue.sqlite'}")
     with engine.begin() as conn:
         kept = conn.execute(sa.select(AuditEntry.hash).where(AuditEntry.seq == 1)).scalar_one()

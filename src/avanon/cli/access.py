@@ -193,7 +193,7 @@ def audit_verify() -> None:
     if findings:
         raise typer.Exit(code=1)
     count = len(trail.checkpoints.read()[0]) if trail.checkpoints is not None else 0
-    console.print(f"OK: the audit trail verifies ({count} signed checkpoints).")
+    console.print(f"OK: the audit trail verifies. Signed checkpoints: {count}.")
 
 
 @audit_app.command("checkpoint")
