@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from avanon import registry
+from avanon.detect.boxes import box_iou
 from avanon.errors import ParameterError
 from avanon.evaluate import video
 
@@ -118,9 +119,9 @@ def test_pose_pck_on_a_real_clip(tmp_path: Path, dev_data: Path) -> None:
 
 
 def test_boxes_and_body_regions() -> None:
-    assert video.box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
-    assert video.box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
-    assert video.box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
     region = video.body_region((100, 50, 120, 70), width=640, height=360)
     assert region == pytest.approx((50.0, 40.0, 170.0, 250.0))  # 6 heads across, 10 down
     clipped = video.body_region((0, 300, 20, 320), width=640, height=360)

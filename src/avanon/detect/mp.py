@@ -60,3 +60,35 @@ def mediapipe() -> types.ModuleType:
                     sys.modules.pop(name, None)
                 else:
                     sys.modules[name] = original
+
+
+def pose_graph(*, static: bool, detection: float = 0.5, tracking: float = 0.5, smooth: bool = True) -> Any:
+    """A new MediaPipe pose graph, built only after its model files matched their pinned sha256.
+
+    The one place avanon builds MediaPipe's body pose solution (``model_complexity=1``, the only
+    complexity the wheel ships). The graph, the person detector and the landmark model are checked
+    against the pins of :data:`avanon.detect.landmarks.POSE_MODELS` first; a missing or swapped file
+    raises :class:`~avanon.errors.ModelError`.
+
+    Parameters
+    ----------
+    static : bool
+        Detect the person anew on every image (``True``) or track from the previous landmarks.
+    detection : float in [0, 1]
+        Minimum person-detection confidence.
+    tracking : float in [0, 1]
+        Minimum pose presence score when tracking (video mode).
+    smooth : bool
+        Landmark smoothing across images (video mode only).
+    """
+    from avanon.detect.landmarks import POSE_MODELS  # the pins; imported here, landmarks imports this module
+
+    for model in POSE_MODELS:
+        model.path()
+    return mediapipe().solutions.pose.Pose(
+        static_image_mode=static,
+        model_complexity=1,
+        smooth_landmarks=smooth,
+        min_detection_confidence=detection,
+        min_tracking_confidence=tracking,
+    )

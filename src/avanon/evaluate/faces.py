@@ -24,18 +24,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from avanon.detect.boxes import Box, clip_box
 from avanon.errors import MediaError, ParameterError
-from avanon.evaluate.base import Metric, json_number
+from avanon.evaluate.base import Metric, Score, json_number, score_of
+from avanon.evaluate.frames import FramePair, is_image, load_image, paired_frames
+from avanon.evaluate.frames import video_frames as _video_frames
 from avanon.evaluate.independent import DETECTORS, Detection, IndependentDetectors, _DlibHog, grey, group_faces, head_box
-from avanon.files import IMAGE_SUFFIXES
 from avanon.registry import Interval, Kind, Param, register
 
-__all__ = ["Box", "Detection", "_DlibHog", "group_faces", "head_box", "paired_frames", "region_ssim", "residual_faces", "ssim"]
+if TYPE_CHECKING:
+    from avanon.evaluate.media import PairMedia, StudyMedia
+
+__all__ = [
+    "Box",
+    "Detection",
+    "FramePair",
+    "_DlibHog",
+    "_video_frames",
+    "group_faces",
+    "head_box",
+    "is_image",
+    "load_image",
+    "paired_frames",
+    "region_ssim",
+    "residual_faces",
+    "ssim",
+]
 
 SSIM_SIZE = 48  # pixels: the common scale crops are compared at
 CENTRAL = 0.6  # fraction of the box (per side length) kept around its centre
@@ -142,97 +160,6 @@ def region_ssim(original_frame: np.ndarray, anonymized_frame: np.ndarray, box: B
     if a is None or b is None:
         return float("nan")
     return ssim(a, b)
-
-
-# --------------------------------------------------------------------------------------------
-# Frames paired by presentation time
-# --------------------------------------------------------------------------------------------
-
-
-def is_image(path: Path) -> bool:
-    """Whether ``path`` is a still image (judged by its suffix)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES
-
-
-def load_image(path: Path) -> np.ndarray:
-    """An image file as an RGB uint8 array, turned upright by its EXIF orientation."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise MediaError(f"{path}: cannot read the image ({exc}).") from None
-
-
-def _video_frames(path: Path) -> Iterator[tuple[float, Any, float]]:
-    """(time relative to the first frame [s], av.VideoFrame, frame interval [s]) in presentation order."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise MediaError(f"{path}: cannot open the video ({exc}).") from None
-    with container:
-        if not container.streams.video:
-            raise MediaError(f"{path}: has no video stream.")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or stream.guessed_rate or 25)
-        interval = 1.0 / rate
-        first: float | None = None
-        count = 0
-        try:
-            for frame in container.decode(stream):
-                t = frame.time if frame.time is not None else count * interval
-                first = t if first is None else first
-                count += 1
-                yield float(t - first), frame, interval
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"{path}: decoding failed after {count} frames ({exc}).") from None
-
-
-@dataclass
-class FramePair:
-    """An original frame and the anonymized frame shown at the same time (``None`` if there is none)."""
-
-    index: int
-    time: float  # [s] from the original's first frame
-    original: np.ndarray
-    anonymized: np.ndarray | None
-    offset: float  # [s] anonymized time minus original time (nan when unpaired)
-
-
-def paired_frames(original: Path, anonymized: Path, *, every: int = 1, max_time: float | None = None) -> Iterator[FramePair]:
-    """Every ``every``-th original frame with the anonymized frame nearest in presentation time.
-
-    Times are measured from each file's first frame. An original frame whose nearest anonymized
-    frame is more than half a frame interval away is yielded unpaired (``anonymized=None``).
-    Still images are yielded as one pair at time 0. With ``max_time`` [s], original frames from
-    that time on are not read.
-    """
-    original, anonymized = Path(original), Path(anonymized)
-    if is_image(original):
-        yield FramePair(0, 0.0, load_image(original), load_image(anonymized), 0.0)
-        return
-    later = _video_frames(anonymized)
-    previous: tuple[float, Any] | None = None
-    current = next(later, None)
-    for index, (t, frame, interval) in enumerate(_video_frames(original)):
-        if max_time is not None and t >= max_time:
-            break
-        if index % every:
-            continue
-        while current is not None and current[0] < t:
-            previous = (current[0], current[1])
-            current = next(later, None)
-        candidates = [c for c in (previous, current[:2] if current else None) if c is not None]
-        best = min(candidates, key=lambda c: abs(c[0] - t)) if candidates else None
-        rgb = frame.to_ndarray(format="rgb24")
-        if best is None or abs(best[0] - t) > interval / 2 + 1e-6:
-            yield FramePair(index, t, rgb, None, float("nan"))
-        else:
-            yield FramePair(index, t, rgb, best[1].to_ndarray(format="rgb24"), best[0] - t)
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,62 +294,26 @@ def check_faces(report: ResidualReport, pair: FramePair, detections: list[Detect
             report.thumbnails.append((len(report.faces) - 1, masked_thumbnail(pair.anonymized, best.box)))
 
 
-def residual_faces(
-    original: Path,
-    anonymized: Path,
-    *,
-    every: int = 1,
-    detectors: tuple[str, ...] = DETECTORS,
-    threshold: float = LEAK_SSIM,
-    dlib_threshold: float = -0.2,
-    yunet_threshold: float = 0.5,
-    head_score: float = 0.2,
-    max_thumbnails: int = 12,
-    max_time: float | None = None,
-) -> ResidualReport:
+def residual_faces(original: Path, anonymized: Path, *, max_time: float | None = None, max_thumbnails: int = 12, **params: Any) -> ResidualReport:
     """Run the residual-face test on one original file and its anonymized version.
 
     Parameters
     ----------
     original, anonymized : Path
         Two videos (any container PyAV reads) or two still images.
-    every : int >= 1 [frames]
-        Check every ``every``-th original frame (1 checks all).
-    detectors : tuple of {"dlib", "yunet", "openpose"}
-        Independent detectors run on the original frames (:mod:`avanon.evaluate.independent`).
-    threshold : float in [-1, 1]
-        SSIM at or above which a face counts as leaked (0.6 in the project's definition).
-    dlib_threshold : float
-        dlib's ``adjust_threshold`` (0 is its default; lower finds more, less certain, faces).
-    yunet_threshold : float in [0, 1]
-        YuNet's confidence threshold.
-    head_score : float in [0, 1]
-        Minimum OpenPose score of a head point used for a head box.
-    max_thumbnails : int >= 0
-        Masked thumbnails kept for the first leaks (for the HTML report).
     max_time : float > 0 [s] or None
         Only check original frames before this time (from the first frame); None checks all.
+    max_thumbnails : int >= 0
+        Masked thumbnails kept for the first leaks (for the HTML report).
+    **params
+        The parameters of :class:`ResidualFaces` (``every``, ``detectors``, ``threshold``,
+        ``dlib_threshold``, ``yunet_threshold``, ``head_score``), declared and validated there.
 
     Returns
     -------
     ResidualReport
     """
-    original, anonymized = Path(original), Path(anonymized)
-    if int(every) != every or every < 1:
-        raise ParameterError(f"The 'every' parameter of residual_faces must be an int >= 1 [frames]. Got {every!r} instead.")
-    for path in (original, anonymized):
-        if not path.is_file():
-            raise MediaError(f"{path}: no such file.")
-    run = IndependentDetectors(tuple(detectors), dlib_threshold=dlib_threshold, yunet_threshold=yunet_threshold, head_score=head_score)
-    report = ResidualReport(str(original), str(anonymized), threshold=threshold, detectors=run.names, every=int(every))
-    for pair in paired_frames(original, anonymized, every=int(every), max_time=max_time):
-        if pair.anonymized is None:
-            report.frames_unpaired += 1
-            continue
-        report.frames_checked += 1
-        found, _ = run(pair.original)
-        check_faces(report, pair, found, max_thumbnails=max_thumbnails)
-    return report
+    return ResidualFaces(**params).measure(original, anonymized, max_time=max_time, max_thumbnails=max_thumbnails)
 
 
 @register
@@ -433,24 +324,53 @@ class ResidualFaces(Metric):
     direction = "lower"
     aspect = "privacy"
     unit = ""
+    kinds = ("video", "image")
     params = {
         "every": Param(1, Interval(int, 1, None), "check every n-th original frame [frames]"),
-        "detectors": Param(DETECTORS, Kind((tuple,)), "independent detectors: dlib, yunet, openpose"),
+        "detectors": Param(DETECTORS, Kind((tuple,)), "independent detectors on the original frames: dlib, yunet, openpose"),
         "threshold": Param(LEAK_SSIM, Interval(float, -1.0, 1.0), "SSIM at or above which a face leaks"),
-        "dlib_threshold": Param(-0.2, Interval(float, -2.0, 2.0), "dlib HOG adjust_threshold"),
+        "dlib_threshold": Param(-0.2, Interval(float, -2.0, 2.0), "dlib HOG adjust_threshold (0 is dlib's default; lower finds more, less certain, faces)"),
         "yunet_threshold": Param(0.5, Interval(float, 0.0, 1.0), "YuNet confidence threshold"),
-        "head_score": Param(0.2, Interval(float, 0.0, 1.0), "minimum OpenPose head point score"),
+        "head_score": Param(0.2, Interval(float, 0.0, 1.0), "minimum OpenPose score of a head point used for a head box"),
     }
 
-    def measure(self, original: Path, anonymized: Path) -> ResidualReport:
-        """Run :func:`residual_faces` with this metric's parameters."""
-        return residual_faces(
-            original,
-            anonymized,
-            every=self.every,
-            detectors=tuple(self.detectors),
-            threshold=self.threshold,
-            dlib_threshold=self.dlib_threshold,
-            yunet_threshold=self.yunet_threshold,
-            head_score=self.head_score,
-        )
+    def measure(self, original: Path, anonymized: Path, *, max_time: float | None = None, max_thumbnails: int = 12) -> ResidualReport:
+        """The residual-face test of one pair with this metric's parameters (see the module docstring)."""
+        original, anonymized = Path(original), Path(anonymized)
+        for path in (original, anonymized):
+            if not path.is_file():
+                raise MediaError(f"{path}: no such file.")
+        run = IndependentDetectors(tuple(self.detectors), dlib_threshold=self.dlib_threshold, yunet_threshold=self.yunet_threshold, head_score=self.head_score)
+        report = ResidualReport(str(original), str(anonymized), threshold=self.threshold, detectors=run.names, every=self.every)
+        for pair in paired_frames(original, anonymized, every=self.every, max_time=max_time):
+            if pair.anonymized is None:
+                report.frames_unpaired += 1
+                continue
+            report.frames_checked += 1
+            found, _ = run(pair.original)
+            check_faces(report, pair, found, max_thumbnails=max_thumbnails)
+        return report
+
+    def prepare(self, media: PairMedia) -> None:
+        from avanon.evaluate.collateral import study_pass
+
+        study_pass(media)  # in a study the region test runs on the collateral pass's detections
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        """No score per file: the study value pools faces over files (:meth:`measure_study`); the report keeps the file's test."""
+        from avanon.evaluate.collateral import study_pass
+
+        report = study_pass(media).report.residual
+        assert report is not None
+        media.study.evaluation.residual.append(report)
+        media.record["residual_faces"] = {k: v for k, v in report.to_json().items() if k != "faces"}
+        media.record["residual_faces"]["leaks_detail"] = [f.to_json() for f in report.faces if f.leak][:50]
+        return []
+
+    def measure_study(self, study: StudyMedia) -> list[Score]:
+        """Leaked faces over all faces checked in the study's videos and images."""
+        if not any(p.kind in self.kinds for p in study.pairs):
+            return []
+        reports = study.evaluation.residual
+        leaks, checked = sum(r.leaks for r in reports), sum(r.faces_checked for r in reports)
+        return [score_of(self, leaks / checked if checked else float("nan"), n=checked, leaks=leaks, faces_checked=checked)]
