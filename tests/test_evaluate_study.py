@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import av
@@ -13,7 +14,11 @@ import soundfile as sf
 from avanon import registry
 from avanon.cli import main
 from avanon.errors import IntegrityError
+from avanon.evaluate import faces, frames, speech
+from avanon.evaluate import video as video_metrics
+from avanon.evaluate.base import Metric, score_of
 from avanon.evaluate.study import evaluate_study, read_pairs
+from synth import write_video, write_wav
 
 HAMILTON = "face_recognition_examples/examples/short_hamilton_clip.mp4"
 SPEECH = "praatio/examples/files"
@@ -101,3 +106,88 @@ def test_cli_writes_metrics_and_a_self_contained_report(study: tuple[Path, Path]
 def test_commands_have_help() -> None:
     assert main(["evaluate", "--help"]) == 0
     assert main(["pilot", "--help"]) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# One path through the registry; each video pair decoded once, each sound read once
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def small_study(tmp_path: Path) -> tuple[Path, Path]:
+    """A synthetic video with sound and a voice-like recording, 'anonymized' as copies of themselves."""
+    original, anonymized = tmp_path / "orig", tmp_path / "anon"
+    write_video(original / "sub-01" / "clip.mp4", frames=20, size=(160, 120), audio_rate=16000)
+    write_wav(original / "sub-02" / "voice.wav", seconds=1.0)
+    entries = []
+    for rel in ("sub-01/clip.mp4", "sub-02/voice.wav"):
+        (anonymized / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original / rel, anonymized / rel)
+        entries.append({"input": rel, "output": rel, "status": "ok"})
+    (anonymized / "avanon_manifest.json").write_text(json.dumps({"recipe": {"name": "test"}, "seed": 0, "entries": entries}), encoding="utf-8")
+    return original, anonymized
+
+
+class ThrowawayLoudness(Metric):
+    """RMS of the anonymized sound over the original's (a metric known only to this test)."""
+
+    name = "throwaway_loudness"
+    kinds = ("audio", "video")
+    studies: list[int] = []
+
+    def measure_pair(self, media):  # type: ignore[no-untyped-def]
+        audio = media.audio
+        if audio is None:
+            return []
+        ratio = float(np.sqrt(np.mean(audio.anonymized**2)) / np.sqrt(np.mean(audio.original**2)))
+        return [score_of(self, ratio, n=len(audio.original))]
+
+    def measure_study(self, study):  # type: ignore[no-untyped-def]
+        type(self).studies.append(len(study.pairs))
+        return []
+
+
+def test_a_registered_metric_runs_in_the_study_evaluation(small_study: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry._REGISTRY["metric"], ThrowawayLoudness.name, ThrowawayLoudness)  # removed again after the test
+    ThrowawayLoudness.studies = []
+    evaluation = evaluate_study(*small_study, every=10, voice_attacks=False, transcriber=lambda samples, rate: "one two three")
+    by_file = {f["input"]: f["scores"] for f in evaluation.files}
+    assert by_file["sub-01/clip.mp4"]["throwaway_loudness"]["value"] == pytest.approx(1.0, abs=1e-6)  # the same sound
+    assert by_file["sub-02/voice.wav"]["throwaway_loudness"]["value"] == pytest.approx(1.0, abs=1e-6)
+    assert evaluation.summary["throwaway_loudness"].detail["files"] == 2
+    assert ThrowawayLoudness.studies == [2]  # the study-level call ran once
+    assert {"residual_faces", "pose_pck", "motion_correlation", "timing_offset", "f0_correlation", "metadata_residue"} <= set(evaluation.summary)
+    assert evaluation.errors == []
+
+
+def test_the_registry_is_left_as_it_was() -> None:
+    assert ThrowawayLoudness.name not in registry.names("metric")
+
+
+def test_each_video_pair_is_decoded_once_and_each_sound_read_once(small_study: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: dict[str, int] = {}
+    read: dict[str, int] = {}
+    decode, read_mono = frames.video_frames, speech.read_mono
+
+    def count(calls: dict[str, int], path: Path) -> None:
+        rel = Path(path).relative_to(small_study[0].parent).as_posix()
+        calls[rel] = calls.get(rel, 0) + 1
+
+    def counting_decode(path):  # type: ignore[no-untyped-def]
+        count(decoded, path)
+        return decode(path)
+
+    def counting_read(path):  # type: ignore[no-untyped-def]
+        count(read, path)
+        return read_mono(path)
+
+    for module, name in ((frames, "video_frames"), (faces, "_video_frames"), (video_metrics, "video_frames")):  # every way to the decoder
+        monkeypatch.setattr(module, name, counting_decode)
+    monkeypatch.setattr(speech, "read_mono", counting_read)
+    evaluation = evaluate_study(*small_study, every=10, voice_attacks=False, transcriber=lambda samples, rate: "one two three")
+    assert decoded == {"orig/sub-01/clip.mp4": 1, "anon/sub-01/clip.mp4": 1}
+    assert read == {"orig/sub-01/clip.mp4": 1, "anon/sub-01/clip.mp4": 1, "orig/sub-02/voice.wav": 1, "anon/sub-02/voice.wav": 1}
+    clip = next(f for f in evaluation.files if f["input"] == "sub-01/clip.mp4")["scores"]
+    assert clip["motion_correlation"]["value"] == pytest.approx(1.0)  # every frame of both files seen in the one pass
+    assert clip["motion_correlation"]["detail"]["frames_original"] == 20
+    assert clip["pose_pck"]["detail"]["frames_sampled"] == 2 and clip["frame_painted"]["value"] == 0.0  # frames 0 and 10

@@ -212,6 +212,7 @@ MODULES_BY_KIND: dict[str, list[str]] = {
         "avanon.evaluate.turns",
         "avanon.evaluate.linkage",
         "avanon.evaluate.collateral",
+        "avanon.evaluate.voice",
     ],
 }
 BUILTIN_MODULES: list[str] = [module for modules in MODULES_BY_KIND.values() for module in modules]

@@ -3,18 +3,33 @@
 A metric is a :class:`~avanon.registry.Method` of kind ``"metric"``. Besides its name and declared
 parameters it states its ``direction`` (``"higher"`` or ``"lower"`` is better), its ``unit`` and
 whether it measures privacy or utility, so that reports and the pilot can rank recipes without
-knowing the metric. What a metric takes as input differs (a pair of files, a set of trials), so
-each subclass has one working method with its own signature; its results reduce to :class:`Score`
-values.
+knowing the metric. Its results are :class:`Score` values.
+
+A study evaluation (:func:`avanon.evaluate.study.evaluate_study`) runs every registered metric
+through the same three calls, so registering a metric is enough for it to run in ``avanon
+evaluate``:
+
+1. :meth:`Metric.prepare` for each file pair of a kind in ``kinds``, before the pair is decoded: a
+   metric that reads video frames asks the pair (:class:`~avanon.evaluate.media.PairMedia`) for a
+   frame analysis, and the pair's one decoding pass feeds them all;
+2. :meth:`Metric.measure_pair`: the metric's scores of that pair, from the decoded frames'
+   analyses or the audio read once (``media.audio``); the study reports their mean over files;
+3. :meth:`Metric.measure_study` once at the end (:class:`~avanon.evaluate.media.StudyMedia`):
+   study-level scores (attacks over all files, pooled counts), which replace the means.
+
+Each metric class may also keep a direct method (``measure`` or ``compute``) for use outside a study.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from avanon.registry import Method
+
+if TYPE_CHECKING:
+    from avanon.evaluate.media import PairMedia, StudyMedia
 
 DIRECTIONS = ("higher", "lower")
 ASPECTS = ("privacy", "utility")
@@ -31,12 +46,27 @@ class Metric(Method):
         What the metric measures.
     unit : str
         Unit of the metric's headline value, for reports (``""`` for a ratio in [0, 1]).
+    kinds : tuple of {"video", "image", "audio"}
+        Kinds of file pairs the study hands to :meth:`prepare` and :meth:`measure_pair` (none: a
+        study-level metric).
     """
 
     kind: ClassVar[str] = "metric"
     direction: ClassVar[str] = "higher"
     aspect: ClassVar[str] = "utility"
     unit: ClassVar[str] = ""
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    def prepare(self, media: PairMedia) -> None:
+        """Before ``media`` is decoded: ask it for the frame analyses this metric reads (none by default)."""
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        """This metric's scores of one file pair of a study (none by default)."""
+        return []
+
+    def measure_study(self, study: StudyMedia) -> list[Score]:
+        """Study-level scores once every pair was measured; they replace the means over files (none by default)."""
+        return []
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` is strictly better than ``b`` in this metric's direction."""

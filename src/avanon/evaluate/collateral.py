@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,8 +49,12 @@ from avanon.detect.boxes import Box
 from avanon.errors import MediaError, ParameterError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
 from avanon.evaluate.faces import FramePair, ResidualReport, check_faces, paired_frames
+from avanon.evaluate.frames import FrameAnalysis
 from avanon.evaluate.independent import Detection, IndependentDetectors, grey, head_box
 from avanon.registry import Interval, Param, register
+
+if TYPE_CHECKING:
+    from avanon.evaluate.media import PairMedia
 
 PAINT_THRESHOLD = 40.0  # grey levels (of 255) of smoothed difference above which a pixel is painted
 FLAT_STD = 1.0  # grey levels: a 7 x 7 window this flat on the output ...
@@ -363,6 +367,38 @@ class OriginalFrame:
     people: list[Any]
 
 
+class CollateralPass(FrameAnalysis):
+    """The collateral of one pair, frame pair by frame pair (the work of :func:`collateral`).
+
+    Fed by :func:`collateral` or by a study's one decoding pass (:func:`study_pass`); the parameters
+    are those of :func:`collateral`. The outcome is :attr:`report`.
+    """
+
+    def __init__(self, original: Path, anonymized: Path, *, every: int = 1, leaks: bool = True, sheets: int = 4,
+                 cache: dict[int, OriginalFrame] | None = None, detectors: IndependentDetectors | None = None) -> None:  # fmt: skip
+        self.every, self.sheets, self.cache, self.run = int(every), sheets, cache, detectors
+        self.report = CollateralReport(str(original), str(anonymized), every=int(every))
+        if leaks:
+            names = detectors.names if detectors is not None else ("dlib", "yunet", "openpose")
+            self.report.residual = ResidualReport(str(original), str(anonymized), detectors=names, every=int(every))
+
+    def add(self, pair: FramePair) -> None:
+        report = self.report
+        if pair.anonymized is None:
+            report.frames_unpaired += 1
+            if report.residual is not None:
+                report.residual.frames_unpaired += 1
+            return
+        seen = self.cache.get(pair.index) if self.cache is not None else None
+        self.run = self.run or IndependentDetectors()
+        if seen is None:
+            faces, people = self.run(pair.original, people=True)
+            seen = OriginalFrame(faces, people)
+            if self.cache is not None:
+                self.cache[pair.index] = seen
+        _measure_frame(report, pair, seen, self.run, self.sheets)
+
+
 def collateral(
     original: Path,
     anonymized: Path,
@@ -404,27 +440,10 @@ def collateral(
     for path in (original, anonymized):
         if not path.is_file():
             raise MediaError(f"{path}: no such file.")
-    run = detectors
-    report = CollateralReport(str(original), str(anonymized), every=int(every))
-    if leaks:
-        names = run.names if run is not None else ("dlib", "yunet", "openpose")
-        report.residual = ResidualReport(str(original), str(anonymized), detectors=names, every=int(every))
+    analysis = CollateralPass(original, anonymized, every=every, leaks=leaks, sheets=sheets, cache=cache, detectors=detectors)
     for pair in paired_frames(original, anonymized, every=int(every), max_time=max_time):
-        if pair.anonymized is None:
-            report.frames_unpaired += 1
-            if report.residual is not None:
-                report.residual.frames_unpaired += 1
-            continue
-        seen = cache.get(pair.index) if cache is not None else None
-        if seen is None:
-            run = run or IndependentDetectors()
-            faces, people = run(pair.original, people=True)
-            seen = OriginalFrame(faces, people)
-            if cache is not None:
-                cache[pair.index] = seen
-        run = run or IndependentDetectors()
-        _measure_frame(report, pair, seen, run, sheets)
-    return report
+        analysis.add(pair)
+    return analysis.report
 
 
 def _measure_frame(report: CollateralReport, pair: FramePair, seen: OriginalFrame, run: IndependentDetectors, sheets: int) -> None:
@@ -455,9 +474,22 @@ def _measure_frame(report: CollateralReport, pair: FramePair, seen: OriginalFram
 # --------------------------------------------------------------------------------------------
 
 
+def study_pass(media: PairMedia) -> CollateralPass:
+    """The collateral of a study's file pair (with the region test, no contact sheet), shared by its metrics."""
+    build = lambda: CollateralPass(media.original, media.anonymized, every=media.context.every, leaks=True, sheets=0)  # noqa: E731
+    return media.analysis("collateral", build)
+
+
 class _CollateralMetric(Metric):
     aspect = "utility"
+    kinds = ("video", "image")
     params = {"every": Param(10, Interval(int, 1, None), "measure every n-th frame [frames]")}
+
+    def prepare(self, media: PairMedia) -> None:
+        study_pass(media)
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        return [self.value(study_pass(media).report)]
 
     def value(self, report: CollateralReport) -> Score:
         raise NotImplementedError

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from avanon.errors import IntegrityError, ParameterError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
 from avanon.evaluate.intervals import wilson_interval
 from avanon.registry import Interval, Param, register
+
+if TYPE_CHECKING:
+    from avanon.evaluate.media import StudyMedia
 
 ATTACKER_SEED_OFFSET = 7919  # the attacker's own secret: the study seed plus this (as in evaluate.voice)
 LIMBS = (
@@ -310,6 +313,12 @@ class _Linkage(Metric):
         """Top-1 linkage of ``probes`` to ``candidates`` (the probes themselves when ``None``)."""
         result = nearest_link(probes, probes if candidates is None else candidates, guesses=guesses, seed=self.seed)
         return score_of(self, result.rate, n=result.trials, **result.to_json(), attack=self.words)
+
+    def measure_study(self, study: StudyMedia) -> list[Score]:
+        """This attack's score among those :func:`linkage_scores` computes once for the study."""
+        c = study.context
+        run = lambda: linkage_scores(c.original_dir, c.anonymized_dir, study.pairs, c.header, voice_attacks=c.voice_attacks, max_seconds=c.max_seconds)  # noqa: E731
+        return [s for s in study.shared("linkage", run) if s.metric == self.name]
 
 
 _SEED = Param(0, Interval(int, 0, None), "seed of the random guesses")

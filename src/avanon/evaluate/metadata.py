@@ -17,11 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from avanon.errors import AvanonError
 from avanon.evaluate.base import Metric, Score, score_of
 from avanon.registry import Kind, Param, register
+
+if TYPE_CHECKING:
+    from avanon.evaluate.media import StudyMedia
 
 # Tags that muxers and encoders write themselves and that say nothing about a person.
 TECHNICAL_TAGS = frozenset(
@@ -305,3 +308,23 @@ class MetadataResidue(Metric):
     def measure(self, root: Path, files: Iterable[str], *, originals: Iterable[str] = ()) -> Score:
         report = metadata_residue(root, files, originals=originals, identifiers=self.identifiers)
         return score_of(self, len(report.findings), n=report.files, severe=report.severe, items=[f.to_json() for f in report.findings[:200]])
+
+    def measure_study(self, study: StudyMedia) -> list[Score]:
+        """Findings in every media output and annotation file of the release (the study's identifiers added)."""
+        context = study.context
+        outputs = [p.output for p in study.pairs] + annotation_outputs(context.anonymized_dir)
+        identifiers = tuple(self.identifiers) + tuple(context.identifiers)
+        report = metadata_residue(context.anonymized_dir, outputs, originals=[p.input for p in study.pairs], identifiers=identifiers)
+        study.evaluation.metadata = report.to_json()
+        return [score_of(self, float(len(report.findings)), n=report.files, severe=report.severe)]
+
+
+def annotation_outputs(anonymized_dir: Path) -> list[str]:
+    """Annotation files in the anonymized folder (relative paths; the run manifest left out)."""
+    from avanon.annotations.formats import is_annotation
+
+    found = []
+    for path in sorted(Path(anonymized_dir).rglob("*")):
+        if path.is_file() and path.name != "avanon_manifest.json" and is_annotation(path):
+            found.append(path.relative_to(anonymized_dir).as_posix())
+    return found

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -26,7 +26,11 @@ from avanon.detect.models import ModelFile
 from avanon.errors import ParameterError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
 from avanon.evaluate.faces import Box, _DlibHog, paired_frames
+from avanon.evaluate.frames import FrameAnalysis, FramePair
 from avanon.registry import Interval, Param, register
+
+if TYPE_CHECKING:
+    from avanon.evaluate.media import PairMedia, StudyMedia
 
 SHAPE_PREDICTOR_5 = ModelFile(
     "dlib-shape-predictor-5",
@@ -157,6 +161,34 @@ class FaceSamples:
     labels: list[str] = field(default_factory=list)  # given labels ("" when unknown)
 
 
+class FaceSampler(FrameAnalysis):
+    """Embeddings of the faces dlib finds on sampled original frames and of the anonymized frame at the same place.
+
+    Parameters
+    ----------
+    samples : FaceSamples
+        Receives the embeddings (shared by every file of an attack).
+    name : str
+        The original file, for the frame groups (``"file#frame"``).
+    label : str
+        The person the file shows, or ``""`` to find identities by clustering.
+    every : int >= 1 [frames]
+    """
+
+    def __init__(self, samples: FaceSamples, *, name: str, label: str = "", every: int = 15) -> None:
+        self.samples, self.name, self.label, self.every = samples, name, label, int(every)
+        self.detect = _DlibHog(upsample=None, threshold=0.0)
+
+    def add(self, pair: FramePair) -> None:
+        if pair.anonymized is None:
+            return
+        for det in self.detect(pair.original):
+            self.samples.original.append(face_embedding(pair.original, det.box))
+            self.samples.anonymized.append(face_embedding(pair.anonymized, det.box))
+            self.samples.groups.append(f"{self.name}#{pair.index}")
+            self.samples.labels.append(self.label)
+
+
 def collect_faces(pairs: Iterable[tuple[Path, Path, str]], *, every: int = 15, max_time: float | None = None) -> FaceSamples:
     """Embed every face dlib finds on the original frames, and the anonymized frame at the same place.
 
@@ -166,17 +198,11 @@ def collect_faces(pairs: Iterable[tuple[Path, Path, str]], *, every: int = 15, m
         ``label`` names the person when each file shows one known participant; ``""`` lets the
         identities be found by clustering.
     """
-    detect = _DlibHog(upsample=None, threshold=0.0)
     samples = FaceSamples()
     for original, anonymized, label in pairs:
+        sampler = FaceSampler(samples, name=str(original), label=label, every=every)
         for pair in paired_frames(original, anonymized, every=every, max_time=max_time):
-            if pair.anonymized is None:
-                continue
-            for det in detect(pair.original):
-                samples.original.append(face_embedding(pair.original, det.box))
-                samples.anonymized.append(face_embedding(pair.anonymized, det.box))
-                samples.groups.append(f"{original}#{pair.index}")
-                samples.labels.append(label)
+            sampler.add(pair)
     return samples
 
 
@@ -204,6 +230,23 @@ class FaceReidentification(Metric):
         "threshold": Param(SAME_PERSON, Interval(float, 0.1, 1.5), "clustering distance for identities"),
     }
 
+    kinds = ("video", "image")
+
     def measure(self, pairs: Iterable[tuple[Path, Path, str]], *, max_time: float | None = None) -> Score:
-        result = reid_attack(collect_faces(pairs, every=self.every, max_time=max_time), threshold=self.threshold)
+        return self.attack(collect_faces(pairs, every=self.every, max_time=max_time))
+
+    def prepare(self, media: PairMedia) -> None:
+        """Collect the pair's faces from its one decoding pass, every ``every`` frames or the study's ``--every`` if larger."""
+        samples = media.study.shared("face_reid_samples", FaceSamples)
+        every = max(self.every, media.context.every)
+        media.analysis(f"face_reid:{every}", lambda: FaceSampler(samples, name=str(media.original), every=every))
+
+    def measure_study(self, study: StudyMedia) -> list[Score]:
+        if not any(p.kind in self.kinds for p in study.pairs):
+            return []
+        return [self.attack(study.shared("face_reid_samples", FaceSamples))]
+
+    def attack(self, samples: FaceSamples) -> Score:
+        """The rank-1 score of the attack on collected faces."""
+        result = reid_attack(samples, threshold=self.threshold)
         return score_of(self, result.rank1, n=result.probes, **result.to_json())

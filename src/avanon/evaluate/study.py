@@ -1,16 +1,23 @@
-"""Evaluate a whole anonymized study: pair files through the run manifest, run every metric.
+"""Evaluate a whole anonymized study: pair files through the run manifest, run every registered metric.
 
 ``evaluate_study(ORIGINAL_DIR, ANONYMIZED_DIR)`` reads ``ANONYMIZED_DIR/avanon_manifest.json``
-(entries with ``input``, ``output`` and ``status``), and for each pair that was anonymized:
+(entries with ``input``, ``output`` and ``status``) and runs every metric of the registry (kind
+``"metric"``) through the same calls of :class:`~avanon.evaluate.base.Metric`, so a newly
+registered metric runs without a change here. The built-in ones measure, for each pair that was
+anonymized:
 
-- videos and images: residual faces, video utility (videos), faces for the re-identification attack;
-- audio and videos with sound: speech utility, and speech chunks for the speaker-verification attacks;
-  turn boundaries where an RTTM or ELAN file with speaker tiers belongs to the recording;
-- every output file: metadata residue.
+- videos and images: residual faces, the collateral of the masks, video utility (videos), faces
+  for the re-identification attack, all from one decoding pass of the pair;
+- audio and videos with sound: speech utility, speech chunks for the speaker-verification attacks,
+  turn boundaries where an RTTM or ELAN file with speaker tiers belongs to the recording, all from
+  the sound read once;
 
-Study-level values are means over files (residual faces: pooled over faces). The result is one
-plain data object (:class:`StudyEvaluation`) that :mod:`avanon.report` renders and that is
-written as ``metrics.json``.
+and over the study: metadata residue of every output file, the attacks (face re-identification,
+speaker verification, linkage).
+
+Study-level values are means over files unless a metric gives its own (residual faces: pooled
+over faces; attacks). The result is one plain data object (:class:`StudyEvaluation`) that
+:mod:`avanon.report` renders and that is written as ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -25,10 +32,9 @@ import numpy as np
 
 from avanon import registry
 from avanon.errors import AvanonError, IntegrityError, ParameterError
-from avanon.evaluate.base import Score, json_number
-from avanon.evaluate.collateral import collateral, collateral_scores
+from avanon.evaluate.base import Metric, Score, json_number
 from avanon.evaluate.faces import ResidualReport
-from avanon.evaluate.metadata import metadata_residue
+from avanon.evaluate.media import EvaluationContext, PairMedia, StudyMedia, has_audio
 
 MANIFEST_NAME = "avanon_manifest.json"
 
@@ -140,7 +146,13 @@ def evaluate_study(
     identifiers: tuple[str, ...] = (),
     progress: Callable[[str], None] | None = None,
 ) -> StudyEvaluation:
-    """Run all privacy and utility metrics over the pairs recorded in the manifest.
+    """Run every registered metric over the pairs recorded in the manifest.
+
+    Each metric runs through the same calls (:class:`~avanon.evaluate.base.Metric`): ``prepare``
+    and ``measure_pair`` for each pair of a kind it measures, then ``measure_study``. Each video
+    pair is decoded once and each sound track read once for all metrics
+    (:class:`~avanon.evaluate.media.PairMedia`). A metric that fails on a file is listed in
+    ``errors`` with the file; a pair that cannot be decoded is listed once (metric ``"*"``).
 
     Parameters
     ----------
@@ -150,145 +162,93 @@ def evaluate_study(
     max_seconds : float > 0 [s], optional
         Only the first ``max_seconds`` of each file are evaluated (piloting).
     voice_attacks : bool
-        Run the speaker-verification attacks (needs resemblyzer).
+        Run the attacks on speaker embeddings (speaker verification, voice linkage).
     transcriber : callable, optional
         Recognizer for the WER (the project's offline recognizer by default; WER is reported as an
         error when none is available).
     identifiers : tuple of str
         Extra names to look for in metadata.
     """
-    from avanon.evaluate import speech, turns, video
-    from avanon.evaluate.reid import FaceReidentification
-
     if every < 1:
         raise ParameterError(f"The 'every' option must be an int >= 1 [frames]. Got {every!r} instead.")
     started = time.perf_counter()
     original_dir, anonymized_dir = Path(original_dir), Path(anonymized_dir)
     pairs, header = read_pairs(original_dir, anonymized_dir)
     result = StudyEvaluation(str(original_dir), str(anonymized_dir), recipe=str(header.get("recipe", {}).get("name", "")))
+    context = EvaluationContext(
+        original_dir,
+        anonymized_dir,
+        header=header,
+        every=int(every),
+        max_seconds=max_seconds,
+        voice_attacks=voice_attacks,
+        transcriber=transcriber,
+        identifiers=tuple(identifiers),
+        speaker_files=tuple(_speaker_annotations(original_dir)),
+    )
+    study = StudyMedia(context, pairs, result)
+    metrics = [registry.create("metric", name) for name in registry.names("metric")]
     per_metric: dict[str, list[Score]] = {}
-    faces_checked = leaks = 0
-    reid_pairs = []
-    say = progress or (lambda _: None)
-    speaker_files = _speaker_annotations(original_dir)
-
     for pair in pairs:
-        src, dst = original_dir / pair.input, anonymized_dir / pair.output
-        record: dict[str, Any] = {"input": pair.input, "output": pair.output, "kind": pair.kind, "scores": {}}
-        say(pair.input)
-        try:
-            if pair.kind in ("video", "image"):
-                measured = collateral(src, dst, every=every, max_time=max_seconds, sheets=0)  # leaks + collateral, one detection pass
-                report = measured.residual
-                assert report is not None
-                for score in collateral_scores(measured):
-                    per_metric.setdefault(score.metric, []).append(score)
-                    record["scores"][score.metric] = score.to_json()
-                result.residual.append(report)
-                faces_checked += report.faces_checked
-                leaks += report.leaks
-                record["residual_faces"] = {k: v for k, v in report.to_json().items() if k != "faces"}
-                record["residual_faces"]["leaks_detail"] = [f.to_json() for f in report.faces if f.leak][:50]
-                reid_pairs.append((src, dst, ""))
-            if pair.kind == "video":
-                for score in video.video_utility(src, dst, every=every, max_time=max_seconds):
-                    per_metric.setdefault(score.metric, []).append(score)
-                    record["scores"][score.metric] = score.to_json()
-            if pair.kind in ("audio", "video") and _has_audio(src):
-                sr = speech.speech_utility(src, dst, transcriber=transcriber, max_seconds=max_seconds)
-                for score in sr.scores:
-                    per_metric.setdefault(score.metric, []).append(score)
-                    record["scores"][score.metric] = score.to_json()
-                for name, message in sr.errors.items():
-                    result.errors.append({"file": pair.input, "metric": name, "error": message})
-                if sr.f0_original is not None and len(result.f0) < 6:
-                    result.f0.append((pair.input, sr.f0_original, sr.f0_anonymized))
-                source, segments = turns.find_speaker_segments(original_dir, pair.input, speaker_files)
-                if segments:
-                    score = turns.turn_utility(src, dst, segments, max_seconds=max_seconds)
-                    score.detail["annotation"] = source
-                    per_metric.setdefault(score.metric, []).append(score)
-                    record["scores"][score.metric] = score.to_json()
-        except AvanonError as exc:
-            result.errors.append({"file": pair.input, "metric": "*", "error": str(exc)})
-        result.files.append(record)
-
-    if faces_checked or any(p.kind in ("video", "image") for p in pairs):
-        metric = registry.create("metric", "residual_faces")
-        result.summary["residual_faces"] = Score(
-            "residual_faces",
-            leaks / faces_checked if faces_checked else float("nan"),
-            metric.direction,
-            metric.aspect,
-            metric.unit,
-            n=faces_checked,
-            detail={"leaks": leaks, "faces_checked": faces_checked},
-        )
-    if reid_pairs:
-        try:
-            result.summary["face_reid_rank1"] = FaceReidentification(every=max(every, 15)).measure(reid_pairs, max_time=max_seconds)
-        except AvanonError as exc:
-            result.errors.append({"file": "*", "metric": "face_reid_rank1", "error": str(exc)})
+        (progress or (lambda _: None))(pair.input)
+        media = PairMedia(pair, study)
+        for score in _measure_pair(media, [m for m in metrics if pair.kind in m.kinds]):
+            per_metric.setdefault(score.metric, []).append(score)
+            media.record["scores"][score.metric] = score.to_json()
+        result.files.append(media.record)
     for name, scores in per_metric.items():
         mean = _mean_score(name, scores)
         if mean is not None:
             result.summary[name] = mean
-
-    meta = registry.create("metric", "metadata_residue", identifiers=tuple(identifiers))
-    outputs = [p.output for p in pairs] + _annotation_outputs(anonymized_dir, header)
-    report = metadata_residue(anonymized_dir, outputs, originals=[p.input for p in pairs], identifiers=identifiers)
-    result.metadata = report.to_json()
-    result.summary["metadata_residue"] = Score(
-        "metadata_residue", float(len(report.findings)), meta.direction, meta.aspect, n=report.files, detail={"severe": report.severe}
-    )
-
-    audio_pairs = [p for p in pairs if p.kind in ("audio", "video") and _has_audio(original_dir / p.input)]
-    if voice_attacks and audio_pairs:
-        from avanon.evaluate.voice import voice_privacy
-
+    for metric in metrics:
         try:
-            result.voice = voice_privacy(original_dir, anonymized_dir, audio_pairs, header, max_seconds=max_seconds)
-            for attacker in ("ignorant", "lazy_informed", "semi_informed"):
-                entry = result.voice.get(attacker)
-                if entry and entry.get("eer") is not None:
-                    result.summary[f"eer_{attacker}"] = Score(f"eer_{attacker}", entry["eer"], "higher", "privacy", n=entry.get("trials", 0), detail=entry)
+            result.summary.update({s.metric: s for s in metric.measure_study(study)})
         except AvanonError as exc:
-            result.errors.append({"file": "*", "metric": "speaker_verification", "error": str(exc)})
-    try:  # linkage attacks: sessions of one participant linked by voice, metadata, motion, external samples
-        from avanon.evaluate.linkage import linkage_scores
-
-        linked = linkage_scores(original_dir, anonymized_dir, pairs, header, voice_attacks=voice_attacks, max_seconds=max_seconds)
-        result.summary.update({s.metric: s for s in linked})
-    except AvanonError as exc:
-        result.errors.append({"file": "*", "metric": "linkage", "error": str(exc)})
+            _note_error(result, "*", metric.name, exc)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _has_audio(path: Path) -> bool:
-    import av
-
+def _measure_pair(media: PairMedia, metrics: list[Metric]) -> list[Score]:
+    """Prepare every metric, decode the pair once, and collect the metrics' scores of it."""
+    result, rel = media.study.evaluation, media.pair.input
+    framed, ready = set(), []
+    for metric in metrics:
+        asked = len(media.requests)
+        try:
+            metric.prepare(media)
+        except AvanonError as exc:
+            _note_error(result, rel, metric.name, exc)
+            continue
+        ready.append(metric)
+        if len(media.requests) > asked:
+            framed.add(metric.name)
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            return bool(container.streams.audio)
-    except av.error.FFmpegError:
-        return False
+        media.decode()
+    except AvanonError as exc:  # no frame analysis is complete: the metrics that read frames are left out
+        _note_error(result, rel, "*", exc)
+        ready = [m for m in ready if m.name not in framed]
+    scores = []
+    for metric in ready:
+        try:
+            scores += metric.measure_pair(media)
+        except AvanonError as exc:
+            _note_error(result, rel, metric.name, exc)
+    return scores
+
+
+def _note_error(result: StudyEvaluation, rel: str, metric: str, exc: Exception) -> None:
+    """Add an error once: metrics sharing a failed input (a sound track, an attack) report it once."""
+    if not any(e["file"] == rel and e["error"] == str(exc) for e in result.errors):
+        result.errors.append({"file": rel, "metric": metric, "error": str(exc)})
+
+
+_has_audio = has_audio  # kept for callers of the earlier name
 
 
 def _speaker_annotations(original_dir: Path) -> list[str]:
     """RTTM and ELAN files of the original study (relative paths): candidates for speaker tiers."""
     return sorted(p.relative_to(original_dir).as_posix() for p in Path(original_dir).rglob("*") if p.is_file() and p.suffix.lower() in (".rttm", ".eaf"))
-
-
-def _annotation_outputs(anonymized_dir: Path, header: dict[str, Any]) -> list[str]:
-    """Annotation files in the anonymized folder (relative paths)."""
-    from avanon.annotations.formats import is_annotation
-
-    found = []
-    for path in sorted(Path(anonymized_dir).rglob("*")):
-        if path.is_file() and path.name != MANIFEST_NAME and is_annotation(path):
-            found.append(path.relative_to(anonymized_dir).as_posix())
-    return found
 
 
 def write_metrics(evaluation: StudyEvaluation, out_dir: Path) -> Path:

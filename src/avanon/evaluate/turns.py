@@ -24,13 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
 from avanon.errors import ParameterError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
 from avanon.registry import Interval, Param, register
+
+if TYPE_CHECKING:
+    from avanon.evaluate.media import PairMedia
 
 SPEAKER_FORMATS = ("rttm", "elan")
 Segment = tuple[float, float, str]  # start [s], end [s], speaker tier name
@@ -192,6 +195,7 @@ class TurnBoundaryShift(Metric):
     direction: ClassVar[str] = "lower"
     aspect: ClassVar[str] = "utility"
     unit: ClassVar[str] = "s"
+    kinds: ClassVar[tuple[str, ...]] = ("audio", "video")
     params = {"pad": Param(0.2, Interval(float, 0.0, 5.0), "widening of each annotated segment on both sides [s]")}
 
     def compute(self, original: np.ndarray, anonymized: np.ndarray, sample_rate: int, segments: Sequence[Segment], anonymized_rate: int | None = None) -> Score:
@@ -202,6 +206,19 @@ class TurnBoundaryShift(Metric):
         if value is None:
             stats["note"] = "no speaker segment had voice activity in both signals"
         return score_of(self, float("nan") if value is None else value, n=len(report.shifts), **stats)
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        """The shift in the pair's sound, where an RTTM or ELAN file of the study gives its speaker segments."""
+        context = media.context
+        source, segments = find_speaker_segments(context.original_dir, media.pair.input, context.speaker_files)
+        audio = media.audio if segments else None
+        if audio is None:
+            return []
+        if context.max_seconds is not None:
+            segments = [s for s in segments if s[0] < context.max_seconds]
+        score = self.compute(audio.original, audio.anonymized, audio.rate, segments, anonymized_rate=audio.anonymized_rate)
+        score.detail["annotation"] = source
+        return [score]
 
 
 def turn_utility(original: Path, anonymized: Path, segments: Sequence[Segment], *, max_seconds: float | None = None, pad: float = 0.2) -> Score:

@@ -26,14 +26,19 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from avanon import registry
 from avanon.errors import ParameterError
-from avanon.evaluate.base import json_number
+from avanon.evaluate.base import Metric, Score, json_number
+from avanon.evaluate.media import AudioPair
 from avanon.evaluate.speech import read_mono, speech_activity
+from avanon.registry import Interval, Param, register
+
+if TYPE_CHECKING:
+    from avanon.evaluate.media import PairMedia, StudyMedia
 
 ATTACKER_SEED_OFFSET = 7919  # the attacker's own secret: the study seed plus this
 
@@ -128,6 +133,80 @@ def semi_informed(lazy: np.ndarray, anonymized: np.ndarray, speakers: Sequence[s
     return {"eer": json_number(value), "computable": True, "trials": int(len(spk) * (len(spk) - 1)), "folds": folds}
 
 
+class VoiceChunks:
+    """Speaker embeddings of the speech chunks of a study's files, added file by file (see the module docstring).
+
+    Parameters
+    ----------
+    header : dict
+        The run manifest's header: the recipe's voice transform and the seed the attacker copies.
+    chunks_per_file : int >= 1
+    """
+
+    def __init__(self, header: dict[str, Any], *, chunks_per_file: int = 8) -> None:
+        from avanon.evaluate import asv
+
+        self.voice_step = (header.get("recipe") or {}).get("audio", {}).get("voice")
+        self.seed = int(header.get("seed", 0))
+        self.attacker_voice = None
+        if self.voice_step:
+            params = {k: v for k, v in self.voice_step.items() if k != "name"}
+            self.attacker_voice = registry.create("voice", self.voice_step["name"], **params)
+        self.chunks_per_file = chunks_per_file
+        self.encoders = asv.ENCODERS
+        self.originals: dict[str, list[np.ndarray]] = {e: [] for e in self.encoders}
+        self.anonymized: dict[str, list[np.ndarray]] = {e: [] for e in self.encoders}
+        self.attacker: dict[str, list[np.ndarray]] = {e: [] for e in self.encoders}
+        self.speakers: list[str] = []
+
+    def add(self, audio: AudioPair, speaker: str) -> None:
+        """Embed the speech chunks of one file's sound (chunks cut at the original's pauses, the same times from the output)."""
+        from avanon.evaluate import asv
+
+        x, rate_x, y, rate_y = audio.original, audio.rate, audio.anonymized, audio.anonymized_rate
+        for start, end in speech_chunks(x, rate_x, limit=self.chunks_per_file):
+            a = x[start:end]
+            b = y[int(start * rate_y / rate_x) : int(end * rate_y / rate_x)]
+            if len(b) < rate_y:
+                continue
+            own = None
+            if self.attacker_voice is not None:
+                own = self.attacker_voice.apply(a, rate_x, seed=self.seed + ATTACKER_SEED_OFFSET, speaker=speaker)
+            for e in self.encoders:
+                self.originals[e].append(asv.embed(a, rate_x, encoder=e))
+                self.anonymized[e].append(asv.embed(b, rate_y, encoder=e))
+                if own is not None:
+                    self.attacker[e].append(asv.embed(own, rate_x, encoder=e))
+            self.speakers.append(speaker)
+
+    def attacks(self, original_dir: Path) -> dict[str, Any]:
+        """EERs of the three attackers over every chunk added (genders from ``original_dir/participants.tsv``)."""
+        speakers, encoders = self.speakers, self.encoders
+        result: dict[str, Any] = {
+            "chunks": len(speakers),
+            "speakers": len(set(speakers)),
+            "voice_transform": self.voice_step["name"] if self.voice_step else None,
+        }
+        if not speakers:
+            result["note"] = "no speech chunks of 2 s or more"
+            return result
+        stacks = (("orig", self.originals), ("anon", self.anonymized), ("lazy", self.attacker))
+        by_encoder = {e: _attacks({k: np.stack(v[e]) for k, v in stacks if v[e]}, speakers, original_dir, seed=self.seed) for e in encoders}
+        result["by_encoder"] = by_encoder
+        for key in ("original", "ignorant", "lazy_informed", "semi_informed"):
+            entries = [(e, by_encoder[e][key]) for e in encoders if key in by_encoder[e]]
+            computed = [(e, v) for e, v in entries if v.get("eer") is not None]
+            if computed:
+                e, worst = min(computed, key=lambda item: item[1]["eer"])
+                result[key] = {**worst, "encoder": e}
+            elif entries:
+                result[key] = entries[0][1]
+        worst = result.get("ignorant", {}).get("encoder", encoders[0])
+        if "by_gender" in by_encoder[worst]:
+            result["by_gender"] = by_encoder[worst]["by_gender"]
+        return result
+
+
 def voice_privacy(
     original_dir: Path,
     anonymized_dir: Path,
@@ -138,61 +217,49 @@ def voice_privacy(
     chunks_per_file: int = 8,
 ) -> dict[str, Any]:
     """EERs of the three attackers over the speech of ``pairs`` (see the module docstring)."""
-    from avanon.evaluate import asv
-
-    voice_step = (header.get("recipe") or {}).get("audio", {}).get("voice")
-    seed = int(header.get("seed", 0))
-    attacker_voice = None
-    if voice_step:
-        params = {k: v for k, v in voice_step.items() if k != "name"}
-        attacker_voice = registry.create("voice", voice_step["name"], **params)
-    encoders = asv.ENCODERS
-    originals: dict[str, list[np.ndarray]] = {e: [] for e in encoders}
-    anonymized: dict[str, list[np.ndarray]] = {e: [] for e in encoders}
-    attacker: dict[str, list[np.ndarray]] = {e: [] for e in encoders}
-    speakers: list[str] = []
+    chunks = VoiceChunks(header, chunks_per_file=chunks_per_file)
     for pair in pairs:
         x, rate_x = read_mono(Path(original_dir) / pair.input)
         y, rate_y = read_mono(Path(anonymized_dir) / pair.output)
         if max_seconds is not None:
             x, y = x[: int(max_seconds * rate_x)], y[: int(max_seconds * rate_y)]
-        for start, end in speech_chunks(x, rate_x, limit=chunks_per_file):
-            a = x[start:end]
-            b = y[int(start * rate_y / rate_x) : int(end * rate_y / rate_x)]
-            if len(b) < rate_y:
-                continue
-            own = None
-            if attacker_voice is not None:
-                own = attacker_voice.apply(a, rate_x, seed=seed + ATTACKER_SEED_OFFSET, speaker=pair.speaker)
-            for e in encoders:
-                originals[e].append(asv.embed(a, rate_x, encoder=e))
-                anonymized[e].append(asv.embed(b, rate_y, encoder=e))
-                if own is not None:
-                    attacker[e].append(asv.embed(own, rate_x, encoder=e))
-            speakers.append(pair.speaker)
-    result: dict[str, Any] = {"chunks": len(speakers), "speakers": len(set(speakers)), "voice_transform": voice_step["name"] if voice_step else None}
-    if not speakers:
-        result["note"] = "no speech chunks of 2 s or more"
-        return result
-    by_encoder = {
-        e: _attacks(
-            {k: np.stack(v) for k, v in (("orig", originals[e]), ("anon", anonymized[e]), ("lazy", attacker[e])) if v}, speakers, original_dir, seed=seed
-        )
-        for e in encoders
-    }
-    result["by_encoder"] = by_encoder
-    for key in ("original", "ignorant", "lazy_informed", "semi_informed"):
-        entries = [(e, by_encoder[e][key]) for e in encoders if key in by_encoder[e]]
-        computed = [(e, v) for e, v in entries if v.get("eer") is not None]
-        if computed:
-            e, worst = min(computed, key=lambda item: item[1]["eer"])
-            result[key] = {**worst, "encoder": e}
-        elif entries:
-            result[key] = entries[0][1]
-    worst = result.get("ignorant", {}).get("encoder", encoders[0])
-    if "by_gender" in by_encoder[worst]:
-        result["by_gender"] = by_encoder[worst]["by_gender"]
-    return result
+        chunks.add(AudioPair(x, rate_x, y, rate_y), pair.speaker)
+    return chunks.attacks(original_dir)
+
+
+ATTACKERS = ("ignorant", "lazy_informed", "semi_informed")
+
+
+@register
+class SpeakerVerification(Metric):
+    """EER of speaker-verification attackers on the anonymized speech (higher is better).
+
+    Its scores are named after the attacker: ``eer_ignorant``, ``eer_lazy_informed`` and
+    ``eer_semi_informed``; the study's ``--no-voice-attacks`` skips them.
+    """
+
+    name = "speaker_verification"
+    direction = "higher"
+    aspect = "privacy"
+    kinds = ("audio", "video")
+    params = {"chunks_per_file": Param(8, Interval(int, 1, 100), "speech chunks of 2-6 s taken per file")}
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        """Embed the pair's speech chunks (from the sound read once); the attacks run at the end of the study."""
+        audio = media.audio if media.context.voice_attacks else None
+        if audio is not None:
+            build = lambda: VoiceChunks(media.context.header, chunks_per_file=self.chunks_per_file)  # noqa: E731
+            media.study.shared("voice_chunks", build).add(audio, media.pair.speaker)
+        return []
+
+    def measure_study(self, study: StudyMedia) -> list[Score]:
+        """One score per attacker whose EER could be computed; every detail in ``evaluation.voice``."""
+        chunks = study.shared("voice_chunks", lambda: None)
+        if chunks is None:
+            return []
+        study.evaluation.voice = chunks.attacks(study.context.original_dir)
+        entries = [(a, study.evaluation.voice.get(a)) for a in ATTACKERS]
+        return [Score(f"eer_{a}", e["eer"], self.direction, self.aspect, n=e.get("trials", 0), detail=e) for a, e in entries if e and e.get("eer") is not None]
 
 
 def _attacks(emb: dict[str, np.ndarray], speakers: list[str], original_dir: Path, *, seed: int) -> dict[str, Any]:
