@@ -88,9 +88,10 @@ def test_openpose_crowd_has_no_leaks(tmp_path, dev_data):
     study = _study(tmp_path, dev_data, {"video.avi": OPENPOSE})
     out = tmp_path / "out"
     assert run_study(study, out, recipe=recipe.load("default")).exit_code == 0
-    pts_in, _, _ = decoded_video(study / "video.avi")
-    pts_out, _, size = decoded_video(out / "video.avi")
+    pts_in, tb_in, _ = decoded_video(study / "video.avi")
+    pts_out, tb_out, size = decoded_video(out / "video.mp4")  # an MP4 named .avi comes out as the MP4 it is
     assert len(pts_out) == len(pts_in) == 205 and size == (1280, 720)
-    report = residual_faces(study / "video.avi", out / "video.avi", every=5)
+    assert [p * tb_out for p in pts_out] == [p * tb_in for p in pts_in]  # the first frame stays at 0.000 s
+    report = residual_faces(study / "video.avi", out / "video.mp4", every=5)
     assert report.faces_checked > 300
     assert report.leaks == 0, [f.to_json() for f in report.faces if f.leak]
