@@ -285,11 +285,16 @@ def _centerface_run(blob: np.ndarray, what: str) -> list[np.ndarray]:
 
 def centerface_batch(crops: np.ndarray, *, threshold: float) -> list[list[tuple[float, float, float, float, float]]]:
     """CenterFace on a batch of equal-sized RGB crops (N, S, S, 3), S a multiple of 32; boxes per crop in crop pixels."""
-    if len(crops) == 0:
-        return []
-    blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2).astype(np.float32))
-    heat, scale, offset = _centerface_run(blob, f"{len(crops)} crops of {crops.shape[2]}x{crops.shape[1]}")
-    return [_centerface_decode(heat[i, 0], scale[i], offset[i], threshold=threshold) for i in range(len(crops))]
+    out: list[list[tuple[float, float, float, float, float]]] = []
+    for start in range(0, len(crops), BATCH):  # bounded memory: a noisy 12-megapixel photo gives thousands of candidates
+        part = crops[start : start + BATCH]
+        blob = np.ascontiguousarray(part.transpose(0, 3, 1, 2).astype(np.float32))
+        heat, scale, offset = _centerface_run(blob, f"{len(part)} crops of {crops.shape[2]}x{crops.shape[1]}")
+        out += [_centerface_decode(heat[i, 0], scale[i], offset[i], threshold=threshold) for i in range(len(part))]
+    return out
+
+
+BATCH = 64  # crops per CenterFace run in centerface_batch
 
 
 def blazeface_boxes(image: np.ndarray, *, threshold: float, model: str = "short") -> list[tuple[float, float, float, float, float]]:
@@ -329,15 +334,64 @@ class CenterFace(FaceDetector):
         h, w = image.shape[:2]
         nw = max(32, int(np.ceil(w * self.scale / 32) * 32))
         nh = max(32, int(np.ceil(h * self.scale / 32) * 32))
-        blob = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
-        blob = np.ascontiguousarray(blob.transpose(2, 0, 1)[None].astype(np.float32))
-        heat, scale, offset = _centerface_run(blob, f"a {w}x{h} frame")
+        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        found = _centerface_windows(resized, threshold=float(self.threshold))
         fx, fy = w / nw, h / nh
-        dets = [
-            Detection(x0 * fx, y0 * fy, x1 * fx, y1 * fy, s, self.name)
-            for x0, y0, x1, y1, s in _centerface_decode(heat[0, 0], scale[0], offset[0], threshold=self.threshold)
-        ]
+        dets = [Detection(x0 * fx, y0 * fy, x1 * fx, y1 * fy, s, self.name) for x0, y0, x1, y1, s in found]
         return self.verify(image, _clip(dets, w, h))
+
+
+MAX_NETWORK_PIXELS = 2_400_000  # [pixels] per CenterFace run: ONNX Runtime's activations take ~180 MB a megapixel
+TILE = 1280  # [network pixels] side of a tile of a larger frame
+TILE_OVERLAP = 320  # [network pixels] a face up to this size lies whole in some tile; larger ones are found on the reduced frame
+
+
+def _starts(length: int) -> list[int]:
+    """Tile starts along one side (multiples of 32) so that neighbouring tiles overlap by TILE_OVERLAP."""
+    if length <= TILE:
+        return [0]
+    n = int(np.ceil((length - TILE_OVERLAP) / (TILE - TILE_OVERLAP)))
+    return sorted({min(length - TILE, int(round(i * (length - TILE) / (n - 1) / 32)) * 32) for i in range(n)})
+
+
+def _centerface_windows(image: np.ndarray, *, threshold: float) -> list[tuple[float, float, float, float, float]]:
+    """CenterFace boxes on an RGB image whose sides are multiples of 32, with bounded memory.
+
+    Up to ``MAX_NETWORK_PIXELS`` the image is one run. A larger one (a 12-megapixel photo) runs as
+    overlapping tiles at full resolution, for small faces, plus the whole image reduced to the pixel
+    budget, for faces larger than the overlap; a tile's box touching an inner tile border is dropped
+    (that face lies whole in the neighbouring tile or is found on the reduced image), then NMS.
+    """
+    h, w = image.shape[:2]
+    if w * h <= MAX_NETWORK_PIXELS:
+        return _centerface_image(image, threshold=threshold)
+    boxes: list[tuple[float, float, float, float, float]] = []
+    xs, ys = _starts(w), _starts(h)
+    for y0 in ys:
+        for x0 in xs:
+            tw, th = min(TILE, w - x0), min(TILE, h - y0)
+            inner = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)  # left, top, right, bottom borders inside the image
+            for bx0, by0, bx1, by1, score in _centerface_image(image[y0 : y0 + th, x0 : x0 + tw], threshold=threshold):
+                cut = (inner[0] and bx0 <= 2) or (inner[1] and by0 <= 2) or (inner[2] and bx1 >= tw - 2) or (inner[3] and by1 >= th - 2)
+                if not cut:
+                    boxes.append((bx0 + x0, by0 + y0, bx1 + x0, by1 + y0, score))
+    f = np.sqrt(MAX_NETWORK_PIXELS / (w * h))
+    rw, rh = max(32, int(w * f) // 32 * 32), max(32, int(h * f) // 32 * 32)
+    reduced = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
+    sx, sy = w / rw, h / rh
+    boxes += [(x0 * sx, y0 * sy, x1 * sx, y1 * sy, s) for x0, y0, x1, y1, s in _centerface_image(reduced, threshold=threshold)]
+    if not boxes:
+        return []
+    arr = np.array(boxes)
+    return [boxes[i] for i in nms(arr[:, :4], arr[:, 4], 0.3)]
+
+
+def _centerface_image(image: np.ndarray, *, threshold: float) -> list[tuple[float, float, float, float, float]]:
+    """One CenterFace run on an RGB image with sides multiples of 32: boxes in its pixels."""
+    h, w = image.shape[:2]
+    blob = np.ascontiguousarray(image.transpose(2, 0, 1)[None].astype(np.float32))
+    heat, scale, offset = _centerface_run(blob, f"a {w}x{h} image")
+    return _centerface_decode(heat[0, 0], scale[0], offset[0], threshold=threshold)
 
 
 # ------------------------------------------------------------------------------------------ pose head
