@@ -14,7 +14,7 @@ import soundfile as sf
 from avanon import registry
 from avanon.cli import main
 from avanon.errors import IntegrityError
-from avanon.evaluate import faces, frames, speech
+from avanon.evaluate import faces, frames, sessions, speech
 from avanon.evaluate import video as video_metrics
 from avanon.evaluate.base import Metric, score_of
 from avanon.evaluate.study import evaluate_study, read_pairs
@@ -115,12 +115,13 @@ def test_commands_have_help() -> None:
 
 @pytest.fixture()
 def small_study(tmp_path: Path) -> tuple[Path, Path]:
-    """A synthetic video with sound and a voice-like recording, 'anonymized' as copies of themselves."""
+    """Synthetic videos with sound of two participants and a voice-like recording, 'anonymized' as copies of themselves."""
     original, anonymized = tmp_path / "orig", tmp_path / "anon"
-    write_video(original / "sub-01" / "clip.mp4", frames=20, size=(160, 120), audio_rate=16000)
+    for rel in ("sub-01/clip.mp4", "sub-01/again.mp4", "sub-02/clip.mp4"):
+        write_video(original / rel, frames=20, size=(160, 120), audio_rate=16000)
     write_wav(original / "sub-02" / "voice.wav", seconds=1.0)
     entries = []
-    for rel in ("sub-01/clip.mp4", "sub-02/voice.wav"):
+    for rel in ("sub-01/clip.mp4", "sub-01/again.mp4", "sub-02/clip.mp4", "sub-02/voice.wav"):
         (anonymized / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(original / rel, anonymized / rel)
         entries.append({"input": rel, "output": rel, "status": "ok"})
@@ -154,8 +155,8 @@ def test_a_registered_metric_runs_in_the_study_evaluation(small_study: tuple[Pat
     by_file = {f["input"]: f["scores"] for f in evaluation.files}
     assert by_file["sub-01/clip.mp4"]["throwaway_loudness"]["value"] == pytest.approx(1.0, abs=1e-6)  # the same sound
     assert by_file["sub-02/voice.wav"]["throwaway_loudness"]["value"] == pytest.approx(1.0, abs=1e-6)
-    assert evaluation.summary["throwaway_loudness"].detail["files"] == 2
-    assert ThrowawayLoudness.studies == [2]  # the study-level call ran once
+    assert evaluation.summary["throwaway_loudness"].detail["files"] == 4
+    assert ThrowawayLoudness.studies == [4]  # the study-level call ran once
     assert {"residual_faces", "pose_pck", "motion_correlation", "timing_offset", "f0_correlation", "metadata_residue"} <= set(evaluation.summary)
     assert evaluation.errors == []
 
@@ -181,12 +182,17 @@ def test_each_video_pair_is_decoded_once_and_each_sound_read_once(small_study: t
         count(read, path)
         return read_mono(path)
 
-    for module, name in ((frames, "video_frames"), (faces, "_video_frames"), (video_metrics, "video_frames")):  # every way to the decoder
+    decoders = ((frames, "video_frames"), (faces, "_video_frames"), (video_metrics, "video_frames"), (sessions, "video_frames"))
+    for module, name in decoders:  # every way to the decoder
         monkeypatch.setattr(module, name, counting_decode)
     monkeypatch.setattr(speech, "read_mono", counting_read)
-    evaluation = evaluate_study(*small_study, every=10, voice_attacks=False, transcriber=lambda samples, rate: "one two three")
-    assert decoded == {"orig/sub-01/clip.mp4": 1, "anon/sub-01/clip.mp4": 1}
-    assert read == {"orig/sub-01/clip.mp4": 1, "anon/sub-01/clip.mp4": 1, "orig/sub-02/voice.wav": 1, "anon/sub-02/voice.wav": 1}
+    evaluation = evaluate_study(*small_study, every=10, voice_attacks=True, transcriber=lambda samples, rate: "one two three")
+    videos = ("sub-01/clip.mp4", "sub-01/again.mp4", "sub-02/clip.mp4")
+    assert decoded == {f"{side}/{rel}": 1 for side in ("orig", "anon") for rel in videos}
+    assert read == {f"{side}/{rel}": 1 for side in ("orig", "anon") for rel in (*videos, "sub-02/voice.wav")}
+    # the attacks that read sound and faces of every file ran on what the one pass measured
+    assert {"linkage_voice_same_secret", "linkage_external_voice", "linkage_external_face"} <= set(evaluation.summary)
+    assert evaluation.voice["chunks"] == 0  # speaker verification ran (no speech chunk of 2 s in these files)
     clip = next(f for f in evaluation.files if f["input"] == "sub-01/clip.mp4")["scores"]
     assert clip["motion_correlation"]["value"] == pytest.approx(1.0)  # every frame of both files seen in the one pass
     assert clip["motion_correlation"]["detail"]["frames_original"] == 20

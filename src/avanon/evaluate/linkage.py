@@ -46,11 +46,23 @@ import numpy as np
 from avanon import registry
 from avanon.errors import IntegrityError, ParameterError
 from avanon.evaluate.base import Metric, Score, json_number, score_of
+from avanon.evaluate.frames import SIDES
 from avanon.evaluate.intervals import wilson_interval
+from avanon.evaluate.sessions import (
+    SessionInputs,
+    attacker_voice,
+    face_frames,
+    face_vectors,
+    keep_faces,
+    measure_voices,
+    read_pair_audio,
+    session_voices,
+    voice_embedding,
+)
 from avanon.registry import Interval, Param, register
 
 if TYPE_CHECKING:
-    from avanon.evaluate.media import StudyMedia
+    from avanon.evaluate.media import PairMedia, StudyMedia
 
 ATTACKER_SEED_OFFSET = 7919  # the attacker's own secret: the study seed plus this (as in evaluate.voice)
 LIMBS = (
@@ -181,16 +193,9 @@ def voice_vector(path: Path, *, seconds: float = 30.0, voice: Any = None, seed: 
     ``voice`` is a registered voice transform the attacker applies first (with ``seed`` and
     ``speaker``), to build a release of their own with another secret.
     """
-    from avanon.evaluate import asv
     from avanon.evaluate.speech import read_mono
 
-    samples, rate = read_mono(Path(path))
-    samples = samples[: int(seconds * rate)]
-    if len(samples) < rate // 10:
-        return np.full(256, np.nan)
-    if voice is not None:
-        samples = voice.apply(samples, rate, seed=seed, speaker=speaker)
-    return asv.embed(samples, rate).astype(np.float64)
+    return voice_embedding(*read_mono(Path(path)), seconds=seconds, voice=voice, seed=seed, speaker=speaker)
 
 
 def motion_vector(parquet: Path) -> np.ndarray:
@@ -286,21 +291,6 @@ def _number(value: Any) -> float:
         return float("nan")
 
 
-def face_vectors(path: Path, *, frames: int = 4) -> list[np.ndarray]:
-    """dlib face embeddings of every face dlib's HOG detector finds on up to ``frames`` frames."""
-    from avanon.evaluate.faces import _DlibHog, _video_frames, is_image, load_image
-    from avanon.evaluate.reid import face_embedding
-
-    detect = _DlibHog(upsample=None, threshold=0.0)
-    if is_image(Path(path)):
-        images = [load_image(Path(path))]
-    else:
-        decoded = [(t, f) for t, f, _ in _video_frames(Path(path))]
-        step = max(1, len(decoded) // frames)
-        images = [f.to_ndarray(format="rgb24") for _, f in decoded[::step][:frames]]
-    return [face_embedding(image, det.box) for image in images for det in detect(image)]
-
-
 # ---------------------------------------------------------------------------------------- metrics
 
 
@@ -316,16 +306,26 @@ class _Linkage(Metric):
 
     def measure_study(self, study: StudyMedia) -> list[Score]:
         """This attack's score among those :func:`linkage_scores` computes once for the study."""
-        c = study.context
-        run = lambda: linkage_scores(c.original_dir, c.anonymized_dir, study.pairs, c.header, voice_attacks=c.voice_attacks, max_seconds=c.max_seconds)  # noqa: E731
+        c, inputs = study.context, study.shared("linkage_inputs", SessionInputs)
+        run = lambda: linkage_scores(
+            c.original_dir, c.anonymized_dir, study.pairs, c.header, voice_attacks=c.voice_attacks, max_seconds=c.max_seconds, inputs=inputs
+        )  # noqa: E731
         return [s for s in study.shared("linkage", run) if s.metric == self.name]
+
+
+class _VoiceLinkage(_Linkage):
+    kinds = ("audio", "video")
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        measure_voices(media)  # the pair's speaker embeddings, from the sound read once
+        return []
 
 
 _SEED = Param(0, Interval(int, 0, None), "seed of the random guesses")
 
 
 @register
-class VoiceLinkageSameSecret(_Linkage):
+class VoiceLinkageSameSecret(_VoiceLinkage):
     """Voice linkage of two sessions of one participant within one release (intended: one pseudo-voice per participant)."""
 
     name = "linkage_voice_same_secret"
@@ -336,7 +336,7 @@ class VoiceLinkageSameSecret(_Linkage):
 
 
 @register
-class VoiceLinkageCrossSecret(_Linkage):
+class VoiceLinkageCrossSecret(_VoiceLinkage):
     """Voice linkage across study secrets: a participant's sessions anonymized with different secrets (must be at chance)."""
 
     name = "linkage_voice_cross_secret"
@@ -363,7 +363,7 @@ class MetadataLinkage(_Linkage):
 
 
 @register
-class ExternalVoiceLinkage(_Linkage):
+class ExternalVoiceLinkage(_VoiceLinkage):
     """Identification of the speaker of each anonymized file from another recording of each participant."""
 
     name = "linkage_external_voice"
@@ -378,6 +378,14 @@ class ExternalFaceLinkage(_Linkage):
     name = "linkage_external_face"
     words = "photos of each participant against faces found in the release"
     params = {"seed": _SEED, "frames": Param(4, Interval(int, 1, None), "frames searched per video [frames]")}
+    kinds = ("video", "image")
+
+    def prepare(self, media: PairMedia) -> None:
+        face_frames(media, frames=self.frames)  # faces of both files, from the pair's one decoding pass
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        keep_faces(media, frames=self.frames)
+        return []
 
     def identify(self, photos: Sequence[tuple[str, Path]], release: Sequence[tuple[str, Path]]) -> Score:
         """Name the participant of each release file from ``photos``.
@@ -444,40 +452,41 @@ def link_releases(first: Path, second: Path, *, kinds: tuple[str, ...] = ("audio
 
 
 def linkage_scores(
-    original_dir: Path, anonymized_dir: Path, pairs: Sequence[Any], header: dict[str, Any], *, voice_attacks: bool = True, max_seconds: float | None = None
+    original_dir: Path,
+    anonymized_dir: Path,
+    pairs: Sequence[Any],
+    header: dict[str, Any],
+    *,
+    voice_attacks: bool = True,
+    max_seconds: float | None = None,
+    inputs: SessionInputs | None = None,
 ) -> list[Score]:
     """Every linkage attack a study supports (see the module docstring); one :class:`Score` each.
 
     ``pairs`` are :class:`avanon.evaluate.study.Pair` objects. Voice attacks need at least two
     files with sound of one participant; motion needs feature tables in the manifest (recipe
     ``video.features``); external faces use faces found on the original of each participant's
-    *other* files as the attacker's photos.
+    *other* files as the attacker's photos. ``inputs`` holds the embeddings a study evaluation
+    measured while reading each pair; what it lacks is read from the files.
     """
     seconds = float(max_seconds or 30.0)
-    seed = int(header.get("seed") or 0)
+    inputs = inputs if inputs is not None else SessionInputs()
     entries = {e["input"]: e for e in release_sessions(anonymized_dir)}
     scores: list[Score] = []
     sound = [p for p in pairs if p.kind in ("audio", "video") and _has_sound(Path(original_dir) / p.input)]
     labels, groups = [p.speaker for p in sound], [p.input for p in sound]
     if voice_attacks and len(sound) >= 2:
-        anon = Sessions(np.stack([voice_vector(Path(anonymized_dir) / p.output, seconds=seconds) for p in sound]), labels, groups)
+        attacker = attacker_voice(header)
+        for p in sound:
+            if p.input not in inputs.voices:
+                audio = read_pair_audio(Path(original_dir) / p.input, Path(anonymized_dir) / p.output)
+                inputs.voices[p.input] = session_voices(audio, seconds=seconds, speaker=p.speaker, attacker=attacker)
+        side = lambda name: Sessions(np.stack([inputs.voices[p.input][name] for p in sound]), labels, groups)  # noqa: E731
+        anon = side("anonymized")
         scores.append(registry.create("metric", "linkage_voice_same_secret", seconds=seconds).measure(anon))  # type: ignore[attr-defined]
-        original = Sessions(np.stack([voice_vector(Path(original_dir) / p.input, seconds=seconds) for p in sound]), labels, groups)
-        scores.append(registry.create("metric", "linkage_external_voice", seconds=seconds).measure(anon, original))  # type: ignore[attr-defined]
-        step = (header.get("recipe") or {}).get("audio", {}).get("voice")
-        if step:
-            voice = registry.create("voice", step["name"], **{k: v for k, v in step.items() if k != "name"})
-            own = Sessions(
-                np.stack(
-                    [
-                        voice_vector(Path(original_dir) / p.input, seconds=seconds, voice=voice, seed=seed + ATTACKER_SEED_OFFSET, speaker=p.speaker)
-                        for p in sound
-                    ]
-                ),
-                labels,
-                groups,
-            )
-            scores.append(registry.create("metric", "linkage_voice_cross_secret", seconds=seconds).measure(anon, own))  # type: ignore[attr-defined]
+        scores.append(registry.create("metric", "linkage_external_voice", seconds=seconds).measure(anon, side("original")))  # type: ignore[attr-defined]
+        if attacker is not None:
+            scores.append(registry.create("metric", "linkage_voice_cross_secret", seconds=seconds).measure(anon, side("attacker")))  # type: ignore[attr-defined]
     meta_rows = [(p, entries[p.input]) for p in pairs if p.input in entries]
     if len(meta_rows) >= 2:
         meta = Sessions(
@@ -492,14 +501,18 @@ def linkage_scores(
         scores.append(registry.create("metric", "linkage_motion").measure(standardize(motion)[0]))  # type: ignore[attr-defined]
     visual = [p for p in pairs if p.kind in ("video", "image")]
     if len({p.speaker for p in visual}) >= 2 and len(visual) > len({p.speaker for p in visual}):
-        scores.append(_external_faces(original_dir, anonymized_dir, visual))
+        scores.append(_external_faces(original_dir, anonymized_dir, visual, inputs))
     return scores
 
 
-def _external_faces(original_dir: Path, anonymized_dir: Path, visual: Sequence[Any]) -> Score:
+def _external_faces(original_dir: Path, anonymized_dir: Path, visual: Sequence[Any], inputs: SessionInputs) -> Score:
     """External-photo attack where each participant's other originals play the public photos."""
     metric = registry.create("metric", "linkage_external_face")
-    gallery = {p.input: face_vectors(Path(original_dir) / p.input, frames=metric.frames) for p in visual}  # type: ignore[attr-defined]
+    for p in visual:
+        if p.input not in inputs.faces:
+            paths = (Path(original_dir) / p.input, Path(anonymized_dir) / p.output)
+            inputs.faces[p.input] = {side: face_vectors(path, frames=metric.frames) for side, path in zip(SIDES, paths)}  # type: ignore[attr-defined]
+    gallery = {p.input: inputs.faces[p.input]["original"] for p in visual}
     vectors, labels, groups = [], [], []
     for p in visual:
         for v in gallery[p.input]:
@@ -511,7 +524,7 @@ def _external_faces(original_dir: Path, anonymized_dir: Path, visual: Sequence[A
     candidates = Sessions(np.stack(vectors), labels, groups)
     probes, guesses = [], []
     for p in visual:
-        faces = face_vectors(Path(anonymized_dir) / p.output, frames=metric.frames)  # type: ignore[attr-defined]
+        faces = inputs.faces[p.input]["anonymized"]
         probes.append(faces[0] if faces else np.full(128, np.nan))
         guesses.append(not faces)
     score = metric.measure(
