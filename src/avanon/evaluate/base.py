@@ -17,7 +17,10 @@ evaluate``:
 3. :meth:`Metric.measure_study` once at the end (:class:`~avanon.evaluate.media.StudyMedia`):
    study-level scores (attacks over all files, pooled counts), which replace the means.
 
-Each metric class may also keep a direct method (``measure`` or ``compute``) for use outside a study.
+In a study, video frames are sampled every ``--every`` frames for all metrics (one decoding pass);
+a metric's own ``every`` parameter applies when it is used alone, and where it is a floor
+(``face_reid_rank1``). Each metric class may also keep a direct method (``measure`` or
+``compute``) for use outside a study.
 """
 
 from __future__ import annotations
