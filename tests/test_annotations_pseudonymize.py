@@ -118,7 +118,8 @@ def test_roster_places_and_names_win_over_detectors() -> None:
 
 
 def test_find_pii_text_spans() -> None:
-    from avanon.pii.recognizers import Roster, find_pii_text
+    from avanon.pii.recognizers import Roster
+    from avanon.pii.text import find_pii_text
 
     text = "Anna (anna@example.org) lives at 12 Baker Street, call 0161 496 0000."
     found = {(text[f.start : f.end], f.category) for f in find_pii_text(text, Roster(names=["Anna"]), use_spacy=False)}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from avanon.pii import recognizers as pii
-from avanon.pii.recognizers import Roster, find_pii, find_pii_text, normalise, presidio_text_findings, unlocated_names
+from avanon.pii.recognizers import Roster, find_pii, normalise, presidio_text_findings, unlocated_names
+from avanon.pii.text import find_pii_text
 from avanon.pii.transcript import Segment, Transcript, Word
 
 

@@ -190,7 +190,8 @@ class TextAnonymizer:
         return value
 
     def _find_text_pii(self, value: str) -> list[tuple[int, int, str]]:
-        from avanon.pii.recognizers import Roster, find_pii_text
+        from avanon.pii.recognizers import Roster
+        from avanon.pii.text import find_pii_text
 
         words = len(value.split())
         if words < 2 and not self.places:

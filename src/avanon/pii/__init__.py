@@ -14,12 +14,12 @@ from avanon.pii.recognizers import (
     SegmentFinding,
     TextFinding,
     find_pii,
-    find_pii_text,
     presidio_available,
     recognizers_used,
     spacy_available,
     unlocated_names,
 )
+from avanon.pii.text import find_pii_text
 from avanon.pii.transcript import Segment, Transcript, Word, transcript_from_dict
 
 __all__ = [
