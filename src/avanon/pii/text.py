@@ -13,7 +13,6 @@ from avanon.errors import ParameterError
 from avanon.pii.recognizers import CATEGORIES, Roster, TextFinding, _Scanner, _spacy, presidio_text_findings
 from avanon.pii.transcript import Word
 
-
 _TOKEN = re.compile(r"\S+")
 _STRIP_LEFT = " \t\"'“”‘’,;:!?()[]{}"
 _SPACY_TEXT_MAP = {"GPE": "PLACE", "LOC": "PLACE", "FAC": "ADDRESS", "PERSON": "PERSON", "DATE": "DATE"}
