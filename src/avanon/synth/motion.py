@@ -14,7 +14,7 @@ For each session (one feature table) and each person in it, :class:`MotionSynthe
    frames) is chosen by Akaike's criterion, the coefficients by least squares with a small ridge
    penalty, and an unstable fit is shrunk until it is stable (spectral radius 0.99);
 4. what the components leave out, per column as a first-order autoregression (AR(1));
-5. when each person is in view, as a two-state Markov chain (in view, not in view).
+5. when each person is in view, as a two-state Markov chain (in view, not in view; Laplace-smoothed).
 
 A synthetic session is simulated from zero state with new Gaussian noise for ``burn_in`` frames,
 which are dropped, then for as many frames as the real session, on the real frame times. No frame,
@@ -238,11 +238,18 @@ def _fit_person(values: np.ndarray, present: np.ndarray, members: np.ndarray, co
 
 
 def _view_chain(in_view: np.ndarray, members: np.ndarray) -> tuple[float, float]:
-    """Transition probabilities of the in-view chain, from consecutive member frames."""
+    """Transition probabilities of the in-view chain, from consecutive member frames.
+
+    A person never out of view stays in view. Otherwise the counts get one pseudo-count per
+    outcome (Laplace), so that a person seen leaving but not coming back within the training
+    frames (the return fell in a held-out block) is not made to vanish for good.
+    """
     both = members[:-1] & members[1:]
     now, then = in_view[:-1][both], in_view[1:][both]
-    stay_in = float((now & then).sum() / max(now.sum(), 1)) if now.any() else 1.0
-    come_in = float((~now & then).sum() / max((~now).sum(), 1)) if (~now).any() else 1.0
+    if now.all():
+        return 1.0, 1.0
+    stay_in = float(((now & then).sum() + 1) / (now.sum() + 2))
+    come_in = float(((~now & then).sum() + 1) / ((~now).sum() + 2))
     return stay_in, come_in
 
 
