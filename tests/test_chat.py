@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from avanon.annotations.carry import MediaInfo, carry_annotations
+from avanon.annotations.carry import MediaInfo, TextKeys, carry_annotations
 from avanon.annotations.chat import read_chat, write_chat
 from avanon.annotations.formats import detect_format, read_annotations
 from avanon.annotations.model import linear_time_map, retime
@@ -115,15 +115,13 @@ def test_carried_with_media_renamed_and_alignment_checked(tmp_path: Path, dev_da
     study = tmp_path / "study"
     (study / "fam").mkdir(parents=True)
     shutil.copy(dev_data / VANDAM, study / "fam" / "BN32_010007.cha")
-    media = {"fam/BN32_010007.wav": MediaInfo("sub-01/sub-01_audio.wav", 140.0, 140.0)}
+    media = {"fam/BN32_010007.wav": MediaInfo("sub-01/sub-01_audio.wav", 140.0, 140.0, redactions=((90.0, 93.2, "name"),))}
     result = carry_annotations(
         study / "fam/BN32_010007.cha",
         study_root=study,
         out_root=tmp_path / "out",
         media=media,
-        secret=SECRET,
-        redactions={"fam/BN32_010007.wav": [(90.0, 93.2, "name")]},
-        namer=namer,
+        keys=TextKeys(SECRET, namer=namer),
     )
     assert result.status == "ok", result.problems
     assert result.output == "sub-01/sub-01_audio.cha"
@@ -134,6 +132,6 @@ def test_carried_with_media_renamed_and_alignment_checked(tmp_path: Path, dev_da
     assert text.endswith("@Comment:\tavanon-redacted 90.000-93.200 s: name\n")
 
     short = {"fam/BN32_010007.wav": MediaInfo("sub-01/sub-01_audio.wav", 100.0, 100.0)}
-    failed = carry_annotations(study / "fam/BN32_010007.cha", study_root=study, out_root=tmp_path / "out2", media=short, secret=SECRET, namer=namer)
+    failed = carry_annotations(study / "fam/BN32_010007.cha", study_root=study, out_root=tmp_path / "out2", media=short, keys=TextKeys(SECRET, namer=namer))
     assert failed.status == "failed"
     assert "tier 'CHI', annotation r" in failed.reason and "103.086-114.242 s" in failed.reason

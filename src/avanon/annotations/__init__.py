@@ -5,7 +5,7 @@ annotation file after the media are done.
 """
 
 from avanon.annotations.alignment import Problem, check_durations, check_structure, check_within
-from avanon.annotations.carry import AnnotationResult, MediaInfo, carry_annotations
+from avanon.annotations.carry import AnnotationResult, MediaInfo, TextKeys, carry_annotations
 from avanon.annotations.formats import FORMATS, detect_format, is_annotation, read_annotations, write_annotations
 from avanon.annotations.model import REDACTED_TIER, Annotation, AnnotationDocument, MediaLink, Tier
 
@@ -16,6 +16,7 @@ __all__ = [
     "AnnotationDocument",
     "AnnotationResult",
     "MediaInfo",
+    "TextKeys",
     "MediaLink",
     "Problem",
     "Tier",

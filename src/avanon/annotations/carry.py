@@ -37,6 +37,8 @@ class MediaInfo:
         Input time that became time 0 of the output (0 when the timing is unchanged).
     scale : float > 0
         Output seconds per input second (1 when the speed is unchanged).
+    redactions : tuple of (float, float, str)
+        Segments redacted in it, ``(start [s], end [s], reason)`` in input time (marked in the annotations).
     """
 
     output: str
@@ -44,10 +46,30 @@ class MediaInfo:
     output_duration: float
     input_start: float = 0.0
     scale: float = 1.0
+    redactions: tuple[tuple[float, float, str], ...] = ()
 
     def identity_timing(self) -> bool:
         """True when output time equals input time."""
         return self.input_start == 0.0 and self.scale == 1.0
+
+
+@dataclass(frozen=True)
+class TextKeys:
+    """How names in annotation text become keyed pseudonyms (see :class:`~avanon.annotations.pseudonymize.TextAnonymizer`).
+
+    Attributes
+    ----------
+    secret : bytes
+        The study secret.
+    roster : sequence of str or mapping of str to str, optional
+        Names to pseudonymize, optionally mapped to speaker keys.
+    namer : callable, optional
+        Pseudonym function; defaults to :func:`avanon.studykeys.pseudonym`.
+    """
+
+    secret: bytes
+    roster: Sequence[str] | Mapping[str, str] | None = None
+    namer: Namer | None = None
 
 
 @dataclass
@@ -91,13 +113,10 @@ def carry_annotations(
     study_root: Path,
     out_root: Path,
     media: Mapping[str, MediaInfo],
-    secret: bytes,
-    roster: Sequence[str] | Mapping[str, str] | None = None,
-    redactions: Mapping[str, list[tuple[float, float, str]]] | None = None,
+    keys: TextKeys,
     mapping: Mapping[str, list[str]] | None = None,
     output: str | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
-    namer: Namer | None = None,
 ) -> AnnotationResult:
     """Anonymize one annotation file and write it under ``out_root``.
 
@@ -107,13 +126,9 @@ def carry_annotations(
         The annotation file (inside ``study_root``).
     study_root, out_root : Path
     media : mapping of str to MediaInfo
-        Input media path relative to ``study_root`` -> what the pipeline made of it.
-    secret : bytes
-        The study secret for keyed pseudonyms.
-    roster : sequence of str or mapping of str to str, optional
-        Names to pseudonymize, optionally mapped to speaker keys (see :class:`TextAnonymizer`).
-    redactions : mapping of str to list of (float, float, str), optional
-        Input media path -> segments redacted in it, ``(start [s], end [s], reason)`` in input time.
+        Input media path relative to ``study_root`` -> what the pipeline made of it (with its redacted segments).
+    keys : TextKeys
+        The study secret, roster and pseudonym function for names in the text.
     mapping : mapping of str to list of str, optional
         Annotation -> media pairs from a mapping file (:func:`~avanon.annotations.pairing.load_media_map`).
     output : str, optional
@@ -121,8 +136,6 @@ def carry_annotations(
         with the annotation's own suffix and extension.
     tolerance : float >= 0 [s]
         Slack for duration and alignment checks.
-    namer : callable, optional
-        Pseudonym function; defaults to :func:`avanon.studykeys.pseudonym`.
 
     Returns
     -------
@@ -162,7 +175,7 @@ def carry_annotations(
     if not first.identity_timing():
         retime(doc, linear_time_map(input_start=first.input_start, scale=first.scale))
 
-    anonymizer = TextAnonymizer(secret, roster, namer=namer)
+    anonymizer = TextAnonymizer(keys.secret, keys.roster, namer=keys.namer)
     counts = dict(anonymize_document(doc, anonymizer))
 
     out_rel = output or _output_name(rel, pairing.media[0], media[pairing.media[0]].output, anonymizer)
@@ -187,7 +200,7 @@ def carry_annotations(
         name = link_basename(link)
         stem, ext = posixpath.splitext(name)
         counts["links"] = counts.get("links", 0) + 1
-        return f"unlinked-{anonymizer.namer(secret, 'file', stem)}{ext}"
+        return f"unlinked-{anonymizer.namer(keys.secret, 'file', stem)}{ext}"
 
     relink(doc, link_map, unknown=unknown)
     counts["links"] = counts.get("links", 0) + len({k for k in link_map})
@@ -195,8 +208,8 @@ def carry_annotations(
     segments: list[tuple[float, float, str]] = []
     offset = 0.0
     time_map = linear_time_map(input_start=first.input_start, scale=first.scale)
-    for name, info in zip(pairing.media, infos):
-        for start, end, reason in (redactions or {}).get(name, []):
+    for info in infos:
+        for start, end, reason in info.redactions:
             segments.append((time_map(start) + offset, time_map(end) + offset, reason))
         offset += info.output_duration
     counts["redactions"] = mark_segments(doc, segments)
