@@ -7,8 +7,9 @@ from pathlib import Path
 import av
 import pytest
 
-from avanon.execute.segments import BoxPainter, Segment, SegmentMismatch, encode_audio, plan_video, stitch
+from avanon.execute.segments import BoxPainter, Segment, SegmentMismatch, plan_video, stitch
 from avanon.media.video import Output, Voice, decode_range, encode_range, muxer_options
+from avanon.process import transcode_audio
 from avanon.recipe import Encoder
 from execute_support import frame_pts, make_video
 
@@ -68,7 +69,7 @@ def test_stitch_keeps_every_timestamp_and_the_audio(video: Path, tmp_path: Path)
         assert result.frames == seg.frames
         parts.append(part)
     audio = tmp_path / "audio.mp4"
-    samples = encode_audio(video, audio, voice=Voice(None, 0, "x"), fmt="mp4")
+    samples = transcode_audio(video, audio, fmt="mp4", voice=Voice(None, 0, "x")).samples_out
     with av.open(str(video)) as c:
         options = muxer_options("mp4", c.streams.video[0])
         in_samples = sum(f.samples for f in c.decode(audio=0))

@@ -25,6 +25,7 @@ from avanon.audio.speech import PlannedVoice, RedactionPlan, SpeechPlan, plan_re
 from avanon.errors import AvanonError, MediaError
 from avanon.media.audio import AudioTranscoder, audio_codec_for
 from avanon.media.probe import MediaInfo, check_decoded, check_image, media_kind, probe
+from avanon.media.video import Voice, open_input
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 from avanon.video.faces import FaceMasker, mask_image, models_used
@@ -207,25 +208,19 @@ def _features(task: FileTask, recipe: Recipe) -> list[dict[str, str]]:
     return [{"path": p.relative_to(root).as_posix(), "sha256": sha256_path(p)} for p in paths]
 
 
-def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
-    info = probe(task.src)
-    voice, plan = plan_voice(task, recipe)
-    fmt = AUDIO_FORMATS[task.src.suffix.lower()]
-    try:
-        inp = av.open(str(task.src), metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{task.src}: cannot be opened ({exc}).") from None
-    with inp, av.open(str(tmp), "w", format=fmt) as out:
+def transcode_audio(src: Path, dst: Path, *, fmt: str, voice: Voice, progress: Progress | None = None) -> AudioTranscoder:
+    """Voice-transform the first audio stream of ``src`` into an audio-only ``dst`` of format ``fmt``.
+
+    The one audio pass: an audio file, and the audio track of a video split into segments (a video
+    processed whole carries its audio through the same coder in its frame loop). ``progress`` is
+    called with the samples of each decoded frame. Returns the finished coder (samples in and out).
+    """
+    with open_input(src) as inp, av.open(str(dst), "w", format=fmt) as out:
+        if not inp.streams.audio:
+            raise MediaError(f"{src}: no audio stream.")
         ain = inp.streams.audio[0]
-        coder = AudioTranscoder(
-            out,
-            ain,
-            codec=audio_codec_for(fmt, ain.codec_context.name),
-            voice=voice,  # type: ignore[arg-type]
-            seed=seed,
-            speaker=recording_speaker(task),
-            path=task.src,
-        )
+        codec = audio_codec_for(fmt, ain.codec_context.name)
+        coder = AudioTranscoder(out, ain, codec=codec, voice=voice.voice, seed=voice.seed, speaker=voice.speaker, path=src)
         try:
             for packet in inp.demux(ain):
                 for frame in packet.decode():
@@ -233,10 +228,17 @@ def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progre
                     if progress:
                         progress(frame.samples)
         except av.error.FFmpegError as exc:
-            raise MediaError(f"{task.src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
+            raise MediaError(f"{src}: decoding failed ({exc}); the file is corrupt or truncated.") from None
         out.mux(coder.flush())
     if coder.samples_in == 0:
-        raise MediaError(f"{task.src}: the audio stream has no decodable samples.")
+        raise MediaError(f"{src}: the audio stream has no decodable samples.")
+    return coder
+
+
+def anonymize_audio(task: FileTask, tmp: Path, recipe: Recipe, seed: int, progress: Progress | None) -> dict[str, Any]:
+    info = probe(task.src)
+    voice, plan = plan_voice(task, recipe)
+    coder = transcode_audio(task.src, tmp, fmt=AUDIO_FORMATS[task.src.suffix.lower()], voice=Voice(voice, seed, recording_speaker(task)), progress=progress)  # type: ignore[arg-type]
     check_decoded(info, audio_samples=coder.samples_in)
     return {
         **speech_details(task, recipe, plan),

@@ -14,7 +14,7 @@ an unsplit run and no worker ever holds more than one segment:
    (:func:`avanon.media.video.encode_range`; a video processed whole is its one-segment case), with
    a :class:`BoxPainter` that paints its final boxes with the recipe's obfuscation, and is encoded
    alone with the recipe's encoder settings (every segment starts with a keyframe). The audio track
-   is voice-transformed in one piece with the coder of a whole-file pass. :func:`stitch` remuxes the
+   is voice-transformed in one piece (:func:`avanon.process.transcode_audio`, the coder of a whole-file pass). :func:`stitch` remuxes the
    encoded segments and the audio into the output file: packets are copied, nothing is re-encoded,
    every frame keeps its input presentation timestamp.
 
@@ -38,10 +38,9 @@ import numpy as np
 
 from avanon.detect.boxes import Box
 from avanon.errors import MediaError
-from avanon.media.audio import AudioTranscoder, audio_codec_for
-from avanon.media.video import Segment, SegmentMismatch, Voice, open_input
+from avanon.media.video import Segment, SegmentMismatch, open_input
 
-__all__ = ["BoxPainter", "Segment", "SegmentMismatch", "VideoPlan", "encode_audio", "plan_video", "read_json", "stitch", "write_json"]
+__all__ = ["BoxPainter", "Segment", "SegmentMismatch", "VideoPlan", "plan_video", "read_json", "stitch", "write_json"]
 
 
 @dataclass(frozen=True)
@@ -158,23 +157,6 @@ class BoxPainter:
         if self.done != len(self.boxes):
             raise SegmentMismatch(f"{self.done} frames decoded, {len(self.boxes)} planned.")
         return []
-
-
-def encode_audio(src: Path, dst: Path, *, voice: Voice, fmt: str) -> int:
-    """Voice-transform the first audio stream of ``src`` into an audio-only ``dst`` (the coder of a whole-file pass)."""
-    with open_input(src) as inp:
-        ain = inp.streams.audio[0]
-        with av.open(str(dst), "w", format=fmt) as out:
-            codec = audio_codec_for(fmt, ain.codec_context.name)
-            coder = AudioTranscoder(out, ain, codec=codec, voice=voice.voice, seed=voice.seed, speaker=voice.speaker, path=src)
-            try:
-                for packet in inp.demux(ain):
-                    for frame in packet.decode():
-                        out.mux(coder.push(frame))
-            except av.error.FFmpegError as exc:
-                raise MediaError(f"{src}: audio decoding failed ({exc}); the file is corrupt or truncated.") from None
-            out.mux(coder.flush())
-    return coder.samples_out
 
 
 def _packets(path: Path) -> Iterator[av.Packet]:

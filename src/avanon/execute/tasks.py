@@ -27,10 +27,10 @@ import av
 import numpy as np
 
 from avanon.errors import MediaError
-from avanon.execute.segments import BoxPainter, SegmentMismatch, VideoPlan, encode_audio, plan_video, read_json, stitch, write_json
+from avanon.execute.segments import BoxPainter, SegmentMismatch, VideoPlan, plan_video, read_json, stitch, write_json
 from avanon.media.probe import probe
 from avanon.media.video import Output, Segment, VideoResult, Voice, decode_range, encode_range, format_for, muxer_options
-from avanon.process import FileTask, Handler, Written, plan_voice, process_file, recording_speaker, speech_details, video_entry
+from avanon.process import FileTask, Handler, Written, plan_voice, process_file, recording_speaker, speech_details, transcode_audio, video_entry
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import Recipe
 
@@ -253,7 +253,8 @@ def encode_audio_track(task: FileTask, recipe: Recipe, voice_seed: int, *, emit:
     tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
     try:
         voice, plan = plan_voice(task, recipe)
-        samples = encode_audio(task.src, tmp, voice=Voice(voice, voice_seed, recording_speaker(task)), fmt=format_for(task.src, task.dst))  # type: ignore[arg-type]
+        voiced = Voice(voice, voice_seed, recording_speaker(task))  # type: ignore[arg-type]
+        samples = transcode_audio(task.src, tmp, fmt=format_for(task.src, task.dst), voice=voiced).samples_out
         os.replace(tmp, final)
         speech = speech_details(task, recipe, plan)  # redaction records and the transcripts beside the output
         write_json(final.with_suffix(".json"), {"samples": samples, "speech": speech})  # written last: marks the track complete
