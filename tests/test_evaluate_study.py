@@ -197,3 +197,17 @@ def test_each_video_pair_is_decoded_once_and_each_sound_read_once(small_study: t
     assert clip["motion_correlation"]["value"] == pytest.approx(1.0)  # every frame of both files seen in the one pass
     assert clip["motion_correlation"]["detail"]["frames_original"] == 20
     assert clip["pose_pck"]["detail"]["frames_sampled"] == 2 and clip["frame_painted"]["value"] == 0.0  # frames 0 and 10
+
+
+def test_a_pair_that_cannot_be_decoded_is_reported_once_and_its_frame_metrics_left_out(tmp_path: Path) -> None:
+    original, anonymized = tmp_path / "orig", tmp_path / "anon"
+    write_video(original / "sub-01" / "clip.mp4", frames=10, audio_rate=None)
+    (anonymized / "sub-01").mkdir(parents=True)
+    (anonymized / "sub-01" / "clip.mp4").write_bytes(b"not a video")
+    entries = [{"input": "sub-01/clip.mp4", "output": "sub-01/clip.mp4", "status": "ok"}]
+    (anonymized / "avanon_manifest.json").write_text(json.dumps({"entries": entries}), encoding="utf-8")
+    evaluation = evaluate_study(original, anonymized, every=5, voice_attacks=False)
+    decoding = [e for e in evaluation.errors if e["metric"] == "*"]
+    assert len(decoding) == 1 and decoding[0]["file"] == "sub-01/clip.mp4" and "cannot open the video" in decoding[0]["error"]
+    assert not {"pose_pck", "motion_correlation", "frame_painted"} & set(evaluation.files[0]["scores"])  # nothing from a half-fed analysis
+    assert np.isnan(evaluation.value("residual_faces")) and evaluation.summary["residual_faces"].n == 0  # no face was checked: not 0 leaks
