@@ -73,6 +73,9 @@ def test_report_lists_the_attacks_and_records_are_never_overwritten(tmp_path: Pa
     markdown = render_markdown(report)
     assert "**3 of 9 attacks succeeded**" in markdown and "| linkage_motion |" in markdown and "0.900" in markdown and "0.600-0.980" in markdown
     assert "## Not covered by this exercise" in markdown
+    assert "| at chance |" in markdown and "(weak:" not in markdown  # 12 trials each
+    few = red_team(release, {"summary": {"linkage_metadata": {**_score(0.25, chance=0.25), "n": 4}}}, date="2026-12-04")
+    assert "| at chance (weak: n < 10) |" in render_markdown(few)
 
 
 def test_synthetic_feature_reports_in_the_release_are_attacked_too(tmp_path: Path) -> None:

@@ -251,3 +251,23 @@ def test_cli_synth_writes_the_report_and_exits_1_when_a_check_fails(tmp_path: Pa
     assert (tmp_path / "out" / "s_features.parquet").is_file()  # written, and the report says not to use it
     assert "validation failed" in capsys.readouterr().err
     assert main(["synth", str(features), "-o", str(tmp_path / "x"), "--holdout", "0.9"]) == 2
+
+
+def test_a_person_seen_too_briefly_to_synthesise_leaves_no_hole_in_the_validation(tmp_path: Path) -> None:
+    """Real tables hold many short head tracks: a person with a few frames gets no model and no synthetic frames."""
+    table = tables.read_motion(motion_table(tmp_path / "s_features.parquet", frames=400, seed=5), root=tmp_path)
+    values = np.concatenate([table.values, np.full((1, *table.values.shape[1:]), np.nan)])
+    values[2, 10:14] = table.values[0, 10:14]  # a third track of 4 frames
+    brief = tables.MotionSession(table.rel, table.times, [*table.persons, 9], table.columns, values)
+    members, blocks = split_blocks(brief.times, block=2.0, holdout=0.5, rng=np.random.default_rng(0))
+    synthetic = MotionSynthesizer().synthesize(brief, members, np.random.default_rng(0))
+    assert np.isnan(synthetic.values[2]).all() and np.isfinite(synthetic.values[0]).any()
+    real_w, synth_w = validate.person_windows(brief, synthetic, 0, members, blocks, window=1.0)
+    assert len(real_w.vectors) and real_w.vectors.shape[1] == synth_w.vectors.shape[1]
+    empty = validate.person_windows(brief, synthetic, 2, members, blocks, window=1.0)
+    assert [len(w.vectors) for w in empty] == [0, 0]
+    nobody = tables.MotionSession(brief.rel, brief.times, brief.persons, brief.columns, np.full_like(brief.values, np.nan))
+    real_w, none_w = validate.person_windows(brief, nobody, 0, members, blocks, window=1.0)  # the chain kept a person out of view throughout
+    assert len(real_w.vectors) and none_w.vectors.shape == (0, real_w.vectors.shape[1])
+    checks = _by_name(validate.validate_motion([brief], [synthetic], [(members, blocks)], tolerances=validate.Tolerances(), window=1.0, seed=0))
+    assert set(checks) >= {"distribution", "membership_inference"}

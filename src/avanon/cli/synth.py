@@ -25,8 +25,8 @@ def synth(
     )
     for check in report.checks:
         verdict = {True: "passed", False: "FAILED", None: "n/a"}[check.passed]
-        console.print(f"{check.name:22s} {check.value:8.3f}  {verdict:7s} ({check.tolerance})", highlight=False)
-    console.print(f"validation {report.status}: {out / REPORT_MD} and {out / REPORT_JSON}", highlight=False)
+        console.print(f"{check.name:22s} {check.value:8.3f}  {verdict:7s} ({check.tolerance})", highlight=False, soft_wrap=True)
+    console.print(f"validation {report.status}: {out / REPORT_MD} and {out / REPORT_JSON}", highlight=False, soft_wrap=True)
     if report.status == "failed":
         raise typer.Exit(1)
 

@@ -38,6 +38,7 @@ from avanon.evaluate.base import json_number
 
 VERDICTS = ("succeeded", "at chance", "held", "intended", "measured", "not computable")
 CHANCE_MARGIN = 0.05
+FEW_TRIALS = 10  # below this many trials a verdict of "at chance" or "held" is marked weak in the Markdown
 MIN_EER = 0.3  # as the pilot's default threshold (avanon.pilot.DEFAULT_THRESHOLDS)
 NONE_LEFT = ("residual_faces", "metadata_residue")
 SYNTH_REPORT = "synth_validation.json"
@@ -265,7 +266,8 @@ def render_markdown(report: RedTeamReport) -> str:
     ]
     for f in report.findings:
         ci = f"{f.ci95[0]:.3f}-{f.ci95[1]:.3f}" if f.ci95 else "n/a"
-        lines.append(f"| {f.attack} | {f.attacker} | {fmt(f.value)} | {fmt(f.chance)} | {ci} | {f.n} | {f.criterion} | {f.verdict} |")
+        weak = f" (weak: n < {FEW_TRIALS})" if 0 < f.n < FEW_TRIALS and f.verdict in ("at chance", "held") else ""
+        lines.append(f"| {f.attack} | {f.attacker} | {fmt(f.value)} | {fmt(f.chance)} | {ci} | {f.n} | {f.criterion} | {f.verdict}{weak} |")
     lines += ["", "## Not covered by this exercise", ""] + [f"- {item}" for item in report.not_covered]
     lines += ["", "## Sign-off", "", "Reviewed by: ____________________  Date: ____________", ""]
     return "\n".join(lines)

@@ -282,7 +282,9 @@ def person_windows(real: MotionSession, synthetic: MotionSession, k: int, member
             vectors.append(proj[idx].ravel())
             member.append(bool(members[idx[0]]) if label else False)
             block.append(int(blocks[idx[0]]) if label else -1)
-        return Windows(np.asarray(vectors).reshape(len(vectors), -1), np.asarray(member, dtype=bool), np.asarray(block, dtype=np.int64))
+        return Windows(
+            np.asarray(vectors, dtype=np.float64).reshape(len(vectors), dims * len(offsets)), np.asarray(member, dtype=bool), np.asarray(block, dtype=np.int64)
+        )
 
     return cut(x, True), cut(y, False)
 
