@@ -22,6 +22,7 @@ from avanon.execute.executors import InlineExecutor
 from avanon.media.video import to_rgb
 from avanon.pipeline import run_study
 from avanon.process import FileTask
+from avanon.provenance.manifest import sha256_path
 from avanon.recipe import parse
 from avanon.video.faces import FaceMasker
 from execute_support import LIGHT_RECIPE, face_crop, frame_pts, light_recipe, make_video, output_hashes, small_study
@@ -241,3 +242,31 @@ def test_a_segmented_video_keeps_its_feature_tables(tmp_path: Path) -> None:
     (entry,) = json.loads((out / "avanon_manifest.json").read_text())["entries"]
     assert summary.ok == 1 and entry["segments"]["count"] >= 2
     assert entry["derived"] and all((out / d["path"]).is_file() for d in entry["derived"])
+
+
+def test_a_stitch_is_retried_once_and_a_wrong_one_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stitched video's entry is made by ``process_file`` as every file's: an unexpected error is
+    retried once; stitched frames that do not match the plan fail the file and leave no output."""
+    study = tmp_path / "study"
+    study.mkdir()
+    make_video(study / "long.mp4", seconds=5.0, size=(96, 64))
+    real = tasks.stitch
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("stale NFS handle")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, "stitch", flaky)
+    events: list[tuple[Any, ...]] = []
+    summary = run_study(study, tmp_path / "out", recipe=light_recipe(), workers=1, segment_seconds=SEGMENT_S, on_event=events.append)
+    assert summary.ok == 1 and len(calls) == 2 and [e[2] for e in events if e[0] == "retry"] == ["stitch"]
+    entry = json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())["entries"][0]
+    assert entry["segments"]["count"] >= 2 and entry["output_sha256"] == sha256_path(tmp_path / "out" / "long.mp4")
+
+    monkeypatch.setattr(tasks, "stitch", lambda *args, **kwargs: real(*args, **kwargs) - 1)  # one frame short
+    summary = run_study(study, tmp_path / "short", recipe=light_recipe(), workers=1, segment_seconds=SEGMENT_S)
+    assert summary.ok == 0 and "stitched 124 frames, the input has 125" in summary.failed[0][1]
+    assert not (tmp_path / "short" / "long.mp4").exists() and not list((tmp_path / "short").rglob("*.partial*"))
