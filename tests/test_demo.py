@@ -62,8 +62,8 @@ def test_make_demo_end_to_end(tmp_path: Path) -> None:
     assert demo_cli.main([str(tmp_path / "demo")]) == 0
     root = tmp_path / "demo"
     metrics = json.loads((root / "evaluation" / "metrics.json").read_text(encoding="utf-8"))
-    short = (root / "out" / "methods" / "methods_long.md").read_text(encoding="utf-8")
+    short = (root / "out" / "methods" / "methods_short.md").read_text(encoding="utf-8")
     assert "residual_faces" in metrics["summary"] and (root / "evaluation" / "report.html").is_file()
-    assert f"{metrics['summary']['residual_faces']['detail']['faces_checked']}" in short
+    assert f"n = {metrics['summary']['residual_faces']['detail']['faces_checked']}" in short  # the evaluation's figure in the statement
     records = list((root / "governance").glob("redteam-*.json"))
     assert len(records) == 1 and json.loads(records[0].read_text(encoding="utf-8"))["findings"]
