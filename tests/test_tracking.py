@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from avanon.video.tracking import FaceTracker, grow, iou, merge_overlapping
+from avanon.video.tracking import CHIN_MARGIN, FaceTracker, grow, iou, merge_overlapping
 
 BOX = (100.0, 100.0, 140.0, 150.0)
 
@@ -176,8 +176,8 @@ def test_final_boxes_equal_the_per_box_definition():
         x, y = rng.uniform(-30, 340), rng.uniform(-30, 260)
         boxes.append((x, y, x + rng.uniform(-3, 60), y + rng.uniform(-3, 60)))
 
-    def final(box):  # the per-box definition: grown (more upwards), clipped to the frame
-        x0, y0, x1, y1 = grow(box, tracker.expand, top_extra=tracker.expand * 0.25)
+    def final(box):  # the per-box definition: grown (more upwards, at most CHIN_MARGIN downwards), clipped to the frame
+        x0, y0, x1, y1 = grow(box, tracker.expand, top_extra=tracker.expand * 0.25, bottom=min(tracker.expand, CHIN_MARGIN))
         return (max(0.0, x0), max(0.0, y0), min(320.0, x1), min(240.0, y1))
 
     expected = [b for b in (final(b) for b in boxes) if b[2] > b[0] and b[3] > b[1]]
@@ -265,3 +265,14 @@ def test_the_pose_model_finding_the_same_place_again_confirms_nothing():
     agreeing = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
     frames = _run_with_candidates(agreeing, {}, {3: [(BOX, "pose-head", 0.95)], 6: [(BOX, "centerface", 0.1)]}, 30)
     assert [f.index for f in frames if f.boxes] == list(range(1, 9))  # a face detector at the same place: a second kind agrees
+
+
+def test_masks_end_just_below_the_chin():
+    """A head ends at the chin: the mask grows ``expand`` sideways and up, at most CHIN_MARGIN down (issue 15)."""
+    tracker = FaceTracker(width=640, height=480, expand=0.35)
+    ((x0, y0, x1, y1),) = tracker._final_all([(100.0, 100.0, 140.0, 150.0)])
+    assert (x0, x1) == (100.0 - 0.35 * 40, 140.0 + 0.35 * 40)
+    assert y0 < 100.0 - 0.35 * 50 and y1 == 150.0 + CHIN_MARGIN * 50
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    for px, py in ((100.0, 150.0), (140.0, 150.0), (100.0, 100.0), (140.0, 100.0)):  # the face box's corners lie in the ellipse
+        assert ((px - cx) / rx) ** 2 + ((py - cy) / ry) ** 2 <= 1.0

@@ -9,7 +9,9 @@ stride detectors do not run on every frame. The tracker therefore:
 - adds margins: a new track is also masked on the ``margin`` frames before it was first seen, and a
   lost track on the ``margin`` frames after it was last seen, its box growing with every stale frame
   to follow motion;
-- enlarges every box by ``expand`` of its size on each side (more upwards) to cover hair and ears;
+- enlarges every box by ``expand`` of its size on each side, more upwards for hair and at most
+  ``CHIN_MARGIN`` downwards (a head ends at the chin: the neck and shoulders that pose estimation
+  needs stay visible);
 - confirms candidates: a low-confidence detection that no second look verified
   (:mod:`avanon.detect.verify`) is masked only where it continues a confirmed face track (a profile
   turning away, a face going out of focus), or once detectors of two different kinds have hit the
@@ -43,6 +45,7 @@ Shift = tuple[float, float]
 
 _STALE_GROWTH = 0.04  # per stale frame, fraction of the box size added on each side
 REPEAT_SCORE = 0.2  # a candidate scoring this much, hit again along its track on another frame, is confirmed
+CHIN_MARGIN = 0.2  # [box heights] below a face box: the ellipse of the default expand (0.35) still holds the box corners (jaw); the neck stays
 _CANDIDATE_RATIO = 1.6  # a candidate continues a track or another candidate only when their sizes differ less than this
 
 
@@ -61,10 +64,11 @@ def repeats_confirm(source: str) -> bool:
     return bool(getattr(cls, "repeats_confirm", True))
 
 
-def grow(box: Box, fraction: float, *, top_extra: float = 0.0) -> Box:
-    """Enlarge a box by ``fraction`` of its width/height on each side (``top_extra`` more upwards)."""
+def grow(box: Box, fraction: float, *, top_extra: float = 0.0, bottom: float | None = None) -> Box:
+    """Enlarge a box by ``fraction`` of its width/height on each side (``top_extra`` more upwards; ``bottom`` downwards when given)."""
     w, h = box[2] - box[0], box[3] - box[1]
-    return (box[0] - fraction * w, box[1] - (fraction + top_extra) * h, box[2] + fraction * w, box[3] + fraction * h)
+    down = fraction if bottom is None else bottom
+    return (box[0] - fraction * w, box[1] - (fraction + top_extra) * h, box[2] + fraction * w, box[3] + down * h)
 
 
 def move(box: Box, dx: float, dy: float) -> Box:
@@ -386,8 +390,9 @@ class FaceTracker:
         return out
 
     def _final_all(self, boxes: list[Box]) -> list[Box]:
-        """Every box as masked: ``grow(box, expand, top_extra=expand / 4)`` clipped to the frame, without
-        the empty ones (all boxes at once; a crowd gives hundreds a frame)."""
+        """Every box as masked, head-shaped: ``expand`` of its size on each side, a quarter more for the
+        hair above, at most ``CHIN_MARGIN`` below the chin; clipped to the frame, without the empty
+        ones (all boxes at once; a crowd gives hundreds a frame)."""
         if not boxes:
             return []
         b = np.asarray(boxes, dtype=float)
@@ -396,7 +401,7 @@ class FaceTracker:
         x0 = np.maximum(0.0, b[:, 0] - f * w)
         y0 = np.maximum(0.0, b[:, 1] - top * h)
         x1 = np.minimum(float(self.width), b[:, 2] + f * w)
-        y1 = np.minimum(float(self.height), b[:, 3] + f * h)
+        y1 = np.minimum(float(self.height), b[:, 3] + min(f, CHIN_MARGIN) * h)
         keep = (x1 > x0) & (y1 > y0)
         return list(zip(x0[keep].tolist(), y0[keep].tolist(), x1[keep].tolist(), y1[keep].tolist()))
 
