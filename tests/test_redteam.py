@@ -16,7 +16,7 @@ def _score(value: float | None, *, aspect: str = "privacy", **detail: object) ->
 
 
 def _release(tmp_path: Path) -> Path:
-    release = tmp_path / "release"
+    release = tmp_path / "smith-family-study"  # a folder name that must not reach the record
     release.mkdir()
     manifest = {"recipe": {"name": "default"}, "seed": 1, "entries": []}
     (release / "avanon_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -69,7 +69,10 @@ def test_report_lists_the_attacks_and_records_are_never_overwritten(tmp_path: Pa
     assert [p.name for p in second] == ["redteam-2026-12-04-2.json", "redteam-2026-12-04-2.md"]
     data = json.loads(first[0].read_text(encoding="utf-8"))
     assert data["attacks_succeeded"] == 3 and data["recipe"] == "default" and data["date"] == "2026-12-04"
-    assert len(data["manifest_sha256"]) == 64 and str(tmp_path) not in first[0].read_text(encoding="utf-8")
+    assert len(data["manifest_sha256"]) == 64 and data["release"] == "unreleased run"
+    assert all("smith" not in p.read_text(encoding="utf-8") for p in first)
+    (release / "RELEASE.json").write_text(json.dumps({"version": 2, "files": 0}), encoding="utf-8")
+    assert red_team(release, metrics, date="2026-12-04").release == "release version 2"
     markdown = render_markdown(report)
     assert "**3 of 9 attacks succeeded**" in markdown and "| linkage_motion |" in markdown and "0.900" in markdown and "0.600-0.980" in markdown
     assert "## Not covered by this exercise" in markdown
@@ -120,3 +123,42 @@ def test_cli_redteam_from_an_evaluation(tmp_path: Path, capsys: pytest.CaptureFi
     assert len(written) == 2 and written[0].startswith("redteam-") and written[0].endswith(".json")
     assert "3 of 9 attacks succeeded" in capsys.readouterr().err  # utility figures (wer) are not attacks
     assert main(["redteam", str(release), "-o", str(tmp_path / "gov2")]) == 2  # neither --original nor --metrics
+
+
+def test_cli_redteam_runs_the_evaluation_when_given_the_original(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --metrics the attacks run now (here a recorded evaluation stands in for them) and metrics.json joins the record."""
+    from avanon.cli import main
+    from avanon.evaluate import study
+    from avanon.evaluate.base import Score
+
+    seen: dict[str, object] = {}
+
+    def evaluate(original: Path, release: Path, **options: object) -> study.StudyEvaluation:
+        seen.update(original=original, release=release, every=options["every"])
+        score = Score("linkage_metadata", 0.9, "lower", "privacy", n=20, detail={"chance": 0.2, "ci95": [0.7, 0.97]})
+        return study.StudyEvaluation(str(original), str(release), summary={"linkage_metadata": score})
+
+    monkeypatch.setattr(study, "evaluate_study", evaluate)
+    release = _release(tmp_path)
+    assert main(["redteam", str(release), "--original", str(tmp_path / "study"), "-o", str(tmp_path / "gov"), "--every", "30"]) == 0
+    assert seen == {"original": tmp_path / "study", "release": release, "every": 30}
+    assert (tmp_path / "gov" / "metrics.json").is_file()
+    record = json.loads(next((tmp_path / "gov").glob("redteam-*.json")).read_text(encoding="utf-8"))
+    assert record["attacks_succeeded"] == 1 and record["findings"][0]["verdict"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_redteam_links_voices_across_two_releases(dev_data: Path, tmp_path: Path) -> None:
+    """Two releases of six fsdd speakers with different secrets: the cross-release voice attack is in the record."""
+    from avanon.cli import main
+    from test_linkage import _fsdd_study
+
+    study = _fsdd_study(dev_data, tmp_path / "study", (0, 1, 2))
+    for seed, name in ((1, "a"), (2, "b")):
+        assert main(["run", str(study), "-o", str(tmp_path / name), "--seed", str(seed), "--quiet", "--workers", "1"]) == 0
+    (tmp_path / "m.json").write_text(json.dumps({"summary": {}}), encoding="utf-8")
+    assert main(["redteam", str(tmp_path / "a"), "--metrics", str(tmp_path / "m.json"), "--against", str(tmp_path / "b"), "-o", str(tmp_path / "gov")]) == 0
+    record = json.loads(next((tmp_path / "gov").glob("redteam-*.json")).read_text(encoding="utf-8"))
+    (finding,) = record["findings"]
+    assert finding["attack"] == "linkage_release_voice" and finding["n"] == 18
+    assert finding["chance"] == pytest.approx(2 / 17) and finding["verdict"] in ("at chance", "succeeded")

@@ -226,9 +226,11 @@ def red_team(
     except ValueError:
         raise ParameterError(f"The 'date' of a red-team report must be YYYY-MM-DD. Got {day!r} instead.") from None
     header = json.loads(manifest.read_text(encoding="utf-8"))
+    frozen = release_dir / "RELEASE.json"  # the folder's own name is not recorded: it can hold a study's or a person's name
+    version = json.loads(frozen.read_text(encoding="utf-8")).get("version") if frozen.is_file() else None
     report = RedTeamReport(
         date=day,
-        release=release_dir.name,
+        release=f"release version {version}" if version is not None else "unreleased run",
         manifest_sha256=sha256_file(manifest),
         recipe=str((header.get("recipe") or {}).get("name", "")),
         evaluation=source,
@@ -241,7 +243,7 @@ def red_team(
     if against is not None:
         from avanon.evaluate.linkage import link_releases
 
-        score = link_releases(release_dir, Path(against), kinds=("audio", "video"), seed=seed).to_json()
+        score = link_releases(release_dir, Path(against), seed=seed).to_json()  # the audio recordings of both
         report.findings.append(finding_of("linkage_release_voice", score))
     report.findings += synth_findings(release_dir)
     return report
@@ -256,7 +258,7 @@ def render_markdown(report: RedTeamReport) -> str:
     lines = [
         f"# Red-team exercise, {report.date}",
         "",
-        f"Release `{report.release}` (manifest sha256 `{report.manifest_sha256}`), recipe `{report.recipe or 'n/a'}`; figures from `{report.evaluation}`.",
+        f"{report.release.capitalize()} (manifest sha256 `{report.manifest_sha256}`), recipe `{report.recipe or 'n/a'}`; figures from `{report.evaluation}`.",
         "",
         f"**{len(report.succeeded)} of {len(report.findings)} attacks succeeded**"
         + (": " + ", ".join(f.attack for f in report.succeeded) + "." if report.succeeded else "."),

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from avanon import __version__
 from avanon.errors import ParameterError
 from avanon.files import sha256_file
 from avanon.provenance.manifest import atomic_write_text, canonical_json, software_versions
@@ -142,7 +143,7 @@ def synthesize_features(
     motion_model = MotionSynthesizer(**options.motion)
     turn_model = TurnSynthesizer(**options.turns)
     say = progress or (lambda _: None)
-    generated_by = {"Name": "avanon synth", "Method": f"{motion_model!r}", "Seed": options.seed}
+    generated_by = {"Name": "avanon synth", "Version": __version__, "Method": f"{motion_model!r}", "Seed": options.seed}
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs, written = {}, []
     real_m, synth_m, splits = [], [], []
