@@ -23,7 +23,7 @@ import numpy as np
 
 from avanon.detect.boxes import nms
 from avanon.detect.models import ModelFile
-from avanon.detect.mp import mediapipe
+from avanon.detect.mp import mediapipe, pose_graph
 from avanon.detect.verify import CropVerifier
 from avanon.errors import ModelError
 from avanon.registry import Interval, Kind, Method, Options, Param, register
@@ -397,11 +397,7 @@ def _centerface_image(image: np.ndarray, *, threshold: float) -> list[tuple[floa
 # ------------------------------------------------------------------------------------------ pose head
 @lru_cache(maxsize=1)
 def _pose_graph(static: bool) -> Any:
-    POSE_LANDMARK.path()
-    POSE_DETECTION.path()
-    mp = mediapipe()
-
-    return mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1, min_detection_confidence=0.3, min_tracking_confidence=0.3)
+    return pose_graph(static=static, detection=0.3, tracking=0.3)
 
 
 _HEAD_POINTS = list(range(0, 11))  # nose, eyes, ears, mouth corners in MediaPipe's 33-point body model

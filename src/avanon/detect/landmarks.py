@@ -39,7 +39,7 @@ import numpy as np
 
 from avanon.detect.faces import BLAZEFACE_SHORT, POSE_DETECTION, POSE_LANDMARK
 from avanon.detect.models import ModelFile
-from avanon.detect.mp import mediapipe
+from avanon.detect.mp import mediapipe, pose_graph
 from avanon.errors import ModelError
 
 FACE_MESH_GRAPH = ModelFile(
@@ -125,10 +125,7 @@ def _face_mesh() -> Any:
 
 @lru_cache(maxsize=1)
 def _pose() -> Any:
-    _verify(POSE_MODELS)
-    mp = mediapipe()
-
-    return mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=0.5)
+    return pose_graph(static=True, detection=0.5)
 
 
 @lru_cache(maxsize=2)
@@ -240,13 +237,8 @@ class PoseTracker:
     """
 
     def __init__(self, region: tuple[float, float, float, float], *, confidence: float = 0.5) -> None:
-        _verify(POSE_MODELS)
-        mp = mediapipe()
-
         self.region = region
-        self._graph = mp.solutions.pose.Pose(
-            static_image_mode=False, model_complexity=1, min_detection_confidence=confidence, min_tracking_confidence=confidence
-        )
+        self._graph = pose_graph(static=False, detection=confidence, tracking=confidence)
 
     def follow(self, pose: np.ndarray, *, visibility: float = 0.5, step: float = 0.1) -> None:
         """Translate the crop towards the centre of ``pose`` (its size stays).
