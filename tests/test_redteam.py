@@ -54,8 +54,10 @@ def test_each_kind_of_attack_gets_its_stated_verdict() -> None:
         "wer": "intended",  # a utility figure is never an attack
     }
     assert set(verdicts.values()) <= set(VERDICTS)
-    assert finding_of("linkage_motion", _score(0.36, chance=0.3)).verdict == "succeeded"  # 6 points over chance
+    assert finding_of("linkage_motion", _score(0.36, chance=0.3)).verdict == "succeeded"  # 6 points over chance (no interval given)
     assert finding_of("linkage_motion", _score(0.34, chance=0.3)).verdict == "at chance"
+    assert finding_of("linkage_motion", _score(0.5, chance=0.3, ci95=[0.25, 0.75])).verdict == "inconclusive"  # the interval holds chance
+    assert finding_of("linkage_motion", _score(0.5, chance=0.3, ci95=[0.31, 0.69])).verdict == "succeeded"
 
 
 def test_report_lists_the_attacks_and_records_are_never_overwritten(tmp_path: Path) -> None:
@@ -157,8 +159,14 @@ def test_redteam_links_voices_across_two_releases(dev_data: Path, tmp_path: Path
     for seed, name in ((1, "a"), (2, "b")):
         assert main(["run", str(study), "-o", str(tmp_path / name), "--seed", str(seed), "--quiet", "--workers", "1"]) == 0
     (tmp_path / "m.json").write_text(json.dumps({"summary": {}}), encoding="utf-8")
-    assert main(["redteam", str(tmp_path / "a"), "--metrics", str(tmp_path / "m.json"), "--against", str(tmp_path / "b"), "-o", str(tmp_path / "gov")]) == 0
-    record = json.loads(next((tmp_path / "gov").glob("redteam-*.json")).read_text(encoding="utf-8"))
-    (finding,) = record["findings"]
-    assert finding["attack"] == "linkage_release_voice" and finding["n"] == 18
-    assert finding["chance"] == pytest.approx(2 / 17) and finding["verdict"] in ("at chance", "succeeded")
+    found = {}
+    for other in ("a", "b"):  # the release against itself (one secret: voices link by design), then against the other secret
+        assert (
+            main(["redteam", str(tmp_path / "a"), "--metrics", str(tmp_path / "m.json"), "--against", str(tmp_path / other), "-o", str(tmp_path / other)]) == 0
+        )
+        record = json.loads(next((tmp_path / other).glob("redteam-*.json")).read_text(encoding="utf-8"))
+        (found[other],) = record["findings"]
+    assert found["a"]["attack"] == "linkage_release_voice" and found["a"]["n"] == 18 and found["a"]["chance"] == pytest.approx(2 / 17)
+    assert found["a"]["verdict"] == "succeeded" and found["a"]["value"] >= 0.6
+    assert found["b"]["value"] < found["a"]["value"]
+    assert found["b"]["ci95"][0] <= found["b"]["chance"] + 0.05 and found["b"]["verdict"] != "succeeded"  # across secrets: not shown above chance

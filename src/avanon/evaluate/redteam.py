@@ -12,7 +12,9 @@ validation report in the release (``synth_validation.json``, :mod:`avanon.synth`
 Each attack gets a verdict from a fixed vocabulary (:data:`VERDICTS`) by one stated criterion:
 
 * attacks scored against chance (linkage, re-identification, membership inference): the attack
-  *succeeded* when its success rate exceeds chance by more than ``margin`` (5 points);
+  *succeeded* when its success rate exceeds chance by more than ``margin`` (5 points) and its 95 %
+  interval lies above chance; it is *inconclusive* when the rate exceeds chance by more than the
+  margin but the interval still holds chance (too few trials to tell: measure on more data);
 * speaker verification: succeeded when the equal-error rate is below ``min_eer`` (0.3, the
   pilot's default threshold; 0.5 is chance);
 * residual faces and metadata residue: succeeded when any face or finding is left;
@@ -36,7 +38,7 @@ from typing import Any
 from avanon.errors import IntegrityError, ParameterError
 from avanon.evaluate.base import json_number
 
-VERDICTS = ("succeeded", "at chance", "held", "intended", "measured", "not computable")
+VERDICTS = ("succeeded", "inconclusive", "at chance", "held", "intended", "measured", "not computable")
 CHANCE_MARGIN = 0.05
 FEW_TRIALS = 10  # below this many trials a verdict of "at chance" or "held" is marked weak in the Markdown
 MIN_EER = 0.3  # as the pilot's default threshold (avanon.pilot.DEFAULT_THRESHOLDS)
@@ -152,8 +154,13 @@ def finding_of(name: str, score: dict[str, Any], *, margin: float = CHANCE_MARGI
         verdict = "not computable" if value is None else ("succeeded" if value > 0 else "held")
         return Finding(name, attacker, value, None, ci95, n, criterion, verdict)
     if chance is not None:
-        criterion = f"succeeded if the success rate exceeds chance by more than {margin:g}"
-        verdict = "not computable" if value is None else ("succeeded" if value - chance > margin else "at chance")
+        criterion = f"succeeded if the success rate exceeds chance by more than {margin:g} and its 95 % interval lies above chance"
+        if value is None:
+            verdict = "not computable"
+        elif value - chance <= margin:
+            verdict = "at chance"
+        else:
+            verdict = "inconclusive" if ci95 is not None and ci95[0] <= chance else "succeeded"
         return Finding(name, attacker, value, chance, ci95, n, criterion, verdict)
     verdict = "not computable" if value is None else "measured"
     return Finding(name, attacker, value, None, ci95, n, "no stated criterion", verdict)
