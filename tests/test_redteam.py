@@ -150,6 +150,7 @@ def test_cli_redteam_runs_the_evaluation_when_given_the_original(tmp_path: Path,
 
 
 @pytest.mark.slow
+@pytest.mark.privacy
 def test_redteam_links_voices_across_two_releases(dev_data: Path, tmp_path: Path) -> None:
     """Two releases of six fsdd speakers with different secrets: the cross-release voice attack is in the record."""
     from avanon.cli import main
@@ -161,10 +162,9 @@ def test_redteam_links_voices_across_two_releases(dev_data: Path, tmp_path: Path
     (tmp_path / "m.json").write_text(json.dumps({"summary": {}}), encoding="utf-8")
     found = {}
     for other in ("a", "b"):  # the release against itself (one secret: voices link by design), then against the other secret
-        assert (
-            main(["redteam", str(tmp_path / "a"), "--metrics", str(tmp_path / "m.json"), "--against", str(tmp_path / other), "-o", str(tmp_path / other)]) == 0
-        )
-        record = json.loads(next((tmp_path / other).glob("redteam-*.json")).read_text(encoding="utf-8"))
+        records = tmp_path / f"gov-{other}"  # the governance folder, outside both releases
+        assert main(["redteam", str(tmp_path / "a"), "--metrics", str(tmp_path / "m.json"), "--against", str(tmp_path / other), "-o", str(records)]) == 0
+        record = json.loads(next(records.glob("redteam-*.json")).read_text(encoding="utf-8"))
         (found[other],) = record["findings"]
     assert found["a"]["attack"] == "linkage_release_voice" and found["a"]["n"] == 18 and found["a"]["chance"] == pytest.approx(2 / 17)
     assert found["a"]["verdict"] == "succeeded" and found["a"]["value"] >= 0.6
