@@ -21,7 +21,9 @@ def redteam(
     out: Path = typer.Option(..., "-o", "--out", help="Folder of the governance record: redteam-DATE.json and .md are added here."),
     original: Optional[Path] = typer.Option(None, "--original", help="The original study folder (needed unless --metrics is given)."),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="metrics.json of `avanon evaluate` of this release (skips running the attacks again)."),
-    against: Optional[Path] = typer.Option(None, "--against", help="A second release of the study made with another secret: voice linkage of the audio recordings across the two."),
+    against: Optional[Path] = typer.Option(
+        None, "--against", help="A second release of the study made with another secret: voice linkage of the audio recordings across the two."
+    ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the attackers' random guesses."),
     evaluation: Any = None,
 ) -> None:
