@@ -10,6 +10,7 @@ cd "$WORK"
 export AVANON_HOME="$WORK/home"
 export AVANON_VAULT_PASSPHRASE="tutorial-only passphrase: use a long secret one"
 export AVANON_NEW_PASSWORD="tutorial-only password 1"
+export COLUMNS=160  # wide enough for the tables the commands print
 
 # 1. A site's recordings: the audio of the demo study (regenerated here; real voices when the
 #    shared dev recordings are beside the repository, synthetic media otherwise).
@@ -55,7 +56,61 @@ JSON
 avanon access release-add release --study consortium --tier audio=authorized --participants participants.json
 avanon access release-approve 1 --as steward
 avanon access consent-report consortium -o consent.csv
+
+# 7. Consent audit: every file of release 1 against its participants' consent (exit 0: all match).
+avanon access audit-consent 1 --json consent-audit-clean.json --csv consent-audit-clean.csv
+
+# 8. A mismatch made on purpose: P02's family now agrees to derived features only, not to sharing
+#    recordings in which P02 is heard. The catalogue drops the file to 'private' at once; the audit
+#    names it as a mismatch (P02's consent does not cover audio) and exits 1, the steward's signal
+#    to take it out of the next release version.
+avanon access consent P02 --study consortium --derived
+status=0
+avanon access audit-consent 1 --json consent-audit-after.json --csv consent-audit-after.csv || status=$?
+echo "audit-consent exit status: $status"
+if [ "$status" -ne 1 ]; then
+    echo "expected exit status 1 (a mismatch) from the consent audit" >&2
+    exit 1
+fi
+python - <<'PY'
+import json
+
+audit = json.load(open("consent-audit-after.json", encoding="utf-8"))
+for f in audit["files"]:
+    if f["status"] == "mismatch":
+        print(f"flagged by the consent audit: {f['path']} ({f['participants']}): {'; '.join(f['problems'])}")
+PY
+
+# 9. Red-team exercise: every attack of the evaluation judged against its stated criterion, as a
+#    dated record (Markdown for sign-off, JSON) in a governance folder outside the release.
+avanon redteam release --metrics report -o governance
+cat governance/redteam-*.md
+
+# 10. A signed checkpoint of the audit trail (Ed25519, in home/audit.checkpoints, outside the
+#     database), then the whole trail checked: hash chain, signed head and every checkpoint.
+avanon audit checkpoint
 avanon audit verify
+#     What an edit looks like: on a copy of the governance home, P02's consent entry is rewritten
+#     to say audio was agreed; verify exits 1 and names the entry.
+cp -r home home-edited
+python - <<'PY'
+import sqlite3
+
+db = sqlite3.connect("home-edited/catalogue.sqlite")
+with db:
+    changed = db.execute(
+        "UPDATE audit_entries SET detail = replace(detail, '\"audio\": false', '\"audio\": true') "
+        "WHERE seq = (SELECT max(seq) FROM audit_entries WHERE action = 'consent' AND target = 'P02')"
+    ).rowcount
+assert changed == 1, changed
+PY
+status=0
+AVANON_HOME="$WORK/home-edited" avanon audit verify || status=$?
+echo "audit verify of the edited copy: exit status $status"
+if [ "$status" -ne 1 ]; then
+    echo "expected exit status 1 from verifying an edited trail" >&2
+    exit 1
+fi
 
 echo "methods statement: $WORK/release/methods/methods_short.md"
 cat release/methods/methods_short.md
