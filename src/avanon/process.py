@@ -346,23 +346,21 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
     ``media_entries`` are the manifest entries of the run's media files, which say what each input
     became (output path, input and output durations).
     """
-    from avanon.annotations import MediaInfo, carry_annotations
+    from avanon.annotations import MediaInfo, TextKeys, carry_annotations
     from avanon.pii import recognizers_used
 
     started = time.perf_counter()
     entry: dict[str, Any] = {"input": task.rel, "output": None, "kind": "annotation", "input_sha256": None}
     media = {}
-    redactions: dict[str, list[tuple[float, float, str]]] = {}
     for rel, e in media_entries.items():
         if e.get("status") != "ok" or e.get("kind") not in ("video", "audio"):
             continue
-        if e.get("redactions"):  # segments redacted in the audio are marked in the annotations
-            redactions[rel] = [(float(r["start_s"]), float(r["end_s"]), str(r["category"])) for r in e["redactions"]]
         info = e.get("media", {})
         media[rel] = MediaInfo(
             output=e["output"],
             input_duration=float(info.get("input", {}).get("duration_s") or 0.0),
             output_duration=float(info.get("output", {}).get("duration_s") or 0.0),
+            redactions=tuple((float(r["start_s"]), float(r["end_s"]), str(r["category"])) for r in e.get("redactions") or ()),  # marked in the annotations
         )
     try:
         entry["input_sha256"] = sha256_path(task.src)
@@ -371,10 +369,8 @@ def process_annotation(task: FileTask, media_entries: dict[str, dict[str, Any]],
             study_root=task.study_root,
             out_root=task.out_root,
             media=media,
-            secret=secret,
-            roster=list(roster) if roster else None,
+            keys=TextKeys(secret, list(roster) if roster else None),
             output=task.out_rel,
-            redactions=redactions,
         )
         entry.update(
             format=result.format,
