@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tutorial 4: a consortium release on Dask, with the vault, access tiers, verification and the
-# methods statement. Run: bash docs/tutorials/04_consortium_release.sh [WORK_DIR]
+# methods statement; then the governance checks: a consent audit (clean, then a mismatch made on
+# purpose), a red-team record and a signed checkpoint of the audit trail.
+# Run: bash docs/tutorials/04_consortium_release.sh [WORK_DIR]
 # (tests/test_tutorials.py runs it; `avanon` must be on PATH, e.g. `source .venv/bin/activate`).
 set -euo pipefail
 WORK="${1:-$(mktemp -d)}"
@@ -13,16 +15,32 @@ export AVANON_NEW_PASSWORD="tutorial-only password 1"
 export COLUMNS=160  # wide enough for the tables the commands print
 
 # 1. A site's recordings: the audio of the demo study (regenerated here; real voices when the
-#    shared dev recordings are beside the repository, synthetic media otherwise).
+#    shared dev recordings are beside the repository, otherwise two readings made with the offline
+#    speech synthesizer, the second voice a few semitones up).
 python - <<'PY'
-import shutil
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from avanon.audio.resample import resample
+from avanon.audio.resynth import synthesize
 from avanon.demo import build_demo_study
 
 study = build_demo_study(Path("incoming/consortium"))
 for path in list(study.rglob("*")):
     if path.is_file() and path.suffix not in (".wav", ".tsv"):
         path.unlink()
+READING = "The north wind and the sun were disputing which was the stronger, when a traveler came along."
+for sub, up in (("sub-01", 1.0), ("sub-02", 1.19)):
+    wav = study / sub / "ses-01" / "audio" / f"{sub}_ses-01_task-reading_run-1.wav"
+    if not wav.exists():
+        speech, rate = synthesize(READING)
+        speech = resample(speech.astype(np.float32), rate, 16000)
+        speech = resample(speech, 16000, int(16000 / up))[: len(speech)] if up != 1.0 else speech
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(wav, speech, 16000, subtype="PCM_16")
+print("recordings:", sorted(p.relative_to(study).as_posix() for p in study.rglob("*.wav")))
 PY
 
 # 2. The originals go into the encrypted vault; the governance catalogue and its audit trail start.
