@@ -46,6 +46,14 @@ AVANON = [str(REPO / ".venv/bin/avanon")]
 DEFACE = REPO / ".venv-deface/bin/deface"
 
 
+def output_of(out: Path, clip: Path) -> Path:
+    """The output of ``clip`` in ``out`` (its container can rename it: an MP4 named .avi comes out as .mp4)."""
+    found = sorted(out.glob(clip.stem + ".*"))
+    if not found:
+        raise SystemExit(f"no output of {clip.name} in {out}")
+    return found[0]
+
+
 def bare_transcode(src: Path, dst: Path) -> None:
     """Decode every frame and encode it again with libx264 defaults (the floor any anonymizer pays)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
@@ -166,11 +174,11 @@ def main() -> int:
             row = {name: median(values) for name, values in walls.items()}
             row["label"] = label
             row["avanon_cpu"] = median(cpus["avanon"])
-            row["avanon_leaks"] = leaks(clip, work / "out" / clip.name)
+            row["avanon_leaks"] = leaks(clip, output_of(work / "out", clip))
             row["deface_leaks"] = leaks(clip, deface_out) if "deface" in commands else "-"
             if "baseline" in commands:
                 row["baseline_cpu"] = median(cpus["baseline"])
-                row["baseline_leaks"] = leaks(clip, work / "out-baseline" / clip.name)
+                row["baseline_leaks"] = leaks(clip, output_of(work / "out-baseline", clip))
             rows.append(row)
             print(row, flush=True)
         rtf, seconds = mcadams_speed()
