@@ -235,9 +235,9 @@ def bench_memory(tmp: Path, long_minutes: float, segment_seconds: float) -> str:
 _RUNNER = """
 import sys
 from avanon import recipe
-from avanon.pipeline import run_study
+from avanon.pipeline import Execution, People, run_study
 if __name__ == "__main__":
-    s = run_study(sys.argv[1], sys.argv[2], recipe=recipe.load("default"), workers=2, seed=7)  # one study secret for both output roots
+    s = run_study(sys.argv[1], sys.argv[2], recipe=recipe.load("default"), seed=7, execution=Execution(workers=2))  # one study secret for both output roots
     sys.exit(s.exit_code)
 """
 

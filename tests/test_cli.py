@@ -160,11 +160,11 @@ def test_run_reads_the_roster_with_load_roster(tmp_path, monkeypatch):
     table = tmp_path / "roster.csv"
     table.write_text("name,speaker\nAnna Smith,sub-01\nBo,\n", encoding="utf-8")
     assert main(["run", str(tmp_path / "study"), "-o", str(tmp_path / "o1"), "--quiet", "--roster", str(table), "-w", "1"]) == 0
-    assert seen["roster"] == ["Anna Smith", "Bo"] and seen["workers"] == 1 and seen["executor"] == "local"
+    assert seen["people"].roster == ["Anna Smith", "Bo"] and seen["execution"].workers == 1 and seen["execution"].executor == "local"
     plain = tmp_path / "roster.txt"
     plain.write_text("# participants\nAnna Smith\n\nBo\n", encoding="utf-8")
     assert main(["run", str(tmp_path / "study"), "-o", str(tmp_path / "o2"), "--quiet", "--roster", str(plain)]) == 0
-    assert seen["roster"] == ["Anna Smith", "Bo"]
+    assert seen["people"].roster == ["Anna Smith", "Bo"]
 
 
 def test_pilot_thresholds_are_name_value_pairs(tmp_path, capsys):

@@ -20,7 +20,7 @@ from avanon.execute import tasks
 from avanon.execute.coordinator import Coordinator, boxes_of, detector_groups
 from avanon.execute.executors import InlineExecutor
 from avanon.media.video import to_rgb
-from avanon.pipeline import run_study
+from avanon.pipeline import Execution, run_study
 from avanon.process import FileTask
 from avanon.provenance.manifest import sha256_path
 from avanon.recipe import parse
@@ -40,7 +40,7 @@ def study(tmp_path_factory: pytest.TempPathFactory, dev_data: Path) -> Path:
 def reference(study: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Output hashes of one uninterrupted in-process run."""
     out = tmp_path_factory.mktemp("ref") / "out"
-    summary = run_study(study, out, recipe=light_recipe(), workers=1, segment_seconds=SEGMENT_S)
+    summary = run_study(study, out, recipe=light_recipe(), execution=Execution(workers=1, segment_seconds=SEGMENT_S))
     assert summary.ok == 5 and not summary.failed
     entry = json.loads((out / "avanon_manifest.json").read_text())["entries"]
     assert [e["segments"]["count"] for e in entry if "segments" in e] == [3]  # long.mp4 was split
@@ -98,7 +98,7 @@ def test_a_task_failing_twice_fails_its_file_with_the_reason(study: Path, tmp_pa
 
     monkeypatch.setattr(tasks, "run_file", flaky)
     events: list[tuple[Any, ...]] = []
-    summary = run_study(study, tmp_path / "out", recipe=light_recipe(), workers=1, segment_seconds=0, on_event=events.append)
+    summary = run_study(study, tmp_path / "out", recipe=light_recipe(), on_event=events.append, execution=Execution(workers=1, segment_seconds=0))
     assert calls["sub-01/session.mp4"] == 2 and calls["sub-00/session.mp4"] == 2
     assert "notes.txt" not in calls  # other files are anonymized by the coordinator, which holds the study secret
     assert summary.ok == 4 and [rel for rel, _ in summary.failed] == ["sub-01/session.mp4"]
@@ -114,9 +114,9 @@ def _run_script(tmp_path: Path, study: Path, out: Path, workers: int) -> Path:
         import sys
         sys.path.insert(0, {str(TESTS)!r})
         from execute_support import light_recipe
-        from avanon.pipeline import run_study
+        from avanon.pipeline import Execution, People, run_study
         if __name__ == "__main__":
-            s = run_study({str(study)!r}, {str(out)!r}, recipe=light_recipe(), workers={workers}, segment_seconds={SEGMENT_S})
+            s = run_study({str(study)!r}, {str(out)!r}, recipe=light_recipe(), execution=Execution(workers={workers}, segment_seconds={SEGMENT_S}))
             sys.exit(s.exit_code)
     """)
     )
@@ -144,7 +144,7 @@ def test_a_run_killed_at_any_point_resumes_to_identical_outputs(study: Path, ref
     psutil.wait_procs(children, timeout=10)
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), "workers outlived the coordinator"
     events: list[tuple[Any, ...]] = []
-    summary = run_study(study, out, recipe=light_recipe(), workers=1, segment_seconds=SEGMENT_S, on_event=events.append)
+    summary = run_study(study, out, recipe=light_recipe(), on_event=events.append, execution=Execution(workers=1, segment_seconds=SEGMENT_S))
     assert summary.skipped == done_at_kill and summary.ok == 5 - done_at_kill and not summary.failed
     assert output_hashes(out) == reference
     manifest = json.loads((out / "avanon_manifest.json").read_text())
@@ -172,14 +172,14 @@ def test_a_killed_worker_is_replaced_and_its_task_retried(study: Path, reference
 
 def test_resume_refuses_another_segment_length(study: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run_study(study, out, recipe=light_recipe(), workers=1, segment_seconds=0)
+    run_study(study, out, recipe=light_recipe(), execution=Execution(workers=1, segment_seconds=0))
     with pytest.raises(AccessError, match="segment_seconds=0"):
-        run_study(study, out, recipe=light_recipe(), workers=1, segment_seconds=SEGMENT_S)
+        run_study(study, out, recipe=light_recipe(), execution=Execution(workers=1, segment_seconds=SEGMENT_S))
 
 
 def test_dask_local_cluster_gives_byte_identical_outputs(study: Path, reference: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    summary = run_study(study, out, recipe=light_recipe(), workers=2, executor="dask-local", segment_seconds=SEGMENT_S)
+    summary = run_study(study, out, recipe=light_recipe(), execution=Execution(workers=2, executor="dask-local", segment_seconds=SEGMENT_S))
     assert summary.ok == 5 and not summary.failed
     assert output_hashes(out) == reference
     assert json.loads((out / "avanon_manifest.json").read_text())["execution"] == {"executor": "dask-local", "workers": 2}
@@ -238,7 +238,7 @@ def test_a_segmented_video_keeps_its_feature_tables(tmp_path: Path) -> None:
     recipe = light_recipe()
     recipe = recipe.model_copy(update={"video": recipe.video.model_copy(update={"features": True})})
     out = tmp_path / "out"
-    summary = run_study(study, out, recipe=recipe, workers=1, segment_seconds=SEGMENT_S)
+    summary = run_study(study, out, recipe=recipe, execution=Execution(workers=1, segment_seconds=SEGMENT_S))
     (entry,) = json.loads((out / "avanon_manifest.json").read_text())["entries"]
     assert summary.ok == 1 and entry["segments"]["count"] >= 2
     assert entry["derived"] and all((out / d["path"]).is_file() for d in entry["derived"])
@@ -261,12 +261,12 @@ def test_a_stitch_is_retried_once_and_a_wrong_one_fails_closed(tmp_path: Path, m
 
     monkeypatch.setattr(tasks, "stitch", flaky)
     events: list[tuple[Any, ...]] = []
-    summary = run_study(study, tmp_path / "out", recipe=light_recipe(), workers=1, segment_seconds=SEGMENT_S, on_event=events.append)
+    summary = run_study(study, tmp_path / "out", recipe=light_recipe(), on_event=events.append, execution=Execution(workers=1, segment_seconds=SEGMENT_S))
     assert summary.ok == 1 and len(calls) == 2 and [e[2] for e in events if e[0] == "retry"] == ["stitch"]
     entry = json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())["entries"][0]
     assert entry["segments"]["count"] >= 2 and entry["output_sha256"] == sha256_path(tmp_path / "out" / "long.mp4")
 
     monkeypatch.setattr(tasks, "stitch", lambda *args, **kwargs: real(*args, **kwargs) - 1)  # one frame short
-    summary = run_study(study, tmp_path / "short", recipe=light_recipe(), workers=1, segment_seconds=SEGMENT_S)
+    summary = run_study(study, tmp_path / "short", recipe=light_recipe(), execution=Execution(workers=1, segment_seconds=SEGMENT_S))
     assert summary.ok == 0 and "stitched 124 frames, the input has 125" in summary.failed[0][1]
     assert not (tmp_path / "short" / "long.mp4").exists() and not list((tmp_path / "short").rglob("*.partial*"))

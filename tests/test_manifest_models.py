@@ -10,7 +10,7 @@ from avanon import recipe as recipes
 from avanon.audio.mcadams import McAdams
 from avanon.audio.resynth import Resynth
 from avanon.audio.speech import speech_models
-from avanon.pipeline import run_study
+from avanon.pipeline import People, run_study
 from avanon.provenance.manifest import software_versions
 
 
@@ -27,7 +27,7 @@ def test_voice_models_are_recorded():
 
 
 def _audio_entry(study: Path, out: Path, recipe_text: str, roster=None):  # type: ignore[no-untyped-def]
-    summary = run_study(study, out, recipe=recipes.parse(recipe_text), seed=1, roster=roster)
+    summary = run_study(study, out, recipe=recipes.parse(recipe_text), seed=1, people=People(roster=roster))
     assert not summary.failed
     manifest = json.loads((out / "avanon_manifest.json").read_text())
     return next(e for e in manifest["entries"] if e["kind"] == "audio")

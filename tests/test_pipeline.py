@@ -9,7 +9,7 @@ import pytest
 
 from avanon import recipe
 from avanon.errors import AccessError, ParameterError
-from avanon.pipeline import run_study
+from avanon.pipeline import Execution, People, run_study
 from avanon.provenance.manifest import sha256_path
 from synth import decoded_samples, decoded_video, write_video, write_wav
 
@@ -143,8 +143,8 @@ def test_detector_failure_fails_the_file(study, tmp_path, monkeypatch):
 
 def test_parallel_workers_give_the_same_bytes(study, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    run_study(study, one, recipe=FAST, seed=3, workers=1)
-    summary = run_study(study, two, recipe=FAST, seed=3, workers=2)
+    run_study(study, one, recipe=FAST, seed=3, execution=Execution(workers=1))
+    summary = run_study(study, two, recipe=FAST, seed=3, execution=Execution(workers=2))
     assert summary.ok == 4
     for p in one.rglob("*"):
         if p.is_file() and p.name != "avanon_manifest.json":
@@ -234,7 +234,7 @@ def test_identifying_names_are_pseudonymized_and_the_map_kept_by_the_steward(tmp
     write_wav(root / "Jane_Doe" / "2024-05-01_jane_doe_reading.wav", seconds=0.3)
     write_wav(root / "sub-02" / "reading.wav", seconds=0.3)
     out = tmp_path / "out"
-    summary = run_study(root, out, recipe=FAST, seed=4, roster=["Jane Doe", "Jane_Doe"])
+    summary = run_study(root, out, recipe=FAST, seed=4, people=People(roster=["Jane Doe", "Jane_Doe"]))
     assert summary.ok == 2
     outputs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav"))
     assert "sub-02/reading.wav" in outputs
@@ -246,7 +246,7 @@ def test_identifying_names_are_pseudonymized_and_the_map_kept_by_the_steward(tmp
     entries = {e["input"]: e for e in json.loads(manifest_text)["entries"]}
     pseudonymous = mapping["Jane_Doe/2024-05-01_jane_doe_reading.wav"]
     assert entries[pseudonymous]["output"] == pseudonymous and entries[pseudonymous]["status"] == "ok"
-    assert run_study(root, out, recipe=FAST, seed=4, roster=["Jane Doe", "Jane_Doe"]).skipped == 2
+    assert run_study(root, out, recipe=FAST, seed=4, people=People(roster=["Jane Doe", "Jane_Doe"])).skipped == 2
 
 
 def test_bids_layout_with_sidecars(tmp_path):
@@ -278,7 +278,7 @@ def test_other_files_are_anonymized_or_fail_closed(tmp_path):
     (study / "docs" / "participants.tsv").write_text("participant_id\tname\temail\nsub-01\tAnna Miller\tanna@example.org\n", encoding="utf-8")
     (study / "docs" / "notes.txt").write_text("Anna Miller came late; call 555-867-5309.\n", encoding="utf-8")
     (study / "docs" / "consent.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
-    summary = run_study(study, tmp_path / "out", recipe=recipe.load("default"), seed=3, roster=["Anna Miller"])
+    summary = run_study(study, tmp_path / "out", recipe=recipe.load("default"), seed=3, people=People(roster=["Anna Miller"]))
     assert [rel for rel, _ in summary.failed] == ["docs/consent.pdf"]
     assert "cannot check it" in summary.failed[0][1] and "other_files: copy" in summary.failed[0][1]
     out = tmp_path / "out"
@@ -341,12 +341,12 @@ def test_a_lone_video_runs_in_this_process_whatever_workers_says(tmp_path):
     study.mkdir()
     write_video(study / "v.mp4", frames=10)
     out = tmp_path / "out"
-    assert run_study(study, out, recipe=recipe.load("default"), seed=1, workers=2).exit_code == 0
+    assert run_study(study, out, recipe=recipe.load("default"), seed=1, execution=Execution(workers=2)).exit_code == 0
     header = json.loads((out / "avanon_manifest.json").read_text())
     assert header["execution"] == {"executor": "local", "workers": 1}
     write_wav(study / "a.wav", seconds=1.0)
     out2 = tmp_path / "out2"
-    assert run_study(study, out2, recipe=recipe.load("default"), seed=1, workers=2).exit_code == 0
+    assert run_study(study, out2, recipe=recipe.load("default"), seed=1, execution=Execution(workers=2)).exit_code == 0
     assert json.loads((out2 / "avanon_manifest.json").read_text())["execution"] == {"executor": "local", "workers": 2}
 
 

@@ -16,7 +16,7 @@ from avanon.audio.mcadams import McAdams
 from avanon.audio.redact import Redaction, Redactor
 from avanon.audio.speech import PlannedVoice, RedactStream, plans_for_study, speaker_turns, tier_spans
 from avanon.audio.turns import apply_turns
-from avanon.pipeline import run_study
+from avanon.pipeline import Execution, People, run_study
 
 RATE = 16000
 
@@ -137,7 +137,7 @@ def test_run_redacts_pii_tier_spans_and_marks_them(tmp_path: Path) -> None:
     sf.write(study / "sub-02" / "play.wav", x, RATE)
     _textgrid(study / "sub-02" / "play.TextGrid", 3.0, {"speech": [(0.2, 2.8, "we met Anna there")], "PII": [(1.0, 1.6, "NAME")]})
     recipe = recipes.parse("extends: default\naudio: {redact: null, voice: {name: mcadams}}")
-    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=1, roster=["Anna"])
+    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=1, people=People(roster=["Anna"]))
     assert not summary.failed
     manifest = json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())
     entry = next(e for e in manifest["entries"] if e["kind"] == "audio")
@@ -167,7 +167,7 @@ def test_run_transcribes_and_redacts_a_spoken_name(dev_data: Path, tmp_path: Pat
     (study / "sub-03").mkdir(parents=True)
     shutil.copyfile(dev_data / "sprocket_vcc2016/example/data/wav/SF1/100008.wav", study / "sub-03" / "read.wav")
     recipe = recipes.parse("extends: default\naudio: {redact: {name: redact, mode: silence, padding_ms: 100}}")
-    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=2, roster=["Detail"])
+    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=2, people=People(roster=["Detail"]))
     assert not summary.failed
     manifest = json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())
     entry = next(e for e in manifest["entries"] if e["kind"] == "audio")
@@ -195,7 +195,7 @@ def test_video_audio_is_redacted_whole_or_in_segments(tmp_path: Path, segment_se
     write_video(study / "sub-04" / "clip.mp4", frames=100, fps=25, size=(160, 120), audio_rate=16000)
     _textgrid(study / "sub-04" / "clip.TextGrid", 4.0, {"PII": [(1.2, 2.0, "NAME")]})
     recipe = recipes.parse("extends: default\naudio: {voice: null, redact: {name: redact, mode: silence, fade_ms: 5}}\nvideo: {encoder: {threads: 1}}")
-    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=4, segment_seconds=segment_seconds)
+    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=4, execution=Execution(segment_seconds=segment_seconds))
     assert not summary.failed, summary.failed
     manifest = json.loads((tmp_path / "out" / "avanon_manifest.json").read_text())
     entry = next(e for e in manifest["entries"] if e["kind"] == "video")
@@ -235,7 +235,7 @@ def test_speaker_mapping_file_gives_recordings_one_voice(tmp_path: Path) -> None
     mapping = read_speaker_map(mapping_file)
     assert mapping == {"a.wav": "P07", "b": "P07"}
     recipe = recipes.parse("extends: default\naudio: {voice: {name: mcadams, alpha: null}}")
-    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=9, speakers=mapping)
+    summary = run_study(study, tmp_path / "out", recipe=recipe, seed=9, people=People(speakers=mapping))
     assert not summary.failed
     a, b, c = (sf.read(tmp_path / "out" / n, dtype="float32")[0] for n in ("a.wav", "b.wav", "c.wav"))
     assert np.array_equal(a, b) and not np.allclose(a, c, atol=1e-3)

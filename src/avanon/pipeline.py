@@ -145,23 +145,11 @@ def open_manifest(study: Path, out: Path, recipe: Recipe, seed: int | None, *, s
     return manifest
 
 
-def run_study(
-    study: str | Path,
-    out: str | Path,
-    *,
-    recipe: Recipe,
-    seed: int | None = None,
-    workers: int = 1,
-    on_event: Callable[[Event], None] | None = None,
-    executor: str = "local",
-    scheduler: str | None = None,
-    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
-    roster: Sequence[str] | None = None,
-    speakers: Mapping[str, str] | None = None,
-) -> RunSummary:
-    """Anonymize ``study`` into ``out``; see the module docstring. Returns the run summary.
+@dataclass(frozen=True)
+class Execution:
+    """Where and how the tasks of a run execute.
 
-    Parameters
+    Attributes
     ----------
     workers : int >= 1
         Worker processes for ``executor="local"`` (1 runs in this process) and ``"dask-local"``.
@@ -169,18 +157,66 @@ def run_study(
         Where tasks run (:mod:`avanon.execute.executors`); outputs are byte-identical whichever is used.
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``), for ``executor="dask"``.
-    roster : sequence of str, optional
-        Participant names: folder and file names holding one are given keyed pseudonyms (recipe
-        ``naming``); the mapping is kept in the steward folder, never in the output.
-    segment_seconds : float > 0 [s]
+    segment_seconds : float >= 0 [s]
         Videos at least two segments long are split at keyframes about this long and processed in
         parallel (:mod:`avanon.execute.segments`); 0 processes every file whole. Recorded in the
         manifest: a resumed run must use the same value.
+    """
+
+    workers: int = 1
+    executor: str = "local"
+    scheduler: str | None = None
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+
+
+@dataclass(frozen=True)
+class People:
+    """Who is in the study.
+
+    Attributes
+    ----------
+    roster : sequence of str, optional
+        Participant names: folder and file names holding one are given keyed pseudonyms (recipe
+        ``naming``), spoken and written ones are redacted; the mapping is kept in the steward
+        folder, never in the output.
     speakers : mapping of str to str, optional
         Speaker mapping (relative path or file name or stem -> speaker key, see
         :func:`avanon.audio.turns.read_speaker_map`): recordings of the same speaker get the same
         pseudo-voice; unmapped recordings are keyed by ``sub-XX`` in their path, else their name.
     """
+
+    roster: Sequence[str] | None = None
+    speakers: Mapping[str, str] | None = None
+
+
+def run_study(
+    study: str | Path,
+    out: str | Path,
+    *,
+    recipe: Recipe,
+    seed: int | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    execution: Execution = Execution(),
+    people: People = People(),
+) -> RunSummary:
+    """Anonymize ``study`` into ``out``; see the module docstring. Returns the run summary.
+
+    Parameters
+    ----------
+    study, out : path
+        The study folder (read only) and a new output folder.
+    recipe : Recipe
+    seed : int, optional
+        Derives the study secret (reproducible); default the recipe's seed, else a random secret.
+    on_event : callable, optional
+        Progress events.
+    execution : Execution
+        Workers, executor, Dask scheduler and video segment length.
+    people : People
+        Roster names and the speaker mapping.
+    """
+    workers, executor, scheduler, segment_seconds = execution.workers, execution.executor, execution.scheduler, execution.segment_seconds
+    roster, speakers = people.roster, people.speakers
     study, out = Path(study), Path(out)
     check_roots(study, out)
     if workers < 1:

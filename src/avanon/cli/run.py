@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,7 +16,7 @@ from avanon import recipe as recipes
 from avanon.cli.options import grouped
 from avanon.cli.quiet import native_output_silenced
 from avanon.errors import ParameterError
-from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, RunSummary, check_roots, plan, run_study
+from avanon.pipeline import DEFAULT_SEGMENT_SECONDS, Execution, People, RunSummary, check_roots, plan, run_study
 
 console = Console(stderr=True)
 
@@ -79,16 +77,6 @@ def _summary(summary: RunSummary, quiet: bool) -> None:
         console.print(f"[red]failed[/] {escape(rel)}: {escape(reason)}", highlight=False, soft_wrap=True)  # names may hold [markup]
 
 
-@dataclass(frozen=True)
-class Execution:
-    """Where and how the tasks of a run execute (``--workers``, ``--executor``, ``--scheduler``, ``--segment-seconds``)."""
-
-    workers: int
-    executor: str = "local"
-    scheduler: Optional[str] = None
-    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
-
-
 EXECUTION_OPTIONS = {
     "workers": (int, typer.Option(max(1, os.cpu_count() or 1), "--workers", "-w", help="Local worker processes (default: all cores).")),
     "executor": (
@@ -114,19 +102,11 @@ EXECUTION_OPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class People:
-    """Who is in the study: roster names (keyed pseudonyms, redaction) and the recordings of each speaker."""
+def read_people(roster: Optional[Path] = None, speakers: Optional[Path] = None) -> People:
+    """Read the roster (:func:`avanon.annotations.pseudonymize.load_roster`) and the speaker mapping file."""
+    from avanon.annotations.pseudonymize import load_roster
 
-    roster: Optional[list[str]] = None
-    speakers: Optional[dict[str, str]] = None
-
-    @classmethod
-    def read(cls, roster: Optional[Path] = None, speakers: Optional[Path] = None) -> "People":
-        """Read the roster (:func:`avanon.annotations.pseudonymize.load_roster`) and the speaker mapping file."""
-        from avanon.annotations.pseudonymize import load_roster
-
-        return cls(list(load_roster(roster)) if roster is not None else None, read_speaker_map(speakers) if speakers is not None else None)
+    return People(list(load_roster(roster)) if roster is not None else None, read_speaker_map(speakers) if speakers is not None else None)
 
 
 PEOPLE_OPTIONS = {
@@ -150,7 +130,7 @@ PEOPLE_OPTIONS = {
 }
 
 
-@grouped("people", People.read, PEOPLE_OPTIONS)
+@grouped("people", read_people, PEOPLE_OPTIONS)
 @grouped("execution", Execution, EXECUTION_OPTIONS)
 def run(
     study: Path = typer.Argument(
@@ -195,10 +175,9 @@ def read_speaker_map(path: Path) -> dict[str, str]:
 def _run(study: Path, out: Path, chosen: recipes.Recipe, seed: Optional[int], execution: Execution, people: People, *, quiet: bool) -> None:
     check_roots(study, out)  # fail before any progress is drawn
 
-    options = {**dataclasses.asdict(execution), "roster": people.roster, "speakers": people.speakers}
     if quiet:
         with native_output_silenced():
-            summary = run_study(study, out, recipe=chosen, seed=seed, **options)
+            summary = run_study(study, out, recipe=chosen, seed=seed, execution=execution, people=people)
     else:
         columns = [
             TextColumn("{task.description}"),
@@ -211,7 +190,7 @@ def _run(study: Path, out: Path, chosen: recipes.Recipe, seed: Optional[int], ex
         ]
         with Progress(*columns, console=console, transient=False) as progress:
             display = _Display(progress, len(plan(study)) if study.is_dir() else 0)
-            summary = run_study(study, out, recipe=chosen, seed=seed, on_event=display, **options)
+            summary = run_study(study, out, recipe=chosen, seed=seed, on_event=display, execution=execution, people=people)
     _summary(summary, quiet)
     raise typer.Exit(summary.exit_code)
 
