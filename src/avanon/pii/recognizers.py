@@ -68,29 +68,9 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _ORDINAL = re.compile(
     r"^(\d{1,2})(st|nd|rd|th)?$|^(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty|thirtieth|thirty)$"
 )
-_STREET = {
-    "street",
-    "st",
-    "road",
-    "rd",
-    "avenue",
-    "ave",
-    "lane",
-    "ln",
-    "drive",
-    "dr",
-    "boulevard",
-    "blvd",
-    "way",
-    "court",
-    "ct",
-    "place",
-    "square",
-    "terrace",
-    "close",
-    "crescent",
-    "highway",
-}
+_STREET = frozenset(  # street types that end an address
+    "street st road rd avenue ave lane ln drive dr boulevard blvd way court ct place square terrace close crescent highway".split()
+)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _NUMDATE = re.compile(r"^\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}$")
 _YEAR = re.compile(r"^(19|20)\d\d(s)?$")
