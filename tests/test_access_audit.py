@@ -89,7 +89,9 @@ def test_export_csv(trail: AuditTrail) -> None:
     assert rows[0]["action"] == "download" and rows[5]["seq"] == "6" and len(rows[0]["hash"]) == 64
 
 
-def test_concurrent_appends_keep_one_chain(trail: AuditTrail) -> None:
+def _record_from_four_threads(trail: AuditTrail) -> None:
+    """Ten entries from each of four threads at once."""
+
     def worker(n: int) -> None:
         for i in range(10):
             trail.record(f"w{n}", "read", f"f{i}")
@@ -99,6 +101,10 @@ def test_concurrent_appends_keep_one_chain(trail: AuditTrail) -> None:
         t.start()
     for t in threads:
         t.join()
+
+
+def test_concurrent_appends_keep_one_chain(trail: AuditTrail) -> None:
+    _record_from_four_threads(trail)
     assert len(trail.entries()) == 46 and trail.verify() == []
 
 
@@ -343,15 +349,7 @@ def test_checkpoint_log_arguments(tmp_path) -> None:
 
 
 def test_concurrent_appends_keep_one_checkpoint_chain(checkpointed: AuditTrail) -> None:
-    def worker(n: int) -> None:
-        for i in range(10):
-            checkpointed.record(f"w{n}", "read", f"f{i}")
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _record_from_four_threads(checkpointed)
     checkpoints, problems = checkpointed.checkpoints.read()
     assert problems == [] and sorted(c.count for c in checkpoints) == list(range(3, 48, 3))
     assert checkpointed.verify() == []

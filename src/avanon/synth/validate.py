@@ -84,6 +84,11 @@ class Check:
         return data
 
 
+def _mean(values: list[float]) -> float:
+    """Mean of ``values``, nan when there are none."""
+    return float(np.mean(values)) if values else float("nan")
+
+
 def analysed_channels(columns: Sequence[str]) -> list[int]:
     """Indices of the channels the statistics look at: head box and pose, gaze, motion energy, body x/y."""
     chosen = [j for j, c in enumerate(columns) if c in SCALAR_CHANNELS or (c.startswith("body_") and c.endswith(("_x", "_y")))]
@@ -169,20 +174,20 @@ def motion_checks(real: Sequence[MotionSession], synthetic: Sequence[MotionSessi
         ),
         _upper(
             "autocorrelation",
-            float(np.mean(ac_diff)) if ac_diff else float("nan"),
+            _mean(ac_diff),
             t.autocorrelation,
             "mean |autocorrelation difference|",
             n=len(ac_diff),
             real_mean=json_number(float(np.mean(ac_real_all))) if ac_real_all else None,
             lags_s=list(AC_LAGS),
         ),
-        _upper("correlation", float(np.mean(corr_diff)) if corr_diff else float("nan"), t.correlation, "mean |correlation difference|", n=len(corr_diff)),
+        _upper("correlation", _mean(corr_diff), t.correlation, "mean |correlation difference|", n=len(corr_diff)),
     ]
     sync_diff = [abs(a - b) if math.isfinite(b) else 1.0 for a, b in zip(sync_real, sync_syn)]
     checks.append(
         _upper(
             "synchrony",
-            float(np.mean(sync_diff)) if sync_diff else float("nan"),
+            _mean(sync_diff),
             t.synchrony,
             "mean |difference| of the largest cross-person motion-energy correlation within +-1 s",
             n=len(sync_diff),

@@ -40,6 +40,7 @@ import numpy as np
 from avanon import registry
 from avanon.detect.boxes import Box
 from avanon.detect.boxes import box_iou as iou  # noqa: F401  (re-exported: video.body, video.consent and tests use it)
+from avanon.errors import ParameterError
 
 Shift = tuple[float, float]
 
@@ -59,7 +60,7 @@ def repeats_confirm(source: str) -> bool:
     """
     try:
         cls = registry.get("detector", source)
-    except Exception:  # noqa: BLE001  (an unknown source: its repeats count)
+    except ParameterError:  # not a registered detector: its repeats count
         return True
     return bool(getattr(cls, "repeats_confirm", True))
 
