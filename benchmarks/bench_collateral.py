@@ -71,6 +71,7 @@ AVANON = REPO / ".venv/bin/avanon"
 DEFACE = REPO / ".venv-deface/bin/deface"
 DEFAULT_COMMAND = f"{AVANON} run {{study}} -o {{out}} --seed 1"
 TOOLS = ("default", "face-mesh", "skeleton", "deface")
+MAIN_JOB_SIZE = 20  # [pixels] "small (down to about 20 px)": the face sizes the main-job issue asks to find
 
 
 def make_study(root: Path, files: list[str], seconds: float | None = None) -> Path:
@@ -221,6 +222,7 @@ def main() -> int:
                 data = report.summary()
                 assert report.residual is not None
                 data["faces_checked"], data["leaks"] = report.residual.faces_checked, report.residual.leaks
+                data["leaks_20px"] = sum(1 for f in report.residual.faces if f.leak and max(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= MAIN_JOB_SIZE)
                 data["leak_detail"] = [f.to_json() for f in report.residual.faces if f.leak][:30]
                 entry[labels[rel]] = data
                 if report.sheets and tool != "reencode":
@@ -242,8 +244,8 @@ def add_ratios(results: dict[str, Any], labels: dict[str, str]) -> None:
     """PCK ratio against the re-encode (videos) or 1 (photos: the original itself), per file; pooled photos."""
     reference = results["tools"].get("reencode", {})
     for _tool, entries in results["tools"].items():
-        photos = {"faces_checked": 0, "leaks": 0, "joints": 0, "joints_painted_n": 0.0, "pck_n": 0.0, "pck_keypoints": 0, "painted": 0, "off_head": 0,
-                  "off_head_max": 0.0, "painted_max": 0.0}  # fmt: skip
+        photos = {"faces_checked": 0, "leaks": 0, "leaks_20px": 0, "joints": 0, "joints_painted_n": 0.0, "pck_n": 0.0, "pck_keypoints": 0,
+                  "painted": 0, "off_head": 0, "off_head_max": 0.0, "painted_max": 0.0}  # fmt: skip
         for label, data in list(entries.items()):
             if not isinstance(data, dict) or "pck" not in data:
                 continue
@@ -256,6 +258,7 @@ def add_ratios(results: dict[str, Any], labels: dict[str, str]) -> None:
             if is_photo:
                 photos["faces_checked"] += data["faces_checked"]
                 photos["leaks"] += data["leaks"]
+                photos["leaks_20px"] += data.get("leaks_20px", 0)
                 photos["joints"] += data["joints"]
                 photos["joints_painted_n"] += (data["joints_painted"] or 0.0) * data["joints"]
                 photos["pck_n"] += (data["pck"] or 0.0) * data["pck_keypoints"]
@@ -266,7 +269,7 @@ def add_ratios(results: dict[str, Any], labels: dict[str, str]) -> None:
                 photos["painted_max"] = max(photos["painted_max"], data["frame_painted_max"] or 0.0)
         if photos["faces_checked"] or photos["joints"]:
             entries["photos (pooled)"] = {
-                "faces_checked": photos["faces_checked"], "leaks": photos["leaks"], "joints": photos["joints"],
+                "faces_checked": photos["faces_checked"], "leaks": photos["leaks"], "leaks_20px": photos["leaks_20px"], "joints": photos["joints"],
                 "joints_painted": photos["joints_painted_n"] / photos["joints"] if photos["joints"] else None,
                 "pck": photos["pck_n"] / photos["pck_keypoints"] if photos["pck_keypoints"] else None,
                 "pck_ratio": photos["pck_n"] / photos["pck_keypoints"] if photos["pck_keypoints"] else None,
@@ -287,15 +290,16 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
         "off-head = painted pixels outside generous head regions (of all painted pixels); frame = share of each "
         "frame painted (mean / max); off-head/frame = share of each frame painted outside heads (mean / max). "
         "PCK = OpenPose PCK@0.1 (torso) of the output against the original; ratio = PCK / the re-encode's PCK "
-        "(photos: / 1). `reencode` is the control (libx264 defaults, no masking).",
+        "(photos: / 1). `reencode` is the control (libx264 defaults, no masking). Leaks >= 20 px: those of faces "
+        "whose box is at least 20 pixels (the main-job issue's smallest face).",
         "",
-        "| tool | file | leaks / faces | joints painted % | painted off-head % | frame painted % mean / max "
+        "| tool | file | leaks / faces | leaks >= 20 px | joints painted % | painted off-head % | frame painted % mean / max "
         "| off-head per frame % mean / max | PCK@0.1 | PCK ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tool, entries in results["tools"].items():
         if "error" in entries:
-            lines.append(f"| {tool} | FAILED | {entries['error'][:80]} | | | | | | |")
+            lines.append(f"| {tool} | FAILED | {entries['error'][:80]} | | | | | | | |")
             continue
         for label, d in entries.items():
             if not isinstance(d, dict) or "error" in d:
@@ -305,7 +309,7 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
             pck_value = "-" if d.get("pck") is None else f"{d['pck']:.3f}"
             ratio = "-" if d.get("pck_ratio") is None else f"{d['pck_ratio']:.3f}"
             lines.append(
-                f"| {tool} | {label} | {d['leaks']} / {d['faces_checked']} | {pct(d.get('joints_painted'))} "
+                f"| {tool} | {label} | {d['leaks']} / {d['faces_checked']} | {d.get('leaks_20px', '-')} | {pct(d.get('joints_painted'))} "
                 f"| {pct(d.get('painted_off_head_of_painted'))} | {pct(d.get('frame_painted_mean'))} / {pct(d.get('frame_painted_max'))} "
                 f"| {pct(d.get('frame_painted_off_head_mean'))} / {pct(d.get('frame_painted_off_head_max'))} | {pck_value} | {ratio} |"
             )

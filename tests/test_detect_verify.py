@@ -72,3 +72,25 @@ def test_small_and_edge_candidates_are_masked_without_a_second_look():
     ]  # 40 px of flat grey in the middle
     kept = detector.verify(image, found)
     assert [d.verified for d in kept] == [True, True, False]
+
+
+def test_a_face_at_the_rim_of_a_head_box_does_not_verify_it_when_centred_faces_are_required(obama):
+    x0, y0, x1, y1 = _face(obama)
+    w, h = x1 - x0, y1 - y0
+    # a head box twice the face's size whose right edge runs through the face: the face sits at its rim
+    head = (x0 + w / 2 - 2 * w, y0 - h / 2, x0 + w / 2, y0 + 1.5 * h)
+    verifier = CropVerifier(context=2.0)
+    assert verifier(obama, [head], sizes=(0.25, 1.2))[0].verified  # any centre inside the box: verified
+    assert not verifier(obama, [head], sizes=(0.25, 1.2), centre=0.5)[0].verified
+    centred = (x0 - w / 2, y0 - h / 2, x1 + w / 2, y1 + h / 2)
+    assert verifier(obama, [centred], sizes=(0.25, 1.2), centre=0.5)[0].verified
+
+
+def test_small_faint_candidates_wait_for_repeats_and_small_clear_ones_are_masked():
+    image = np.full((120, 160, 3), 90, dtype=np.uint8)
+    small = [Detection(10, 10, 22, 24, 0.06, "centerface"), Detection(60, 10, 72, 24, 0.3, "centerface")]
+    detector = CenterFace(threshold=0.05, every=1, confident=0.5, small=24.0, small_score=0.1)
+    out = {d.score: d.verified for d in detector.verify(image, small)}
+    assert out == {0.06: False, 0.3: True}
+    legacy = CenterFace(threshold=0.05, every=1, confident=0.5, small=24.0)  # small_score 0: every small one masked
+    assert all(d.verified for d in legacy.verify(image, small))

@@ -276,3 +276,16 @@ def test_masks_end_just_below_the_chin():
     cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
     for px, py in ((100.0, 150.0), (140.0, 150.0), (100.0, 100.0), (140.0, 100.0)):  # the face box's corners lie in the ellipse
         assert ((px - cx) / rx) ** 2 + ((py - cy) / ry) ** 2 <= 1.0
+
+
+def test_a_faint_candidate_too_small_for_a_second_look_is_confirmed_by_a_repeat():
+    """Candidates under ``SMALL_FACE`` cannot be verified on a crop; their repeats are the evidence (``small_score``)."""
+    tiny, near = (100.0, 100.0, 110.0, 112.0), (101.0, 101.0, 111.0, 113.0)
+    tracker = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    frames = _run_with_candidates(tracker, {}, {8: [(tiny, "centerface", 0.06)], 16: [(near, "centerface", 0.07)]}, 30)
+    assert [f.index for f in frames if f.boxes] == list(range(6, 19))  # back to the first hit, with margins
+    once = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    assert not any(f.boxes for f in _run_with_candidates(once, {}, {8: [(tiny, "centerface", 0.06)]}, 30))  # one faint hit: not masked
+    pose = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    frames = _run_with_candidates(pose, {}, {8: [(tiny, "pose-head", 0.9)], 16: [(near, "pose-head", 0.9)]}, 30)
+    assert not any(f.boxes for f in frames)  # a pose model's repeats confirm nothing, small or not

@@ -179,3 +179,31 @@ def test_a_face_that_appears_after_the_last_strided_run_is_masked(monkeypatch, b
     for i, boxes in out:
         if i >= 26:
             assert any(iou(b, face) > 0.5 for b in boxes), f"frame {i}: the face is not masked ({boxes})"
+
+
+class FaintSpeck:
+    """A stand-in detector returning one faint candidate too small for a second look (unverified)."""
+
+    name = "centerface"
+    background = False
+    every = 1
+
+    def runs_on(self, index: int) -> bool:
+        return True
+
+    def detect(self, image: np.ndarray, **_: object) -> list[Detection]:
+        return [Detection(40.0, 40.0, 50.0, 52.0, 0.06, self.name, False)]
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_photo_masks_small_candidates_that_only_repeats_could_confirm(monkeypatch):
+    """A photo has no second frame: a faint candidate under SMALL_FACE is masked (fail closed), not dropped."""
+    import avanon.video.faces as faces
+
+    monkeypatch.setattr(faces, "build_detectors", lambda section: [FaintSpeck()])
+    image = np.full((120, 160, 3), 200, dtype=np.uint8)
+    out, stats = faces.mask_image(SECTION, image.copy())
+    assert stats.max_boxes == 1
+    assert (out[44:48, 43:47] != 200).all()  # the speck's centre is painted

@@ -84,6 +84,7 @@ class FaceDetector(Method):
     background = False  # True when detect() releases the GIL while its model runs, so it may run on another thread
     union_verified = True  # a verified candidate is masked on its own box joined with the face the second look found
     verify_sizes = (0.6, 1.6)  # sizes of a face found by the second look, relative to the candidate box
+    verify_centre = 1.0  # the centre of that face lies in this central fraction of the candidate box
     mask_edge_candidates = True  # a candidate cut by the frame's edge is masked unverified (fail closed)
     repeats_confirm = True  # clear hits of a candidate on two separate frames confirm it (video.tracking)
 
@@ -119,6 +120,7 @@ class FaceDetector(Method):
         if confident is None:
             return detections
         small = float(getattr(self, "small", 0.0))  # too small for a second look to tell: masked (fail closed)
+        small_score = float(getattr(self, "small_score", 0.0))  # ... when they score this much; fainter ones wait for repeats
         h, w = image.shape[:2]
 
         def unverifiable(d: Detection) -> bool:
@@ -126,16 +128,20 @@ class FaceDetector(Method):
             at_edge = self.mask_edge_candidates and (d.x0 <= 1 or d.y0 <= 1 or d.x1 >= w - 1 or d.y1 >= h - 1)
             return max(d.x1 - d.x0, d.y1 - d.y0) < small or at_edge
 
+        def faint(d: Detection) -> bool:
+            """Too small to verify and too faint to mask at once: a candidate for the tracker's repeats."""
+            return d.score < min(confident, small_score) and max(d.x1 - d.x0, d.y1 - d.y0) < small
+
         candidates = [d for d in detections if (d.score < confident or confident >= 1.0) and not unverifiable(d)]
-        if not candidates:
+        if not candidates and not any(map(faint, detections)):
             return detections
-        verdicts = _verifier(float(self.verify_threshold))(image, [d.box for d in candidates], sizes=self.verify_sizes)
+        verdicts = _verifier(float(self.verify_threshold))(image, [d.box for d in candidates], sizes=self.verify_sizes, centre=self.verify_centre)
         checked = {id(d): v for d, v in zip(candidates, verdicts)}
         out = []
         for d in detections:
             v = checked.get(id(d))
             if v is None:
-                out.append(d)
+                out.append(Detection(*d.box, d.score, d.source, False) if faint(d) else d)
             elif v.verified:
                 box = v.box if not self.union_verified else (min(d.x0, v.box[0]), min(d.y0, v.box[1]), max(d.x1, v.box[2]), max(d.y1, v.box[3]))
                 out.append(Detection(*box, d.score, d.source, True))
@@ -201,6 +207,9 @@ class BlazeFace(FaceDetector):
             0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"
         ),
         "small": Param(SMALL_FACE, Interval(float, 0.0, 10000.0), "candidates smaller than this [pixels, longer side] are masked without a second look"),
+        "small_score": Param(
+            0.0, Interval(float, 0.0, 1.0), "... when they score at least this; fainter small ones are masked only on repeats or on a face track"
+        ),
     }
 
     def models(self) -> list[ModelFile]:
@@ -325,6 +334,9 @@ class CenterFace(FaceDetector):
             0.5, Interval(float, 0.01, 1.0), "threshold of the second look (detectors on an upscaled crop) that makes a candidate a head"
         ),
         "small": Param(SMALL_FACE, Interval(float, 0.0, 10000.0), "candidates smaller than this [pixels, longer side] are masked without a second look"),
+        "small_score": Param(
+            0.0, Interval(float, 0.0, 1.0), "... when they score at least this; fainter small ones are masked only on repeats or on a face track"
+        ),
     }
 
     def models(self) -> list[ModelFile]:
@@ -428,6 +440,9 @@ class PoseHead(FaceDetector):
             "masked when a face is found on an upscaled crop of it or a face detector hits the same place)",
         ),
         "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (face detectors on an upscaled crop)"),
+        "verify_centre": Param(
+            0.5, Interval(float, 0.05, 1.0), "central fraction of the head box (per side) in which the face the second look finds must be centred"
+        ),
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
         "tracking": Param(False, Kind((bool,)), "follow one person between frames (faster) instead of detecting anew each time"),
     }

@@ -100,11 +100,13 @@ class CropVerifier:
         self.size, self.context = size, context
         self.centerface, self.blazeface = centerface, blazeface
 
-    def __call__(self, image: np.ndarray, boxes: Sequence[Box], *, sizes: tuple[float, float] = (0.6, 1.6)) -> list[Verdict]:
+    def __call__(self, image: np.ndarray, boxes: Sequence[Box], *, sizes: tuple[float, float] = (0.6, 1.6), centre: float = 1.0) -> list[Verdict]:
         """One :class:`Verdict` per candidate box, in order.
 
         ``sizes`` bounds the size of a face found on the crop relative to the candidate's (longer
         sides): a much larger "face" around a small candidate is a blob, not the candidate's face.
+        ``centre`` is the central fraction of each candidate box (per side) in which the found face's
+        centre must lie: a head estimated from a body has its face near its middle, not at its rim.
         """
         if not boxes:
             return []
@@ -115,9 +117,10 @@ class CropVerifier:
         verdicts = []
         for i, box in enumerate(boxes):
             found = list(found_cf[i])
-            if not _hit(found, box, origins[i], self.size, sizes):
+            inner = _central(box, centre)
+            if not _hit(found, inner, origins[i], self.size, sizes, around=box):
                 found += blazeface_boxes(crops[i], threshold=self.blazeface, model="short")
-            hit = _hit(found, box, origins[i], self.size, sizes)
+            hit = _hit(found, inner, origins[i], self.size, sizes, around=box)
             if hit is None:
                 verdicts.append(Verdict(False, box, 0.0))
                 continue
@@ -125,14 +128,21 @@ class CropVerifier:
         return verdicts
 
 
+def _central(box: Box, fraction: float) -> Box:
+    """The central ``fraction`` of ``box`` (per side), about its centre."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    hw, hh = fraction * (box[2] - box[0]) / 2, fraction * (box[3] - box[1]) / 2
+    return (cx - hw, cy - hh, cx + hw, cy + hh)
+
+
 def _hit(
-    found: list[tuple[float, float, float, float, float]], box: Box, origin: np.ndarray, size: int, sizes: tuple[float, float]
+    found: list[tuple[float, float, float, float, float]], box: Box, origin: np.ndarray, size: int, sizes: tuple[float, float], *, around: Box
 ) -> tuple[float, float, float, float, float] | None:
     """The best crop detection (mapped to the frame) whose centre lies inside ``box`` and whose size
-    is within ``sizes`` of the box's, or None."""
+    is within ``sizes`` of the candidate box ``around``'s, or None."""
     x0, y0, side = origin
     k = side / size
-    extent = max(box[2] - box[0], box[3] - box[1])
+    extent = max(around[2] - around[0], around[3] - around[1])
     best = None
     for fx0, fy0, fx1, fy1, score in found:
         mapped = (x0 + fx0 * k, y0 + fy0 * k, x0 + fx1 * k, y0 + fy1 * k)

@@ -33,7 +33,7 @@ from avanon.recipe import VideoSection
 from avanon.threads import budget
 from avanon.video.filters import VideoFilter
 from avanon.video.obfuscate import Obfuscation
-from avanon.video.tracking import Box, CameraMotion, CameraTracker, FaceTracker, Shift, TrackedFrame
+from avanon.video.tracking import Box, CameraMotion, CameraTracker, FaceTracker, Shift, TrackedFrame, repeats_confirm, small_box
 
 
 @dataclass
@@ -225,6 +225,10 @@ def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, Ma
         detections.extend(run_detector(det, image, **kwargs))
         det.close()
     found, candidates = split(detections)
+    # a photo has no time in which repeats could confirm a candidate too small for a second look: masked (fail closed)
+    unconfirmable = [small_box(box) and repeats_confirm(source) for box, source, _ in candidates]
+    found += [(box, source) for (box, source, _), masked in zip(candidates, unconfirmable) if masked]
+    candidates = [c for c, masked in zip(candidates, unconfirmable) if not masked]
     (frame,) = tracker.push(0, None, found, candidates=candidates) + tracker.flush()
     boxes = frame.boxes
     for filt in build_filters(section, width=w, height=h, fps=0.0):

@@ -40,6 +40,7 @@ import numpy as np
 from avanon import registry
 from avanon.detect.boxes import Box
 from avanon.detect.boxes import box_iou as iou  # noqa: F401  (re-exported: video.body, video.consent and tests use it)
+from avanon.detect.faces import SMALL_FACE
 from avanon.errors import ParameterError
 
 Shift = tuple[float, float]
@@ -63,6 +64,11 @@ def repeats_confirm(source: str) -> bool:
     except ParameterError:  # not a registered detector: its repeats count
         return True
     return bool(getattr(cls, "repeats_confirm", True))
+
+
+def small_box(box: Box) -> bool:
+    """Too small for a second look (``detect.faces.SMALL_FACE``): a faint hit repeated along a track confirms it."""
+    return max(box[2] - box[0], box[3] - box[1]) < SMALL_FACE
 
 
 def grow(box: Box, fraction: float, *, top_extra: float = 0.0, bottom: float | None = None) -> Box:
@@ -334,7 +340,7 @@ class FaceTracker:
     def _candidates_in(self, index: int, frame: TrackedFrame, candidates: Sequence[tuple[Box, str]], offset: Shift, matched: set[int]) -> None:
         """Candidates that continue a confirmed track extend it; the others wait for a second kind of detector."""
         for box_f, source, *score in candidates:
-            strong = int(bool(score) and score[0] >= REPEAT_SCORE and repeats_confirm(source))
+            strong = int(bool(score) and (score[0] >= REPEAT_SCORE or small_box(box_f)) and repeats_confirm(source))
             key = f"{source}:candidate"
             frame.sources[key] = frame.sources.get(key, 0) + 1
             box = move(box_f, -offset[0], -offset[1])
