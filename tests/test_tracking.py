@@ -289,3 +289,14 @@ def test_a_faint_candidate_too_small_for_a_second_look_is_confirmed_by_a_repeat(
     pose = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
     frames = _run_with_candidates(pose, {}, {8: [(tiny, "pose-head", 0.9)], 16: [(near, "pose-head", 0.9)]}, 30)
     assert not any(f.boxes for f in frames)  # a pose model's repeats confirm nothing, small or not
+
+
+def test_a_small_candidate_may_move_several_of_its_sizes_between_two_confirming_hits():
+    """A 9-px head running across a court moves 15 px between two runs of a detector strided by 8."""
+    tracker = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    first, later = (100.0, 100.0, 9.0 + 100.0, 111.0), (115.0, 98.0, 124.0, 109.0)
+    frames = _run_with_candidates(tracker, {}, {8: [(first, "centerface", 0.08)], 16: [(later, "centerface", 0.09)]}, 30)
+    assert [f.index for f in frames if f.boxes] == list(range(6, 19))
+    soon = FaceTracker(width=640, height=480, max_gap=10, margin=2, expand=0.0)
+    frames = _run_with_candidates(soon, {}, {8: [(first, "centerface", 0.08)], 9: [(later, "centerface", 0.09)]}, 30)
+    assert not any(f.boxes for f in frames)  # one frame apart, 15 px is too far for a 9-px face

@@ -48,6 +48,7 @@ Shift = tuple[float, float]
 _STALE_GROWTH = 0.04  # per stale frame, fraction of the box size added on each side
 REPEAT_SCORE = 0.2  # a candidate scoring this much, hit again along its track on another frame, is confirmed
 CHIN_MARGIN = 0.2  # [box heights] below a face box: the ellipse of the default expand (0.35) still holds the box corners (jaw); the neck stays
+SMALL_REACH = 0.25  # [sizes per frame] how far a small candidate may move between two hits that confirm it
 _CANDIDATE_RATIO = 1.6  # a candidate continues a track or another candidate only when their sizes differ less than this
 
 
@@ -171,10 +172,11 @@ def merge_overlapping(boxes: Iterable[Box], threshold: float = 0.3) -> list[Box]
     return [tuple(float(v) for v in row) for row in merged[:count]]  # type: ignore[misc]
 
 
-def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float, *, max_ratio: float = np.inf) -> np.ndarray:
+def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float, *, max_ratio: float = np.inf, reach: Any = 0.6) -> np.ndarray:
     """``iou + 0.001`` for every (box, track) pair that may continue the track, else -1 (vectorised).
 
-    ``max_ratio`` bounds the ratio of the two boxes' sizes (candidates must look like the face they continue).
+    ``max_ratio`` bounds the ratio of the two boxes' sizes (candidates must look like the face they continue);
+    centres closer than ``reach`` sizes match too (a number, or one per track).
     """
     if not boxes or not tracks:
         return np.full((len(boxes), len(tracks)), -1.0)
@@ -187,7 +189,7 @@ def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float, *, max_
     overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     size = np.maximum(np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]), np.maximum(t[..., 2] - t[..., 0], t[..., 3] - t[..., 1]))
     dist = np.hypot((b[..., 0] + b[..., 2]) / 2 - (t[..., 0] + t[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2 - (t[..., 1] + t[..., 3]) / 2)
-    eligible = (overlap >= match_iou) | (dist < 0.6 * size)
+    eligible = (overlap >= match_iou) | (dist < np.asarray(reach, dtype=float)[..., None, :] * size if np.ndim(reach) else dist < reach * size)
     if np.isfinite(max_ratio):
         small = np.minimum(np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]), np.maximum(t[..., 2] - t[..., 0], t[..., 3] - t[..., 1]))
         eligible &= size <= max_ratio * np.maximum(small, 1e-9)
@@ -352,7 +354,9 @@ class FaceTracker:
                     matched.add(track.ident)
                     frame.boxes.append(box_f)
                 continue
-            scores = _match_scores([box], [c.box for c in self._waiting], self.match_iou, max_ratio=_CANDIDATE_RATIO)
+            # a small face moves several of its sizes between the runs of a strided detector
+            reach = [max(0.6, SMALL_REACH * (index - c.last)) if small_box(box) else 0.6 for c in self._waiting]
+            scores = _match_scores([box], [c.box for c in self._waiting], self.match_iou, max_ratio=_CANDIDATE_RATIO, reach=reach)
             if self._waiting and scores.max() > 0:
                 waiting = self._waiting[int(np.argmax(scores[0]))]
                 waiting.last, waiting.box = index, box
