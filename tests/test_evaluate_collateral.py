@@ -193,3 +193,25 @@ def test_metrics_are_registered_and_refuse_bad_parameters(tmp_path: Path) -> Non
     Image.fromarray(pattern_frame()).save(frame)
     with pytest.raises(ParameterError, match="'every' parameter of collateral"):
         collateral(frame, frame, every=0)
+
+
+def test_report_overlays_show_where_paint_and_painted_joints_are_without_original_pixels() -> None:
+    from avanon.evaluate.collateral import SHEET_WIDTH, joint_hits, overlay_row
+
+    original = pattern_frame()
+    original[140:240, 60:140] = (255, 0, 255)  # a colour that appears nowhere else: the legs' region
+    anonymized = original.copy()
+    anonymized[140:240, 60:140] = 0  # the legs painted black
+    mask = painted_mask(original, anonymized)
+    heads = np.zeros_like(mask)
+    heads[20:60, 80:120] = True
+    p = person(STANDING)
+    painted = [(x, y) for x, y, hit in joint_hits([p], mask) if hit]
+    assert len(painted) == 4 and all(y >= 140 for _, y in painted)  # knees and ankles
+    row = overlay_row(anonymized, mask, heads, painted)
+    assert row.shape == (int(round(240 * SHEET_WIDTH / 320)), SHEET_WIDTH, 3)
+    magenta = (row[..., 0] > 200) & (row[..., 1] < 60) & (row[..., 2] > 200)
+    assert not magenta.any()  # nothing of the original under the paint is shown
+    red = (row[..., 0] == 255) & (row[..., 1] == 0) & (row[..., 2] == 0)
+    green = (row[..., 0] == 0) & (row[..., 1] == 255) & (row[..., 2] == 0)
+    assert red.any() and green.any()

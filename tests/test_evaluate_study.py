@@ -89,6 +89,8 @@ def test_evaluate_study_measures_privacy_and_utility(study: tuple[Path, Path]) -
     assert evaluation.summary["pose_pck"].n == 1
     assert evaluation.errors == []  # the pinned offline recognizer is installed: the WER is computed
     assert evaluation.summary["wer"].n == 2 and evaluation.value("wer") < 0.2  # McAdams keeps the words
+    ((name, rows),) = evaluation.collateral  # the worst frames of the painted video, as overlays for the report
+    assert name == "sub-01_task-play.mp4" and 1 <= len(rows) <= 2 and rows[0].shape[1] == 480
 
 
 def test_cli_writes_metrics_and_a_self_contained_report(study: tuple[Path, Path], tmp_path: Path) -> None:
@@ -100,6 +102,7 @@ def test_cli_writes_metrics_and_a_self_contained_report(study: tuple[Path, Path]
     assert len(metrics["files"]) == 3
     html = (report_dir / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html  # pitch overlays embedded
+    assert 'alt="collateral overlay"' in html  # the blacked-out video's worst frames
     assert "http://" not in html and "https://" not in html and "<script" not in html
 
 

@@ -66,6 +66,7 @@ JOINTS = (3, 4, 6, 7, 8, 9, 10, 11, 12, 13)  # OpenPose elbows, wrists, hips, kn
 PCK_POINTS = tuple(range(1, 14))  # neck, shoulders, elbows, wrists, hips, knees, ankles
 MIN_SCORE = 0.1  # OpenPose part score for a keypoint to count
 SHEET_WIDTH = 480  # [pixels] width of each side of a contact-sheet row
+REPORT_SHEETS = 2  # worst frames per file shown in the evaluation report
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,10 +174,10 @@ def torso(person: Any) -> float:
     return float("nan")
 
 
-def joints_painted(people: list[Any], mask: np.ndarray, *, radius: float = JOINT_RADIUS) -> tuple[int, int]:
-    """(joints painted, joints found) of the people on an original frame (see the module docstring)."""
+def joint_hits(people: list[Any], mask: np.ndarray, *, radius: float = JOINT_RADIUS) -> list[tuple[float, float, bool]]:
+    """``(x, y, painted)`` of every joint counted on an original frame (see the module docstring)."""
     h, w = mask.shape
-    painted = total = 0
+    out = []
     for person in people:
         size = torso(person)
         r = max(3.0, radius * size) if np.isfinite(size) else 3.0
@@ -184,16 +185,21 @@ def joints_painted(people: list[Any], mask: np.ndarray, *, radius: float = JOINT
             x, y = person.keypoints[j]
             if not np.isfinite(x) or person.scores[j] < MIN_SCORE:
                 continue
-            total += 1
             ri = int(np.ceil(r))
             y0, y1, x0, x1 = max(0, int(y) - ri), min(h, int(y) + ri + 1), max(0, int(x) - ri), min(w, int(x) + ri + 1)
-            if y1 <= y0 or x1 <= x0:
-                continue
-            yy, xx = np.mgrid[y0:y1, x0:x1]
-            disc = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
-            if disc.any() and mask[y0:y1, x0:x1][disc].mean() >= 0.5:
-                painted += 1
-    return painted, total
+            painted = False
+            if y1 > y0 and x1 > x0:
+                yy, xx = np.mgrid[y0:y1, x0:x1]
+                disc = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+                painted = bool(disc.any() and mask[y0:y1, x0:x1][disc].mean() >= 0.5)
+            out.append((float(x), float(y), painted))
+    return out
+
+
+def joints_painted(people: list[Any], mask: np.ndarray, *, radius: float = JOINT_RADIUS) -> tuple[int, int]:
+    """(joints painted, joints found) of the people on an original frame (see the module docstring)."""
+    hits = joint_hits(people, mask, radius=radius)
+    return sum(p for _, _, p in hits), len(hits)
 
 
 def match_people(reference: list[Any], test: list[Any], *, max_cost: float = 0.5) -> list[tuple[int, int]]:
@@ -359,6 +365,31 @@ def contact_row(original: np.ndarray, anonymized: np.ndarray, mask: np.ndarray, 
     return np.concatenate([before, np.zeros((size[1], 4, 3), np.uint8), after], axis=1)
 
 
+def overlay_row(anonymized: np.ndarray, mask: np.ndarray, heads: np.ndarray, joints: list[tuple[float, float]]) -> np.ndarray:
+    """A report row without original pixels: the anonymized frame with what was painted off heads
+    outlined in red, the head regions in green and the painted body joints as red dots.
+
+    Parameters
+    ----------
+    anonymized : ndarray, uint8 RGB
+    mask, heads : ndarray of bool, shape (h, w) of the original
+    joints : list of (x, y) [pixels of the original]
+    """
+    import cv2
+
+    h, w = mask.shape
+    scale = SHEET_WIDTH / w
+    size = (SHEET_WIDTH, max(1, int(round(h * scale))))
+    after = cv2.resize(_aligned(anonymized, (h, w, 3))[:, :, :3], size, interpolation=cv2.INTER_AREA).copy()
+    for region, colour in ((mask & ~heads, (255, 0, 0)), (heads, (0, 255, 0))):
+        small = cv2.resize(region.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(after, contours, -1, colour, 1)
+    for x, y in joints:
+        cv2.circle(after, (int(round(x * scale)), int(round(y * scale))), 3, (255, 0, 0), -1)
+    return after
+
+
 @dataclass
 class OriginalFrame:
     """What the independent detectors found on one original frame (cached across anonymized versions)."""
@@ -375,8 +406,10 @@ class CollateralPass(FrameAnalysis):
     """
 
     def __init__(self, original: Path, anonymized: Path, *, every: int = 1, leaks: bool = True, sheets: int = 4,
-                 cache: dict[int, OriginalFrame] | None = None, detectors: IndependentDetectors | None = None) -> None:  # fmt: skip
+                 cache: dict[int, OriginalFrame] | None = None, detectors: IndependentDetectors | None = None,
+                 originals: bool = True) -> None:  # fmt: skip
         self.every, self.sheets, self.cache, self.run = int(every), sheets, cache, detectors
+        self.originals = originals  # sheets show the original beside the output (benchmarks), else overlays only (reports)
         self.report = CollateralReport(str(original), str(anonymized), every=int(every))
         if leaks:
             names = detectors.names if detectors is not None else ("dlib", "yunet", "openpose")
@@ -396,7 +429,7 @@ class CollateralPass(FrameAnalysis):
             seen = OriginalFrame(faces, people)
             if self.cache is not None:
                 self.cache[pair.index] = seen
-        _measure_frame(report, pair, seen, self.run, self.sheets)
+        _measure_frame(report, pair, seen, self.run, self.sheets, originals=self.originals)
 
 
 def collateral(
@@ -446,7 +479,7 @@ def collateral(
     return analysis.report
 
 
-def _measure_frame(report: CollateralReport, pair: FramePair, seen: OriginalFrame, run: IndependentDetectors, sheets: int) -> None:
+def _measure_frame(report: CollateralReport, pair: FramePair, seen: OriginalFrame, run: IndependentDetectors, sheets: int, *, originals: bool = True) -> None:
     assert pair.anonymized is not None
     if report.residual is not None:
         report.residual.frames_checked += 1
@@ -466,7 +499,9 @@ def _measure_frame(report: CollateralReport, pair: FramePair, seen: OriginalFram
         if worst is None or frame.painted_off_head > worst[0]:
             if worst is not None:
                 report.sheets.remove(worst)
-            report.sheets.append((frame.painted_off_head, pair.index, contact_row(pair.original, pair.anonymized, mask, heads)))
+            row = (contact_row(pair.original, pair.anonymized, mask, heads) if originals
+                   else overlay_row(pair.anonymized, mask, heads, [(x, y) for x, y, p in joint_hits(seen.people, mask) if p]))  # fmt: skip
+            report.sheets.append((frame.painted_off_head, pair.index, row))
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,8 +510,9 @@ def _measure_frame(report: CollateralReport, pair: FramePair, seen: OriginalFram
 
 
 def study_pass(media: PairMedia) -> CollateralPass:
-    """The collateral of a study's file pair (with the region test, no contact sheet), shared by its metrics."""
-    build = lambda: CollateralPass(media.original, media.anonymized, every=media.context.every, leaks=True, sheets=0)  # noqa: E731
+    """The collateral of a study's file pair (with the region test and :data:`REPORT_SHEETS` overlay rows for the
+    report, no original pixels in them), shared by its metrics."""
+    build = lambda: CollateralPass(media.original, media.anonymized, every=media.context.every, leaks=True, sheets=REPORT_SHEETS, originals=False)  # noqa: E731
     return media.analysis("collateral", build)
 
 
@@ -516,6 +552,14 @@ class PaintedOffHead(_CollateralMetric):
 
     name = "painted_off_head"
     direction = "lower"
+
+    def measure_pair(self, media: PairMedia) -> list[Score]:
+        """The score, and the file's worst frames (overlays on the output) for the report."""
+        report = study_pass(media).report
+        rows = [row for _, _, row in sorted(report.sheets, key=lambda s: (-s[0], s[1]))]
+        if rows:
+            media.study.evaluation.collateral.append((Path(media.original).name, rows))
+        return [self.value(report)]
 
     def value(self, report: CollateralReport) -> Score:
         s = report.summary()

@@ -94,6 +94,7 @@ class StudyEvaluation:
     seconds: float = 0.0
     residual: list[ResidualReport] = field(default_factory=list, repr=False)
     f0: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+    collateral: list[tuple[str, list[np.ndarray]]] = field(default_factory=list, repr=False)  # (file, worst-frame overlays)
 
     def value(self, metric: str) -> float:
         score = self.summary.get(metric)

@@ -26,7 +26,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails: int = 24) -> dict[str, Any]:
+def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails: int = 24, max_sheets: int = 8) -> dict[str, Any]:
     """What the template shows of one :class:`StudyEvaluation`."""
     summary = [
         {"metric": s.metric, "aspect": s.aspect, "value": _fmt(s.value) + (f" {s.unit}" if s.unit else ""), "direction": s.direction, "n": s.n}
@@ -60,6 +60,7 @@ def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails
             if len(thumbnails) < max_thumbnails:
                 thumbnails.append(plots.image_uri(thumb))
     pitch = [plots.pitch_overlay(name, a, b) for name, a, b in evaluation.f0[:4]]
+    sheets = [{"file": name, "images": [plots.image_uri(row) for row in rows]} for name, rows in evaluation.collateral[:max_sheets]]
     linkage = [
         {
             "metric": s.metric,
@@ -82,6 +83,7 @@ def evaluation_view(heading: str, evaluation: StudyEvaluation, *, max_thumbnails
         "voice": voice,
         "leaks": leaks,
         "thumbnails": thumbnails,
+        "sheets": sheets,
         "pitch": pitch,
         "linkage": linkage,
         "metadata": evaluation.metadata.get("items", [])[:100],
