@@ -172,8 +172,7 @@ def synthesize_features(
         checks += validate.validate_motion(real_m, synth_m, splits, tolerances=options.tolerances, window=options.window, seed=options.seed)
     if real_t:
         checks += validate.turn_checks(real_t, synth_t, options.tolerances)
-    verdicts = [c.passed for c in checks if c.passed is not None]
-    status = "not validated" if not verdicts else ("passed" if all(verdicts) else "failed")
+    status = report_status(checks)
     outputs = sorted(p.relative_to(out_dir).as_posix() for p in written)
     provenance = {
         "command": "avanon synth",
@@ -190,6 +189,16 @@ def synthesize_features(
     atomic_write_text(out_dir / REPORT_JSON, canonical_json(json.loads(json.dumps(report.to_json(), allow_nan=False))))
     atomic_write_text(out_dir / REPORT_MD, render_markdown(report))
     return report
+
+
+def report_status(checks: list[validate.Check]) -> str:
+    """``failed`` when a check failed; else ``not validated`` when none was judged or one was too short; else ``passed``."""
+    verdicts = [c.passed for c in checks if c.passed is not None]
+    if not all(verdicts):
+        return "failed"
+    if not verdicts or any(c.is_too_short for c in checks):
+        return "not validated"
+    return "passed"
 
 
 def _library_versions() -> dict[str, str]:
@@ -215,7 +224,8 @@ def render_markdown(report: SynthReport) -> str:
         "Motion: a vector autoregressive model per session of the PCA components of each person's features (all persons together),",
         "quantile-mapped marginals, a first-order autoregression of what the components leave out and a Markov chain of being in view;",
         f"{prov['options']['holdout']:.0%} of each session's {prov['options']['block']:g} s blocks are held out from fitting and serve as the",
-        "privacy control set. Turn-taking: a semi-Markov model of speaker states with log-normal durations.",
+        "privacy control set. Turn-taking: a semi-Markov model of speaker states with log-normal durations",
+        "(each state's real median and mean duration). A check marked too short to validate was neither passed nor failed.",
         "",
         "| check | aspect | value | tolerance | result |",
         "|---|---|---|---|---|",
@@ -226,6 +236,8 @@ def render_markdown(report: SynthReport) -> str:
         if ci and all(v is not None for v in ci):
             value += f" (95 % CI {ci[0]:.3f}-{ci[1]:.3f}, n={check.detail['trials']})"
         result = {True: "passed", False: "FAILED", None: "not applicable"}[check.passed]
+        if check.is_too_short:
+            result = check.detail["note"]
         lines.append(f"| {check.name} | {check.aspect} | {value} | {check.tolerance} | {result} |")
     lines += [
         "",

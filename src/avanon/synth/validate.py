@@ -33,6 +33,20 @@ frames across the window of the leading principal components of the analysed cha
     accuracy against chance (0.5), averaged over :data:`MIA_REPEATS` draws of the balancing and the
     folds, with a Wilson 95 % interval over *blocks* (overlapping windows are not independent; the
     blocks are). It must be within ``mia_margin`` of 0.5.
+
+Too short to validate: a check needs enough real data for its statistic to mean something; with
+less it is neither passed nor failed but returned with ``passed=None`` and a note saying how much
+there is and how much it needs (:func:`too_short`), and the report's status is "not validated".
+
+* Turn-taking: a recording enters the checks with :data:`MIN_TURNS` real speaker segments
+  (:func:`turn_checks`).
+* Motion utility: a person enters the statistics when in view for :data:`MIN_MOTION_SECONDS`,
+  a pair for synchrony when in view together as long. On the real dev clips (2-5 s halves) the
+  two halves of one table differ by 2.4-10 times the tolerances; were the differences to shrink
+  as 1/sqrt(length), they would reach the tolerances at 12-450 s (``benchmarks/bench_synth.py``;
+  an extrapolation: no dev clip is longer than 10 s).
+* Privacy: :func:`min_blocks` blocks (385 for the default margin), so that the 95 % interval of
+  the attack's accuracy at chance is no wider than the margin.
 """
 
 from __future__ import annotations
@@ -50,6 +64,9 @@ from avanon.synth.tables import MotionSession, TurnSession
 AC_LAGS = (0.2, 0.5, 1.0)  # [s]
 SYNC_LAG = 1.0  # [s]
 MIA_REPEATS = 5  # draws of the class balancing and the folds the attack's accuracy is averaged over
+MIN_TURNS = 100  # speaker segments a recording needs to enter the turn-taking checks
+MIN_MOTION_SECONDS = 300.0  # [s] in view (one person) or in view together (two persons) for a person or pair to enter the motion checks
+TOO_SHORT = "too short to validate"
 SCALAR_CHANNELS = ("head_x0", "head_y0", "head_x1", "head_y1", "head_yaw", "head_pitch", "head_roll", "gaze_horizontal", "gaze_vertical", "motion_energy")
 
 
@@ -67,6 +84,23 @@ class Tolerances:
     mia_margin: float = 0.05  # largest accepted distance of the attack's accuracy from 0.5
 
 
+def min_blocks(margin: float) -> int:
+    """Blocks the membership-inference check needs: the 95 % Wilson interval at chance is then at most ``margin`` wide on each side.
+
+    ``ceil(1.96**2 / (4 margin**2))``: 385 blocks (770 s of one person in view, with 2 s blocks)
+    for the default margin of 0.05. With fewer, an accuracy within the margin says little: at 5
+    blocks (a 10 s clip) the interval is 0.5 +- 0.37. The distance-to-closest-record ratio compares
+    the same windows and needs as many.
+    """
+    return int(math.ceil(1.959964**2 / (4.0 * margin**2)))
+
+
+def too_short(name: str, aspect: str, tolerance: str, *, have: float, need: float, unit: str, **detail: Any) -> Check:
+    """A check that was not judged because the real data are shorter than it needs (``passed`` is None)."""
+    note = f"{TOO_SHORT}: {have:g} {unit}, needs at least {need:g}"
+    return Check(name, aspect, float("nan"), tolerance, None, {"note": note, TOO_SHORT.replace(" ", "_"): {"have": have, "need": need, "unit": unit}, **detail})
+
+
 @dataclass
 class Check:
     """One validated statistic: its value, the real value where there is one, and the verdict."""
@@ -82,6 +116,11 @@ class Check:
         data = asdict(self)
         data["value"] = json_number(self.value)
         return data
+
+    @property
+    def is_too_short(self) -> bool:
+        """Not judged because the real data are too short (:func:`too_short`)."""
+        return self.passed is None and TOO_SHORT.replace(" ", "_") in self.detail
 
 
 def _mean(values: list[float]) -> float:
@@ -142,10 +181,16 @@ def motion_checks(real: Sequence[MotionSession], synthetic: Sequence[MotionSessi
     """Utility checks of motion tables; ``synthetic[i]`` is the synthetic twin of ``real[i]``."""
     ks, ac_diff, corr_diff, sync_real, sync_syn = [], [], [], [], []
     ac_real_all = []
+    longest = longest_pair = 0.0
     for r, s in zip(real, synthetic):
         channels = analysed_channels(r.columns)
         lags = sorted({max(1, int(round(lag * r.rate))) for lag in AC_LAGS})
+        seen = r.present() & np.isfinite(r.values[:, :, channels]).any(axis=2) if channels else r.present()
+        seconds = seen.sum(axis=1) / r.rate
+        longest = max([longest, *seconds.tolist()])
         for k in range(len(r.persons)):
+            if seconds[k] < MIN_MOTION_SECONDS - 0.5 / r.rate:  # half a frame for the rounding of the rate
+                continue  # too short for its statistics to be compared (MIN_MOTION_SECONDS)
             for j in channels:
                 ks.append(_ks(r.values[k, :, j], s.values[k, :, j]))
                 for lag in lags:
@@ -163,6 +208,10 @@ def motion_checks(real: Sequence[MotionSession], synthetic: Sequence[MotionSessi
             lags_sync = max(1, int(round(SYNC_LAG * r.rate)))
             for a in range(len(r.persons)):
                 for b in range(a + 1, len(r.persons)):
+                    together = float((seen[a] & seen[b]).sum() / r.rate)
+                    longest_pair = max(longest_pair, together)
+                    if together < MIN_MOTION_SECONDS - 0.5 / r.rate:
+                        continue
                     value = _sync(r.values[a, :, j], r.values[b, :, j], lags_sync)
                     if math.isfinite(value):
                         sync_real.append(value)
@@ -195,6 +244,14 @@ def motion_checks(real: Sequence[MotionSession], synthetic: Sequence[MotionSessi
             synthetic=[json_number(v) for v in sync_syn],
         )
     )
+    if not ks:  # no person in view long enough: no statistic is judged
+        return [
+            too_short(c.name, c.aspect, c.tolerance, have=round(longest, 2), need=MIN_MOTION_SECONDS, unit="s of the longest person in view") for c in checks
+        ]
+    if not sync_real and longest_pair > 0:
+        checks[-1] = too_short(
+            "synchrony", "utility", checks[-1].tolerance, have=round(longest_pair, 2), need=MIN_MOTION_SECONDS, unit="s of two persons in view together"
+        )
     return checks
 
 
@@ -225,8 +282,19 @@ def turn_statistics(sessions: Sequence[TurnSession], *, tick: float = 0.01) -> d
 
 
 def turn_checks(real: Sequence[TurnSession], synthetic: Sequence[TurnSession], tolerances: Tolerances) -> list[Check]:
-    """Utility checks of the turn-taking tables (pooled statistics, see :func:`turn_statistics`)."""
-    r, s = turn_statistics(real), turn_statistics(synthetic)
+    """Utility checks of the turn-taking tables (pooled statistics, see :func:`turn_statistics`).
+
+    Each synthetic recording comes from a model of its own real recording, so only recordings
+    with at least :data:`MIN_TURNS` real speaker segments enter the pooled statistics; without
+    any, every check is returned as too short to validate. Below that, halves of one real
+    recording already differ by about the tolerance (median relative difference of the turn rate
+    0.19-0.39 with 2-24 turns per half, 0.08-0.26 with 25-99; ``benchmarks/bench_synth.py``),
+    and models of 2 min windows with 1-34 turns each gave synthetic recordings 0.045 less silent
+    on average (20 seeds), so a check could pass or fail by chance.
+    """
+    used = [k for k, session in enumerate(real) if len(session.segments) >= MIN_TURNS]
+    pool = used or list(range(len(real)))
+    r, s = turn_statistics([real[k] for k in pool]), turn_statistics([synthetic[k] for k in pool])
     checks = []
     for key, name in (("turns_per_minute", "turn_rate"), ("turn_duration", "turn_duration")):
         value = abs(s[key] - r[key]) / r[key] if r[key] > 0 else float("nan")
@@ -239,6 +307,13 @@ def turn_checks(real: Sequence[TurnSession], synthetic: Sequence[TurnSession], t
         checks.append(
             _upper(key, value, tolerances.share, f"absolute difference of the {key.replace('_', ' ')}", real=json_number(r[key]), synthetic=json_number(s[key]))
         )
+    if not used:
+        most = max((len(session.segments) for session in real), default=0)
+        unit = "real speaker segments in the longest recording"
+        return [too_short(c.name, c.aspect, c.tolerance, have=most, need=MIN_TURNS, unit=unit, real=c.detail.get("real")) for c in checks]
+    for check in checks:
+        check.detail["recordings"] = len(used)
+        check.detail["too_short_recordings"] = len(real) - len(used)  # left out of the pooled statistics
     return checks
 
 
@@ -330,9 +405,13 @@ def privacy_checks(pairs: Sequence[tuple[Windows, Windows]], tolerances: Toleran
         labels.append(real.member)
         groups.append(real.block + number * 1_000_000)  # one group per block of one person of one session
     t = tolerances
-    if not held_dcr or not features:
-        note = "not computable: no person has both training and held-out windows"
-        return [Check("dcr_ratio", "privacy", float("nan"), f">= {t.dcr_ratio:g}", None, {"note": note}), _mia_check(float("nan"), 0, 0, t, note)]
+    need = min_blocks(t.mia_margin)
+    if not held_dcr or not features:  # no person has both training and held-out windows
+        have = sum(len(np.unique(real.block)) for real, _ in pairs)
+        return [
+            too_short("dcr_ratio", "privacy", f">= {t.dcr_ratio:g}", have=have, need=need, unit="blocks of real data"),
+            too_short("membership_inference", "privacy", f"|accuracy - 0.5| <= {t.mia_margin:g}", have=have, need=need, unit="blocks of real data"),
+        ]
     ratio = float(np.median(synth_dcr) / max(np.median(held_dcr), 1e-12))
     dcr = Check(
         "dcr_ratio",
@@ -345,8 +424,12 @@ def privacy_checks(pairs: Sequence[tuple[Windows, Windows]], tolerances: Toleran
     x, y, g = np.concatenate(features), np.concatenate(labels), np.concatenate(groups)
     n = min(int(y.sum()), int((~y).sum()))
     blocks = min(len(np.unique(g[y])), len(np.unique(g[~y])))
-    if n < 5 or blocks < 2:
-        return [dcr, _mia_check(float("nan"), 0, 0, t, "not computable: fewer than 5 windows or 2 blocks in the smaller class")]
+    if n < 5 or blocks < 2:  # fewer than 5 windows or 2 blocks in the smaller class
+        have = len(np.unique(g))
+        return [
+            too_short(dcr.name, dcr.aspect, dcr.tolerance, have=have, need=need, unit="blocks of real data", measured=json_number(ratio)),
+            too_short("membership_inference", "privacy", f"|accuracy - 0.5| <= {t.mia_margin:g}", have=have, need=need, unit="blocks of real data"),
+        ]
     accuracies = []
     for _ in range(MIA_REPEATS):  # the balancing subsample and the folds are random: average over several draws
         keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y))[:n], rng.permutation(np.flatnonzero(~y))[:n]]))
@@ -356,6 +439,22 @@ def privacy_checks(pairs: Sequence[tuple[Windows, Windows]], tolerances: Toleran
         accuracies.append(float((predicted == y[keep]).mean()))
     accuracy = float(np.mean(accuracies))
     units = len(np.unique(g))  # blocks, the independent units of the interval
+    if units < need:
+        mia = _mia_check(accuracy, int(round(accuracy * units)), units, t, "", windows=2 * n, repeats=accuracies)
+        return [
+            too_short(dcr.name, dcr.aspect, dcr.tolerance, have=units, need=need, unit="blocks of real data", measured=json_number(ratio)),
+            too_short(
+                mia.name,
+                mia.aspect,
+                mia.tolerance,
+                have=units,
+                need=need,
+                unit="blocks of real data",
+                measured=json_number(accuracy),
+                ci95=mia.detail["ci95"],
+                trials=units,
+            ),
+        ]
     return [dcr, _mia_check(accuracy, int(round(accuracy * units)), units, t, "", windows=2 * n, repeats=accuracies)]
 
 
