@@ -248,13 +248,14 @@ def test_cli_synth_says_a_short_session_is_too_short_to_validate(tmp_path: Path,
     motion_table(features / "s_features.parquet", frames=300, seed=2, rate=25.0)  # 12 s: too little to learn from or to judge
     code = main(["synth", str(features), "-o", str(tmp_path / "out"), "--seed", "5"])
     data = json.loads((tmp_path / "out" / REPORT_JSON).read_text(encoding="utf-8"))
-    assert code == 0 and data["status"] == "not validated"  # neither passed nor failed
+    assert code == 3 and data["status"] == "not validated"  # neither passed nor failed, and never a success
     assert all(c["passed"] is None and c["detail"]["too_short_to_validate"]["have"] < c["detail"]["too_short_to_validate"]["need"] for c in data["checks"])
     markdown = (tmp_path / "out" / REPORT_MD).read_text(encoding="utf-8")
     assert "too short to validate: 12 s of the longest person in view, needs at least 300" in markdown
     assert "too short to validate: 11 blocks of real data, needs at least 385" in markdown
     assert (tmp_path / "out" / "s_features.parquet").is_file()  # written, and the report says it was not validated
-    assert "validation not validated" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "validation not validated" in err and "too short to validate: 11 blocks of real data, needs at least 385" in err
     assert main(["synth", str(features), "-o", str(tmp_path / "x"), "--holdout", "0.9"]) == 2
 
 

@@ -17,7 +17,8 @@ def synth(
     holdout: float = typer.Option(0.5, "--holdout", help="Share of each session's blocks held out from fitting, the privacy control set (0-0.5]."),
     block: float = typer.Option(2.0, "--block", help="Length of the held-out blocks (s)."),
 ) -> None:
-    """Synthetic motion, gaze and turn-taking tables learnt per session, with a validation report; exit 1 when a check fails."""
+    """Synthetic motion, gaze and turn-taking tables learnt per session, with a validation report; exit 1 when a check
+    fails, 3 when the data are too short to validate (the tables are written either way: read the report first)."""
     from avanon.synth.pipeline import REPORT_JSON, REPORT_MD, SynthOptions, synthesize_features
 
     report = synthesize_features(
@@ -25,10 +26,13 @@ def synth(
     )
     for check in report.checks:
         verdict = {True: "passed", False: "FAILED", None: "n/a"}[check.passed]
-        console.print(f"{check.name:22s} {check.value:8.3f}  {verdict:7s} ({check.tolerance})", highlight=False, soft_wrap=True)
+        note = f"  {check.detail['note']}" if check.passed is None and check.detail.get("note") else ""
+        console.print(f"{check.name:22s} {check.value:8.3f}  {verdict:7s} ({check.tolerance}){note}", highlight=False, soft_wrap=True)
     console.print(f"validation {report.status}: {out / REPORT_MD} and {out / REPORT_JSON}", highlight=False, soft_wrap=True)
     if report.status == "failed":
         raise typer.Exit(1)
+    if report.status != "passed":  # not validated: never reported as a success
+        raise typer.Exit(3)
 
 
 def register(app: typer.Typer) -> None:
