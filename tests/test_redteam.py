@@ -47,7 +47,7 @@ def test_each_kind_of_attack_gets_its_stated_verdict() -> None:
         "linkage_voice_same_secret": "intended",
         "eer_lazy_informed": "held",
         "eer_ignorant": "succeeded",  # EER 0.1 < 0.3
-        "residual_faces": "held",
+        "residual_faces": "measured",  # detector hits left unpainted: the attack on them is residual_faces_identifiable
         "metadata_residue": "succeeded",
         "face_reid_rank1": "at chance",  # 1 point over chance, within 5
         "linkage_external_face": "not computable",
@@ -65,6 +65,7 @@ def test_report_lists_the_attacks_and_records_are_never_overwritten(tmp_path: Pa
     metrics = {"summary": {k: v for k, v in METRICS["summary"].items() if k != "wer"}}
     report = red_team(release, metrics, source="metrics.json", date="2026-12-04")
     assert [f.attack for f in report.succeeded] == ["eer_ignorant", "linkage_motion", "metadata_residue"]
+    assert [(f.verdict, f.n) for f in report.findings if f.attack == "residual_faces_identifiable"] == [("held", 0)]  # no hit left
     first = write_red_team(report, tmp_path / "governance")
     second = write_red_team(report, tmp_path / "governance")
     assert [p.name for p in first] == ["redteam-2026-12-04.json", "redteam-2026-12-04.md"]
@@ -76,7 +77,7 @@ def test_report_lists_the_attacks_and_records_are_never_overwritten(tmp_path: Pa
     (release / "RELEASE.json").write_text(json.dumps({"version": 2, "files": 0}), encoding="utf-8")
     assert red_team(release, metrics, date="2026-12-04").release == "release version 2"
     markdown = render_markdown(report)
-    assert "**3 of 9 attacks succeeded**" in markdown and "| linkage_motion |" in markdown and "0.900" in markdown and "0.600-0.980" in markdown
+    assert "**3 of 10 attacks succeeded**" in markdown and "| linkage_motion |" in markdown and "0.900" in markdown and "0.600-0.980" in markdown
     assert "## Not covered by this exercise" in markdown
     assert "| at chance |" in markdown and "(weak:" not in markdown  # 12 trials each
     few = red_team(release, {"summary": {"linkage_metadata": {**_score(0.25, chance=0.25), "n": 4}}}, date="2026-12-04")
@@ -123,7 +124,7 @@ def test_cli_redteam_from_an_evaluation(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["redteam", str(release), "--metrics", str(metrics), "-o", str(tmp_path / "gov")]) == 0
     written = sorted(p.name for p in (tmp_path / "gov").iterdir())
     assert len(written) == 2 and written[0].startswith("redteam-") and written[0].endswith(".json")
-    assert "3 of 9 attacks succeeded" in capsys.readouterr().err  # utility figures (wer) are not attacks
+    assert "3 of 10 attacks succeeded" in capsys.readouterr().err  # utility figures (wer) are not attacks
     assert main(["redteam", str(release), "-o", str(tmp_path / "gov2")]) == 2  # neither --original nor --metrics
 
 

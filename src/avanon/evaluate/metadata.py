@@ -6,7 +6,9 @@ file names and any names the steward lists) as extra search terms:
 - container tags (format and stream level) other than the technical ones muxers write
   (``encoder``, ``major_brand``, ``handler_name`` ...), and any tag value containing an identifier;
 - EXIF / XMP / PNG text in images (``GPSInfo`` is always a finding);
-- the output file's relative path: identifiers, dates, e-mail addresses and phone numbers;
+- the output file's relative path: identifiers, dates, e-mail addresses and phone numbers (the
+  words of an original that is kept under its own path, such as a stimulus, are not searched for:
+  :func:`renamed_originals`);
 - annotation text (tier names, values, headers, participant attributes, media links).
 
 Findings are plain records (file, where, what, severity); the metric is their number.
@@ -145,6 +147,20 @@ def identifiers_from_names(paths: Iterable[str | Path]) -> set[str]:
     return found
 
 
+def renamed_originals(originals: Iterable[str | Path], outputs: Iterable[str | Path]) -> list[str]:
+    """The original paths that no output keeps (extension aside): their words are search terms.
+
+    A file the recipe passes through under its own relative path (a stimulus photo such as
+    ``stimuli/photos/street.jpg``) is not a participant's name: searching its own words in its own
+    name only restates that the name was kept and flags generic words (``stimuli``, ``street``).
+    Whether a kept name identifies someone is judged by the other checks: the steward's
+    identifiers (roster names, participant codes), dates, e-mail addresses and phone numbers. Words
+    of a renamed original stay search terms everywhere, also in the names of kept files.
+    """
+    kept = {Path(o).with_suffix("").as_posix() for o in outputs}
+    return [str(o) for o in originals if Path(o).with_suffix("").as_posix() not in kept]
+
+
 def _phone(text: str, *, in_file_name: bool) -> bool:
     """Whether ``text`` holds a phone number (:data:`PHONE`; in running text also :data:`PHONE_RUN`)."""
     if any(9 <= sum(c.isdigit() for c in m.group()) <= 15 for m in PHONE.finditer(text)):
@@ -273,14 +289,16 @@ def metadata_residue(root: Path, files: Iterable[str], *, originals: Iterable[st
     files : iterable of str
         Relative paths of the anonymized files (media and annotations).
     originals : iterable of str
-        Relative paths of the original files; their words become identifiers to search for.
+        Relative paths of the original files; the words of those renamed by the anonymization
+        become identifiers to search for (:func:`renamed_originals`).
     identifiers : iterable of str
         More names or codes to search for (case-insensitive).
     """
     from avanon.annotations.formats import is_annotation
     from avanon.media.probe import media_kind
 
-    terms = identifiers_from_names(originals) | {str(i).lower() for i in identifiers if str(i).strip()}
+    files = list(files)
+    terms = identifiers_from_names(renamed_originals(originals, files)) | {str(i).lower() for i in identifiers if str(i).strip()}
     report = MetadataReport()
     for rel in files:
         path = Path(root) / rel

@@ -17,7 +17,13 @@ Each attack gets a verdict from a fixed vocabulary (:data:`VERDICTS`) by one sta
   margin but the interval still holds chance (too few trials to tell: measure on more data);
 * speaker verification: succeeded when the equal-error rate is below ``min_eer`` (0.3, the
   pilot's default threshold; 0.5 is chance);
-* residual faces and metadata residue: succeeded when any face or finding is left;
+* residual faces: the independent detectors' hits left unpainted (the region test of
+  :mod:`avanon.evaluate.faces`) are *measured*: a low-threshold hit can be a bottle or a fist. The
+  attack on them, ``residual_faces_identifiable`` (:mod:`avanon.evaluate.residue`), succeeded when
+  any hit is confirmed as a face by dlib's CNN detector and its embedding matches the person at
+  that place of the original (distance < 0.6); it is *not computable* when the originals or the
+  hits' frames cannot be read;
+* metadata residue: succeeded when any finding is left;
 * anything without a criterion is recorded as *measured*; an attack that could not be scored as
   *not computable*. Intended linkage (one pseudo-voice per participant within a secret) is listed
   as *intended*.
@@ -42,10 +48,12 @@ VERDICTS = ("succeeded", "inconclusive", "at chance", "held", "intended", "measu
 CHANCE_MARGIN = 0.05
 FEW_TRIALS = 10  # below this many trials a verdict of "at chance" or "held" is marked weak in the Markdown
 MIN_EER = 0.3  # as the pilot's default threshold (avanon.pilot.DEFAULT_THRESHOLDS)
-NONE_LEFT = ("residual_faces", "metadata_residue")
+NONE_LEFT = ("metadata_residue",)
+IDENTIFIABLE = "residual_faces_identifiable"
 SYNTH_REPORT = "synth_validation.json"
 ATTACKER = {
-    "residual_faces": "a face detector run on the anonymized frames",
+    "residual_faces": "independent face detectors (dlib HOG, YuNet, OpenPose heads) on the original frames, region left unpainted",
+    IDENTIFIABLE: "a second face detector (dlib CNN) and a face recogniser (dlib ResNet) on the unpainted hits",
     "face_reid_rank1": "face embeddings of the anonymized faces against the original faces",
     "eer_ignorant": "speaker verification, enrolling original speech",
     "eer_lazy_informed": "speaker verification, knowing the recipe but not the secret",
@@ -149,6 +157,14 @@ def finding_of(name: str, score: dict[str, Any], *, margin: float = CHANCE_MARGI
         criterion = f"succeeded if the equal-error rate < {min_eer:g} (chance 0.5)"
         verdict = "not computable" if value is None else ("succeeded" if value < min_eer else "held")
         return Finding(name, attacker, value, 0.5, ci95, n, criterion, verdict)
+    if name == "residual_faces":
+        leaks, checked = detail.get("leaks"), int(detail.get("faces_checked") or n)
+        leaks = 0 if leaks is None and value == 0 else leaks
+        criterion = (
+            f"measured: {leaks} of {checked} independent-detector hits left unpainted (region SSIM >= 0.6); "
+            f"a hit can be a non-face: whether one identifies someone is {IDENTIFIABLE}"
+        )
+        return Finding(name, attacker, _number(leaks), None, ci95, checked, criterion, "not computable" if leaks is None else "measured")
     if name in NONE_LEFT:
         criterion = "succeeded if any is left"
         verdict = "not computable" if value is None else ("succeeded" if value > 0 else "held")
@@ -252,8 +268,27 @@ def red_team(
 
         score = link_releases(release_dir, Path(against), seed=seed).to_json()  # the audio recordings of both
         report.findings.append(finding_of("linkage_release_voice", score))
+    if "residual_faces" in summary:
+        report.findings.append(identifiable_finding(release_dir, metrics))
     report.findings += synth_findings(release_dir)
     return report
+
+
+def identifiable_finding(release_dir: Path, metrics: dict[str, Any]) -> Finding:
+    """The attack on the residual hits (:func:`avanon.evaluate.residue.identifiable_residue`); fails closed."""
+    from avanon.evaluate.residue import identifiable_residue
+
+    criterion = "succeeded if any residual hit is confirmed as a face (dlib CNN) and its embedding matches the original person's (distance < 0.6)"
+    summary = metrics["summary"]["residual_faces"]
+    leaks = (summary.get("detail") or {}).get("leaks")
+    if leaks is None and _number(summary.get("value")) != 0:
+        return Finding(IDENTIFIABLE, ATTACKER[IDENTIFIABLE], None, None, None, 0, criterion, "not computable")
+    score = identifiable_residue(metrics, Path(release_dir))
+    value = _number(score["value"])
+    if value is not None and int(leaks or 0) > score["n"]:
+        value = None  # hits the evaluation counted but did not record: they cannot be attacked, so nothing is held
+    verdict = "not computable" if value is None else ("succeeded" if value > 0 else "held")
+    return Finding(IDENTIFIABLE, ATTACKER[IDENTIFIABLE], value, None, None, int(score["n"]), criterion, verdict)
 
 
 def render_markdown(report: RedTeamReport) -> str:
