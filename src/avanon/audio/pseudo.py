@@ -13,21 +13,20 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   the mel scale, ``timbre_db`` RMS) is added; this moves formants and replaces the speaker's timbre.
   Few, broad cosines (4 by default) change the timbre as much as many fine ones for a speaker
   encoder but leave the formant pattern more readable for a recognizer (benchmarks/results/voice.md).
+* **Broad tilt** (``tilt_keep``): the speaker's (and microphone's) long-term tilt, the same under
+  every secret, linked pseudo-voices across releases (issue 19, benchmarks/results/linkage.md); a
+  fixed reference tilt replaces it (``_REF_DB_PER_OCT`` above 1 kHz), also in consonants; pauses keep theirs.
 * **Formant band** (``formant_band_hz``, about F1 and F2, where most phonetic content lies):
   inside it only a share ``timbre_inner`` of the timbre curve and ``warp_inner`` of the log warp
   factor apply (raised-cosine tapers half an octave wide outside the edges); with ``band_tilt`` the
   curve's straight-line slope across the band is kept in full. Off by default: it more than halves
-  the recognizer's word errors, but the speaker encoder reads identity in the same band, and an
-  attacker with original speech then links the voices far too often (benchmarks/results/voice.md).
+  word errors, but identity lies in the same band and voices link far too often (results/voice.md).
 * **Minimum distance from the source**: a keyed voice can by chance land on the speaker's own one.
   The warp factor is drawn log-uniformly from ``warp_range`` without the band ``|log warp| <
   min_warp`` (every pseudo-voice moves the formants), and a pseudo-speaker mean F0 closer than
-  ``min_f0_shift_st`` semitones to the speaker's running mean is pushed to that distance. The
-  defaults let pitch and vocal-tract scale (a 6-semitone minimum shift, warps of 0.70-1.40, both
-  within natural voices, which recognizers are trained on) carry more of the privacy and the
-  timbre curve less (16 dB): every privacy target still met, with fewer word errors.
-* **Micro-prosody**: the normalised F0 contour is smoothed over ``f0_smooth_ms`` within each voiced
-  run (jitter-like detail is an identity cue; the intonation contour is kept).
+  ``min_f0_shift_st`` semitones to the speaker's running mean is pushed to that distance (6
+  semitones, warps of 0.70-1.40: natural voices carry the privacy, with fewer word errors).
+* **Micro-prosody**: the normalised F0 contour is smoothed over ``f0_smooth_ms`` within voiced runs.
 * **Unvoiced frames** (``keep_unvoiced``): pauses, breath and voiceless consonants (unvoiced
   stretches up to ``unvoiced_max_ms``) keep their own envelope shape, blending into the
   pseudo-voice's over ``unvoiced_ramp_ms``; a re-coloured background or burst made a voice-activity
@@ -35,24 +34,20 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   link speakers, so (``unvoiced_warp``) they get the pseudo-voice's frequency warp, and optionally a
   share ``unvoiced_timbre`` of its timbre curve. Longer unvoiced stretches (whispered speech) are
   converted like voiced speech, except their pauses (30 dB below the loud frames).
-* **Original samples in unvoiced stretches** were tried and removed (issue 18): passing the
-  original samples of kept unvoiced frames through raised voice-activity agreement on 8 kHz digits
-  (0.964 to 0.981 F1) but, the same under every secret, they linked speakers on 16 kHz speech
-  (ignorant EER 47 to 41 %, lazy-informed 43 to 36 %; benchmarks/results/voice.md).
+* **Original samples in unvoiced stretches** were tried and removed (issue 18): the same under every
+  secret, they linked speakers (ignorant EER 47 to 41 %; benchmarks/results/voice.md).
 * **Band of upsampled input** (``extend_band``): an input below the processing rate has nothing
   above its own Nyquist frequency; the envelope there (the resampler's stop band) is replaced by
   its value at 90 % of the input's band before conversion, so a warp below 1 does not pull the empty
   band down into the input's top band, and the speaker's broad tilt is estimated without the cliff.
 * **Aperiodicity** is kept as analysed, and the output is given the input's loudness contour in
   20 ms frames (``match_level``), so intensity and pauses stay as they were.
-* **Synthesis** (``backend``): WORLD's vocoder, or WORLD's output re-rendered by the HiFi-GAN
-  neural vocoder (:mod:`avanon.audio.vocoder`). The neural back end gave no fewer word errors on
-  the >= 8 s dev trials and runs near real time on one core, so WORLD is the default
-  (benchmarks/results/voice_issue16.md).
+* **Synthesis** (``backend``): WORLD's vocoder (default), or its output re-rendered by the HiFi-GAN
+  vocoder (:mod:`avanon.audio.vocoder`: no fewer word errors on the >= 8 s dev trials, near real
+  time on one core; benchmarks/results/voice_issue16.md).
 
-:func:`convert_world` takes the conversion settings as three small value objects that
-:meth:`PseudoSpeaker.options` builds from the recipe's parameters: :class:`EnvelopeOptions`,
-:class:`UnvoicedOptions` and :class:`ProsodyOptions`.
+:func:`convert_world` takes the settings as :class:`EnvelopeOptions`, :class:`UnvoicedOptions` and
+:class:`ProsodyOptions`, which :meth:`PseudoSpeaker.options` builds from the recipe's parameters.
 
 The pseudo-speaker's parameters (target F0 mean and range, warp factor, timbre curve) are drawn by
 :func:`~avanon.audio.base.keyed_uniform` from ``(seed, speaker)``, where the pipeline passes
@@ -87,6 +82,7 @@ FRAME_MS = 10.0
 _MIN_RATE = 4000
 _BAND_EDGE = 0.9  # share of a resampled input's band (below its Nyquist frequency) taken as intact
 _PAUSE_DB = 30.0  # a frame this far below the segment's loud frames is a pause [dB]
+_REF_DB_PER_OCT = 12.0  # slope of the reference tilt above 1 kHz [dB per octave]
 
 
 @dataclass(frozen=True)
@@ -110,6 +106,7 @@ class EnvelopeOptions:
     warp_inner: float = 1.0  # share of the log warp factor inside formant_band, in [0, 1]
     band_tilt: bool = False  # inside formant_band the curve's straight-line trend is applied in full
     band_hz: float | None = None  # [Hz] band edge of an upsampled input; the envelope above is continued flat
+    tilt_keep: float = 1.0  # share of the speaker's broad tilt kept; the rest is the reference tilt, in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -186,11 +183,16 @@ def _tilt(mean_env: np.ndarray, n_coef: int) -> np.ndarray:
     return np.fft.rfft(keep).real
 
 
-def _band_share(freqs: np.ndarray, band: tuple[float, float], inner: float, taper_oct: float = 0.5) -> np.ndarray:
-    """Per-bin share: ``inner`` inside ``band`` [Hz], 1 outside, raised-cosine tapers of ``taper_oct`` octaves.
+def _target_tilt(tilt: np.ndarray, freqs: np.ndarray, keep: float) -> np.ndarray:
+    """``keep`` of ``tilt``, the rest the reference tilt (flat to 1 kHz, ``_REF_DB_PER_OCT`` above) at its mean level."""
+    if keep >= 1.0:
+        return tilt
+    ref = _tilt(-_REF_DB_PER_OCT / 20.0 * np.log(10.0) * np.log2(np.maximum(freqs, 1000.0) / 1000.0), 3)
+    return keep * tilt + (1.0 - keep) * (ref - ref.mean() + tilt.mean())
 
-    The tapers lie outside the band, so the whole of ``band`` gets ``inner``.
-    """
+
+def _band_share(freqs: np.ndarray, band: tuple[float, float], inner: float, taper_oct: float = 0.5) -> np.ndarray:
+    """Per-bin share: ``inner`` inside ``band`` [Hz], 1 outside, raised-cosine tapers of ``taper_oct`` octaves outside it."""
     if inner == 1.0:
         return np.ones(len(freqs))
     lf = np.log2(np.maximum(freqs, 1.0))
@@ -295,20 +297,22 @@ def convert_world(
 
     tilt = _tilt(mean_env, 3)
     moving = log_env - mean_env + (1.0 - envelope.flatten) * (mean_env - tilt)
+    freqs = np.linspace(0, sr / 2, log_env.shape[1])
+    new_tilt = _target_tilt(tilt, freqs, envelope.tilt_keep)  # the speaker's own is the same under every secret
     if envelope.lifter > 0:  # keep only the broad envelope shape of the movement (drops fine speaker detail)
         keep = max(2, int(round(envelope.lifter * sr / 16000)))  # same quefrency [s] at every processing rate
         cep = np.fft.irfft(moving, axis=1)
         cep[:, keep : cep.shape[1] - keep + 1] = 0.0
         moving = np.fft.rfft(cep, axis=1).real
-    freqs = np.linspace(0, sr / 2, log_env.shape[1])
     band = envelope.formant_band
     timbre = _banded_timbre(_timbre_curve(voice.timbre, freqs), freqs, band, envelope.timbre_inner, envelope.band_tilt)
     warp = voice.warp ** _band_share(freqs, band, envelope.warp_inner) if envelope.warp_inner != 1.0 else voice.warp
-    new_env = _warp_bins(moving, warp) + tilt + timbre
+    new_env = _warp_bins(moving, warp) + new_tilt + timbre
     if unvoiced.keep:
         kept = _kept_frames(voiced, 10 * np.log10(sp.sum(axis=1) + 1e-30), unvoiced.max_run)
         w = _blend_weight(~kept, unvoiced.ramp)[:, None]
-        own = _warp_bins(log_env, warp) if unvoiced.warp else log_env
+        consonant = _kept_frames(voiced, np.zeros(len(voiced)), unvoiced.max_run)[:, None]  # short runs; pauses keep their own tilt
+        own = (_warp_bins(log_env, warp) if unvoiced.warp else log_env) + consonant * (new_tilt - tilt)
         new_env = w * new_env + (1.0 - w) * (own + unvoiced.timbre * timbre)
     y = pyworld.synthesize(np.ascontiguousarray(new_f0), np.ascontiguousarray(np.exp(new_env)), np.ascontiguousarray(ap), sr, FRAME_MS)
     out = np.zeros(n)
@@ -493,6 +497,7 @@ class PseudoSpeaker(VoiceTransform):
         "band_tilt": Param(
             False, Kind((bool,)), "inside formant_band_hz keep the timbre curve's straight-line slope in full (timbre_inner scales only its ripple)"
         ),
+        "tilt_keep": Param(0.0, Interval(float, 0.0, 1.0), "share of the speaker's broad spectral tilt kept; the rest is a fixed reference tilt"),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
         "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
         "f0_smooth_ms": Param(30.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
@@ -542,6 +547,7 @@ class PseudoSpeaker(VoiceTransform):
             warp_inner=self.warp_inner,
             band_tilt=self.band_tilt,
             band_hz=sample_rate / 2 if self.extend_band and work_rate > sample_rate else None,
+            tilt_keep=self.tilt_keep,
         )
         unvoiced = UnvoicedOptions(
             keep=self.keep_unvoiced,
