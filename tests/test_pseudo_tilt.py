@@ -30,7 +30,7 @@ def speech(dev_data: Path) -> tuple[np.ndarray, int]:
     return x, sr
 
 
-def test_a_speakers_tilt_does_not_survive_into_the_pseudo_voice(speech: tuple[np.ndarray, int]) -> None:
+def test_with_tilt_keep_0_a_speakers_tilt_does_not_survive_into_the_pseudo_voice(speech: tuple[np.ndarray, int]) -> None:
     """The same speech through two microphones (one dull) gets nearly one output tilt under one key.
 
     The broad tilt (voice quality, microphone) is the same under every secret; kept, it linked the
@@ -44,8 +44,8 @@ def test_a_speakers_tilt_does_not_survive_into_the_pseudo_voice(speech: tuple[np
     def gap_out(voice: PseudoSpeaker) -> float:
         return _slope_db(voice.apply(x, sr, seed=3, speaker="a"), sr) - _slope_db(voice.apply(dull, sr, seed=3, speaker="a"), sr)
 
-    assert abs(gap_out(PseudoSpeaker())) < 0.35 * gap_in  # the default replaces the tilt
-    assert gap_out(PseudoSpeaker(tilt_keep=1.0)) > 0.6 * gap_in  # kept, it passes through
+    assert abs(gap_out(PseudoSpeaker(tilt_keep=0.0))) < 0.35 * gap_in  # replaced by the reference tilt
+    assert gap_out(PseudoSpeaker()) > 0.6 * gap_in  # the default keeps it (BENCHMARKS.md: two attackers got stronger without it)
 
 
 def test_tilt_keep_is_validated() -> None:

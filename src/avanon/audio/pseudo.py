@@ -13,9 +13,10 @@ CheapTrick, aperiodicity by D4C, 10 ms frames) and re-synthesised as a *pseudo-s
   the mel scale, ``timbre_db`` RMS) is added; this moves formants and replaces the speaker's timbre.
   Few, broad cosines (4 by default) change the timbre as much as many fine ones for a speaker
   encoder but leave the formant pattern more readable for a recognizer (benchmarks/results/voice.md).
-* **Broad tilt** (``tilt_keep``): the speaker's (and microphone's) long-term tilt, the same under
-  every secret, linked pseudo-voices across releases (issue 19, benchmarks/results/linkage.md); a
-  fixed reference tilt replaces it (``_REF_DB_PER_OCT`` above 1 kHz), also in consonants; pauses keep theirs.
+* **Broad tilt** (``tilt_keep``, default 1: kept): the speaker's (and microphone's) long-term tilt is
+  the same under every secret and links pseudo-voices across releases. ``tilt_keep: 0`` replaces it by
+  a fixed reference (``_REF_DB_PER_OCT`` above 1 kHz; consonants too, pauses keep theirs). It is not
+  the default because two attackers got stronger (benchmarks/results/linkage.md).
 * **Formant band** (``formant_band_hz``, about F1 and F2, where most phonetic content lies):
   inside it only a share ``timbre_inner`` of the timbre curve and ``warp_inner`` of the log warp
   factor apply (raised-cosine tapers half an octave wide outside the edges); with ``band_tilt`` the
@@ -497,7 +498,7 @@ class PseudoSpeaker(VoiceTransform):
         "band_tilt": Param(
             False, Kind((bool,)), "inside formant_band_hz keep the timbre curve's straight-line slope in full (timbre_inner scales only its ripple)"
         ),
-        "tilt_keep": Param(0.0, Interval(float, 0.0, 1.0), "share of the speaker's broad spectral tilt kept; the rest is a fixed reference tilt"),
+        "tilt_keep": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's broad spectral tilt kept; the rest is a fixed reference tilt"),
         "flatten": Param(1.0, Interval(float, 0.0, 1.0), "share of the speaker's average envelope detail removed (1 = all)"),
         "lifter": Param(30, Interval(int, 0, 512), "cepstral coefficients (at 16 kHz) kept of the envelope movement; 0 keeps all"),
         "f0_smooth_ms": Param(30.0, Interval(float, 0.0, 200.0), "moving-average smoothing of the F0 contour within voiced runs [ms]; 0 = none"),
