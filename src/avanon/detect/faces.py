@@ -123,14 +123,17 @@ class FaceDetector(Method):
         small_score = float(getattr(self, "small_score", 0.0))  # ... when they score this much; fainter ones wait for repeats
         h, w = image.shape[:2]
 
+        def too_small(d: Detection) -> bool:
+            return max(d.x1 - d.x0, d.y1 - d.y0) < small
+
         def unverifiable(d: Detection) -> bool:
             """Too small, or cut by the frame's edge (the crop would be half black): masked as found."""
             at_edge = self.mask_edge_candidates and (d.x0 <= 1 or d.y0 <= 1 or d.x1 >= w - 1 or d.y1 >= h - 1)
-            return max(d.x1 - d.x0, d.y1 - d.y0) < small or at_edge
+            return too_small(d) or at_edge
 
         def faint(d: Detection) -> bool:
             """Too small to verify and too faint to mask at once: a candidate for the tracker's repeats."""
-            return d.score < min(confident, small_score) and max(d.x1 - d.x0, d.y1 - d.y0) < small
+            return d.score < min(confident, small_score) and too_small(d)
 
         candidates = [d for d in detections if (d.score < confident or confident >= 1.0) and not unverifiable(d)]
         if not candidates and not any(map(faint, detections)):

@@ -82,7 +82,7 @@ class FramePair:
 FrameHook = Callable[[str, float, Any], None]  # (side, time [s], av.VideoFrame) of every decoded frame
 
 
-def _pairs(
+def sampled_pairs(
     original: Path, anonymized: Path, *, sampled: Callable[[int], bool], max_time: float | None = None, on_frame: FrameHook | None = None
 ) -> Iterator[FramePair]:
     """The pairs of the original frames ``sampled(index)`` accepts; see :func:`paired_frames`.
@@ -132,7 +132,7 @@ def paired_frames(original: Path, anonymized: Path, *, every: int = 1, max_time:
     Still images are yielded as one pair at time 0. With ``max_time`` [s], original frames from
     that time on are not read.
     """
-    return _pairs(original, anonymized, sampled=lambda index: index % every == 0, max_time=max_time)
+    return sampled_pairs(original, anonymized, sampled=lambda index: index % every == 0, max_time=max_time)
 
 
 class FrameAnalysis:
@@ -173,7 +173,9 @@ def decode_pair(original: Path, anonymized: Path, analyses: Iterable[FrameAnalys
             analysis.add_frame(side, time, frame)
 
     count = 0
-    pairs = _pairs(original, anonymized, sampled=lambda index: any(index % s == 0 for s in strides), max_time=max_time, on_frame=on_frame if watchers else None)
+    pairs = sampled_pairs(
+        original, anonymized, sampled=lambda index: any(index % s == 0 for s in strides), max_time=max_time, on_frame=on_frame if watchers else None
+    )
     for pair in pairs:
         count += 1
         for analysis in analyses:

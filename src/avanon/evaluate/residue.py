@@ -31,7 +31,7 @@ import numpy as np
 
 from avanon.detect.models import ModelFile
 from avanon.errors import AvanonError
-from avanon.evaluate.frames import _pairs
+from avanon.evaluate.frames import sampled_pairs
 from avanon.evaluate.reid import SAME_PERSON, face_embedding
 
 CNN_DETECTOR = ModelFile(
@@ -131,14 +131,15 @@ def check_hits(original: Path, anonymized: Path, hits: Iterable[dict[str, Any]])
     wanted: dict[int, list[list[float]]] = {}
     for hit in hits:
         wanted.setdefault(int(hit["frame"]), []).append(list(hit["box"]))
+    total = sum(len(b) for b in wanted.values())
     checks: list[HitCheck] = []
-    for pair in _pairs(Path(original), Path(anonymized), sampled=lambda index: index in wanted, max_time=None):
+    for pair in sampled_pairs(Path(original), Path(anonymized), sampled=lambda index: index in wanted, max_time=None):
         if pair.anonymized is None:
             raise AvanonError(f"{anonymized}: no frame at {pair.time:.3f} s to check the residual hit on frame {pair.index}.")
         checks += [check_hit(pair.original, pair.anonymized, box, frame=pair.index) for box in wanted[pair.index]]
-        if len(checks) == sum(len(b) for b in wanted.values()):
+        if len(checks) == total:
             break
-    if len(checks) < sum(len(b) for b in wanted.values()):
+    if len(checks) < total:
         raise AvanonError(f"{original}: frames {sorted(wanted)} not all found to check the residual hits.")
     return checks
 

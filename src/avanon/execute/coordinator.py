@@ -32,7 +32,7 @@ from avanon.execute.executors import Event, Executor, Outcome
 from avanon.execute.segments import VideoPlan, read_json, write_json
 from avanon.process import FileTask
 from avanon.recipe import Recipe
-from avanon.video.faces import MaskStats
+from avanon.video.faces import MaskStats, tracker_params
 from avanon.video.tracking import CameraMotion, CameraTracker, TrackedFrame
 
 MAX_ATTEMPTS = 2
@@ -224,8 +224,7 @@ class Coordinator:
         task = state.task
         state.plan, state.input_sha256, state.groups = plan, input_sha256, self.groups
         state.firsts = [s.first_frame for s in plan.segments]
-        t = self.recipe.video.tracking
-        state.tracker = CameraTracker(width=plan.width, height=plan.height, max_gap=t.max_gap, margin=t.margin, expand=t.expand, match_iou=t.match_iou)
+        state.tracker = CameraTracker(**tracker_params(self.recipe.video, width=plan.width, height=plan.height))
         per_pass = plan.frames
         self._emit(("start", task.rel, per_pass * (len(self.groups) + 1), "frame steps"))
         self._emit(("segments", task.rel, len(plan.segments)))

@@ -407,11 +407,7 @@ def privacy_checks(pairs: Sequence[tuple[Windows, Windows]], tolerances: Toleran
     t = tolerances
     need = min_blocks(t.mia_margin)
     if not held_dcr or not features:  # no person has both training and held-out windows
-        have = sum(len(np.unique(real.block)) for real, _ in pairs)
-        return [
-            too_short("dcr_ratio", "privacy", f">= {t.dcr_ratio:g}", have=have, need=need, unit="blocks of real data"),
-            too_short("membership_inference", "privacy", f"|accuracy - 0.5| <= {t.mia_margin:g}", have=have, need=need, unit="blocks of real data"),
-        ]
+        return _privacy_too_short(t, f">= {t.dcr_ratio:g}", have=sum(len(np.unique(real.block)) for real, _ in pairs), need=need)
     ratio = float(np.median(synth_dcr) / max(np.median(held_dcr), 1e-12))
     dcr = Check(
         "dcr_ratio",
@@ -425,11 +421,7 @@ def privacy_checks(pairs: Sequence[tuple[Windows, Windows]], tolerances: Toleran
     n = min(int(y.sum()), int((~y).sum()))
     blocks = min(len(np.unique(g[y])), len(np.unique(g[~y])))
     if n < 5 or blocks < 2:  # fewer than 5 windows or 2 blocks in the smaller class
-        have = len(np.unique(g))
-        return [
-            too_short(dcr.name, dcr.aspect, dcr.tolerance, have=have, need=need, unit="blocks of real data", measured=json_number(ratio)),
-            too_short("membership_inference", "privacy", f"|accuracy - 0.5| <= {t.mia_margin:g}", have=have, need=need, unit="blocks of real data"),
-        ]
+        return _privacy_too_short(t, dcr.tolerance, have=len(np.unique(g)), need=need, ratio=ratio)
     accuracies = []
     for _ in range(MIA_REPEATS):  # the balancing subsample and the folds are random: average over several draws
         keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y))[:n], rng.permutation(np.flatnonzero(~y))[:n]]))
@@ -439,23 +431,23 @@ def privacy_checks(pairs: Sequence[tuple[Windows, Windows]], tolerances: Toleran
         accuracies.append(float((predicted == y[keep]).mean()))
     accuracy = float(np.mean(accuracies))
     units = len(np.unique(g))  # blocks, the independent units of the interval
+    mia = _mia_check(accuracy, int(round(accuracy * units)), units, t, "", windows=2 * n, repeats=accuracies)
     if units < need:
-        mia = _mia_check(accuracy, int(round(accuracy * units)), units, t, "", windows=2 * n, repeats=accuracies)
-        return [
-            too_short(dcr.name, dcr.aspect, dcr.tolerance, have=units, need=need, unit="blocks of real data", measured=json_number(ratio)),
-            too_short(
-                mia.name,
-                mia.aspect,
-                mia.tolerance,
-                have=units,
-                need=need,
-                unit="blocks of real data",
-                measured=json_number(accuracy),
-                ci95=mia.detail["ci95"],
-                trials=units,
-            ),
-        ]
-    return [dcr, _mia_check(accuracy, int(round(accuracy * units)), units, t, "", windows=2 * n, repeats=accuracies)]
+        return _privacy_too_short(t, dcr.tolerance, have=units, need=need, ratio=ratio,
+                                  mia_detail={"measured": json_number(accuracy), "ci95": mia.detail["ci95"], "trials": units})  # fmt: skip
+    return [dcr, mia]
+
+
+def _privacy_too_short(t: Tolerances, dcr_tolerance: str, *, have: int, need: int, ratio: float | None = None,
+                       mia_detail: dict[str, Any] | None = None) -> list[Check]:  # fmt: skip
+    """Both privacy checks as too short to validate, with what was measured anyway (distance ratio, attack accuracy)."""
+    unit = "blocks of real data"
+    dcr_detail = {} if ratio is None else {"measured": json_number(ratio)}
+    mia_tolerance = f"|accuracy - 0.5| <= {t.mia_margin:g}"
+    return [
+        too_short("dcr_ratio", "privacy", dcr_tolerance, have=have, need=need, unit=unit, **dcr_detail),
+        too_short("membership_inference", "privacy", mia_tolerance, have=have, need=need, unit=unit, **(mia_detail or {})),
+    ]
 
 
 def validate_motion(

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from avanon.detect.faces import Detection, FaceDetector
+from avanon.detect.faces import SMALL_FACE, Detection, FaceDetector
 from avanon.detect.models import ModelFile
 from avanon.errors import ModelError
 from avanon.recipe import VideoSection
@@ -86,6 +86,16 @@ def build_filters(section: VideoSection, *, width: int, height: int, fps: float)
     return filters
 
 
+def tracker_params(section: VideoSection, *, width: int, height: int) -> dict[str, Any]:
+    """Keyword arguments of :class:`~avanon.video.tracking.FaceTracker` (and ``CameraTracker``) for a recipe:
+    its tracking section, and the largest size below which its detectors take no second look (``SMALL_FACE``
+    when none says)."""
+    t = section.tracking
+    built = [step.build("detector") for step in section.detectors]
+    small = max((float(d.small) for d in built if hasattr(d, "small")), default=SMALL_FACE)
+    return {"width": width, "height": height, "max_gap": t.max_gap, "margin": t.margin, "expand": t.expand, "match_iou": t.match_iou, "small": small}
+
+
 def models_used(section: VideoSection) -> list[ModelFile]:
     """Model files the recipe's detectors and filters load."""
     out: list[ModelFile] = []
@@ -127,8 +137,7 @@ class FaceMasker:
         obfuscation = section.obfuscation.build("obfuscation")
         assert isinstance(obfuscation, Obfuscation)
         self.obfuscation = obfuscation
-        t = section.tracking
-        self.tracker = CameraTracker(width=width, height=height, max_gap=t.max_gap, margin=t.margin, expand=t.expand, match_iou=t.match_iou)
+        self.tracker = CameraTracker(**tracker_params(section, width=width, height=height))
         self.motion = CameraMotion()
         self.stats = MaskStats()
         self._index = 0
@@ -218,7 +227,7 @@ class FaceMasker:
 def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, MaskStats]:
     """Mask a still photo: every detector runs once; boxes are enlarged as for video."""
     h, w = image.shape[:2]
-    tracker = FaceTracker(width=w, height=h, max_gap=0, margin=0, expand=section.tracking.expand, match_iou=section.tracking.match_iou)
+    tracker = FaceTracker(**{**tracker_params(section, width=w, height=h), "max_gap": 0, "margin": 0})
     detections: list[Detection] = []
     for det in build_detectors(section):
         kwargs = {"static": True} if det.name == "pose-head" else {}
@@ -226,7 +235,7 @@ def mask_image(section: VideoSection, image: np.ndarray) -> tuple[np.ndarray, Ma
         det.close()
     found, candidates = split(detections)
     # a photo has no time in which repeats could confirm a candidate too small for a second look: masked (fail closed)
-    unconfirmable = [small_box(box) and repeats_confirm(source) for box, source, _ in candidates]
+    unconfirmable = [small_box(box, tracker.small) and repeats_confirm(source) for box, source, _ in candidates]
     found += [(box, source) for (box, source, _), masked in zip(candidates, unconfirmable) if masked]
     candidates = [c for c, masked in zip(candidates, unconfirmable) if not masked]
     (frame,) = tracker.push(0, None, found, candidates=candidates) + tracker.flush()

@@ -67,9 +67,9 @@ def repeats_confirm(source: str) -> bool:
     return bool(getattr(cls, "repeats_confirm", True))
 
 
-def small_box(box: Box) -> bool:
-    """Too small for a second look (``detect.faces.SMALL_FACE``): a faint hit repeated along a track confirms it."""
-    return max(box[2] - box[0], box[3] - box[1]) < SMALL_FACE
+def small_box(box: Box, small: float = SMALL_FACE) -> bool:
+    """Smaller than ``small`` [pixels, longer side], too small for a second look: a faint hit repeated along a track confirms it."""
+    return max(box[2] - box[0], box[3] - box[1]) < small
 
 
 def grow(box: Box, fraction: float, *, top_extra: float = 0.0, bottom: float | None = None) -> Box:
@@ -189,7 +189,7 @@ def _match_scores(boxes: list[Box], tracks: list[Box], match_iou: float, *, max_
     overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     size = np.maximum(np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]), np.maximum(t[..., 2] - t[..., 0], t[..., 3] - t[..., 1]))
     dist = np.hypot((b[..., 0] + b[..., 2]) / 2 - (t[..., 0] + t[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2 - (t[..., 1] + t[..., 3]) / 2)
-    eligible = (overlap >= match_iou) | (dist < np.asarray(reach, dtype=float)[..., None, :] * size if np.ndim(reach) else dist < reach * size)
+    eligible = (overlap >= match_iou) | (dist < np.asarray(reach, dtype=float) * size)  # one reach per track broadcasts along rows
     if np.isfinite(max_ratio):
         small = np.minimum(np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]), np.maximum(t[..., 2] - t[..., 0], t[..., 3] - t[..., 1]))
         eligible &= size <= max_ratio * np.maximum(small, 1e-9)
@@ -246,9 +246,11 @@ class TrackedFrame:
 class FaceTracker:
     """Streaming tracker with gap filling and margins; see the module docstring."""
 
-    def __init__(self, *, width: int, height: int, max_gap: int = 12, margin: int = 8, expand: float = 0.4, match_iou: float = 0.1):
+    def __init__(self, *, width: int, height: int, max_gap: int = 12, margin: int = 8, expand: float = 0.4, match_iou: float = 0.1,
+                 small: float = SMALL_FACE):  # fmt: skip
         self.width, self.height = width, height
         self.max_gap, self.margin, self.expand, self.match_iou = max_gap, margin, expand, match_iou
+        self.small = small  # [pixels] the detectors' size below which a candidate had no second look
         self.window = max(max_gap, margin)
         self._pending: deque[TrackedFrame] = deque()
         self._tracks: list[_Track] = []
@@ -342,7 +344,8 @@ class FaceTracker:
     def _candidates_in(self, index: int, frame: TrackedFrame, candidates: Sequence[tuple[Box, str]], offset: Shift, matched: set[int]) -> None:
         """Candidates that continue a confirmed track extend it; the others wait for a second kind of detector."""
         for box_f, source, *score in candidates:
-            strong = int(bool(score) and (score[0] >= REPEAT_SCORE or small_box(box_f)) and repeats_confirm(source))
+            tiny = small_box(box_f, self.small)
+            strong = int(bool(score) and (score[0] >= REPEAT_SCORE or tiny) and repeats_confirm(source))
             key = f"{source}:candidate"
             frame.sources[key] = frame.sources.get(key, 0) + 1
             box = move(box_f, -offset[0], -offset[1])
@@ -355,7 +358,7 @@ class FaceTracker:
                     frame.boxes.append(box_f)
                 continue
             # a small face moves several of its sizes between the runs of a strided detector
-            reach = [max(0.6, SMALL_REACH * (index - c.last)) if small_box(box) else 0.6 for c in self._waiting]
+            reach = [max(0.6, SMALL_REACH * (index - c.last)) if tiny else 0.6 for c in self._waiting]
             scores = _match_scores([box], [c.box for c in self._waiting], self.match_iou, max_ratio=_CANDIDATE_RATIO, reach=reach)
             if self._waiting and scores.max() > 0:
                 waiting = self._waiting[int(np.argmax(scores[0]))]
