@@ -94,3 +94,16 @@ def test_small_faint_candidates_wait_for_repeats_and_small_clear_ones_are_masked
     assert out == {0.06: False, 0.3: True}
     legacy = CenterFace(threshold=0.05, every=1, confident=0.5, small=24.0)  # small_score 0: every small one masked
     assert all(d.verified for d in legacy.verify(image, small))
+
+
+def test_both_networks_must_find_the_face_when_asked(obama, monkeypatch):
+    """A body-pose "head" on clasped fists fooled one crop network now and then: pose heads ask both."""
+    import avanon.detect.faces as faces
+
+    face = _face(obama)
+    verifier = CropVerifier()
+    assert verifier(obama, [face], both=True)[0].verified  # a real face: both find it
+    monkeypatch.setattr(faces, "blazeface_boxes", lambda *a, **k: [])  # BlazeFace finds nothing on the crop
+    assert verifier(obama, [face])[0].verified  # CenterFace alone is enough by default
+    assert not verifier(obama, [face], both=True)[0].verified
+    assert faces.PoseHead.verify_both and not faces.CenterFace.verify_both

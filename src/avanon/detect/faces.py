@@ -85,6 +85,7 @@ class FaceDetector(Method):
     union_verified = True  # a verified candidate is masked on its own box joined with the face the second look found
     verify_sizes = (0.6, 1.6)  # sizes of a face found by the second look, relative to the candidate box
     verify_centre = 1.0  # the centre of that face lies in this central fraction of the candidate box
+    verify_both = False  # whether both networks of the second look must find the face (else either)
     mask_edge_candidates = True  # a candidate cut by the frame's edge is masked unverified (fail closed)
     repeats_confirm = True  # clear hits of a candidate on two separate frames confirm it (video.tracking)
 
@@ -138,7 +139,8 @@ class FaceDetector(Method):
         candidates = [d for d in detections if (d.score < confident or confident >= 1.0) and not unverifiable(d)]
         if not candidates and not any(map(faint, detections)):
             return detections
-        verdicts = _verifier(float(self.verify_threshold))(image, [d.box for d in candidates], sizes=self.verify_sizes, centre=self.verify_centre)
+        boxes = [d.box for d in candidates]
+        verdicts = _verifier(float(self.verify_threshold))(image, boxes, sizes=self.verify_sizes, centre=self.verify_centre, both=self.verify_both)
         checked = {id(d): v for d, v in zip(candidates, verdicts)}
         out = []
         for d in detections:
@@ -434,6 +436,7 @@ class PoseHead(FaceDetector):
     verify_sizes = (0.25, 1.2)  # the face is part of the head estimated from the body
     mask_edge_candidates = False  # a head estimated from the body often reaches the edge: still verified
     repeats_confirm = False  # a pose that took clasped fists for a head lands on them frame after frame (BENCHMARKS.md)
+    verify_both = True  # the fists fooled one crop network now and then (arm wrestling), rarely both at once
     params = {
         "threshold": Param(0.3, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
         "confident": Param(

@@ -13,7 +13,9 @@ a mask by itself. :class:`CropVerifier` looks again: it cuts a square around eac
   upscaled crop looks like).
 
 A candidate is a head when either finds a face whose centre lies inside the candidate box at the
-given threshold. The verdict carries the face found on the crop, mapped back to the frame (measured
+given threshold; a body-pose head must be confirmed by both (``both``: on the arm-wrestling clip
+MediaPipe took the clasped fists for a head, and one of the two networks found a "face" on the
+upscaled fists now and then, rarely both at once). The verdict carries the face found on the crop, mapped back to the frame (measured
 at a better scale); the detector decides how to combine it with its own box.
 
 The verification thresholds set where precision and recall trade (see BENCHMARKS.md, "Precise
@@ -100,13 +102,17 @@ class CropVerifier:
         self.size, self.context = size, context
         self.centerface, self.blazeface = centerface, blazeface
 
-    def __call__(self, image: np.ndarray, boxes: Sequence[Box], *, sizes: tuple[float, float] = (0.6, 1.6), centre: float = 1.0) -> list[Verdict]:
+    def __call__(
+        self, image: np.ndarray, boxes: Sequence[Box], *, sizes: tuple[float, float] = (0.6, 1.6), centre: float = 1.0, both: bool = False
+    ) -> list[Verdict]:
         """One :class:`Verdict` per candidate box, in order.
 
         ``sizes`` bounds the size of a face found on the crop relative to the candidate's (longer
         sides): a much larger "face" around a small candidate is a blob, not the candidate's face.
         ``centre`` is the central fraction of each candidate box (per side) in which the found face's
         centre must lie: a head estimated from a body has its face near its middle, not at its rim.
+        ``both``: the two networks must each find the face (a body-pose "head" on clasped fists fools
+        one of them on some frames, rarely both at once).
         """
         if not boxes:
             return []
@@ -118,9 +124,10 @@ class CropVerifier:
         for i, box in enumerate(boxes):
             found = list(found_cf[i])
             inner = _central(box, centre)
-            if not _hit(found, inner, origins[i], self.size, sizes, around=box):
-                found += blazeface_boxes(crops[i], threshold=self.blazeface, model="short")
             hit = _hit(found, inner, origins[i], self.size, sizes, around=box)
+            if hit is None or both:
+                other = _hit(blazeface_boxes(crops[i], threshold=self.blazeface, model="short"), inner, origins[i], self.size, sizes, around=box)
+                hit = (hit if other is not None else None) if both else other
             if hit is None:
                 verdicts.append(Verdict(False, box, 0.0))
                 continue
