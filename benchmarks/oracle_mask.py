@@ -30,26 +30,30 @@ sys.path.insert(0, str(REPO / "src"))
 from avanon.evaluate.independent import IndependentDetectors  # noqa: E402
 
 
-def paint(frame: np.ndarray, run: IndependentDetectors) -> np.ndarray:
-    """``frame`` (RGB) with a black ellipse inscribed in every face or head box the detectors find."""
+def paint(frame: np.ndarray, run: IndependentDetectors, fill: str = "black") -> np.ndarray:
+    """``frame`` (RGB) with an ellipse inscribed in every face or head box the detectors find, filled
+    black or (``fill="mean"``) with the mean colour of the pixels it covers."""
     faces, _ = run(frame)
     out = frame.copy()
     for d in faces:
         x0, y0, x1, y1 = d.box
         centre = (int(round((x0 + x1) / 2)), int(round((y0 + y1) / 2)))
         axes = (max(1, int(round((x1 - x0) / 2))), max(1, int(round((y1 - y0) / 2))))
-        cv2.ellipse(out, centre, axes, 0, 0, 360, (0, 0, 0), -1)
+        region = np.zeros(frame.shape[:2], np.uint8)
+        cv2.ellipse(region, centre, axes, 0, 0, 360, 1, -1)
+        colour = frame[region > 0].mean(axis=0) if fill == "mean" and region.any() else np.zeros(3)
+        out[region > 0] = colour.astype(np.uint8)
     return out
 
 
-def mask_video(src: Path, dst: Path, run: IndependentDetectors, every: int) -> None:
+def mask_video(src: Path, dst: Path, run: IndependentDetectors, every: int, fill: str) -> None:
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin = inp.streams.video[0]
         vout = out.add_stream("libx264", rate=vin.average_rate or 25)
         vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
         for i, frame in enumerate(inp.decode(vin)):
             if i % every == 0:
-                painted = av.VideoFrame.from_ndarray(paint(frame.to_ndarray(format="rgb24"), run), format="rgb24")
+                painted = av.VideoFrame.from_ndarray(paint(frame.to_ndarray(format="rgb24"), run, fill), format="rgb24")
                 painted.pts, painted.time_base = frame.pts, frame.time_base
                 frame = painted
             frame.pict_type = av.video.frame.PictureType.NONE
@@ -62,6 +66,7 @@ def main() -> int:
     parser.add_argument("study", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--every", type=int, default=15, help="paint every n-th video frame (those bench_collateral measures)")
+    parser.add_argument("--fill", choices=("black", "mean"), default="black", help="black, or the mean colour of the face")
     args, _ = parser.parse_known_args()  # bench_collateral may append --recipe
     run = IndependentDetectors()
     args.out.mkdir(parents=True)
@@ -69,11 +74,11 @@ def main() -> int:
     for src in sorted(args.study.iterdir()):
         if src.suffix.lower() in (".mp4", ".avi"):
             dst = args.out / (src.stem + ".mp4")
-            mask_video(src, dst, run, args.every)
+            mask_video(src, dst, run, args.every, args.fill)
         else:
             dst = args.out / src.name
             image = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
-            cv2.imwrite(str(dst), cv2.cvtColor(paint(image, run), cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(dst), cv2.cvtColor(paint(image, run, args.fill), cv2.COLOR_RGB2BGR))
         entries.append({"input": src.name, "output": dst.name, "status": "ok"})
     (args.out / "avanon_manifest.json").write_text(json.dumps({"entries": entries}), encoding="utf-8")
     return 0
