@@ -106,4 +106,4 @@ def test_both_networks_must_find_the_face_when_asked(obama, monkeypatch):
     monkeypatch.setattr(faces, "blazeface_boxes", lambda *a, **k: [])  # BlazeFace finds nothing on the crop
     assert verifier(obama, [face])[0].verified  # CenterFace alone is enough by default
     assert not verifier(obama, [face], both=True)[0].verified
-    assert faces.PoseHead.verify_both and not faces.CenterFace.verify_both
+    assert faces.PoseHead().verify_both and not faces.PoseHead(verify_both=False).verify_both and not faces.CenterFace().verify_both

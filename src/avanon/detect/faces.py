@@ -436,7 +436,6 @@ class PoseHead(FaceDetector):
     verify_sizes = (0.25, 1.2)  # the face is part of the head estimated from the body
     mask_edge_candidates = False  # a head estimated from the body often reaches the edge: still verified
     repeats_confirm = False  # a pose that took clasped fists for a head lands on them frame after frame (BENCHMARKS.md)
-    verify_both = True  # the fists fooled one crop network now and then (arm wrestling), rarely both at once
     params = {
         "threshold": Param(0.3, Interval(float, 0.0, 1.0), "minimum landmark visibility"),
         "confident": Param(
@@ -448,6 +447,12 @@ class PoseHead(FaceDetector):
         "verify_threshold": Param(0.5, Interval(float, 0.01, 1.0), "threshold of the second look (face detectors on an upscaled crop)"),
         "verify_centre": Param(
             0.5, Interval(float, 0.05, 1.0), "central fraction of the head box (per side) in which the face the second look finds must be centred"
+        ),
+        "verify_both": Param(
+            True,
+            Kind((bool,)),
+            "the second look needs both crop networks to find the face (clasped fists fooled one of them now and then); "
+            "false: either one, which finds more blurred heads where no face detector runs beside it",
         ),
         "every": Param(2, Interval(int, 1, 100), "run on every N-th video frame"),
         "tracking": Param(False, Kind((bool,)), "follow one person between frames (faster) instead of detecting anew each time"),
