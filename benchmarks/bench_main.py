@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import av
 import numpy as np
@@ -54,14 +55,17 @@ def output_of(out: Path, clip: Path) -> Path:
     return found[0]
 
 
-def bare_transcode(src: Path, dst: Path) -> None:
-    """Decode every frame and encode it again with libx264 defaults (the floor any anonymizer pays)."""
+def bare_transcode(src: Path, dst: Path, edit: Callable[[int, av.VideoFrame], av.VideoFrame] | None = None) -> None:
+    """Decode every frame and encode it again with libx264 defaults (the floor any anonymizer pays);
+    ``edit(index, frame)``, when given, replaces each frame before it is encoded."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         vout = out.add_stream("libx264", rate=vin.average_rate or 25)
         vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
-        for frame in inp.decode(vin):
+        for index, frame in enumerate(inp.decode(vin)):
+            if edit is not None:
+                frame = edit(index, frame)
             frame.pict_type = av.video.frame.PictureType.NONE
             out.mux(vout.encode(frame))
         out.mux(vout.encode(None))

@@ -26,8 +26,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from avanon.evaluate.independent import IndependentDetectors  # noqa: E402
+from bench_main import bare_transcode  # noqa: E402
 
 
 def paint(frame: np.ndarray, run: IndependentDetectors, fill: str = "black") -> np.ndarray:
@@ -47,18 +49,16 @@ def paint(frame: np.ndarray, run: IndependentDetectors, fill: str = "black") -> 
 
 
 def mask_video(src: Path, dst: Path, run: IndependentDetectors, every: int, fill: str) -> None:
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        vin = inp.streams.video[0]
-        vout = out.add_stream("libx264", rate=vin.average_rate or 25)
-        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
-        for i, frame in enumerate(inp.decode(vin)):
-            if i % every == 0:
-                painted = av.VideoFrame.from_ndarray(paint(frame.to_ndarray(format="rgb24"), run, fill), format="rgb24")
-                painted.pts, painted.time_base = frame.pts, frame.time_base
-                frame = painted
-            frame.pict_type = av.video.frame.PictureType.NONE
-            out.mux(vout.encode(frame))
-        out.mux(vout.encode(None))
+    """The re-encode control's transcode, with every ``every``-th frame painted."""
+
+    def edit(index: int, frame: av.VideoFrame) -> av.VideoFrame:
+        if index % every:
+            return frame
+        painted = av.VideoFrame.from_ndarray(paint(frame.to_ndarray(format="rgb24"), run, fill), format="rgb24")
+        painted.pts, painted.time_base = frame.pts, frame.time_base
+        return painted
+
+    bare_transcode(src, dst, edit)
 
 
 def main() -> int:

@@ -15,8 +15,9 @@ a mask by itself. :class:`CropVerifier` looks again: it cuts a square around eac
 A candidate is a head when either finds a face whose centre lies inside the candidate box at the
 given threshold; a body-pose head must be confirmed by both (``both``: on the arm-wrestling clip
 MediaPipe took the clasped fists for a head, and one of the two networks found a "face" on the
-upscaled fists now and then, rarely both at once). The verdict carries the face found on the crop, mapped back to the frame (measured
-at a better scale); the detector decides how to combine it with its own box.
+upscaled fists now and then, rarely both at once). The verdict carries the face found on the crop,
+mapped back to the frame (measured at a better scale); the detector decides how to combine it with
+its own box.
 
 The verification thresholds set where precision and recall trade (see BENCHMARKS.md, "Precise
 face masks"). Candidates that stay unverified are handed to the tracker, which keeps them only
@@ -124,10 +125,13 @@ class CropVerifier:
         for i, box in enumerate(boxes):
             found = list(found_cf[i])
             inner = _central(box, centre)
-            hit = _hit(found, inner, origins[i], self.size, sizes, around=box)
-            if hit is None or both:
-                other = _hit(blazeface_boxes(crops[i], threshold=self.blazeface, model="short"), inner, origins[i], self.size, sizes, around=box)
-                hit = (hit if other is not None else None) if both else other
+            where = (inner, origins[i], self.size, sizes)
+            hit = _hit(found, *where, around=box)
+            if both and hit is not None:  # the second network must agree
+                if _hit(blazeface_boxes(crops[i], threshold=self.blazeface, model="short"), *where, around=box) is None:
+                    hit = None
+            elif not both and hit is None:  # the second network may find it instead
+                hit = _hit(blazeface_boxes(crops[i], threshold=self.blazeface, model="short"), *where, around=box)
             if hit is None:
                 verdicts.append(Verdict(False, box, 0.0))
                 continue
